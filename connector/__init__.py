@@ -1,0 +1,1 @@
+"""Referral program → Listrak connector: the core (knows no partner by name)."""

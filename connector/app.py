@@ -1,0 +1,51 @@
+"""The Flask application factory: `create_app()` builds the runtime once and mounts the
+blueprints. Bad configuration raises here, so gunicorn refuses to boot with the message."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from connector import logs
+from connector.runtime import Runtime
+
+MAX_BODY_BYTES = 1024 * 1024
+log = logging.getLogger("connector.app")
+
+
+def create_app(test_config: dict | None = None, runtime: Runtime | None = None) -> Flask:
+    test_config = test_config or {}
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config.update(test_config)
+    if runtime is None:
+        runtime = Runtime.build(test_config.get("CONFIG_DIR"), test_config.get("DATABASE_URL"))
+    app.extensions["connector"] = runtime
+    logs.configure(runtime.config.settings["logging"], runtime.redactor)
+
+    from connector.web import health, webhooks
+
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(health.bp)
+    try:
+        from connector.web import admin
+    except ImportError:
+        admin = None
+    if admin is not None:
+        admin.init_app(app)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return jsonify(error=exc.name.lower(), message=exc.description), exc.code
+
+    @app.errorhandler(OperationalError)
+    def store_busy(exc: OperationalError):
+        log.error("store unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+        response = jsonify(error="store unavailable", message="try again shortly")
+        response.headers["Retry-After"] = "5"
+        return response, 503
+
+    return app

@@ -1,0 +1,166 @@
+"""The one place outbound HTTP happens: pooled keep-alive sessions, timeouts, the 401 retry,
+and redaction of secrets in everything that is logged or stored."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from connector.contract import Credentials, InvalidCredentials, OutboundRequest
+
+MAX_RECORDED_BODY = 4096
+_SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+
+
+class Redactor:
+    """Replaces known secret values (config secrets, live tokens) with ***."""
+
+    def __init__(self, secrets=()):
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        with self._lock:
+            self._secrets |= {s for s in secrets if s and len(s) >= 4}
+
+    def text(self, value: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in value:
+                value = value.replace(secret, "***")
+        return value
+
+    def headers(self, headers: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for name, value in headers.items():
+            if name.lower() in _SENSITIVE_HEADERS:
+                scheme = value.split(" ", 1)[0] if " " in value else ""
+                out[name] = f"{scheme} ***".strip()
+            else:
+                out[name] = self.text(value)
+        return out
+
+
+@dataclass
+class HttpResult:
+    status: int | None
+    latency_ms: float
+    body: Any = None
+    error: str | None = None  # "timeout: …", "connection: …", "token endpoint: …"
+    retry_after: float | None = None
+    request_record: dict = field(default_factory=dict)
+    response_record: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class HttpClient:
+    def __init__(self, timeout: float = 10.0, redactor: Redactor | None = None, pool_size: int = 4):
+        self.timeout = timeout
+        self.redactor = redactor or Redactor()
+        self.pool_size = pool_size
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        # One keep-alive session per thread: requests.Session is not documented thread-safe.
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+        return session
+
+    def send(self, request: OutboundRequest, credentials: Credentials | None = None) -> HttpResult:
+        """Send once; on a 401 refresh the credentials and retry at once, a single time.
+        InvalidCredentials (the key itself refused) propagates to the caller."""
+        result = self._send_once(request, credentials)
+        if result.status == 401 and credentials is not None:
+            credentials.refresh()
+            result = self._send_once(request, credentials)
+        return result
+
+    def _send_once(self, request: OutboundRequest, credentials: Credentials | None) -> HttpResult:
+        headers = {"Accept": "application/json", **request.headers}
+        outbound = OutboundRequest(request.method, request.url, dict(request.params),
+                                   request.json, headers)
+        started = time.monotonic()
+        try:
+            if credentials is not None:
+                credentials.apply(outbound)
+                self.redactor.add(*credentials.secrets())
+        except InvalidCredentials:
+            raise
+        except Exception as exc:  # token endpoint down or unreadable: transient
+            return self._failure(outbound, started, f"token endpoint: {exc}")
+        record = self.request_record(outbound)
+        try:
+            response = self.session.request(
+                outbound.method, outbound.url, params=outbound.params or None,
+                json=outbound.json, headers=outbound.headers, timeout=self.timeout,
+            )
+        except requests.Timeout as exc:
+            return self._failure(outbound, started, f"timeout: {type(exc).__name__}", record)
+        except requests.RequestException as exc:
+            return self._failure(outbound, started, f"connection: {type(exc).__name__}", record)
+        latency_ms = (time.monotonic() - started) * 1000
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        text = self.redactor.text(response.text[:MAX_RECORDED_BODY])
+        return HttpResult(
+            status=response.status_code,
+            latency_ms=latency_ms,
+            body=body,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            request_record=record,
+            response_record={
+                "status": response.status_code,
+                "headers": self.redactor.headers(dict(response.headers)),
+                "body": text,
+            },
+        )
+
+    def _failure(self, request, started, error, record=None) -> HttpResult:
+        return HttpResult(
+            status=None,
+            latency_ms=(time.monotonic() - started) * 1000,
+            error=self.redactor.text(error),
+            request_record=record or self.request_record(request),
+        )
+
+    def request_record(self, request: OutboundRequest) -> dict:
+        body = None
+        if request.json is not None:
+            body = self.redactor.text(json.dumps(request.json))[:MAX_RECORDED_BODY * 4]
+        return {
+            "method": request.method,
+            "url": self.redactor.text(request.url),
+            "params": {k: self.redactor.text(str(v)) for k, v in request.params.items()},
+            "headers": self.redactor.headers(request.headers),
+            "body": body,
+        }

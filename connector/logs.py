@@ -1,0 +1,56 @@
+"""Logging: one line per event and attempt, text or JSON, secrets redacted, emails masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+
+
+def mask_emails(text: str) -> str:
+    """jane.doe@example.com → j***@example.com: enough to correlate, not to harvest."""
+    return _EMAIL.sub(r"\1***@\2", text)
+
+
+class SafeFilter(logging.Filter):
+    def __init__(self, redactor=None):
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.redactor is not None:
+            message = self.redactor.text(message)
+        record.msg, record.args = mask_emails(message), None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure(settings: dict, redactor=None) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.get("format") == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(SafeFilter(redactor))
+    root = logging.getLogger("connector")
+    root.handlers[:] = [handler]
+    root.setLevel(settings.get("level", "INFO"))
+    root.propagate = False

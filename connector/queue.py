@@ -1,0 +1,241 @@
+"""Claiming due deliveries under a lease, recording attempts, and the breakers that pause a
+refused key or open a circuit for a failing (partner, key)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+
+from connector.store import attempts, breakers, deliveries, dumps, now
+
+PROBE_INTERVAL = 15.0          # first wait before probing a paused key / open circuit
+MAX_PROBE_INTERVAL = 300.0     # probes never further apart than this
+CIRCUIT_THRESHOLD = 5          # consecutive transient failures that open a circuit
+
+
+@dataclass
+class Claimed:
+    id: int
+    event_pk: int
+    partner_id: str
+    action: str
+    environment: str
+    partner_key_id: str | None
+    contact_key: str | None
+    batch_key: str | None
+    event_time: float
+    spec: dict
+    attempts: int
+    state: str
+
+
+def key_scope(partner_key_id: str) -> str:
+    return f"key:{partner_key_id}"
+
+
+def circuit_scope(partner_id: str, partner_key_id: str | None) -> str:
+    return f"circuit:{partner_id}|{partner_key_id or '-'}"
+
+
+def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | None = None,
+          exclude_actions: list[str] | None = None) -> list[Claimed]:
+    """Lease up to `limit` due deliveries, at most one per contact, none whose contact has an
+    earlier delivery pending or in flight, none behind a paused key or an open circuit (but one
+    probe each when a probe is due)."""
+    at = now()
+    with engine.begin() as conn:
+        blocked_keys, blocked_circuits, probes = [], [], []
+        for row in conn.execute(select(breakers).where(breakers.c.state != "closed")):
+            if row.probe_at is not None and row.probe_at <= at:
+                probes.append(row)
+            elif row.scope.startswith("key:"):
+                blocked_keys.append(row.scope[4:])
+            else:
+                blocked_circuits.append(row.scope[8:])
+
+        due = and_(
+            deliveries.c.state.in_(("queued", "retrying", "paused")),
+            deliveries.c.next_attempt_at <= at,
+            or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < at),
+        )
+        conditions = [due]
+        if actions:
+            conditions.append(deliveries.c.action.in_(actions))
+        if exclude_actions:
+            conditions.append(deliveries.c.action.not_in(exclude_actions))
+        for scope in [p.scope for p in probes] + [f"key:{k}" for k in blocked_keys]:
+            if scope.startswith("key:"):
+                conditions.append(or_(deliveries.c.partner_key_id.is_(None),
+                                      deliveries.c.partner_key_id != scope[4:]))
+        for scope in [p.scope[8:] for p in probes if p.scope.startswith("circuit:")] + blocked_circuits:
+            partner_id, key_id = scope.split("|", 1)
+            conditions.append(~and_(deliveries.c.partner_id == partner_id,
+                                    deliveries.c.partner_key_id == (None if key_id == "-" else key_id)))
+
+        query = (select(deliveries).where(*conditions)
+                 .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit * 2))
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list(conn.execute(query))
+
+        # One probe delivery per breaker whose probe time has come; push its next probe out.
+        for probe in probes:
+            if probe.scope.startswith("key:"):
+                match = deliveries.c.partner_key_id == probe.scope[4:]
+            else:
+                partner_id, key_id = probe.scope[8:].split("|", 1)
+                match = and_(deliveries.c.partner_id == partner_id,
+                             deliveries.c.partner_key_id == (None if key_id == "-" else key_id))
+            one = conn.execute(select(deliveries).where(due, match)
+                               .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+                               .limit(1)).first()
+            interval = min(MAX_PROBE_INTERVAL, PROBE_INTERVAL * 2 ** max(0, probe.opened - 1))
+            conn.execute(update(breakers).where(breakers.c.scope == probe.scope)
+                         .values(probe_at=at + interval, updated_at=at))
+            if one is not None:
+                rows.insert(0, one)
+
+        picked = _one_per_contact(conn, rows, at)[:limit]
+        if not picked:
+            return []
+        ids = [r.id for r in picked]
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(ids))
+            .values(lease_owner=owner, lease_expires_at=at + lease)
+        )
+        return [Claimed(r.id, r.event_pk, r.partner_id, r.action, r.environment, r.partner_key_id,
+                        r.contact_key, r.batch_key, r.event_time, json.loads(r.spec), r.attempts,
+                        r.state) for r in picked]
+
+
+def _one_per_contact(conn, rows, at: float):
+    keys = sorted({r.contact_key for r in rows if r.contact_key})
+    blockers: dict[str, list] = {}
+    for start in range(0, len(keys), 500):
+        for other in conn.execute(
+            select(deliveries.c.id, deliveries.c.contact_key, deliveries.c.event_time,
+                   deliveries.c.state, deliveries.c.lease_expires_at)
+            .where(deliveries.c.contact_key.in_(keys[start:start + 500]),
+                   deliveries.c.state.in_(("queued", "retrying", "paused", "delivered")))
+        ):
+            blockers.setdefault(other.contact_key, []).append(other)
+
+    picked, taken, superseded = [], set(), []
+    for row in rows:
+        if row.contact_key:
+            if row.contact_key in taken or row.id in {p.id for p in picked}:
+                continue
+            others = [o for o in blockers.get(row.contact_key, []) if o.id != row.id]
+            if any((o.event_time, o.id) > (row.event_time, row.id) for o in others):
+                superseded.append(row.id)
+                continue
+            if any(o.state != "delivered" and (
+                    (o.lease_expires_at is not None and o.lease_expires_at >= at)
+                    or o.event_time < row.event_time) for o in others):
+                continue  # an earlier change for this contact is in flight or still pending
+            taken.add(row.contact_key)
+        picked.append(row)
+    if superseded:
+        conn.execute(update(deliveries).where(deliveries.c.id.in_(superseded))
+                     .values(state="superseded", next_attempt_at=None, updated_at=at,
+                             reason="a newer event for this contact is queued or delivered"))
+    return picked
+
+
+@dataclass
+class Result:
+    """The end of one attempt for one delivery."""
+
+    delivery_id: int
+    state: str                       # delivered | skipped | retrying | dead | paused
+    reason: str | None = None
+    next_attempt_at: float | None = None
+    count_attempt: bool = True
+
+
+def record(engine, owner: str, results: list[Result], attempt: dict) -> int:
+    """Apply results of one HTTP attempt (one delivery, or a batch) and log the attempt for
+    each. Only rows this owner still leases change; returns how many did."""
+    at = now()
+    changed = 0
+    with engine.begin() as conn:
+        for result in results:
+            values = {
+                "state": result.state,
+                "reason": result.reason,
+                "next_attempt_at": result.next_attempt_at,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "last_status": attempt.get("status"),
+                "last_error_code": attempt.get("error_code"),
+                "last_error_message": attempt.get("error_message"),
+                "last_latency_ms": attempt.get("latency_ms"),
+                "updated_at": at,
+            }
+            if result.count_attempt:
+                values["attempts"] = deliveries.c.attempts + 1
+            done = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == result.delivery_id, deliveries.c.lease_owner == owner)
+                .values(**values)
+            ).rowcount
+            changed += done
+        rows = [{
+            "delivery_id": r.delivery_id,
+            "started_at": attempt["started_at"],
+            "outcome": r.state,
+            "status": attempt.get("status"),
+            "error_code": attempt.get("error_code"),
+            "error_message": attempt.get("error_message") or r.reason,
+            "latency_ms": attempt.get("latency_ms"),
+            "batch_size": len(results),
+            "request": dumps(attempt.get("request")) if attempt.get("request") else None,
+            "response": dumps(attempt.get("response")) if attempt.get("response") else None,
+        } for r in results]
+        if rows:
+            conn.execute(insert(attempts), rows)
+    return changed
+
+
+def trip(engine, scope: str, state: str, reason: str, threshold: int = 1) -> bool:
+    """Count a failure on a scope; at `threshold` consecutive failures it opens (or pauses).
+    Returns True when the breaker is (now) open."""
+    at = now()
+    with engine.begin() as conn:
+        row = conn.execute(select(breakers).where(breakers.c.scope == scope)).first()
+        failures = (row.failures if row else 0) + 1
+        opened = row.opened if row else 0
+        is_open = failures >= threshold
+        if is_open and (row is None or row.state == "closed" or (row.probe_at or 0) <= at + 1):
+            opened += 1
+        interval = min(MAX_PROBE_INTERVAL, PROBE_INTERVAL * 2 ** max(0, opened - 1))
+        values = {"state": state if is_open else "closed", "reason": reason, "failures": failures,
+                  "opened": opened, "updated_at": at,
+                  "probe_at": at + interval if is_open else None}
+        if row is None:
+            conn.execute(insert(breakers).values(scope=scope, **values))
+        else:
+            conn.execute(update(breakers).where(breakers.c.scope == scope).values(**values))
+        return is_open
+
+
+def reset(engine, scopes: list[str]) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(breakers).where(breakers.c.scope.in_(scopes)))
+
+
+def open_breakers(engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select(breakers).where(breakers.c.state != "closed").order_by(breakers.c.scope))]
+
+
+def release_expired_leases(engine) -> int:
+    """Leases of a dead worker simply expire; this clears their owner for the Live View."""
+    at = now()
+    with engine.begin() as conn:
+        return conn.execute(update(deliveries).where(deliveries.c.lease_expires_at < at)
+                            .values(lease_owner=None, lease_expires_at=None)).rowcount

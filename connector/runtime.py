@@ -1,0 +1,62 @@
+"""Everything a process needs, built once at start-up: config, plugins, store, HTTP, keys."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+from connector.config import Config, load_config
+from connector.contract import Credentials
+from connector.http import HttpClient, Redactor
+from connector.registry import Registry, load_registry
+from connector.store import create_schema, default_database_url, make_engine
+
+
+def config_dir() -> str:
+    return os.environ.get("CONNECTOR_CONFIG_DIR", "config")
+
+
+@dataclass
+class Runtime:
+    config: Config
+    registry: Registry
+    engine: object
+    http: HttpClient
+    redactor: Redactor
+    _credentials: dict[str, Credentials] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, config_path: str | None = None, database_url: str | None = None,
+              registry: Registry | None = None) -> Runtime:
+        registry = registry or load_registry()
+        config = load_config(config_path or config_dir(), registry)
+        redactor = Redactor(config.secrets)
+        worker = config.settings["worker"]
+        http = HttpClient(timeout=worker["http_timeout"], redactor=redactor,
+                          pool_size=max(4, worker["threads"]))
+        engine = make_engine(database_url or default_database_url())
+        create_schema(engine)
+        return cls(config=config, registry=registry, engine=engine, http=http, redactor=redactor)
+
+    def credentials(self, partner_key_id: str) -> Credentials:
+        """One Credentials object per key per process, so tokens are shared by all threads."""
+        with self._lock:
+            creds = self._credentials.get(partner_key_id)
+            if creds is None:
+                key = self.config.keys[partner_key_id]
+                algorithm = self.registry.key_algorithms[key["algorithm"]]
+                creds = algorithm.credentials(key, self.http)
+                self._credentials[partner_key_id] = creds
+            return creds
+
+    @property
+    def due_delays(self) -> dict[str, float]:
+        """Batchable actions wait `worker.batch_window` after intake so a burst gathers."""
+        window = self.config.settings["worker"]["batch_window"]
+        return {action.name: window for destination in self.registry.destinations.values()
+                for action in destination.actions.values() if action.max_batch > 1}
+
+    def destination(self, partner: dict):
+        return self.registry.destinations[partner["plugin"]]

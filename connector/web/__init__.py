@@ -1,0 +1,1 @@
+"""HTTP blueprints: inbound webhooks, health and metrics, the Live View and admin API."""

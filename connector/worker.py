@@ -1,0 +1,219 @@
+"""The delivery worker: claims due deliveries, sends them through the partner's action with
+many requests in flight, and records every attempt. Retry policy lives here, not in plugins."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+from connector import queue
+from connector.contract import InvalidCredentials, Outcome
+from connector.http import HttpResult
+from connector.queue import Claimed, Result
+from connector.store import now
+
+log = logging.getLogger("connector.worker")
+RETRIABLE_STATUS = {408, 425, 429}
+MAX_RETRY_AFTER = 86400.0
+
+
+def default_outcome(result: HttpResult) -> Outcome:
+    if result.ok:
+        return Outcome("delivered")
+    if result.status is None or result.status in RETRIABLE_STATUS or result.status >= 500:
+        return Outcome("retry", result.error or f"HTTP {result.status}")
+    if result.status == 401:
+        return Outcome("retry", "unauthorized after a fresh token")
+    return Outcome("dead", f"HTTP {result.status}")
+
+
+def retry_delay(schedule: list[float], attempt_number: int, retry_after: float | None) -> float | None:
+    """Seconds until the next try, or None when the schedule has run out."""
+    if attempt_number > len(schedule):
+        return None
+    if retry_after is not None:
+        return min(retry_after, MAX_RETRY_AFTER)
+    return schedule[attempt_number - 1] * random.uniform(0.8, 1.2)
+
+
+class Worker:
+    def __init__(self, runtime, owner: str | None = None):
+        self.runtime = runtime
+        self.settings = runtime.config.settings["worker"]
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.stop_event = threading.Event()
+        self._breaker_scopes: set[str] = set()
+        batchable = {}
+        for destination in runtime.registry.destinations.values():
+            for action in destination.actions.values():
+                if action.max_batch > 1:
+                    batchable[action.name] = action.max_batch
+        self.batchable = batchable
+
+    # -- loop ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        threads = self.settings["threads"]
+        log.info("worker %s started with %d threads", self.owner, threads)
+        with ThreadPoolExecutor(threads, thread_name_prefix="deliver") as pool:
+            inflight = set()
+            while not self.stop_event.is_set():
+                free = threads - len(inflight)
+                claimed_any = False
+                if free > 0:
+                    try:
+                        for group in self.claim_groups(free):
+                            inflight.add(pool.submit(self.deliver_group, group))
+                            claimed_any = True
+                    except Exception:
+                        log.exception("claim failed; retrying shortly")
+                if inflight:
+                    done, inflight = wait(inflight, timeout=0 if claimed_any and free > 1
+                                          else self.settings["poll_interval"],
+                                          return_when=FIRST_COMPLETED)
+                    inflight = set(inflight)
+                    for future in done:
+                        if future.exception():
+                            log.error("delivery task failed", exc_info=future.exception())
+                elif not claimed_any:
+                    self.stop_event.wait(self.settings["poll_interval"])
+            wait(inflight)
+        log.info("worker %s stopped", self.owner)
+
+    def run_once(self) -> int:
+        """Claim and deliver everything due now, synchronously (tests, `connector worker --once`)."""
+        count = 0
+        while True:
+            groups = self.claim_groups(self.settings["threads"])
+            if not groups:
+                return count
+            for group in groups:
+                self.deliver_group(group)
+                count += len(group)
+
+    def claim_groups(self, free: int) -> list[list[Claimed]]:
+        engine, lease = self.runtime.engine, self.settings["lease"]
+        self._breaker_scopes = {b["scope"] for b in self._all_breakers()}
+        groups: list[list[Claimed]] = [
+            [c] for c in queue.claim(engine, self.owner, free, lease,
+                                     exclude_actions=list(self.batchable) or None)
+        ]
+        free -= len(groups)
+        if free > 0 and self.batchable:
+            biggest = max(self.batchable.values())
+            batch: dict[tuple, list[Claimed]] = {}
+            for c in queue.claim(engine, self.owner, free * biggest, lease,
+                                 actions=list(self.batchable)):
+                batch.setdefault((c.partner_id, c.action, c.batch_key), []).append(c)
+            for (_, action, _), items in batch.items():
+                size = self.batchable[action]
+                groups.extend(items[i:i + size] for i in range(0, len(items), size))
+        return groups
+
+    def _all_breakers(self) -> list[dict]:
+        from sqlalchemy import select
+
+        from connector.store import breakers
+        with self.runtime.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(breakers.c.scope))]
+
+    # -- one request ----------------------------------------------------------------------------
+    def deliver_group(self, group: list[Claimed]) -> None:
+        first = group[0]
+        started_at = now()
+        partner = self.runtime.config.partners.get(first.partner_id)
+        if partner is None or not partner["enabled"]:
+            self._finish(group, [Outcome("dead", "partner is no longer configured or enabled")],
+                         {"started_at": started_at})
+            return
+        destination = self.runtime.destination(partner)
+        action = destination.actions[first.action]
+        specs = [c.spec for c in group]
+        try:
+            request = action.build_request(partner, specs)
+            credentials = (self.runtime.credentials(first.partner_key_id)
+                           if first.partner_key_id else None)
+            result = self.runtime.http.send(request, credentials)
+        except InvalidCredentials as exc:
+            self._pause_key(group, str(exc), started_at)
+            return
+        except Exception as exc:  # a plugin bug must not kill the worker or lose the delivery
+            log.exception("building or sending delivery %s failed", first.id)
+            result = HttpResult(status=None, latency_ms=0.0, error=f"internal: {exc}")
+        outcomes = action.interpret(partner, specs, result)
+        if outcomes is None:
+            outcomes = [default_outcome(result)] * len(group)
+        code, message = destination.error_details(result)
+        attempt = {
+            "started_at": started_at,
+            "status": result.status,
+            "error_code": code,
+            "error_message": self.runtime.redactor.text(message or result.error or "") or None,
+            "latency_ms": round(result.latency_ms, 1),
+            "request": result.request_record,
+            "response": result.response_record,
+        }
+        self._finish(group, outcomes, attempt, result)
+
+    def _finish(self, group, outcomes, attempt, result: HttpResult | None = None) -> None:
+        engine = self.runtime.engine
+        results, transient = [], False
+        schedule = self.runtime.config.retry_schedule(group[0].partner_id)
+        for claimed, outcome in zip(group, outcomes, strict=True):
+            if outcome.kind == "retry":
+                transient = True
+                delay = retry_delay(schedule, claimed.attempts + 1,
+                                    result.retry_after if result else None)
+                if delay is None:
+                    results.append(Result(claimed.id, "dead",
+                                          f"retry schedule ran out: {outcome.reason}"))
+                else:
+                    results.append(Result(claimed.id, "retrying", outcome.reason, now() + delay))
+            elif outcome.kind in ("delivered", "skipped", "dead"):
+                results.append(Result(claimed.id, outcome.kind, outcome.reason))
+            else:
+                raise ValueError(f"unknown outcome {outcome.kind!r}")
+        queue.record(engine, self.owner, results, attempt)
+        for r in results:
+            log.info("delivery %s %s%s", r.delivery_id, r.state,
+                     f" ({r.reason})" if r.reason else "")
+        first = group[0]
+        circuit = queue.circuit_scope(first.partner_id, first.partner_key_id)
+        if transient and all(r.state in ("retrying", "dead") for r in results):
+            if queue.trip(engine, circuit, "open", attempt.get("error_message") or "failing",
+                          threshold=queue.CIRCUIT_THRESHOLD):
+                log.warning("circuit open for %s", circuit)
+        else:
+            scopes = [s for s in (circuit, queue.key_scope(first.partner_key_id or "-"))
+                      if s in self._breaker_scopes]
+            if scopes:
+                queue.reset(engine, scopes)
+                self._breaker_scopes -= set(scopes)
+
+    def _pause_key(self, group, reason: str, started_at: float) -> None:
+        key_id = group[0].partner_key_id
+        message = f"credentials refused for key {key_id}: {reason}"
+        queue.record(self.runtime.engine, self.owner,
+                     [Result(c.id, "paused", message, now(), count_attempt=False) for c in group],
+                     {"started_at": started_at, "error_code": "INVALID_CREDENTIALS",
+                      "error_message": message})
+        queue.trip(self.runtime.engine, queue.key_scope(key_id), "paused", message)
+        log.warning("key %s paused: %s", key_id, reason)
+
+
+def run_forever(runtime) -> None:
+    worker = Worker(runtime)
+    import signal
+
+    def stop(*_):
+        worker.stop_event.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    worker.run()
+    time.sleep(0)

@@ -1,0 +1,6 @@
+"""Extole outbound webhooks (referral opt-in / opt-out events) as a source."""
+
+from connector.contract import Plugin
+from plugins.extole.source import ExtoleSource
+
+plugin = Plugin(name="extole", sources=[ExtoleSource()])

@@ -1,0 +1,132 @@
+"""Extole-style referral events: one event or an array of at most 1000, validated by schema."""
+
+from __future__ import annotations
+
+import json
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+
+from connector.config import SourceConfigSchema
+from connector.contract import InboundEvent, PayloadError, Source
+
+MAX_EVENTS = 1000
+
+
+class Email(fields.String):
+    """Trimmed and lower-cased before anything else, so one person always matches."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        validate.Email(error="not a valid email address")(value)
+        return value
+
+
+class AwareDateTime(fields.AwareDateTime):
+    default_error_messages = {
+        "invalid": "not an ISO-8601 date-time",
+        "invalid_awareness": "needs a UTC offset, e.g. 2026-11-22T05:44:22Z",
+    }
+
+
+class PersonSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    email = Email(required=True, validate=validate.Length(max=254))
+    first_name = fields.String(validate=validate.Length(max=255))
+    last_name = fields.String(validate=validate.Length(max=255))
+    phone_number = fields.String(validate=validate.Length(max=64))
+    share_link = fields.String(validate=validate.Length(max=2048))
+    funnel = fields.String(validate=validate.OneOf(["advocate", "friend"]))
+    partner_user_id = fields.String(validate=validate.Length(max=255))
+
+
+class ReferralEventSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    event_id = fields.String(required=True, validate=validate.Length(1, 128))
+    type = fields.String(required=True, validate=validate.OneOf(["opt_in", "opt_out"]))
+    event_time = AwareDateTime(required=True)
+    client_id = fields.String()
+    environment = fields.String(load_default="production",
+                                validate=validate.OneOf(["production", "staging"]))
+    person = fields.Nested(PersonSchema, required=True)
+
+    @pre_load
+    def _json_numbers_as_ids(self, data, **kwargs):
+        # Extole ids are long numbers; accept them as JSON numbers without losing the value.
+        if isinstance(data, dict):
+            for name in ("event_id", "client_id"):
+                if isinstance(data.get(name), int) and not isinstance(data.get(name), bool):
+                    data = {**data, name: str(data[name])}
+        return data
+
+
+def _problems(messages, prefix: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        path = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(_problems(value, path))
+        else:
+            out.setdefault(path, []).extend(str(v) for v in value)
+    return out
+
+
+def parse_json(body: bytes):
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PayloadError({"$": [f"malformed JSON: {exc}"]}) from exc
+
+
+class ExtoleSource(Source):
+    name = "extole"
+    config_schema = SourceConfigSchema
+
+    def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
+        document = parse_json(body)
+        is_array = isinstance(document, list)
+        items = document if is_array else [document]
+        if is_array and not items:
+            raise PayloadError({"$": ["an empty array holds no events"]})
+        if len(items) > MAX_EVENTS:
+            raise PayloadError({"$": [f"at most {MAX_EVENTS} events per request, got {len(items)}"]})
+        schema = ReferralEventSchema()
+        problems: dict[str, list[str]] = {}
+        events = []
+        for index, item in enumerate(items):
+            prefix = f"[{index}]" if is_array else ""
+            if not isinstance(item, dict):
+                problems[prefix or "$"] = ["an event must be a JSON object"]
+                continue
+            try:
+                data = schema.load(item)
+            except ValidationError as exc:
+                problems.update(_problems(exc.messages, prefix))
+                continue
+            events.append(_to_event(data))
+        if problems:
+            raise PayloadError(problems)
+        return events
+
+
+def _to_event(data: dict) -> InboundEvent:
+    person = {k: v for k, v in data["person"].items() if v is not None}
+    payload = {
+        "event_id": data["event_id"],
+        "type": data["type"],
+        "event_time": data["event_time"].isoformat(),
+        "environment": data["environment"],
+        "client_id": data.get("client_id"),
+        "person": person,
+    }
+    return InboundEvent(
+        event_id=data["event_id"],
+        type=data["type"],
+        event_time=data["event_time"],
+        environment=data["environment"],
+        email=person["email"],
+        payload=payload,
+    )

@@ -1,0 +1,105 @@
+"""Listrak OAuth 2.0 client credentials (OAUTH_LISTRAK): form-encoded POST to the token
+endpoint through authlib; one cached token per key per process, refreshed early."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.integrations.base_client import OAuthError
+from marshmallow import fields
+
+from connector import metrics
+from connector.config import KeyConfigSchema, OutboundUrl, secret_field
+from connector.contract import Credentials, InvalidCredentials, KeyAlgorithm, OutboundRequest
+
+#: Refresh this many seconds before `expires_in` runs out (Listrak issues ~3599 s tokens).
+LEEWAY = 60
+#: After a refusal, threads of this process answer from memory for this long instead of
+#: hammering the token endpoint; the store's key breaker spaces out later probes.
+REFUSAL_MEMORY = 5.0
+INVALID_ERRORS = {"invalid credentials", "invalid_client", "unauthorized_client", "invalid_grant"}
+
+
+class TokenError(Exception):
+    """The token endpoint answered but gave no usable token (transient for the delivery)."""
+
+
+class ListrakKeySchema(KeyConfigSchema):
+    client_id = fields.String(required=True)
+    key = secret_field(required=True)
+    authorization_url = OutboundUrl(required=True)
+    scope = fields.String(load_default="")
+
+
+class ListrakOAuth(Credentials):
+    def __init__(self, key_config: dict, timeout: float):
+        self.key_id = key_config["partner_key_id"]
+        self.client_secret = key_config["key"]
+        self.timeout = timeout
+        self.oauth = OAuth2Session(
+            key_config["client_id"],
+            key_config["key"],
+            token_endpoint=key_config["authorization_url"],
+            grant_type="client_credentials",
+            token_endpoint_auth_method="client_secret_post",
+            scope=key_config.get("scope") or None,
+            leeway=LEEWAY,
+        )
+        self._lock = threading.Lock()
+        self._token = None
+        self._refused_until = 0.0
+        self._refusal = ""
+        self._used = threading.local()
+
+    def access_token(self) -> str:
+        with self._lock:
+            token = self._token
+            if token is not None and not token.is_expired(leeway=LEEWAY):
+                return token["access_token"]
+            if time.monotonic() < self._refused_until:
+                raise InvalidCredentials(self._refusal)
+            try:
+                token = self.oauth.fetch_token(timeout=self.timeout)
+            except OAuthError as exc:
+                if (exc.error or "").lower() in INVALID_ERRORS:
+                    self._refusal = f"token endpoint refused the credentials ({exc.error})"
+                    self._refused_until = time.monotonic() + REFUSAL_MEMORY
+                    metrics.TOKEN_FETCHES.labels(key=self.key_id, result="refused").inc()
+                    raise InvalidCredentials(self._refusal) from exc
+                metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
+                raise TokenError(f"token endpoint error: {exc.error}") from exc
+            except Exception:
+                metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
+                raise
+            if not token.get("access_token"):
+                metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
+                raise TokenError("token endpoint response has no access_token")
+            metrics.TOKEN_FETCHES.labels(key=self.key_id, result="ok").inc()
+            self._token = token
+            return token["access_token"]
+
+    def apply(self, request: OutboundRequest) -> None:
+        token = self.access_token()
+        self._used.token = token
+        request.headers["Authorization"] = f"Bearer {token}"
+
+    def refresh(self) -> None:
+        """After a 401: forget the token this thread used, unless another thread already did."""
+        used = getattr(self._used, "token", None)
+        with self._lock:
+            if self._token is not None and self._token.get("access_token") == used:
+                self._token = None
+
+    def secrets(self) -> list[str]:
+        token = self._token
+        return [self.client_secret] + ([token["access_token"]] if token else [])
+
+
+class ListrakOAuthAlgorithm(KeyAlgorithm):
+    name = "OAUTH_LISTRAK"
+    config_schema = ListrakKeySchema
+
+    def credentials(self, key_config: dict, http) -> Credentials:
+        return ListrakOAuth(key_config, http.timeout)

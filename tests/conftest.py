@@ -1,0 +1,105 @@
+"""Shared fixtures: a config directory built from the example config, a runtime on a fresh
+SQLite store, the Flask app and client, and helpers to sign and post events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from connector.app import create_app
+from connector.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+API = "https://api.listrak.test/email/v1"
+TOKEN_URL = "https://auth.listrak.test/OAuth2/Token"
+WEBHOOK_SECRET = "test-webhook-secret"
+
+TEST_ENV = {
+    "LISTRAK_CLIENT_ID": "prod-client",
+    "LISTRAK_CLIENT_SECRET": "prod-secret-value",
+    "LISTRAK_STAGING_CLIENT_ID": "staging-client",
+    "LISTRAK_STAGING_CLIENT_SECRET": "staging-secret-value",
+    "LISTRAK_AUTH_URL": TOKEN_URL,
+    "LISTRAK_API_URL": API,
+    "EXTOLE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "CONNECTOR_ADMIN_TOKEN": "test-admin-token",
+}
+
+
+@pytest.fixture
+def env(monkeypatch):
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    return TEST_ENV
+
+
+@pytest.fixture
+def config_dir(tmp_path, env) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(ROOT / "config", target)
+    return target
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/connector.db"
+
+
+@pytest.fixture
+def make_runtime(config_dir, database_url):
+    def build(**_) -> Runtime:
+        return Runtime.build(str(config_dir), database_url)
+
+    return build
+
+
+@pytest.fixture
+def runtime(make_runtime) -> Runtime:
+    return make_runtime()
+
+
+@pytest.fixture
+def app(runtime):
+    return create_app({"TESTING": True}, runtime=runtime)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def sign(body: bytes, secret: str = WEBHOOK_SECRET, algorithm: str = "sha256") -> str:
+    digest = hashlib.sha256 if algorithm == "sha256" else hashlib.sha1
+    return f"{algorithm}={hmac.new(secret.encode(), body, digest).hexdigest()}"
+
+
+def referral_event(event_id="e-1", type="opt_in", email="Jane.Doe@Example.com ",
+                   event_time="2026-11-22T05:44:22.123Z", environment="production", **person):
+    base_person = {"email": email, "first_name": "Jane", "last_name": "Doe",
+                   "phone_number": "+15555555555", "share_link": "refer.example.com/jdoe",
+                   "funnel": "advocate", "partner_user_id": "u-829"}
+    base_person.update(person)
+    return {"event_id": event_id, "type": type, "event_time": event_time, "client_id": "1890234",
+            "environment": environment, "person": base_person}
+
+
+@pytest.fixture
+def post_events(client):
+    def post(payload, source="extole", secret=WEBHOOK_SECRET, headers=None):
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        sent = {"Content-Type": "application/json", "X-Extole-Signature": sign(body, secret)}
+        sent.update(headers or {})
+        return client.post(f"/webhooks/{source}", data=body, headers=sent)
+
+    return post
+
+
+@pytest.fixture
+def listrak_token(requests_mock):
+    return requests_mock.post(TOKEN_URL, json={"access_token": "tok-1", "token_type": "bearer",
+                                               "expires_in": 3599})
