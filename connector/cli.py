@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["serve", "worker", "check_config", "sandbox"]
+COMMANDS = ["serve", "worker", "check_config", "sandbox", "replay", "purge"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -273,7 +273,7 @@ class _Loader:
 
     def pick(self, path: Path, data: dict, key: str, table: dict, what: str):
         name = data.get(key)
-        if name not in table:
+        if not isinstance(name, str) or name not in table:  # a list here is unhashable
             known = ", ".join(sorted(table)) or "none installed"
             self.problems.append(f"{self.rel(path)}: {key}: unknown {what} {name!r} (known: {known})")
             return None

@@ -1,5 +1,5 @@
-from tests.conftest import API, referral_event
 from connector.worker import Worker
+from tests.conftest import API, referral_event
 
 
 def test_opt_in_flow(post_events, runtime, requests_mock, listrak_token):

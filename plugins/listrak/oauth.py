@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
-from authlib.integrations.requests_client import OAuth2Session
 from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
 from marshmallow import fields
 
 from connector import metrics

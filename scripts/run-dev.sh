@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make run`: the sandbox, a worker and gunicorn with the example config, until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+set -a; . config/example.env; set +a
+export CONNECTOR_CONFIG_DIR=${CONNECTOR_CONFIG_DIR:-config}
+export CONNECTOR_DATABASE_URL=${CONNECTOR_DATABASE_URL:-sqlite:///var/connector.db}
+WEB_PORT=${WEB_PORT:-8000}
+mkdir -p var
+BIN=.venv/bin
+
+.venv/bin/connector check-config
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+$BIN/connector sandbox --port 8900 > var/sandbox.log 2>&1 & pids+=($!)
+for _ in $(seq 50); do curl -fs http://127.0.0.1:8900/_sandbox/state >/dev/null && break; sleep 0.1; done
+$BIN/connector worker > var/worker.log 2>&1 & pids+=($!)
+$BIN/gunicorn --workers 2 --threads 4 --bind 127.0.0.1:$WEB_PORT --log-level warning wsgi:app &
+pids+=($!)
+for _ in $(seq 100); do curl -fs http://127.0.0.1:$WEB_PORT/readyz >/dev/null && break; sleep 0.1; done
+
+cat <<MSG
+
+  Connector on http://127.0.0.1:$WEB_PORT  ·  Listrak sandbox on http://127.0.0.1:8900
+  Logs: var/worker.log, var/sandbox.log  ·  Store: $CONNECTOR_DATABASE_URL
+
+  Send a signed opt-in (paste into another terminal in this folder):
+
+    body='{"event_id":"demo-'\$RANDOM'","type":"opt_in","event_time":"'\$(date -u +%Y-%m-%dT%H:%M:%SZ)'","person":{"email":"Jane.Doe@Example.com","first_name":"Jane","last_name":"Doe","phone_number":"+15555555555","share_link":"refer.example.com/jdoe","funnel":"advocate"}}'
+    curl -s http://127.0.0.1:$WEB_PORT/webhooks/extole -H 'Content-Type: application/json' \\
+      -H "X-Extole-Signature: sha256=\$(printf %s "\$body" | openssl dgst -sha256 -hmac $EXTOLE_WEBHOOK_SECRET -r | cut -d' ' -f1)" \\
+      -d "\$body"
+
+  (or: .venv/bin/python scripts/send_event.py opt_in jane.doe@example.com — and opt_out)
+
+  See the result:
+    Listrak's side:  curl -s http://127.0.0.1:8900/_sandbox/state
+    Live View:       http://127.0.0.1:$WEB_PORT/live   (admin token: $CONNECTOR_ADMIN_TOKEN)
+
+  Ctrl-C stops everything.
+MSG
+wait -n "${pids[@]}"
