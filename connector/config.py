@@ -102,6 +102,19 @@ class WorkerSchema(StrictSchema):
     batch_window = Duration(load_default=1.0)
     http_timeout = Duration(load_default=10.0)
 
+    @validates_schema
+    def _lease_outlives_a_request(self, data, **kwargs):
+        # A lease shorter than a request could expire mid-flight and let a second worker
+        # send the same delivery at the same time.
+        if data["lease"] < 2 * data["http_timeout"] + 1:
+            raise ValidationError("must be at least twice http_timeout plus 1s", "lease")
+
+
+class BreakerSchema(StrictSchema):
+    threshold = fields.Integer(load_default=5, validate=validate.Range(1, 1000))
+    probe_interval = Duration(load_default=15.0)
+    max_probe_interval = Duration(load_default=300.0)
+
 
 class LoggingSchema(StrictSchema):
     format = fields.String(load_default="text", validate=validate.OneOf(["text", "json"]))
@@ -115,6 +128,7 @@ class ConnectorSettingsSchema(StrictSchema):
     retention = fields.Nested(RetentionSchema, load_default=lambda: RetentionSchema().load({}))
     worker = fields.Nested(WorkerSchema, load_default=lambda: WorkerSchema().load({}))
     logging = fields.Nested(LoggingSchema, load_default=lambda: LoggingSchema().load({}))
+    breaker = fields.Nested(BreakerSchema, load_default=lambda: BreakerSchema().load({}))
     max_events_per_request = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))
 
 

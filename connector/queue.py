@@ -10,9 +10,19 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 
 from connector.store import attempts, breakers, deliveries, dumps, now
 
-PROBE_INTERVAL = 15.0          # first wait before probing a paused key / open circuit
-MAX_PROBE_INTERVAL = 300.0     # probes never further apart than this
-CIRCUIT_THRESHOLD = 5          # consecutive transient failures that open a circuit
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    threshold: int = 5          # consecutive transient failures that open a circuit
+    probe_interval: float = 15.0  # first wait before probing a paused key / open circuit
+    max_probe_interval: float = 300.0  # probes never further apart than this
+
+    def interval(self, opened: int) -> float:
+        return min(self.max_probe_interval, self.probe_interval * 2 ** max(0, opened - 1))
+
+
+DEFAULT_POLICY = BreakerPolicy()
 
 
 @dataclass
@@ -40,7 +50,8 @@ def circuit_scope(partner_id: str, partner_key_id: str | None) -> str:
 
 
 def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | None = None,
-          exclude_actions: list[str] | None = None) -> list[Claimed]:
+          exclude_actions: list[str] | None = None,
+          policy: BreakerPolicy = DEFAULT_POLICY) -> list[Claimed]:
     """Lease up to `limit` due deliveries, at most one per contact, none whose contact has an
     earlier delivery pending or in flight, none behind a paused key or an open circuit (but one
     probe each when a probe is due)."""
@@ -91,9 +102,10 @@ def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | Non
             one = conn.execute(select(deliveries).where(due, match)
                                .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
                                .limit(1)).first()
-            interval = min(MAX_PROBE_INTERVAL, PROBE_INTERVAL * 2 ** max(0, probe.opened - 1))
+            # If the probe never reports back (worker died), the next one still comes, later.
             conn.execute(update(breakers).where(breakers.c.scope == probe.scope)
-                         .values(probe_at=at + interval, updated_at=at))
+                         .values(opened=probe.opened + 1, updated_at=at,
+                                 probe_at=at + policy.interval(probe.opened + 1)))
             if one is not None:
                 rows.insert(0, one)
 
@@ -200,21 +212,20 @@ def record(engine, owner: str, results: list[Result], attempt: dict) -> int:
     return changed
 
 
-def trip(engine, scope: str, state: str, reason: str, threshold: int = 1) -> bool:
+def trip(engine, scope: str, state: str, reason: str, threshold: int = 1,
+         policy: BreakerPolicy = DEFAULT_POLICY) -> bool:
     """Count a failure on a scope; at `threshold` consecutive failures it opens (or pauses).
     Returns True when the breaker is (now) open."""
     at = now()
     with engine.begin() as conn:
         row = conn.execute(select(breakers).where(breakers.c.scope == scope)).first()
         failures = (row.failures if row else 0) + 1
-        opened = row.opened if row else 0
         is_open = failures >= threshold
-        if is_open and (row is None or row.state == "closed" or (row.probe_at or 0) <= at + 1):
-            opened += 1
-        interval = min(MAX_PROBE_INTERVAL, PROBE_INTERVAL * 2 ** max(0, opened - 1))
+        # `opened` counts probes since the breaker opened: each failed probe doubles the wait.
+        opened = row.opened if row is not None and row.state != "closed" else 1
         values = {"state": state if is_open else "closed", "reason": reason, "failures": failures,
-                  "opened": opened, "updated_at": at,
-                  "probe_at": at + interval if is_open else None}
+                  "opened": opened if is_open else 0, "updated_at": at,
+                  "probe_at": at + policy.interval(opened) if is_open else None}
         if row is None:
             conn.execute(insert(breakers).values(scope=scope, **values))
         else:

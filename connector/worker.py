@@ -47,6 +47,7 @@ class Worker:
         self.settings = runtime.config.settings["worker"]
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.stop_event = threading.Event()
+        self.policy = queue.BreakerPolicy(**runtime.config.settings["breaker"])
         self._breaker_scopes: set[str] = set()
         batchable = {}
         for destination in runtime.registry.destinations.values():
@@ -99,7 +100,7 @@ class Worker:
         engine, lease = self.runtime.engine, self.settings["lease"]
         self._breaker_scopes = {b["scope"] for b in self._all_breakers()}
         groups: list[list[Claimed]] = [
-            [c] for c in queue.claim(engine, self.owner, free, lease,
+            [c] for c in queue.claim(engine, self.owner, free, lease, policy=self.policy,
                                      exclude_actions=list(self.batchable) or None)
         ]
         free -= len(groups)
@@ -107,7 +108,7 @@ class Worker:
             biggest = max(self.batchable.values())
             batch: dict[tuple, list[Claimed]] = {}
             for c in queue.claim(engine, self.owner, free * biggest, lease,
-                                 actions=list(self.batchable)):
+                                 actions=list(self.batchable), policy=self.policy):
                 batch.setdefault((c.partner_id, c.action, c.batch_key), []).append(c)
             for (_, action, _), items in batch.items():
                 size = self.batchable[action]
@@ -185,7 +186,7 @@ class Worker:
         circuit = queue.circuit_scope(first.partner_id, first.partner_key_id)
         if transient and all(r.state in ("retrying", "dead") for r in results):
             if queue.trip(engine, circuit, "open", attempt.get("error_message") or "failing",
-                          threshold=queue.CIRCUIT_THRESHOLD):
+                          threshold=self.policy.threshold, policy=self.policy):
                 log.warning("circuit open for %s", circuit)
         else:
             scopes = [s for s in (circuit, queue.key_scope(first.partner_key_id or "-"))
@@ -201,7 +202,8 @@ class Worker:
                      [Result(c.id, "paused", message, now(), count_attempt=False) for c in group],
                      {"started_at": started_at, "error_code": "INVALID_CREDENTIALS",
                       "error_message": message})
-        queue.trip(self.runtime.engine, queue.key_scope(key_id), "paused", message)
+        queue.trip(self.runtime.engine, queue.key_scope(key_id), "paused", message,
+                   policy=self.policy)
         log.warning("key %s paused: %s", key_id, reason)
 
 

@@ -79,6 +79,8 @@ def parse_json(body: bytes):
         return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise PayloadError({"$": [f"malformed JSON: {exc}"]}) from exc
+    except RecursionError as exc:  # [[[[…]]]] thousands deep still fits in 1 MiB
+        raise PayloadError({"$": ["malformed JSON: nested too deeply"]}) from exc
 
 
 class ExtoleSource(Source):

@@ -18,7 +18,7 @@ from connector.contract import Credentials, InvalidCredentials, KeyAlgorithm, Ou
 LEEWAY = 60
 #: After a refusal, threads of this process answer from memory for this long instead of
 #: hammering the token endpoint; the store's key breaker spaces out later probes.
-REFUSAL_MEMORY = 5.0
+REFUSAL_MEMORY = 1.0
 INVALID_ERRORS = {"invalid credentials", "invalid_client", "unauthorized_client", "invalid_grant"}
 
 

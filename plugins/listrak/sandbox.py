@@ -13,14 +13,13 @@ import secrets
 import sys
 import threading
 import time
-from collections import deque
 from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
-from plugins.listrak.sandbox_faults import FaultBook, apply_fault, control_blueprint
+from plugins.listrak.sandbox_faults import FaultBook, Meter, control_blueprint, intercept
 
 # Plain HTTP is served on purpose: real Listrak refuses it (ERROR_UNSUPPORTED_PROTOCOL), but the
 # sandbox only ever listens on loopback, where the connector accepts http:// URLs.
@@ -142,39 +141,22 @@ class Sandbox:
                        for lid, spec in self.lists.items()}
         self.token_lifetime, self.clock = token_lifetime, clock
         self.lock = threading.Lock()
-        self.faults = FaultBook()
+        self.faults, self.meter = FaultBook(), Meter()
         self.tokens: dict[str, tuple[str, float]] = {}
         self.reset()
 
     def reset(self) -> None:
+        """Forget contacts, counters, faults and latency (issued tokens stay valid)."""
         with self.lock:
             self.contacts: dict[int, dict[str, dict]] = {lid: {} for lid in self.lists}
-            self.counts = {"total": 0, "by_route": {}, "by_status": {}, "by_client": {}}
-            self.token_fetches: dict[str, int] = {}
-            self.bulk_calls: list[dict] = []
-            self.request_times: deque[float] = deque(maxlen=100_000)
+        self.meter.reset()
         self.faults.reset()
 
-    def _bump(self, key: str, name: str) -> None:
-        bucket = self.counts[key]
-        bucket[name] = bucket.get(name, 0) + 1
-
-    def record(self, route: str) -> None:
-        with self.lock:
-            self.counts["total"] += 1
-            self._bump("by_route", route)
-            self.request_times.append(time.time())
-
-    def record_status(self, status: int) -> None:
-        with self.lock:
-            self._bump("by_status", str(status))
-
-    # -- tokens -------------------------------------------------------------------------------
     def issue_token(self, client_id: str) -> str:
         token = secrets.token_urlsafe(32)
         with self.lock:
             self.tokens[token] = (client_id, self.clock() + self.token_lifetime)
-            self.token_fetches[client_id] = self.token_fetches.get(client_id, 0) + 1
+        self.meter.bump("token_fetches", client_id)
         return token
 
     def expire_tokens(self) -> None:
@@ -187,10 +169,9 @@ class Sandbox:
             if client_id is None or expires <= self.clock():
                 self.tokens.pop(token, None)
                 return None
-            self._bump("by_client", client_id)
-            return client_id
+        self.meter.bump("by_client", client_id)
+        return client_id
 
-    # -- contacts -----------------------------------------------------------------------------
     def list_fields(self, list_id: int) -> dict[int, dict]:
         if list_id not in self.lists:
             raise not_found("listId")
@@ -248,7 +229,7 @@ class Sandbox:
                     "unsubscribeDate": None, "externalContactID": None,
                     "segmentationFieldValues": {}})
                 contact["segmentationFieldValues"].update(values)
-            self.bulk_calls.append({"list_id": list_id, "items": len(items)})
+        self.meter.bulk(list_id, len(items))
         return secrets.token_hex(8)
 
     def public_contact(self, list_id: int, contact: dict, field_ids: list[int] | None) -> dict:
@@ -271,27 +252,14 @@ class Sandbox:
         }
 
     def state(self) -> dict:
+        """The /_sandbox/state document (JSON-ready: list and field ids become strings)."""
         with self.lock:
-            times = list(self.request_times)
-            contacts = {str(lid): {email: {**c, "segmentationFieldValues": {
-                str(k): v for k, v in c["segmentationFieldValues"].items()}}
-                for email, c in book.items()} for lid, book in self.contacts.items()}
-            out = {"contacts": contacts, "requests": copy.deepcopy(self.counts),
-                   "token_fetches": dict(self.token_fetches),
-                   "bulk_calls": list(self.bulk_calls), "request_times": times}
-        out.update(faults=self.faults.describe(), faults_applied=dict(self.faults.applied),
-                   latency_ms=self.faults.latency_ms, peak_requests_per_second=peak_rate(times))
-        return out
-
-
-def peak_rate(times: list[float], window: float = 1.0) -> int:
-    """Most requests seen in any `window`-second span."""
-    times, best, start = sorted(times), 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+            lists = {str(lid): {"listName": self.lists[lid]["listName"], "contacts": {
+                email: {**c, "segmentationFieldValues": {
+                    str(k): v for k, v in c["segmentationFieldValues"].items()}}
+                for email, c in book.items()}} for lid, book in self.contacts.items()}
+        return {"lists": lists, **self.meter.snapshot(), "faults": self.faults.describe(),
+                "faults_applied": dict(self.faults.applied), "latency_ms": self.faults.latency_ms}
 
 
 def _query(allowed: set[str]) -> dict[str, str]:
@@ -341,21 +309,11 @@ def _field_ids(query: dict[str, str], fields: dict) -> list[int] | None:
     return ids
 
 
-def _date(raw: str | None, name: str) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise invalid(name) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def email_api(sb: Sandbox) -> Blueprint:
     bp = Blueprint("listrak_email_v1", __name__, url_prefix="/email/v1")
 
-    @bp.post("/List/<int:list_id>/Contact")
-    def upsert_contact(list_id: int):
+    @bp.post("/List/<int:listId>/Contact")
+    def upsert_contact(listId: int):
         query = _query({"overrideUnsubscribe", "subscribedByContact", "sendDoubleOptIn",
                         "updateType", "eventIds", "newEmailAddress"})
         body = _json_body()
@@ -366,7 +324,7 @@ def email_api(sb: Sandbox) -> Blueprint:
         if unknown:
             raise malformed(f"Unknown Contact property: {unknown[0]}.")
         email = check_email(body.get("emailAddress"), "emailAddress")
-        state = body.get("subscriptionState") or SUBSCRIBED
+        state = body.get("subscriptionState", SUBSCRIBED)
         if state not in (SUBSCRIBED, UNSUBSCRIBED):
             raise invalid("subscriptionState")
         external_id = body.get("externalContactID")
@@ -375,7 +333,8 @@ def email_api(sb: Sandbox) -> Blueprint:
         raw_values = body.get("segmentationFieldValues")
         values = parse_values(raw_values, fields, "segmentationFieldValues")
         override = _bool(query, "overrideUnsubscribe")
-        _bool(query, "subscribedByContact"), _bool(query, "sendDoubleOptIn")
+        for flag in ("subscribedByContact", "sendDoubleOptIn"):  # checked, no effect here
+            _bool(query, flag)
         update_type = query.get("updateType", "Update")
         if update_type not in ("Update", "Append", "Overwrite"):
             raise invalid("updateType")
@@ -393,8 +352,8 @@ def email_api(sb: Sandbox) -> Blueprint:
                                      update_type, new_email)
         return jsonify(status=status, resourceId=resource), status
 
-    @bp.get("/List/<int:list_id>/Contact/<identifier>")
-    def get_contact(list_id: int, identifier: str):
+    @bp.get("/List/<int:listId>/Contact/<contactIdentifier>")
+    def get_contact(listId: int, contactIdentifier: str):
         query = _query({"segmentationFieldIds"})
         field_ids = _field_ids(query, sb.list_fields(list_id))
         with sb.lock:
@@ -404,10 +363,11 @@ def email_api(sb: Sandbox) -> Blueprint:
             raise not_found("listId and contactIdentifier")
         return jsonify(status=200, data=data)
 
-    @bp.get("/List/<int:list_id>/Contact")
-    def list_contacts(list_id: int):
+    @bp.get("/List/<int:listId>/Contact")
+    def list_contacts(listId: int):
+        # startDate/endDate/useOriginalSubscribeDate are not imitated: refused as unknown.
         query = _query({"subscriptionState", "externalContactId", "segmentationFieldIds",
-                        "cursor", "count", "startDate", "endDate", "useOriginalSubscribeDate"})
+                        "cursor", "count"})
         field_ids = _field_ids(query, sb.list_fields(list_id))
         state = query.get("subscriptionState", SUBSCRIBED)
         if state not in (SUBSCRIBED, UNSUBSCRIBED):
@@ -419,25 +379,21 @@ def email_api(sb: Sandbox) -> Blueprint:
         try:
             offset = 0 if cursor == "Start" else int(base64.urlsafe_b64decode(cursor.encode()))
         except ValueError:
-            raise invalid("cursor") from None
-        start, end = _date(query.get("startDate"), "startDate"), _date(query.get("endDate"),
-                                                                        "endDate")
-        _bool(query, "useOriginalSubscribeDate")
+            offset = -1
+        if offset < 0:
+            raise invalid("cursor")
         external = query.get("externalContactId")
-        date_key = "subscribeDate" if state == SUBSCRIBED else "unsubscribeDate"
         with sb.lock:
             rows = [c for c in sb.contacts[list_id].values() if c["subscriptionState"] == state
-                    and (external is None or c["externalContactID"] == external)
-                    and (start is None or datetime.fromisoformat(c[date_key]) >= start)
-                    and (end is None or datetime.fromisoformat(c[date_key]) < end)]
+                    and (external is None or c["externalContactID"] == external)]
             page = [sb.public_contact(list_id, c, field_ids)
                     for c in rows[offset:offset + int(count)]]
         more = offset + int(count) < len(rows)
         cursor = base64.urlsafe_b64encode(str(offset + int(count)).encode()).decode()
         return jsonify(status=200, nextPageCursor=cursor if more else None, data=page)
 
-    @bp.post("/List/<int:list_id>/Contact/SegmentationField")
-    def bulk_fields(list_id: int):
+    @bp.post("/List/<int:listId>/Contact/SegmentationField")
+    def bulk_fields(listId: int):
         _query(set())
         body = _json_body()
         fields = sb.list_fields(list_id)
@@ -458,8 +414,8 @@ def email_api(sb: Sandbox) -> Blueprint:
             items.append((email, values))
         return jsonify(status=201, resourceId=sb.bulk_update(list_id, items)), 201
 
-    @bp.get("/List/<int:list_id>")
-    def get_list(list_id: int):
+    @bp.get("/List/<int:listId>")
+    def get_list(listId: int):
         _query(set())
         sb.list_fields(list_id)
         spec = sb.lists[list_id]
@@ -470,8 +426,8 @@ def email_api(sb: Sandbox) -> Blueprint:
             "fromEmail": spec.get("fromEmail", "news@example.com"),
             "fromName": spec.get("fromName", "Sandbox")})
 
-    @bp.get("/List/<int:list_id>/SegmentationFieldGroup")
-    def get_groups(list_id: int):
+    @bp.get("/List/<int:listId>/SegmentationFieldGroup")
+    def get_groups(listId: int):
         _query(set())
         sb.list_fields(list_id)
         groups = sb.lists[list_id]["segmentationFieldGroups"]
@@ -479,8 +435,8 @@ def email_api(sb: Sandbox) -> Blueprint:
             {"segmentationFieldGroupId": gid, "segmentationFieldGroupName": g["name"],
              "position": pos} for pos, (gid, g) in enumerate(groups.items(), start=1)])
 
-    @bp.get("/List/<int:list_id>/SegmentationFieldGroup/<int:group_id>/SegmentationField")
-    def get_fields(list_id: int, group_id: int):
+    @bp.get("/List/<int:listId>/SegmentationFieldGroup/<int:segmentationFieldGroupId>/SegmentationField")
+    def get_fields(listId: int, segmentationFieldGroupId: int):
         _query(set())
         sb.list_fields(list_id)
         group = sb.lists[list_id]["segmentationFieldGroups"].get(group_id)
@@ -533,15 +489,11 @@ def create_sandbox_app(clients: dict[str, str] | None = None, lists: dict | None
         if not is_api():
             return None
         rule = request.url_rule.rule if request.url_rule else "(unknown)"
-        sb.record(f"{request.method} {rule}")
-        if sb.faults.latency_ms:
-            time.sleep(sb.faults.latency_ms / 1000)
+        sb.meter.request(f"{request.method} {rule}")
         target = "token" if request.path == "/OAuth2/Token" else "api"
-        fault = sb.faults.take(target)
-        if fault is not None:
-            response = apply_fault(fault, sb.faults, request.environ, sb.expire_tokens)
-            if response is not None:
-                return response
+        response = intercept(sb.faults, target, request.environ, sb.expire_tokens)
+        if response is not None:
+            return response
         if target == "api" and request.url_rule is not None:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or sb.client_for(token.strip()) is None:
@@ -551,7 +503,7 @@ def create_sandbox_app(clients: dict[str, str] | None = None, lists: dict | None
     @app.after_request
     def count_status(response: Response):
         if is_api():
-            sb.record_status(response.status_code)
+            sb.meter.bump("by_status", str(response.status_code))
         return response
 
     @app.errorhandler(ApiError)

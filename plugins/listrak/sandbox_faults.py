@@ -6,6 +6,8 @@ import math
 import random
 import socket
 import threading
+import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 
 from flask import Blueprint, Response, jsonify, request
@@ -132,6 +134,60 @@ class FaultBook:
             return [asdict(fault) for fault in self._faults]
 
 
+class Meter:
+    """Request accounting for /_sandbox/state.
+
+    `total` and `times` count Email API requests (/email/v1); `per_route` also counts the token
+    endpoint; `token_fetches` counts tokens issued per client id.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.total = 0
+            self.buckets: dict[str, dict[str, int]] = {
+                "per_route": {}, "per_status": {}, "per_client": {}, "token_fetches": {}}
+            self.bulk_calls: list[dict] = []
+            self.times: deque[float] = deque(maxlen=100_000)
+
+    def bump(self, bucket: str, name: str) -> None:
+        with self._lock:
+            counts = self.buckets[bucket]
+            counts[name] = counts.get(name, 0) + 1
+
+    def request(self, route: str, email_api: bool) -> None:
+        with self._lock:
+            if email_api:
+                self.total += 1
+                self.times.append(time.time())
+        self.bump("per_route", route)
+
+    def bulk(self, list_id: int, items: int) -> None:
+        with self._lock:
+            self.bulk_calls.append({"list_id": list_id, "items": items})
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            b = {name: dict(counts) for name, counts in self.buckets.items()}
+            times = list(self.times)
+            bulk = list(self.bulk_calls)
+        return {"requests": {"total": self.total, **b, "bulk_calls": bulk},
+                "request_times": times, "peak_requests_per_second": peak_rate(times)}
+
+
+def peak_rate(times: list[float], window: float = 1.0) -> int:
+    """Most requests seen in any `window`-second span."""
+    times, best, start = sorted(times), 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 def _retry_after(response: Response, fault: Fault) -> Response:
     if fault.retry_after is not None:
         response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
@@ -187,6 +243,14 @@ def apply_fault(fault: Fault, book: FaultBook, environ: dict, expire_tokens) -> 
     if fault.mode == "refuse_credentials":
         return jsonify(error="Invalid Credentials"), 400
     return None
+
+
+def intercept(book: FaultBook, target: str, environ: dict, expire_tokens) -> Response | None:
+    """Added latency, then the first due fault for this "api" or "token" request."""
+    if book.latency_ms:
+        time.sleep(book.latency_ms / 1000)
+    fault = book.take(target)
+    return None if fault is None else apply_fault(fault, book, environ, expire_tokens)
 
 
 def control_blueprint(sandbox) -> Blueprint:

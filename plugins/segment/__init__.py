@@ -1,0 +1,6 @@
+"""Segment: spec events (track, identify) received on `POST /webhooks/<source_id>`."""
+
+from connector.contract import Plugin
+from plugins.segment.source import SegmentSource
+
+plugin = Plugin(name="segment", sources=[SegmentSource()])

@@ -1,0 +1,52 @@
+"""Issue 2 end to end: gunicorn, a worker and the sandbox as real processes."""
+
+import pytest
+
+from tests.conftest import referral_event
+from tests.e2e.stack import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def contact(stack, email, list_id="12345"):
+    return stack.sandbox_state()["contacts"].get(list_id, {}).get(email)
+
+
+def test_opt_in_lands_with_profile_fields_then_opt_out_unsubscribes(stack):
+    response = stack.post_events(referral_event("e2e-1", email=" Jane.Doe@Example.com"))
+    assert response.status_code == 202 and response.json() == {"accepted": 1, "duplicates": 0}
+
+    jane = wait_until(lambda: contact(stack, "jane.doe@example.com"), message="opt-in in Listrak")
+    assert jane["subscriptionState"] == "Subscribed"
+    assert jane["segmentationFieldValues"] == {
+        "1001": "+15555555555", "1002": "refer.example.com/jdoe", "1003": "Jane",
+        "1004": "Doe", "1005": "advocate"}
+
+    response = stack.post_events(referral_event("e2e-2", type="opt_out",
+                                                event_time="2026-11-22T06:00:00Z"))
+    assert response.status_code == 202
+    wait_until(lambda: contact(stack, "jane.doe@example.com")["subscriptionState"] == "Unsubscribed",
+               message="opt-out in Listrak")
+
+
+def test_repeated_event_is_a_duplicate_and_sent_once(stack):
+    event = referral_event("e2e-dup")
+    assert stack.post_events(event).json() == {"accepted": 1, "duplicates": 0}
+    assert stack.post_events([event, event]).json() == {"accepted": 0, "duplicates": 2}
+    wait_until(lambda: stack.delivery_states().get("delivered") == 1, message="delivered")
+    by_route = stack.sandbox_state()["requests"]["by_route"]
+    assert sum(n for route, n in by_route.items() if route.endswith("/Contact")) == 1
+
+
+def test_staging_event_without_staging_key_is_skipped_and_never_sent(tmp_path):
+    from tests.e2e.stack import Stack
+
+    stack = Stack(tmp_path / "s", partner_overrides={"keys": {"production": "listrak-production"}})
+    try:
+        stack.start()
+        response = stack.post_events(referral_event("stg-1", environment="staging"))
+        assert response.status_code == 202
+        assert stack.delivery_states() == {"skipped": 1}
+        assert stack.sandbox_state()["requests"]["total"] == 0
+    finally:
+        stack.stop()
