@@ -27,6 +27,7 @@ TEST_ENV = {
     "LISTRAK_AUTH_URL": TOKEN_URL,
     "LISTRAK_API_URL": API,
     "EXTOLE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "SEGMENT_WEBHOOK_SECRET": "test-segment-secret",
     "CONNECTOR_ADMIN_TOKEN": "test-admin-token",
 }
 

@@ -14,6 +14,8 @@ from connector.contract import (
     Outcome,
     PlannedDelivery,
 )
+from plugins.listrak.mappings import mappings_field, plan_mappings
+from plugins.listrak.profile_fields import UpdateEmailContactProfileFields
 
 PROFILE_ATTRIBUTES = ("phone_number", "share_link", "first_name", "last_name", "funnel")
 #: Listrak's answers to an opt-out that mean the contact already is where we want it.
@@ -36,7 +38,7 @@ class ListrakPartnerSchema(PartnerConfigSchema):
     resubscribe = fields.Boolean(load_default=False)
     send_external_contact_id = fields.Boolean(load_default=False)
     segmentation_fields = fields.Nested(SegmentationFieldsSchema, load_default=dict)
-    mappings = fields.List(fields.Dict(), load_default=list, validate=validate.Length(max=50))
+    mappings = mappings_field()  # Segment-style events → profile fields (mappings.py)
 
 
 def contact_key(partner: dict, environment: str, list_id, email: str) -> str:
@@ -81,12 +83,13 @@ class ListrakDestination(Destination):
     config_schema = ListrakPartnerSchema
 
     def __init__(self):
-        self.actions = {ContactSubscription.name: ContactSubscription()}
+        self.actions = {ContactSubscription.name: ContactSubscription(),
+                        UpdateEmailContactProfileFields.name: UpdateEmailContactProfileFields()}
 
     def plan(self, event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
         if event.type in ("opt_in", "opt_out"):
             return [self._plan_subscription(event, partner)]
-        return []
+        return plan_mappings(event, partner)  # Segment-style track / identify events
 
     def _plan_subscription(self, event: InboundEvent, partner: dict) -> PlannedDelivery:
         opt_in = event.type == "opt_in"

@@ -169,7 +169,7 @@ class Sandbox:
             if client_id is None or expires <= self.clock():
                 self.tokens.pop(token, None)
                 return None
-        self.meter.bump("by_client", client_id)
+        self.meter.bump("per_client", client_id)
         return client_id
 
     def list_fields(self, list_id: int) -> dict[int, dict]:
@@ -312,8 +312,8 @@ def _field_ids(query: dict[str, str], fields: dict) -> list[int] | None:
 def email_api(sb: Sandbox) -> Blueprint:
     bp = Blueprint("listrak_email_v1", __name__, url_prefix="/email/v1")
 
-    @bp.post("/List/<int:listId>/Contact")
-    def upsert_contact(listId: int):
+    @bp.post("/List/<int:list_id>/Contact")
+    def upsert_contact(list_id: int):
         query = _query({"overrideUnsubscribe", "subscribedByContact", "sendDoubleOptIn",
                         "updateType", "eventIds", "newEmailAddress"})
         body = _json_body()
@@ -352,8 +352,8 @@ def email_api(sb: Sandbox) -> Blueprint:
                                      update_type, new_email)
         return jsonify(status=status, resourceId=resource), status
 
-    @bp.get("/List/<int:listId>/Contact/<contactIdentifier>")
-    def get_contact(listId: int, contactIdentifier: str):
+    @bp.get("/List/<int:list_id>/Contact/<identifier>")
+    def get_contact(list_id: int, identifier: str):
         query = _query({"segmentationFieldIds"})
         field_ids = _field_ids(query, sb.list_fields(list_id))
         with sb.lock:
@@ -363,8 +363,8 @@ def email_api(sb: Sandbox) -> Blueprint:
             raise not_found("listId and contactIdentifier")
         return jsonify(status=200, data=data)
 
-    @bp.get("/List/<int:listId>/Contact")
-    def list_contacts(listId: int):
+    @bp.get("/List/<int:list_id>/Contact")
+    def list_contacts(list_id: int):
         # startDate/endDate/useOriginalSubscribeDate are not imitated: refused as unknown.
         query = _query({"subscriptionState", "externalContactId", "segmentationFieldIds",
                         "cursor", "count"})
@@ -392,8 +392,8 @@ def email_api(sb: Sandbox) -> Blueprint:
         cursor = base64.urlsafe_b64encode(str(offset + int(count)).encode()).decode()
         return jsonify(status=200, nextPageCursor=cursor if more else None, data=page)
 
-    @bp.post("/List/<int:listId>/Contact/SegmentationField")
-    def bulk_fields(listId: int):
+    @bp.post("/List/<int:list_id>/Contact/SegmentationField")
+    def bulk_fields(list_id: int):
         _query(set())
         body = _json_body()
         fields = sb.list_fields(list_id)
@@ -414,8 +414,8 @@ def email_api(sb: Sandbox) -> Blueprint:
             items.append((email, values))
         return jsonify(status=201, resourceId=sb.bulk_update(list_id, items)), 201
 
-    @bp.get("/List/<int:listId>")
-    def get_list(listId: int):
+    @bp.get("/List/<int:list_id>")
+    def get_list(list_id: int):
         _query(set())
         sb.list_fields(list_id)
         spec = sb.lists[list_id]
@@ -426,8 +426,8 @@ def email_api(sb: Sandbox) -> Blueprint:
             "fromEmail": spec.get("fromEmail", "news@example.com"),
             "fromName": spec.get("fromName", "Sandbox")})
 
-    @bp.get("/List/<int:listId>/SegmentationFieldGroup")
-    def get_groups(listId: int):
+    @bp.get("/List/<int:list_id>/SegmentationFieldGroup")
+    def get_groups(list_id: int):
         _query(set())
         sb.list_fields(list_id)
         groups = sb.lists[list_id]["segmentationFieldGroups"]
@@ -435,8 +435,8 @@ def email_api(sb: Sandbox) -> Blueprint:
             {"segmentationFieldGroupId": gid, "segmentationFieldGroupName": g["name"],
              "position": pos} for pos, (gid, g) in enumerate(groups.items(), start=1)])
 
-    @bp.get("/List/<int:listId>/SegmentationFieldGroup/<int:segmentationFieldGroupId>/SegmentationField")
-    def get_fields(listId: int, segmentationFieldGroupId: int):
+    @bp.get("/List/<int:list_id>/SegmentationFieldGroup/<int:group_id>/SegmentationField")
+    def get_fields(list_id: int, group_id: int):
         _query(set())
         sb.list_fields(list_id)
         group = sb.lists[list_id]["segmentationFieldGroups"].get(group_id)
@@ -449,6 +449,20 @@ def email_api(sb: Sandbox) -> Blueprint:
             for pos, (fid, f) in enumerate(group["fields"].items(), start=1)])
 
     return bp
+
+
+ROUTE_NAMES = {"<int:list_id>": "<listId>", "<identifier>": "<contactIdentifier>",
+               "<int:group_id>": "<segmentationFieldGroupId>"}
+
+
+def _route_label() -> str:
+    """E.g. "POST /List/<listId>/Contact" (Email API routes relative to /email/v1)."""
+    if request.url_rule is None:
+        return f"{request.method} (unknown route)"
+    rule = request.url_rule.rule.removeprefix("/email/v1")
+    for flask_name, listrak_name in ROUTE_NAMES.items():
+        rule = rule.replace(flask_name, listrak_name)
+    return f"{request.method} {rule}"
 
 
 def _token(sb: Sandbox):
@@ -488,9 +502,8 @@ def create_sandbox_app(clients: dict[str, str] | None = None, lists: dict | None
     def gate():
         if not is_api():
             return None
-        rule = request.url_rule.rule if request.url_rule else "(unknown)"
-        sb.meter.request(f"{request.method} {rule}")
         target = "token" if request.path == "/OAuth2/Token" else "api"
+        sb.meter.request(_route_label(), email_api=target == "api")
         response = intercept(sb.faults, target, request.environ, sb.expire_tokens)
         if response is not None:
             return response
@@ -503,7 +516,7 @@ def create_sandbox_app(clients: dict[str, str] | None = None, lists: dict | None
     @app.after_request
     def count_status(response: Response):
         if is_api():
-            sb.meter.bump("by_status", str(response.status_code))
+            sb.meter.bump("per_status", str(response.status_code))
         return response
 
     @app.errorhandler(ApiError)
@@ -512,9 +525,10 @@ def create_sandbox_app(clients: dict[str, str] | None = None, lists: dict | None
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        codes = {404: "ERROR_UNKNOWN_ROUTE", 405: "ERROR_UNSUPPORTED_METHOD"}
-        error = codes.get(exc.code or 500, "ERROR_INVALID_PARAMETER")
-        return jsonify(status=exc.code, error=error, message=exc.description), exc.code
+        known = {404: ("ERROR_UNKNOWN_ROUTE", "Invalid route was supplied."),
+                 405: ("ERROR_UNSUPPORTED_METHOD", "The route does not support this method.")}
+        error, message = known.get(exc.code or 500, ("ERROR_INVALID_PARAMETER", exc.description))
+        return jsonify(status=exc.code, error=error, message=message), exc.code
 
     @app.errorhandler(Exception)
     def unhandled(exc: Exception):

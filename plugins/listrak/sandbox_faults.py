@@ -172,9 +172,8 @@ class Meter:
     def snapshot(self) -> dict:
         with self._lock:
             b = {name: dict(counts) for name, counts in self.buckets.items()}
-            times = list(self.times)
-            bulk = list(self.bulk_calls)
-        return {"requests": {"total": self.total, **b, "bulk_calls": bulk},
+            times, bulk, total = list(self.times), list(self.bulk_calls), self.total
+        return {"requests": {"total": total, **b, "bulk_calls": bulk},
                 "request_times": times, "peak_requests_per_second": peak_rate(times)}
 
 

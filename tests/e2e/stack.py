@@ -24,6 +24,7 @@ SANDBOX_ENV = {
     "LISTRAK_STAGING_CLIENT_ID": "sandbox-staging-client",
     "LISTRAK_STAGING_CLIENT_SECRET": "sandbox-staging-secret",
     "EXTOLE_WEBHOOK_SECRET": "e2e-webhook-secret",
+    "SEGMENT_WEBHOOK_SECRET": "e2e-segment-secret",
     "CONNECTOR_ADMIN_TOKEN": "e2e-admin-token",
 }
 

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.e2e
 
 
 def contact(stack, email, list_id="12345"):
-    return stack.sandbox_state()["contacts"].get(list_id, {}).get(email)
+    return stack.sandbox_state()["lists"][list_id]["contacts"].get(email)
 
 
 def test_opt_in_lands_with_profile_fields_then_opt_out_unsubscribes(stack):
@@ -34,7 +34,7 @@ def test_repeated_event_is_a_duplicate_and_sent_once(stack):
     assert stack.post_events(event).json() == {"accepted": 1, "duplicates": 0}
     assert stack.post_events([event, event]).json() == {"accepted": 0, "duplicates": 2}
     wait_until(lambda: stack.delivery_states().get("delivered") == 1, message="delivered")
-    by_route = stack.sandbox_state()["requests"]["by_route"]
+    by_route = stack.sandbox_state()["requests"]["per_route"]
     assert sum(n for route, n in by_route.items() if route.endswith("/Contact")) == 1
 
 

@@ -1,0 +1,243 @@
+"""Read-side queries for the Live View and the admin API: recent events with their deliveries
+(paged, newest first, filtered), counts per outcome, one event with every attempt, and the
+paused keys and open circuits. Nothing here writes to the store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from connector import queue
+from connector.store import OUTCOMES, attempts, deliveries, events
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+_TEXT_FILTERS = ("source", "partner", "environment", "type", "email")
+
+
+class FilterError(ValueError):
+    """A filter or paging parameter that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    source: str | None = None
+    partner: str | None = None
+    environment: str | None = None
+    type: str | None = None
+    email: str | None = None
+    outcome: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, args) -> Filters:
+        """From query arguments (a dict-like); empty values mean no filter."""
+        values = {}
+        for name in _TEXT_FILTERS:
+            value = (args.get(name) or "").strip()
+            if len(value) > 320:
+                raise FilterError(f"{name}: at most 320 characters")
+            values[name] = value or None
+        if values["email"]:
+            values["email"] = values["email"].lower()
+        outcome = tuple(o for o in (args.get("outcome") or "").replace(" ", "").split(",") if o)
+        unknown = [o for o in outcome if o not in OUTCOMES]
+        if unknown:
+            raise FilterError(f"outcome: unknown {', '.join(unknown)} "
+                              f"(one of {', '.join(OUTCOMES)})")
+        return cls(outcome=outcome, **values)
+
+    def as_args(self) -> dict[str, str]:
+        args = {name: getattr(self, name) for name in _TEXT_FILTERS if getattr(self, name)}
+        if self.outcome:
+            args["outcome"] = ",".join(self.outcome)
+        return args
+
+    def event_conditions(self) -> list:
+        conditions = []
+        if self.source:
+            conditions.append(events.c.source_id == self.source)
+        if self.environment:
+            conditions.append(events.c.environment == self.environment)
+        if self.type:
+            conditions.append(events.c.type == self.type)
+        if self.email:
+            # A full address uses the index; a fragment ("jane", "@example.com") searches.
+            if "@" in self.email and not self.email.startswith("@"):
+                conditions.append(events.c.email == self.email)
+            else:
+                pattern = self.email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                conditions.append(events.c.email.like(f"%{pattern}%", escape="\\"))
+        return conditions
+
+    def delivery_conditions(self, with_outcome: bool = True) -> list:
+        conditions = []
+        if self.partner:
+            conditions.append(deliveries.c.partner_id == self.partner)
+        if self.outcome and with_outcome:
+            conditions.append(deliveries.c.state.in_(self.outcome))
+        return conditions
+
+
+def page_args(args) -> tuple[int | None, int]:
+    """`before` (an event id, for the next older page) and `limit` from query arguments."""
+    try:
+        before = int(args["before"]) if args.get("before") else None
+        limit = int(args["limit"]) if args.get("limit") else DEFAULT_PAGE
+    except ValueError as exc:
+        raise FilterError("before and limit must be whole numbers") from exc
+    if not 1 <= limit <= MAX_PAGE:
+        raise FilterError(f"limit: between 1 and {MAX_PAGE}")
+    return before, limit
+
+
+def iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def _event_dict(row) -> dict:
+    return {
+        "id": row.id,
+        "source": row.source_id,
+        "event_id": row.event_id,
+        "type": row.type,
+        "environment": row.environment,
+        "email": row.email,
+        "event_time": iso(row.event_time),
+        "received_at": iso(row.received_at),
+    }
+
+
+def _delivery_dict(row) -> dict:
+    return {
+        "id": row.id,
+        "event": row.event_pk,
+        "partner": row.partner_id,
+        "action": row.action,
+        "environment": row.environment,
+        "partner_key_id": row.partner_key_id,
+        "outcome": row.state,
+        "reason": row.reason,
+        "attempts": row.attempts,
+        "last_status": row.last_status,
+        "last_error_code": row.last_error_code,
+        "last_error_message": row.last_error_message,
+        "last_latency_ms": row.last_latency_ms,
+        "next_attempt_at": iso(row.next_attempt_at) if row.state in ("retrying", "paused",
+                                                                      "queued") else None,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def recent_events(engine, filters: Filters, before: int | None = None,
+                  limit: int = DEFAULT_PAGE) -> dict:
+    """One page of events, newest first, each with its deliveries (those matching the
+    partner/outcome filters). `next_before` pages on to older events, or is None."""
+    query = select(events).where(*filters.event_conditions())
+    delivery_filter = filters.delivery_conditions()
+    if delivery_filter:
+        query = query.where(select(deliveries.c.id).where(
+            deliveries.c.event_pk == events.c.id, *delivery_filter).exists())
+    if before is not None:
+        query = query.where(events.c.id < before)
+    query = query.order_by(events.c.id.desc()).limit(limit + 1)
+    with engine.connect() as conn:
+        rows = list(conn.execute(query))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        page = [_event_dict(r) | {"deliveries": []} for r in rows]
+        by_pk = {e["id"]: e for e in page}
+        if by_pk:
+            for d in conn.execute(select(deliveries).where(
+                    deliveries.c.event_pk.in_(list(by_pk)), *delivery_filter)
+                    .order_by(deliveries.c.id)):
+                by_pk[d.event_pk]["deliveries"].append(_delivery_dict(d))
+    return {"events": page, "next_before": rows[-1].id if more and rows else None}
+
+
+def outcome_counts(engine, filters: Filters) -> dict[str, int]:
+    """Deliveries per outcome under the filters (all outcomes listed, zeros included; the
+    outcome filter itself is ignored so the counts show what else there is)."""
+    query = select(deliveries.c.state, func.count()).where(
+        *filters.delivery_conditions(with_outcome=False))
+    event_filter = filters.event_conditions()
+    if event_filter:
+        query = query.join(events, events.c.id == deliveries.c.event_pk).where(*event_filter)
+    counts = dict.fromkeys(OUTCOMES, 0)
+    with engine.connect() as conn:
+        for state, count in conn.execute(query.group_by(deliveries.c.state)):
+            counts[state] = count
+    return counts
+
+
+def _load_json(text: str | None, redactor) -> object:
+    if not text:
+        return None
+    if redactor is not None:
+        text = redactor.text(text)  # stored redacted already; this is a second guard
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _attempt_dict(row, redactor) -> dict:
+    return {
+        "id": row.id,
+        "started_at": iso(row.started_at),
+        "outcome": row.outcome,
+        "status": row.status,
+        "error_code": row.error_code,
+        "error_message": row.error_message,
+        "latency_ms": row.latency_ms,
+        "batch_size": row.batch_size,
+        "request": _load_json(row.request, redactor),
+        "response": _load_json(row.response, redactor),
+    }
+
+
+def event_detail(engine, event_pk: int, redactor=None) -> dict | None:
+    """An event with its payload and every delivery with every attempt, oldest first."""
+    with engine.connect() as conn:
+        row = conn.execute(select(events).where(events.c.id == event_pk)).first()
+        if row is None:
+            return None
+        event = _event_dict(row) | {"payload": _load_json(row.payload, redactor)}
+        event["deliveries"] = [
+            _delivery_dict(d) | {"spec": _load_json(d.spec, redactor), "attempt_log": []}
+            for d in conn.execute(select(deliveries).where(deliveries.c.event_pk == event_pk)
+                                  .order_by(deliveries.c.id))
+        ]
+        by_id = {d["id"]: d for d in event["deliveries"]}
+        if by_id:
+            for a in conn.execute(select(attempts).where(
+                    attempts.c.delivery_id.in_(list(by_id))).order_by(attempts.c.id)):
+                by_id[a.delivery_id]["attempt_log"].append(_attempt_dict(a, redactor))
+    return event
+
+
+def delivery_event_pk(engine, delivery_id: int) -> int | None:
+    with engine.connect() as conn:
+        return conn.execute(select(deliveries.c.event_pk)
+                            .where(deliveries.c.id == delivery_id)).scalar()
+
+
+def breakers(engine) -> dict[str, list[dict]]:
+    """Paused keys (credentials refused) and open circuits (a partner failing), with why and
+    when the next probe goes out."""
+    paused, circuits = [], []
+    for row in queue.open_breakers(engine):
+        item = {"state": row["state"], "reason": row["reason"], "failures": row["failures"],
+                "next_probe_at": iso(row["probe_at"]), "updated_at": iso(row["updated_at"])}
+        if row["scope"].startswith("key:"):
+            paused.append({"key": row["scope"][4:]} | item)
+        else:
+            partner, _, key = row["scope"][8:].partition("|")
+            circuits.append({"partner": partner, "key": None if key == "-" else key} | item)
+    return {"paused_keys": paused, "open_circuits": circuits}

@@ -1,0 +1,186 @@
+"""The Webhook Live View: server-rendered pages under /live that refresh themselves.
+
+Each page has a `?partial=1` form returning only its live region; static/live.js polls it and
+swaps it in when it changed, so rendering (and HTML escaping) happens in one place: Jinja.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from urllib.parse import urlencode, urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from connector import views
+from connector.store import OUTCOMES
+from connector.web import admin
+
+bp = Blueprint("live", __name__, url_prefix="/live", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+PUBLIC = {"live.login", "live.login_post", "live.static"}
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def _partial() -> bool:
+    return request.args.get("partial") == "1"
+
+
+@bp.before_request
+def _guard():
+    if request.endpoint in PUBLIC:
+        return None
+    refused = admin.refusal()
+    if refused is None:
+        return None
+    message, status = refused
+    browsing = (status == 401 and request.method == "GET" and not _partial()
+                and "Authorization" not in request.headers)
+    if browsing:
+        return redirect(url_for("live.login", next=request.full_path.rstrip("?")))
+    return render_template("live/refused.html", message=message), status
+
+
+@bp.after_request
+def _headers(response):
+    response.headers["Content-Security-Policy"] = CSP
+    return admin.secure_headers(response)
+
+
+@bp.app_template_filter("short_time")
+def short_time(iso: str | None) -> str:
+    """'2026-11-22T05:44:22.123Z' → '11-22 05:44:22' (UTC; the full time is in the title)."""
+    return f"{iso[5:10]} {iso[11:19]}" if iso else ""
+
+
+@bp.app_template_filter("pretty")
+def pretty(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@bp.app_context_processor
+def _template_globals():
+    return {"csrf_token": admin.csrf_token if session.get("admin") else None,
+            "OUTCOMES": OUTCOMES}
+
+
+# -- login ------------------------------------------------------------------------------------
+def _safe_next(target: str | None) -> str:
+    """Only a path inside the Live View, never another site."""
+    parts = urlsplit(target or "")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/live") or "\\" in target:
+        return url_for("live.dashboard")
+    return target
+
+
+@bp.get("/login")
+def login():
+    return render_template("live/login.html", next=_safe_next(request.args.get("next")),
+                           disabled=admin.admin_token() is None)
+
+
+@bp.post("/login")
+def login_post():
+    token = admin.admin_token()
+    given = request.form.get("token", "")
+    target = _safe_next(request.form.get("next"))
+    if token is None or not hmac.compare_digest(given.encode(), token.encode()):
+        current_app.logger.warning("Live View login refused")
+        return render_template("live/login.html", next=target, disabled=token is None,
+                               error="That is not the admin token."), 401
+    session.clear()
+    session.permanent = True
+    session["admin"] = True
+    admin.csrf_token()
+    return redirect(target)
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("live.login"))
+
+
+# -- the list ---------------------------------------------------------------------------------
+@bp.get("")
+def dashboard():
+    runtime = current_app.extensions["connector"]
+    try:
+        filters = views.Filters.parse(request.args)
+        before, limit = views.page_args(request.args)
+    except views.FilterError as exc:
+        return render_template("live/refused.html", message=str(exc)), 400
+    page = views.recent_events(runtime.engine, filters, before, limit)
+    context = {
+        "filters": filters,
+        "page": page,
+        "counts": views.outcome_counts(runtime.engine, filters),
+        "breakers": views.breakers(runtime.engine),
+        "older_url": _url(filters, before=page["next_before"], limit=limit)
+        if page["next_before"] else None,
+        "newest_url": _url(filters, limit=limit) if before else None,
+        "outcome_url": lambda outcome: _url(filters, outcome=outcome),
+        "sources": sorted(runtime.config.sources),
+        "partners": sorted(runtime.config.partners),
+    }
+    template = "live/_feed.html" if _partial() else "live/dashboard.html"
+    return render_template(template, **context)
+
+
+def _url(filters: views.Filters, **changes) -> str:
+    args = filters.as_args() | {k: v for k, v in changes.items() if v is not None}
+    if changes.get("limit") == views.DEFAULT_PAGE:
+        args.pop("limit")
+    if "outcome" in changes and changes["outcome"] is None:
+        args.pop("outcome", None)
+    query = urlencode(args)
+    return url_for("live.dashboard") + (f"?{query}" if query else "")
+
+
+# -- one event --------------------------------------------------------------------------------
+@bp.get("/events/<int:event_pk>")
+def event(event_pk: int):
+    runtime = current_app.extensions["connector"]
+    found = views.event_detail(runtime.engine, event_pk, runtime.redactor) \
+        if event_pk <= admin.MAX_ID else None
+    if found is None:
+        return render_template("live/refused.html", message=f"No event {event_pk}."), 404
+    template = "live/_deliveries.html" if _partial() else "live/event.html"
+    return render_template(template, event=found,
+                           breakers=views.breakers(runtime.engine))
+
+
+@bp.post("/deliveries/<int:delivery_id>/replay")
+def replay_one(delivery_id: int):
+    runtime = current_app.extensions["connector"]
+    event_pk = views.delivery_event_pk(runtime.engine, delivery_id) \
+        if delivery_id <= admin.MAX_ID else None
+    if event_pk is None:
+        return render_template("live/refused.html", message=f"No delivery {delivery_id}."), 404
+    counts = admin.replay_deliveries(delivery_ids=[delivery_id])
+    if counts["queued"]:
+        flash(f"Delivery {delivery_id} queued again.", "ok")
+    elif counts["superseded"]:
+        flash(f"Delivery {delivery_id} not replayed: a newer event for this contact exists, "
+              "so it is superseded.", "warn")
+    else:
+        flash(f"Delivery {delivery_id} not replayed: it is still pending, or would still be "
+              "skipped with the current configuration.", "warn")
+    return redirect(url_for("live.event", event_pk=event_pk))

@@ -1,0 +1,260 @@
+"""Segment-style mappings of a Listrak partner: a trigger on the event, then the action
+`update_email_contact_profile_fields` with where to find the list, the email and the values.
+
+Planning follows Listrak's own Segment destination ("Listrak (Actions)"): the email defaults to
+`context.traits.email`, else `traits.email`; profile field keys that are not positive integers
+are dropped; `useAudienceKey` reads the boolean at `<properties or traits>[computation_key]`.
+Where it silently sends something Listrak cannot use, this refuses the event with the reason
+instead: an invalid email, a missing list id, or `useAudienceKey` without a true/false to read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from connector.config import StrictSchema
+from connector.contract import InboundEvent, PlannedDelivery
+from plugins.listrak.profile_fields import UpdateEmailContactProfileFields
+
+MAX_MAPPINGS = 50  # Listrak's destination allows 50 mappings per instance
+ACTION = UpdateEmailContactProfileFields.name
+USE_AUDIENCE_KEY = "useAudienceKey"
+DEFAULT_EMAIL_PATHS = ("context.traits.email", "traits.email")
+_FIELD_ID = re.compile(r"^[1-9][0-9]*$")
+_MISSING = object()
+MAX_CONTACT_KEY = 600  # deliveries.contact_key is VARCHAR(600)
+
+
+def _dotted_path(value: str) -> None:
+    if not value or any(not part.strip() for part in value.split(".")):
+        raise ValidationError("must be a dotted path such as context.traits.email")
+
+
+def resolve(payload, path: str):
+    """The value at a dotted path of the event, or _MISSING."""
+    value = payload
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+class Scalar(fields.Raw):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str | int | float | bool):
+            raise ValidationError("must be a string, number or boolean")
+        return value
+
+
+class ConditionSchema(StrictSchema):
+    field = fields.String(required=True, validate=_dotted_path)
+    is_ = Scalar(data_key="is")
+    is_not = Scalar()
+    exists = fields.Boolean()
+
+    @validates_schema
+    def _one_operator(self, data, **kwargs):
+        given = [name for name in ("is_", "is_not", "exists") if name in data]
+        if len(given) != 1:
+            raise ValidationError("each condition needs exactly one of is, is_not, exists")
+
+
+class PathSchema(StrictSchema):
+    path = fields.String(required=True, validate=_dotted_path)
+
+
+class ListId(fields.Field):
+    """A positive integer, or {path: ...} read from each event."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict):
+            return PathSchema().load(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        if isinstance(value, str) and _FIELD_ID.match(value):
+            return int(value)
+        raise ValidationError("must be a positive integer or {path: <dotted path>}")
+
+
+class MappingSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    when = fields.List(fields.Nested(ConditionSchema), validate=validate.Length(min=1))
+    any = fields.List(fields.Nested(ConditionSchema), validate=validate.Length(min=1))
+    action = fields.String(required=True, validate=validate.OneOf([ACTION]))
+    list_id = ListId(required=True)
+    email_address = fields.Nested(PathSchema, load_default=None)
+    profile_field_values = fields.Dict(keys=fields.Raw(), values=Scalar(), required=True,
+                                       validate=validate.Length(min=1))
+    enable_batching = fields.Boolean(load_default=True)
+
+    @validates_schema
+    def _one_trigger(self, data, **kwargs):
+        if ("when" in data) == ("any" in data):
+            raise ValidationError("give the trigger as either when: (all of) or any:")
+
+    @post_load
+    def _field_values_as_strings(self, data, **kwargs):
+        # YAML reads a bare on/off as true/false; Listrak's check-box values are "on"/"off".
+        data["profile_field_values"] = {
+            str(key): "on" if value is True else "off" if value is False else str(value)
+            for key, value in data["profile_field_values"].items()
+        }
+        return data
+
+
+def mappings_field() -> fields.List:
+    return fields.List(
+        fields.Nested(MappingSchema), load_default=list,
+        validate=validate.Length(max=MAX_MAPPINGS, error="at most {max} mappings per partner"),
+    )
+
+
+# -- triggers ---------------------------------------------------------------------------------
+def _same(actual, expected) -> bool:
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected
+    if isinstance(actual, str) != isinstance(expected, str):  # 12345 matches "12345"
+        return isinstance(actual, str | int | float) and str(actual) == str(expected)
+    return actual == expected
+
+
+def _holds(condition: dict, payload: dict) -> bool:
+    value = resolve(payload, condition["field"])
+    present = value is not _MISSING and value is not None
+    if "exists" in condition:
+        return present == condition["exists"]
+    if "is_" in condition:
+        return present and _same(value, condition["is_"])
+    return not (present and _same(value, condition["is_not"]))
+
+
+def matches(mapping: dict, payload: dict) -> bool:
+    if mapping.get("when"):
+        return all(_holds(c, payload) for c in mapping["when"])
+    return any(_holds(c, payload) for c in mapping["any"])
+
+
+# -- planning ---------------------------------------------------------------------------------
+def plan_mappings(event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
+    """One delivery per mapping whose trigger the event meets, in mapping order."""
+    return [_plan(event, partner, mapping) for mapping in partner["mappings"]
+            if matches(mapping, event.payload)]
+
+
+class Refused(Exception):
+    """This event cannot become a request; the message is the skip reason."""
+
+
+def _email(payload: dict, mapping: dict) -> str:
+    paths = [mapping["email_address"]["path"]] if mapping["email_address"] else DEFAULT_EMAIL_PATHS
+    for path in paths:
+        value = resolve(payload, path)
+        if value is not _MISSING and value is not None:
+            break
+    else:
+        raise Refused(f"no email address at {' or '.join(paths)}")
+    email = value.strip().lower() if isinstance(value, str) else ""
+    if not _valid_email(email):
+        raise Refused(f"invalid email address {_short(value)} at {path}")
+    return email
+
+
+def _valid_email(email: str) -> bool:
+    try:
+        validate.Email()(email)
+    except ValidationError:
+        return False
+    return len(email) <= 254 and "." in email.rsplit("@", 1)[1]
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _list_id(payload: dict, mapping: dict) -> int:
+    spec = mapping["list_id"]
+    if isinstance(spec, int):
+        return spec
+    value = resolve(payload, spec["path"])
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and _FIELD_ID.match(value.strip()):
+        return int(value.strip())
+    shown = "nothing" if value is _MISSING else _short(value)
+    raise Refused(f"list_id: {spec['path']} holds {shown}, not a positive integer list id")
+
+
+def _audience_value(payload: dict) -> bool | None:
+    """Listrak's rule: properties if the event has them, else traits, at the computation key."""
+    key = resolve(payload, "context.personas.computation_key")
+    holder = payload.get("properties")
+    if not isinstance(holder, dict):
+        holder = payload.get("traits")
+    if not isinstance(key, str) or not isinstance(holder, dict):
+        return None
+    value = holder.get(key)
+    return value if isinstance(value, bool) else None
+
+
+def field_values(payload: dict, mapping: dict) -> list[dict]:
+    """[{segmentationFieldId, value}] in mapping order; keys that are not positive integers
+    are dropped, as Listrak's destination does (an empty list is still sent)."""
+    values: dict[int, str] = {}
+    for key, value in mapping["profile_field_values"].items():
+        if not _FIELD_ID.match(key):
+            continue
+        if value == USE_AUDIENCE_KEY:
+            entered = _audience_value(payload)
+            if entered is None:
+                raise Refused(
+                    f"field {key} is useAudienceKey but the event has no true/false at "
+                    "properties (or traits) [context.personas.computation_key]")
+            value = "on" if entered else "off"
+        values[int(key)] = value
+    return [{"segmentationFieldId": fid, "value": value} for fid, value in values.items()]
+
+
+def contact_key(partner_id: str, environment: str, list_id: int, email: str,
+                field_ids: list[int]) -> str:
+    """Orders updates of the same fields of one contact: the newest event wins."""
+    ids = ",".join(str(i) for i in sorted(field_ids))
+    key = f"{partner_id}|{environment}|{list_id}|{email}|{ids}"
+    if len(key) > MAX_CONTACT_KEY:
+        key = f"{partner_id}|{environment}|{list_id}|{email}|sha1:" \
+              f"{hashlib.sha1(ids.encode()).hexdigest()}"
+    return key
+
+
+def batch_key(partner_id: str, environment: str, list_id: int, batching: bool) -> str:
+    """Deliveries with one batch key may share a request: one key per (partner, env, list),
+    or a key of its own when the mapping turns batching off."""
+    base = f"{partner_id}|{environment}|{list_id}"
+    return base if batching else f"{base}|single|{uuid.uuid4().hex}"
+
+
+def _plan(event: InboundEvent, partner: dict, mapping: dict) -> PlannedDelivery:
+    key_id = partner["keys"].get(event.environment)
+    spec: dict = {"mapping": mapping["name"], "event_time": event.event_time.timestamp()}
+    try:
+        spec["list_id"] = _list_id(event.payload, mapping)
+        spec["email"] = _email(event.payload, mapping)
+        spec["fields"] = field_values(event.payload, mapping)
+    except Refused as refusal:
+        return PlannedDelivery(ACTION, spec, key_id, skip_reason=str(refusal))
+    if key_id is None:
+        return PlannedDelivery(ACTION, spec, key_id, skip_reason=(
+            f"{event.environment} event and no {event.environment} key is configured"))
+    ids = [f["segmentationFieldId"] for f in spec["fields"]]
+    return PlannedDelivery(
+        action=ACTION, spec=spec, partner_key_id=key_id,
+        contact_key=contact_key(partner["id"], event.environment, spec["list_id"],
+                                spec["email"], ids),
+        batch_key=batch_key(partner["id"], event.environment, spec["list_id"],
+                            mapping["enable_batching"]),
+    )

@@ -1,0 +1,102 @@
+"""Listrak bulk profile-field route, `POST /List/{listId}/Contact/SegmentationField` (Beta;
+Bearer token from OAUTH_LISTRAK): many contacts' field values in one JSON array per list.
+
+The worker hands this action up to CHUNK_SIZE due deliveries that share a batch key (partner,
+environment, list); each delivery gets its own outcome, so a failed chunk retries only its own
+events and a contact Listrak refuses by index fails alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from connector.contract import Action, OutboundRequest, Outcome
+
+#: Contacts per request. Each request starts one list import in Listrak, so fewer, larger
+#: requests are kinder to it than one per event; 500 contacts stay near 60 KB (one check-box
+#: field each), far below body limits, answer well inside the worker's lease, turn a burst of
+#: 10,000 audience events into 20 requests, and bound what one refused chunk puts back in the
+#: queue. The worker claims up to threads × CHUNK_SIZE rows per pass, so it stays a few thousand.
+CHUNK_SIZE = 500
+#: Listrak names a refused array item by index: "... supplied for [3].emailAddress."
+_ITEM_INDEX = re.compile(r"(?:^|\s)\[(\d+)\]")
+
+
+@dataclass
+class _Contact:
+    email: str
+    values: dict[int, str] = field(default_factory=dict)
+    winners: dict[int, int] = field(default_factory=dict)  # field id → spec index that set it
+    specs: list[int] = field(default_factory=list)
+
+
+def merge(specs: list[dict]) -> tuple[list[_Contact], set[int]]:
+    """One array item per email, in input order; for one email and field the newest event
+    (event_time, then input order) wins. Returns the items and the indexes of specs whose
+    every value lost to a newer one in the same request."""
+    contacts: dict[str, _Contact] = {}
+    stamps: dict[tuple[str, int], tuple[float, int]] = {}
+    for index, spec in enumerate(specs):
+        contact = contacts.setdefault(spec["email"], _Contact(spec["email"]))
+        contact.specs.append(index)
+        stamp = (spec.get("event_time", 0.0), index)
+        for item in spec["fields"]:
+            fid = item["segmentationFieldId"]
+            if stamps.get((spec["email"], fid), (float("-inf"), -1)) <= stamp:
+                stamps[(spec["email"], fid)] = stamp
+                contact.values[fid] = item["value"]
+                contact.winners[fid] = index
+    overridden = {
+        index for index, spec in enumerate(specs)
+        if spec["fields"] and not any(contacts[spec["email"]].winners.get(f["segmentationFieldId"])
+                                      == index for f in spec["fields"])
+    }
+    return list(contacts.values()), overridden
+
+
+class UpdateEmailContactProfileFields(Action):
+    name = "update_email_contact_profile_fields"
+    max_batch = CHUNK_SIZE
+
+    def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
+        lists = sorted({spec["list_id"] for spec in specs})
+        if len(lists) != 1:
+            raise ValueError(f"one request per list, got specs for lists {lists}")
+        contacts, _ = merge(specs)
+        body = [{"emailAddress": c.email,
+                 "segmentationFieldValues": [{"segmentationFieldId": fid, "value": value}
+                                             for fid, value in c.values.items()]}
+                for c in contacts]
+        return OutboundRequest(
+            "POST", f"{partner['api_url']}/List/{lists[0]}/Contact/SegmentationField",
+            json=body, headers={"Content-Type": "application/json"},
+        )
+
+    def interpret(self, partner: dict, specs: list[dict], result) -> list[Outcome] | None:
+        contacts, overridden = merge(specs)
+        if result.ok:
+            return [Outcome("skipped", "a newer event in the same request set these fields")
+                    if index in overridden else Outcome("delivered")
+                    for index in range(len(specs))]
+        refused = _refused_item(result, len(contacts))
+        if refused is None:
+            return None  # the core's policy: 408/429/5xx retry, other 4xx dead
+        error, message = refused[1], refused[2]
+        culprits = set(contacts[refused[0]].specs)
+        return [Outcome("dead", f"Listrak refused this contact: {error}: {message}")
+                if index in culprits else
+                Outcome("retry", "another contact in the same request was refused; "
+                                 "sending again without it")
+                for index in range(len(specs))]
+
+
+def _refused_item(result, size: int) -> tuple[int, str, str] | None:
+    """(item index, error, message) when Listrak's 400 names one item of a multi-item array."""
+    if result.status != 400 or size < 2 or not isinstance(result.body, dict):
+        return None
+    message = str(result.body.get("message") or "")
+    match = _ITEM_INDEX.search(message)
+    if match is None or int(match.group(1)) >= size:
+        return None
+    return int(match.group(1)), str(result.body.get("error") or "HTTP 400"), message

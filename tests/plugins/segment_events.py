@@ -1,0 +1,52 @@
+"""Builders for Segment spec events (as Engage sends them) and a signed POST helper."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+SEGMENT_SECRET = "test-segment-secret"  # tests/conftest.py TEST_ENV
+
+
+def segment_signature(body: bytes, secret: str = SEGMENT_SECRET) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+
+
+def audience_event(message_id: str, email: str = "jane@example.com", entered: bool = True,
+                   audience: str = "my_audience", timestamp: str = "2026-11-22T05:44:22.000Z",
+                   **extra) -> dict:
+    """A track call `Audience Entered` / `Audience Exited` from an Engage audience."""
+    event = {
+        "type": "track",
+        "event": "Audience Entered" if entered else "Audience Exited",
+        "messageId": message_id,
+        "userId": f"user-{email}",
+        "timestamp": timestamp,
+        "properties": {"audience_key": audience, audience: entered},
+        "context": {"traits": {"email": email},
+                    "personas": {"computation_key": audience, "computation_class": "audience"}},
+    }
+    event.update(extra)
+    return event
+
+
+def identify_event(message_id: str, email: str = "jane@example.com", entered: bool = True,
+                   audience: str = "my_audience", timestamp: str = "2026-11-22T05:44:22.000Z"):
+    """An identify call of an Engage user-property sync: the trait <audience>: true|false."""
+    return {
+        "type": "identify",
+        "messageId": message_id,
+        "userId": f"user-{email}",
+        "timestamp": timestamp,
+        "traits": {"email": email, audience: entered},
+        "context": {"personas": {"computation_key": audience, "computation_class": "audience"}},
+    }
+
+
+def post_segment(client, payload, source: str = "segment", secret: str = SEGMENT_SECRET,
+                 headers: dict | None = None):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    sent = {"Content-Type": "application/json", "X-Signature": segment_signature(body, secret)}
+    sent.update(headers or {})
+    return client.post(f"/webhooks/{source}", data=body, headers=sent)
