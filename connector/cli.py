@@ -6,7 +6,8 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["serve", "worker", "check_config", "sandbox", "replay", "purge"]
+COMMANDS = ["serve", "worker", "check_config", "sandbox", "replay", "purge", "verify",
+            "preview"]
 
 
 def build_parser() -> argparse.ArgumentParser:

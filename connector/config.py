@@ -96,7 +96,7 @@ class RetentionSchema(StrictSchema):
 
 
 class WorkerSchema(StrictSchema):
-    threads = fields.Integer(load_default=16, validate=validate.Range(1, 256))
+    threads = fields.Integer(load_default=32, validate=validate.Range(1, 256))
     lease = Duration(load_default=60.0)
     poll_interval = Duration(load_default=0.2)
     batch_window = Duration(load_default=1.0)

@@ -88,6 +88,7 @@ class HttpClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            session.trust_env = False  # no per-request .netrc / proxy environment lookups
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size)
             session.mount("http://", adapter)
             session.mount("https://", adapter)

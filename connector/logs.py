@@ -8,7 +8,8 @@ import re
 import sys
 import time
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# Also the URL-encoded form (jane%40example.com), as in request lines with ?email= filters.
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(?:@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
 def mask_emails(text: str) -> str:
@@ -49,7 +50,14 @@ def configure(settings: dict, redactor=None) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    handler.addFilter(SafeFilter(redactor))
+    safe = SafeFilter(redactor)
+    handler.addFilter(safe)
+    # Servers' request lines can carry an email (Live View ?email= filter): mask them too.
+    for name in ("werkzeug", "gunicorn.access"):
+        server_logger = logging.getLogger(name)
+        for old in [f for f in server_logger.filters if isinstance(f, SafeFilter)]:
+            server_logger.removeFilter(old)
+        server_logger.addFilter(safe)
     root = logging.getLogger("connector")
     root.handlers[:] = [handler]
     root.setLevel(settings.get("level", "INFO"))

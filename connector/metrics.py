@@ -10,7 +10,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from connector.store import PENDING, breakers, deliveries
+from connector.store import OUTCOMES, PENDING, breakers, deliveries
 
 EVENTS_RECEIVED = Counter(
     "connector_events_received_total", "Inbound events by source and result", ["source", "result"]
@@ -28,7 +28,8 @@ TOKEN_FETCHES = Counter(
 
 
 class StoreCollector:
-    """Deliveries by partner and outcome, queue depth, oldest due age, paused keys."""
+    """Deliveries by partner and outcome, queue depth, oldest due age, paused keys and open
+    circuits (counts, and one series per key / circuit so an alert can name it)."""
 
     def __init__(self, engine):
         self.engine = engine
@@ -42,22 +43,35 @@ class StoreCollector:
                                    "Age of the oldest delivery that is due now")
         paused = GaugeMetricFamily("connector_paused_keys", "Keys paused by refused credentials")
         circuits = GaugeMetricFamily("connector_open_circuits", "Open (partner, key) circuits")
+        key_paused = GaugeMetricFamily("connector_key_paused", "1 while this key is paused",
+                                       labels=["key"])
+        circuit_open = GaugeMetricFamily("connector_circuit_open", "1 while this circuit is open",
+                                         labels=["partner", "key"])
         now = time.time()
         with self.engine.connect() as conn:
             rows = conn.execute(select(deliveries.c.partner_id, deliveries.c.state,
                                        func.count()).group_by(deliveries.c.partner_id,
                                                               deliveries.c.state))
-            pending: dict[str, int] = {}
+            counts: dict[str, dict[str, int]] = {}
             for partner, state, count in rows:
-                by_outcome.add_metric([partner, state], count)
-                if state in PENDING:
-                    pending[partner] = pending.get(partner, 0) + count
-            for partner, count in pending.items():
-                depth.add_metric([partner], count)
+                counts.setdefault(partner, dict.fromkeys(OUTCOMES, 0))[state] = count
+            # Every outcome of every partner, zeros included, so a drained queue reads 0.
+            for partner, by_state in sorted(counts.items()):
+                for state, count in by_state.items():
+                    by_outcome.add_metric([partner, state], count)
+                depth.add_metric([partner], sum(by_state[s] for s in PENDING))
             due = conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(
                 deliveries.c.state.in_(PENDING), deliveries.c.next_attempt_at <= now)).scalar()
             oldest.add_metric([], max(0.0, now - due) if due else 0.0)
-            states = [r.state for r in conn.execute(select(breakers.c.state))]
+            open_rows = list(conn.execute(select(breakers.c.scope, breakers.c.state)
+                                          .where(breakers.c.state != "closed")))
+        for scope, _state in open_rows:
+            if scope.startswith("key:"):
+                key_paused.add_metric([scope[4:]], 1)
+            else:
+                partner, _, key = scope.removeprefix("circuit:").partition("|")
+                circuit_open.add_metric([partner, key], 1)
+        states = [state for _, state in open_rows]
         paused.add_metric([], states.count("paused"))
         circuits.add_metric([], states.count("open"))
-        yield from (by_outcome, depth, oldest, paused, circuits)
+        yield from (by_outcome, depth, oldest, paused, circuits, key_paused, circuit_open)

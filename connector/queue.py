@@ -144,14 +144,20 @@ def _one_per_contact(conn, rows, at: float):
             if any((o.event_time, o.id) > (row.event_time, row.id) for o in others):
                 superseded.append(row.id)
                 continue
-            if any(o.state != "delivered" and (
-                    (o.lease_expires_at is not None and o.lease_expires_at >= at)
-                    or o.event_time < row.event_time) for o in others):
-                continue  # an earlier change for this contact is in flight or still pending
+            if any(o.state != "delivered" and o.lease_expires_at is not None
+                   and o.lease_expires_at >= at for o in others):
+                continue  # an earlier change for this contact is in flight
+            # Older changes still pending (one that failed in flight while this one arrived)
+            # lose to this one now, instead of holding it back until their retry time.
+            superseded.extend(o.id for o in others if o.state != "delivered")
             taken.add(row.contact_key)
         picked.append(row)
     if superseded:
-        conn.execute(update(deliveries).where(deliveries.c.id.in_(superseded))
+        conn.execute(update(deliveries)
+                     .where(deliveries.c.id.in_(superseded),
+                            deliveries.c.state.in_(("queued", "retrying", "paused")),
+                            or_(deliveries.c.lease_expires_at.is_(None),
+                                deliveries.c.lease_expires_at < at))
                      .values(state="superseded", next_attempt_at=None, updated_at=at,
                              reason="a newer event for this contact is queued or delivered"))
     return picked
@@ -168,47 +174,49 @@ class Result:
     count_attempt: bool = True
 
 
-def record(engine, owner: str, results: list[Result], attempt: dict) -> int:
-    """Apply results of one HTTP attempt (one delivery, or a batch) and log the attempt for
-    each. Only rows this owner still leases change; returns how many did."""
+def record_many(engine, owner: str, items: list[tuple[list[Result], dict]]) -> int:
+    """Apply the results of several HTTP attempts (each one delivery or a batch) in one
+    transaction and log every attempt. Only rows this owner still leases change."""
     at = now()
     changed = 0
+    attempt_rows = []
     with engine.begin() as conn:
-        for result in results:
-            values = {
-                "state": result.state,
-                "reason": result.reason,
-                "next_attempt_at": result.next_attempt_at,
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "last_status": attempt.get("status"),
-                "last_error_code": attempt.get("error_code"),
-                "last_error_message": attempt.get("error_message"),
-                "last_latency_ms": attempt.get("latency_ms"),
-                "updated_at": at,
-            }
-            if result.count_attempt:
-                values["attempts"] = deliveries.c.attempts + 1
-            done = conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == result.delivery_id, deliveries.c.lease_owner == owner)
-                .values(**values)
-            ).rowcount
-            changed += done
-        rows = [{
-            "delivery_id": r.delivery_id,
-            "started_at": attempt["started_at"],
-            "outcome": r.state,
-            "status": attempt.get("status"),
-            "error_code": attempt.get("error_code"),
-            "error_message": attempt.get("error_message") or r.reason,
-            "latency_ms": attempt.get("latency_ms"),
-            "batch_size": len(results),
-            "request": dumps(attempt.get("request")) if attempt.get("request") else None,
-            "response": dumps(attempt.get("response")) if attempt.get("response") else None,
-        } for r in results]
-        if rows:
-            conn.execute(insert(attempts), rows)
+        for results, attempt in items:
+            for result in results:
+                values = {
+                    "state": result.state,
+                    "reason": result.reason,
+                    "next_attempt_at": result.next_attempt_at,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "last_status": attempt.get("status"),
+                    "last_error_code": attempt.get("error_code"),
+                    "last_error_message": attempt.get("error_message"),
+                    "last_latency_ms": attempt.get("latency_ms"),
+                    "updated_at": at,
+                }
+                if result.count_attempt:
+                    values["attempts"] = deliveries.c.attempts + 1
+                changed += conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == result.delivery_id,
+                           deliveries.c.lease_owner == owner)
+                    .values(**values)
+                ).rowcount
+                attempt_rows.append({
+                    "delivery_id": result.delivery_id,
+                    "started_at": attempt["started_at"],
+                    "outcome": result.state,
+                    "status": attempt.get("status"),
+                    "error_code": attempt.get("error_code"),
+                    "error_message": attempt.get("error_message") or result.reason,
+                    "latency_ms": attempt.get("latency_ms"),
+                    "batch_size": len(results),
+                    "request": dumps(attempt["request"]) if attempt.get("request") else None,
+                    "response": dumps(attempt["response"]) if attempt.get("response") else None,
+                })
+        if attempt_rows:
+            conn.execute(insert(attempts), attempt_rows)
     return changed
 
 

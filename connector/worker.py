@@ -9,9 +9,11 @@ import random
 import socket
 import threading
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from queue import Empty, SimpleQueue
 
-from connector import queue
+from connector import metrics, queue
 from connector.contract import InvalidCredentials, Outcome
 from connector.http import HttpResult
 from connector.queue import Claimed, Result
@@ -48,6 +50,7 @@ class Worker:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.stop_event = threading.Event()
         self.policy = queue.BreakerPolicy(**runtime.config.settings["breaker"])
+        self._record = self._record_now
         self._breaker_scopes: set[str] = set()
         batchable = {}
         for destination in runtime.registry.destinations.values():
@@ -60,29 +63,35 @@ class Worker:
     def run(self) -> None:
         threads = self.settings["threads"]
         log.info("worker %s started with %d threads", self.owner, threads)
-        with ThreadPoolExecutor(threads, thread_name_prefix="deliver") as pool:
-            inflight = set()
-            while not self.stop_event.is_set():
-                free = threads - len(inflight)
-                claimed_any = False
-                if free > 0:
-                    try:
-                        for group in self.claim_groups(free):
-                            inflight.add(pool.submit(self.deliver_group, group))
-                            claimed_any = True
-                    except Exception:
-                        log.exception("claim failed; retrying shortly")
-                if inflight:
-                    done, inflight = wait(inflight, timeout=0 if claimed_any and free > 1
-                                          else self.settings["poll_interval"],
-                                          return_when=FIRST_COMPLETED)
-                    inflight = set(inflight)
+        recorder = Recorder(self.runtime.engine, self.owner)
+        self._record = recorder.put
+        recorder.start()
+        waiting: deque[list[Claimed]] = deque()
+        try:
+            with ThreadPoolExecutor(threads, thread_name_prefix="deliver") as pool:
+                inflight: set = set()
+                while not self.stop_event.is_set():
+                    # Keep one claim ahead of the threads so none idles while we claim.
+                    if len(waiting) < threads:
+                        try:
+                            waiting.extend(self.claim_groups(2 * threads - len(waiting)))
+                        except Exception:
+                            log.exception("claim failed; retrying shortly")
+                    while waiting and len(inflight) < threads:
+                        inflight.add(pool.submit(self.deliver_group, waiting.popleft()))
+                    if not inflight:
+                        self.stop_event.wait(self.settings["poll_interval"])
+                        continue
+                    idle = len(inflight) < threads and not waiting
+                    done, inflight = wait(inflight, return_when=FIRST_COMPLETED,
+                                          timeout=self.settings["poll_interval"] if idle else 1.0)
                     for future in done:
                         if future.exception():
                             log.error("delivery task failed", exc_info=future.exception())
-                elif not claimed_any:
-                    self.stop_event.wait(self.settings["poll_interval"])
-            wait(inflight)
+                wait(inflight)
+        finally:
+            recorder.stop()
+            self._record = self._record_now
         log.info("worker %s stopped", self.owner)
 
     def run_once(self) -> int:
@@ -178,9 +187,16 @@ class Worker:
                 results.append(Result(claimed.id, outcome.kind, outcome.reason))
             else:
                 raise ValueError(f"unknown outcome {outcome.kind!r}")
-        queue.record(engine, self.owner, results, attempt)
-        for r in results:
-            log.info("delivery %s %s%s", r.delivery_id, r.state,
+        self._record(results, attempt)
+        partner_id, status, latency = group[0].partner_id, attempt.get("status"), attempt.get(
+            "latency_ms")
+        if attempt.get("request") and latency is not None:
+            metrics.ATTEMPT_LATENCY.labels(partner=partner_id).observe(latency / 1000)
+        for claimed, r in zip(group, results, strict=True):
+            metrics.ATTEMPTS.labels(partner=partner_id, outcome=r.state).inc()
+            log.info("delivery %s to %s, attempt %d: %s%s%s%s", r.delivery_id, partner_id,
+                     claimed.attempts + 1, r.state, f", HTTP {status}" if status else "",
+                     f", {latency:.0f} ms" if latency is not None else "",
                      f" ({r.reason})" if r.reason else "")
         first = group[0]
         circuit = queue.circuit_scope(first.partner_id, first.partner_key_id)
@@ -195,16 +211,55 @@ class Worker:
                 queue.reset(engine, scopes)
                 self._breaker_scopes -= set(scopes)
 
+    def _record_now(self, results: list[Result], attempt: dict) -> None:
+        queue.record_many(self.runtime.engine, self.owner, [(results, attempt)])
+
     def _pause_key(self, group, reason: str, started_at: float) -> None:
         key_id = group[0].partner_key_id
         message = f"credentials refused for key {key_id}: {reason}"
-        queue.record(self.runtime.engine, self.owner,
-                     [Result(c.id, "paused", message, now(), count_attempt=False) for c in group],
+        self._record([Result(c.id, "paused", message, now(), count_attempt=False) for c in group],
                      {"started_at": started_at, "error_code": "INVALID_CREDENTIALS",
                       "error_message": message})
         queue.trip(self.runtime.engine, queue.key_scope(key_id), "paused", message,
                    policy=self.policy)
         log.warning("key %s paused: %s", key_id, reason)
+
+
+class Recorder(threading.Thread):
+    """Writes attempt results in one transaction per few milliseconds instead of one per
+    request: at hundreds of deliveries per second the store's write lock is the bottleneck."""
+
+    def __init__(self, engine, owner: str, interval: float = 0.02):
+        super().__init__(name="recorder", daemon=True)
+        self.engine, self.owner, self.interval = engine, owner, interval
+        self.items: SimpleQueue = SimpleQueue()
+        self._stopping = threading.Event()
+
+    def put(self, results: list[Result], attempt: dict) -> None:
+        self.items.put((results, attempt))
+
+    def run(self) -> None:
+        while not (self._stopping.is_set() and self.items.empty()):
+            try:
+                batch = [self.items.get(timeout=self.interval)]
+            except Empty:
+                continue
+            while len(batch) < 500:
+                try:
+                    batch.append(self.items.get_nowait())
+                except Empty:
+                    break
+            for attempt_number in range(5):
+                try:
+                    queue.record_many(self.engine, self.owner, batch)
+                    break
+                except Exception:  # store busy: the leases still hold, so try again
+                    log.exception("recording %d results failed", len(batch))
+                    time.sleep(0.2 * (attempt_number + 1))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=30)
 
 
 def run_forever(runtime) -> None:

@@ -14,6 +14,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -77,7 +78,8 @@ def pretty(value) -> str:
 
 @bp.app_context_processor
 def _template_globals():
-    return {"csrf_token": admin.csrf_token if session.get("admin") else None,
+    browser = g.get("admin_via") == "session"
+    return {"csrf_token": admin.csrf_token if browser else None,
             "OUTCOMES": OUTCOMES}
 
 

@@ -15,7 +15,10 @@ from connector.contract import (
     PlannedDelivery,
 )
 from plugins.listrak.mappings import mappings_field, plan_mappings
-from plugins.listrak.profile_fields import UpdateEmailContactProfileFields
+from plugins.listrak.profile_fields import (
+    UpdateEmailContactProfileFields,
+    UpdateEmailContactProfileFieldsUnbatched,
+)
 
 PROFILE_ATTRIBUTES = ("phone_number", "share_link", "first_name", "last_name", "funnel")
 #: Listrak's answers to an opt-out that mean the contact already is where we want it.
@@ -83,8 +86,9 @@ class ListrakDestination(Destination):
     config_schema = ListrakPartnerSchema
 
     def __init__(self):
-        self.actions = {ContactSubscription.name: ContactSubscription(),
-                        UpdateEmailContactProfileFields.name: UpdateEmailContactProfileFields()}
+        self.actions = {action.name: action for action in (
+            ContactSubscription(), UpdateEmailContactProfileFields(),
+            UpdateEmailContactProfileFieldsUnbatched())}
 
     def plan(self, event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
         if event.type in ("opt_in", "opt_out"):
@@ -125,6 +129,10 @@ class ListrakDestination(Destination):
         from plugins.listrak.sandbox import create_sandbox_app
 
         return create_sandbox_app()
+
+    def verify(self, partner, http, credentials):
+        from plugins.listrak.verify import verify
+        return verify(partner, http, credentials)
 
     def error_details(self, result):
         if isinstance(result.body, dict) and result.status and result.status >= 400:

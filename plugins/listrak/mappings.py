@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from connector.config import StrictSchema
 from connector.contract import InboundEvent, PlannedDelivery
-from plugins.listrak.profile_fields import UpdateEmailContactProfileFields
+from plugins.listrak.profile_fields import (
+    UpdateEmailContactProfileFields,
+    UpdateEmailContactProfileFieldsUnbatched,
+)
 
 MAX_MAPPINGS = 50  # Listrak's destination allows 50 mappings per instance
 ACTION = UpdateEmailContactProfileFields.name
@@ -231,30 +233,30 @@ def contact_key(partner_id: str, environment: str, list_id: int, email: str,
     return key
 
 
-def batch_key(partner_id: str, environment: str, list_id: int, batching: bool) -> str:
-    """Deliveries with one batch key may share a request: one key per (partner, env, list),
-    or a key of its own when the mapping turns batching off."""
-    base = f"{partner_id}|{environment}|{list_id}"
-    return base if batching else f"{base}|single|{uuid.uuid4().hex}"
+def batch_key(partner_id: str, environment: str, list_id: int) -> str:
+    """Deliveries with one batch key may share a request."""
+    return f"{partner_id}|{environment}|{list_id}"
 
 
 def _plan(event: InboundEvent, partner: dict, mapping: dict) -> PlannedDelivery:
     key_id = partner["keys"].get(event.environment)
+    batching = mapping["enable_batching"]
+    action = ACTION if batching else UpdateEmailContactProfileFieldsUnbatched.name
     spec: dict = {"mapping": mapping["name"], "event_time": event.event_time.timestamp()}
     try:
         spec["list_id"] = _list_id(event.payload, mapping)
         spec["email"] = _email(event.payload, mapping)
         spec["fields"] = field_values(event.payload, mapping)
     except Refused as refusal:
-        return PlannedDelivery(ACTION, spec, key_id, skip_reason=str(refusal))
+        return PlannedDelivery(action, spec, key_id, skip_reason=str(refusal))
     if key_id is None:
-        return PlannedDelivery(ACTION, spec, key_id, skip_reason=(
+        return PlannedDelivery(action, spec, key_id, skip_reason=(
             f"{event.environment} event and no {event.environment} key is configured"))
     ids = [f["segmentationFieldId"] for f in spec["fields"]]
     return PlannedDelivery(
-        action=ACTION, spec=spec, partner_key_id=key_id,
+        action=action, spec=spec, partner_key_id=key_id,
         contact_key=contact_key(partner["id"], event.environment, spec["list_id"],
                                 spec["email"], ids),
-        batch_key=batch_key(partner["id"], event.environment, spec["list_id"],
-                            mapping["enable_batching"]),
+        batch_key=batch_key(partner["id"], event.environment, spec["list_id"]) if batching
+        else None,
     )

@@ -91,6 +91,15 @@ class UpdateEmailContactProfileFields(Action):
                 for index in range(len(specs))]
 
 
+class UpdateEmailContactProfileFieldsUnbatched(UpdateEmailContactProfileFields):
+    """The same request with one event each, for mappings with `enable_batching: false`.
+    A separate action (not a batch key of its own per delivery) so the worker claims these
+    like any single delivery, never thousands at a time, and sends them without a window."""
+
+    name = "update_email_contact_profile_fields_unbatched"
+    max_batch = 1
+
+
 def _refused_item(result, size: int) -> tuple[int, str, str] | None:
     """(item index, error, message) when Listrak's 400 names one item of a multi-item array."""
     if result.status != 400 or size < 2 or not isinstance(result.body, dict):

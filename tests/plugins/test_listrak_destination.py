@@ -3,11 +3,14 @@ answer becomes an outcome in the store. Events go in through the webhook, the wo
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
 from connector.app import create_app
 from connector.worker import Worker
+from tests.config_files import update_yaml
 from tests.conftest import API, TOKEN_URL, referral_event, sign
 from tests.store_rows import stored_attempts, stored_deliveries
 
@@ -48,20 +51,15 @@ def deliver(post_events, runtime):
 
 @pytest.fixture
 def partner_config(config_dir):
-    """Edit the partner file before the runtime is built; returns a client-building helper."""
-    path = config_dir / "partners/listrak.yaml"
+    """Edit the partner file before the runtime is built."""
 
-    def edit(old: str, new: str) -> None:
-        text = path.read_text()
-        assert old in text
-        path.write_text(text.replace(old, new))
+    def edit(drop: tuple[str, ...] = (), **values) -> None:
+        update_yaml(config_dir / "partners/listrak.yaml", values, drop)
 
     return edit
 
 
 def post_with(runtime, payload):
-    import json
-
     body = json.dumps(payload).encode()
     client = create_app({"TESTING": True}, runtime=runtime).test_client()
     return client.post("/webhooks/extole", data=body, headers={
@@ -105,8 +103,7 @@ def test_opt_in_without_profile_attributes_sends_an_empty_list(deliver, contact)
 
 def test_unmapped_attributes_are_not_sent(partner_config, make_runtime, requests_mock,
                                           listrak_token):
-    partner_config("  share_link: 1002\n", "")
-    partner_config("  funnel: 1005\n", "")
+    partner_config(drop=("segmentation_fields.share_link", "segmentation_fields.funnel"))
     runtime = make_runtime()
     contact = requests_mock.post(CONTACT, status_code=200, json={"status": 200})
     post_with(runtime, referral_event())
@@ -117,7 +114,7 @@ def test_unmapped_attributes_are_not_sent(partner_config, make_runtime, requests
 
 def test_external_contact_id_when_configured(partner_config, make_runtime, requests_mock,
                                              listrak_token):
-    partner_config("resubscribe: false", "resubscribe: false\nsend_external_contact_id: true")
+    partner_config(send_external_contact_id=True)
     runtime = make_runtime()
     contact = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
     post_with(runtime, referral_event())
@@ -127,7 +124,7 @@ def test_external_contact_id_when_configured(partner_config, make_runtime, reque
 
 def test_resubscribe_sets_override_unsubscribe(partner_config, make_runtime, requests_mock,
                                                listrak_token):
-    partner_config("resubscribe: false", "resubscribe: true")
+    partner_config(resubscribe=True)
     runtime = make_runtime()
     contact = requests_mock.post(CONTACT, status_code=200, json={"status": 200})
     post_with(runtime, referral_event())
@@ -155,7 +152,7 @@ def test_opt_out_sends_no_profile_fields(deliver, contact):
 
 def test_opt_out_never_overrides_or_sends_external_id(partner_config, make_runtime, requests_mock,
                                                       listrak_token):
-    partner_config("resubscribe: false", "resubscribe: true\nsend_external_contact_id: true")
+    partner_config(resubscribe=True, send_external_contact_id=True)
     runtime = make_runtime()
     contact = requests_mock.post(CONTACT, status_code=200, json={"status": 200})
     post_with(runtime, referral_event(type="opt_out"))
@@ -180,7 +177,7 @@ def test_opt_out_of_someone_already_out_is_delivered(deliver, requests_mock, lis
                                                 ("send_opt_outs", "opt_out")])
 def test_direction_switched_off_is_skipped(partner_config, make_runtime, requests_mock, setting,
                                            event_type):
-    partner_config(f"{setting}: true", f"{setting}: false")
+    partner_config(**{setting: False})
     runtime = make_runtime()
     assert post_with(runtime, referral_event(type=event_type)).status_code == 202
     assert Worker(runtime).run_once() == 0
@@ -203,7 +200,7 @@ def test_staging_event_uses_staging_credentials(deliver, requests_mock, contact)
 
 def test_staging_event_without_staging_key_never_uses_production(partner_config, make_runtime,
                                                                  requests_mock, listrak_token):
-    partner_config("  staging: listrak-staging\n", "")
+    partner_config(drop=("keys.staging",))
     runtime = make_runtime()
     post_with(runtime, referral_event(environment="staging"))
     assert Worker(runtime).run_once() == 0
@@ -291,7 +288,7 @@ def test_retrying_delivery_is_delivered_on_the_next_try(deliver, requests_mock, 
 
 def test_dead_when_the_schedule_runs_out(partner_config, make_runtime, requests_mock,
                                          listrak_token):
-    partner_config("retry_schedule: [1s, 10s, 1m, 10m, 1h, 3h, 12h, 12h]", "retry_schedule: [1s]")
+    partner_config(retry_schedule=["1s"])
     runtime = make_runtime()
     requests_mock.post(CONTACT, status_code=500, text="")
     post_with(runtime, referral_event())

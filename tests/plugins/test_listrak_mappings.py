@@ -120,9 +120,11 @@ def test_planned_delivery_orders_and_batches_by_contact_and_list():
     assert delivery.partner_key_id == "listrak-production"
 
 
-def test_batching_off_gives_each_delivery_its_own_batch():
-    first, second = (plan(audience_event(m), enable_batching=False)[0] for m in ("m1", "m2"))
-    assert first.batch_key != second.batch_key
+def test_batching_off_plans_the_one_event_per_request_action():
+    (delivery,) = plan(audience_event("m1"), enable_batching=False)
+    assert (delivery.action, delivery.batch_key) == (
+        "update_email_contact_profile_fields_unbatched", None)
+    assert delivery.contact_key == "listrak|production|12345|jane@example.com|6789"
 
 
 def test_email_falls_back_to_traits_email():

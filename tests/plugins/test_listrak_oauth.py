@@ -166,12 +166,13 @@ def test_invalid_credentials_raise(credentials, requests_mock):
 
 def test_invalid_credentials_pause_deliveries_instead_of_killing_them(post_events, runtime,
                                                                       requests_mock):
-    requests_mock.post(TOKEN_URL, status_code=400, json={"error": "Invalid Credentials"})
+    token = requests_mock.post(TOKEN_URL, status_code=400, json={"error": "Invalid Credentials"})
     contact = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
     post_events([referral_event("a", email="a@example.com"),
                  referral_event("b", email="b@example.com")])
     Worker(runtime).run_once()
     assert contact.call_count == 0
+    assert token.call_count == 1  # the refusal is remembered, not asked again per delivery
     deliveries = stored_deliveries(runtime)
     assert [(d["state"], d["attempts"]) for d in deliveries] == [("paused", 0), ("paused", 0)]
     assert all(d["last_error_code"] == "INVALID_CREDENTIALS" for d in deliveries)
@@ -181,14 +182,15 @@ def test_invalid_credentials_pause_deliveries_instead_of_killing_them(post_event
     assert Worker(runtime).run_once() == 0  # the paused key is not claimed before its probe
 
 
-def test_paused_key_resumes_when_the_probe_succeeds(post_events, runtime, requests_mock):
+def test_paused_key_resumes_when_the_probe_succeeds(post_events, runtime, requests_mock,
+                                                    monkeypatch):
+    monkeypatch.setattr("plugins.listrak.oauth.REFUSAL_MEMORY", 0.0)
     token = requests_mock.post(TOKEN_URL, [
         {"status_code": 400, "json": {"error": "Invalid Credentials"}}, token_answer("tok-ok")])
     contact = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
     post_events(referral_event())
     Worker(runtime).run_once()
     make_probe_due(runtime)
-    time.sleep(1.05)  # past the credentials' in-process refusal memory
     assert Worker(runtime).run_once() == 1
     assert token.call_count == 2
     assert contact.call_count == 1

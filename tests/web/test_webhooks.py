@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from connector.app import create_app
 from connector.worker import Worker
+from tests.config_files import update_yaml
 from tests.conftest import referral_event, sign
 from tests.store_rows import stored_deliveries, stored_events
 
@@ -265,8 +266,7 @@ def test_get_is_405_json(client):
 
 def test_staging_event_without_staging_key_is_skipped_and_never_sent(
         config_dir, make_runtime, requests_mock):
-    partner = config_dir / "partners/listrak.yaml"
-    partner.write_text(partner.read_text().replace("  staging: listrak-staging\n", ""))
+    update_yaml(config_dir / "partners/listrak.yaml", drop=("keys.staging",))
     runtime = make_runtime()
     client = create_app({"TESTING": True}, runtime=runtime).test_client()
     body = json.dumps(referral_event(environment="staging")).encode()

@@ -1,0 +1,117 @@
+"""`connector verify` for Listrak: live read-only checks against the Email API (or the sandbox)
+with the partner's own OAUTH_LISTRAK keys: each key's token, the list, every profile field id.
+
+Listrak has no list-wide field listing, so fields are found with one GET per field group.
+"""
+
+from __future__ import annotations
+
+from connector.contract import InvalidCredentials, OutboundRequest
+
+_FIELD_PREFIX = "profile field"
+
+
+def _failure(result) -> str:
+    if result.status is None:
+        return result.error or "no response"
+    body = result.body if isinstance(result.body, dict) else {}
+    code, message = body.get("error"), body.get("message")
+    return " ".join(p for p in (f"HTTP {result.status}", code and f"{code}:", message) if p)
+
+
+def _fields_to_check(partner: dict) -> dict[int, list[tuple[str, int]]]:
+    """{list id: [(what uses it, field id)]}: the subscription list's attributes, then the
+    field ids of mappings whose list id is fixed in the config."""
+    wanted: dict[int, list[tuple[str, int]]] = {partner["subscription_list_id"]: [
+        (attribute, field_id) for attribute, field_id in partner["segmentation_fields"].items()
+    ]}
+    for mapping in partner.get("mappings") or []:
+        list_id = mapping.get("list_id")
+        if not isinstance(list_id, int):
+            continue  # read from each event: nothing fixed to check
+        for key in mapping.get("profile_field_values", {}):
+            if str(key).isdigit() and int(key) > 0:
+                wanted.setdefault(list_id, []).append(
+                    (f"mapping {mapping.get('name', '?')!r}", int(key)))
+    return wanted
+
+
+def _tokens(partner: dict, credentials, redactor) -> tuple[list, list]:
+    checks, working = [], []
+    for environment, key_id in partner["keys"].items():
+        if not key_id:
+            continue
+        label = f"token for key {key_id} ({environment})"
+        try:
+            creds = credentials(key_id)
+            creds.apply(OutboundRequest("GET", partner["api_url"]))
+        except InvalidCredentials as exc:
+            checks.append((False, f"{label}: refused by the token endpoint: {exc}"))
+        except Exception as exc:  # unreachable, unreadable answer, ...
+            checks.append((False, f"{label}: could not fetch: {redactor.text(str(exc))}"))
+        else:
+            checks.append((True, f"{label}: fetched"))
+            working.append((key_id, creds))
+    return checks, working
+
+
+def _get(http, creds, url: str):
+    return http.send(OutboundRequest("GET", url), creds)
+
+
+def _list_fields(http, creds, api: str, list_id: int) -> tuple[dict[int, str] | None, str]:
+    """{field id: description} over every field group of the list, or (None, why not)."""
+    groups = _get(http, creds, f"{api}/List/{list_id}/SegmentationFieldGroup")
+    if not groups.ok:
+        return None, f"field groups unreadable: {_failure(groups)}"
+    found: dict[int, str] = {}
+    group_rows = (groups.body or {}).get("data") or []
+    for group in group_rows:
+        group_id = group.get("segmentationFieldGroupId")
+        result = _get(http, creds,
+                      f"{api}/List/{list_id}/SegmentationFieldGroup/{group_id}/SegmentationField")
+        if not result.ok:
+            return None, f"fields of group {group_id} unreadable: {_failure(result)}"
+        for row in (result.body or {}).get("data") or []:
+            found[row.get("segmentationFieldId")] = (
+                f"{row.get('segmentationFieldName')!r}, {row.get('dataType')}, "
+                f"group {group.get('segmentationFieldGroupName')!r}")
+    return found, f"{len(group_rows)} field group(s)"
+
+
+def verify(partner: dict, http, credentials) -> list[tuple[bool, str]]:
+    """(ok, line) per check; `credentials(partner_key_id)` gives a key's Credentials."""
+    api = partner["api_url"]
+    checks, working = _tokens(partner, credentials, http.redactor)
+    for list_id, wanted in _fields_to_check(partner).items():
+        if not working:
+            checks.append((False, f"list {list_id}: not checked (no key could fetch a token)"))
+            continue
+        readable = None
+        for key_id, creds in working:
+            result = _get(http, creds, f"{api}/List/{list_id}")
+            suffix = f" with key {key_id}" if len(working) > 1 else ""
+            if result.ok:
+                name = ((result.body or {}).get("data") or {}).get("listName")
+                checks.append((True, f"list {list_id}{suffix}: exists ({name!r})"))
+                readable = readable or creds
+            else:
+                checks.append((False, f"list {list_id}{suffix}: {_failure(result)}"))
+        if not wanted:
+            continue
+        if readable is None:
+            checks.append((False, f"{_FIELD_PREFIX}s of list {list_id}: not checked "
+                                  "(the list could not be read)"))
+            continue
+        found, how = _list_fields(http, readable, api, list_id)
+        if found is None:
+            checks.append((False, f"{_FIELD_PREFIX}s of list {list_id}: {how}"))
+            continue
+        for used_by, field_id in wanted:
+            if field_id in found:
+                checks.append((True, f"{_FIELD_PREFIX} {field_id} ({used_by}): exists in list "
+                                     f"{list_id} ({found[field_id]})"))
+            else:
+                checks.append((False, f"{_FIELD_PREFIX} {field_id} ({used_by}): not in list "
+                                      f"{list_id} (searched {how})"))
+    return checks

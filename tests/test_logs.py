@@ -1,0 +1,60 @@
+"""Logs: one JSON line per event and per attempt when configured; emails masked, no secrets."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from connector import logs
+from connector.worker import Worker
+from tests.conftest import API, referral_event
+
+
+def lines(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+def test_one_json_line_per_event_and_per_attempt(capsys, post_events, runtime, requests_mock,
+                                                 listrak_token):
+    requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={"status": 201})
+    logs.configure({"format": "json", "level": "INFO"}, runtime.redactor)
+    capsys.readouterr()
+    post_events([referral_event("l-1"), referral_event("l-2", email="bob.smith@example.org")])
+    Worker(runtime).run_once()
+    entries = lines(capsys)
+    events = [e for e in entries if e["logger"] == "connector.webhooks"]
+    attempts = [e for e in entries if e["logger"] == "connector.worker"
+                and e["message"].startswith("delivery ")]
+    assert [e["message"] for e in events] == [
+        "event l-1 from extole: opt_in j***@example.com for 1 partner deliveries",
+        "event l-2 from extole: opt_in b***@example.org for 1 partner deliveries",
+    ]
+    assert len(attempts) == 2
+    assert attempts[0]["message"].startswith("delivery 1 to listrak, attempt 1: delivered, HTTP 201")
+    assert {"time", "level", "logger", "message"} <= set(entries[0])
+    everything = json.dumps(entries)
+    assert "jane.doe@example.com" not in everything and "bob.smith" not in everything
+    assert "tok-1" not in everything and "prod-secret-value" not in everything
+
+
+def test_secrets_and_encoded_emails_are_masked_in_any_line(capsys, runtime):
+    logs.configure({"format": "text", "level": "INFO"}, runtime.redactor)
+    logging.getLogger("connector.test").info("secret %s for %s", "prod-secret-value",
+                                             "Jane.Doe@Example.com")
+    err = capsys.readouterr().err
+    assert "secret *** for J***@Example.com" in err
+    assert "prod-secret-value" not in err
+
+
+def test_server_request_lines_mask_emails_in_the_query(runtime, monkeypatch):
+    """The dev server and gunicorn log request lines; a Live View ?email= filter is in them."""
+    logs.configure({"format": "text", "level": "INFO"}, runtime.redactor)
+    for name in ("werkzeug", "gunicorn.access"):
+        server = logging.getLogger(name)
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        monkeypatch.setattr(server, "handlers", [handler])
+        monkeypatch.setattr(server, "level", logging.INFO)
+        server.info('"GET /live?email=jane.doe%%40example.com HTTP/1.1" %s', 200)
+        assert stream.getvalue() == '"GET /live?email=j***@example.com HTTP/1.1" 200\n'
