@@ -11,7 +11,6 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from connector.store import attempts, breakers, deliveries, dumps, now
 
 
-
 @dataclass(frozen=True)
 class BreakerPolicy:
     threshold: int = 5          # consecutive transient failures that open a circuit

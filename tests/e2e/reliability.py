@@ -71,35 +71,31 @@ def run(stack: Stack, people: int = 150, per_person: int = 4, kill_rounds: int =
     for _ in range(workers):
         stack.add_worker()
 
-    killer_done = threading.Event()
     kills = []
 
     def killer():
         for _ in range(kill_rounds):
-            time.sleep(rng.uniform(0.5, 1.5))
+            time.sleep(rng.uniform(0.3, 1.0))
             if stack.workers:
                 stack.kill_worker(rng.choice(stack.workers))
                 kills.append(time.time())
                 stack.add_worker()
-        killer_done.set()
 
-    outage = {}
-
-    def partner_outage():
-        time.sleep(1.0)
-        outage["start"] = time.time()
-        stack.sandbox("POST", "/_sandbox/faults", json={"mode": "503", "ratio": 1.0})
-        time.sleep(outage_seconds)
-        stack.sandbox("DELETE", "/_sandbox/faults")
-        outage["end"] = time.time()
-
-    threads = [threading.Thread(target=killer), threading.Thread(target=partner_outage)]
-    for t in threads:
-        t.start()
+    # Phase 1: half the flood while workers are SIGKILLed and restarted.
+    half = len(payloads) // 2
     started = time.time()
-    sent = post_all(stack, payloads)
-    for t in threads:
-        t.join()
+    killing = threading.Thread(target=killer)
+    killing.start()
+    sent = post_all(stack, payloads[:half])
+    killing.join()
+
+    # Phase 2: the partner answers 503 to everything while the other half arrives.
+    outage = {"start": time.time()}
+    stack.sandbox("POST", "/_sandbox/faults", json={"mode": "503", "ratio": 1.0})
+    sent += post_all(stack, payloads[half:])
+    time.sleep(max(0.0, outage["start"] + outage_seconds - time.time()))
+    stack.sandbox("DELETE", "/_sandbox/faults")
+    outage["end"] = time.time()
 
     engine = make_engine(stack.database_url)
     try:
@@ -125,6 +121,7 @@ def run(stack: Stack, people: int = 150, per_person: int = 4, kill_rounds: int =
         if not expected_ok:
             wrong.append((email, kind, held))
     times = [t for t in state["request_times"] if outage["start"] <= t <= outage["end"]]
+    settled_times = [t for t in times if t >= outage["start"] + 1.0]
     from plugins.listrak.sandbox_faults import peak_rate
 
     delivered = states.get("delivered", 0) + states.get("skipped", 0)
@@ -143,6 +140,9 @@ def run(stack: Stack, people: int = 150, per_person: int = 4, kill_rounds: int =
         "outage_seconds": round(outage["end"] - outage["start"], 1),
         "outage_requests": len(times),
         "peak_requests_per_second_in_outage": peak_rate(times),
+        # after the first second, once the circuit has opened: probes only
+        "requests_per_second_in_outage_after_1s": round(
+            len(settled_times) / max(0.001, outage["end"] - outage["start"] - 1.0), 2),
         "peak_requests_per_second_overall": state["peak_requests_per_second"],
         "seconds": round(finished - started, 1),
     }

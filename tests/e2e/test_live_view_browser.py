@@ -112,6 +112,9 @@ def test_live_view_follows_a_delivery_through_failure_and_replay(stack, page):
     expect(page.locator(".delivery h2 .outcome")).to_have_text("delivered")
     expect(page.locator(".attempts tbody tr")).to_have_count(5)
     expect(page.get_by_role("button", name=re.compile("Replay"))).to_have_count(0)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.get_by_text("request / response").first.click()
+    page.screenshot(path=str(SCREENSHOT.with_name("live-view-event.png")), full_page=True)
 
     # A refused staging key shows as a banner on the list.
     page.get_by_role("link", name="← all events").click()
@@ -122,5 +125,4 @@ def test_live_view_follows_a_delivery_through_failure_and_replay(stack, page):
     expect(page.locator("#breakers")).to_contain_text("Key paused: listrak-staging")
     expect(row(page, "bad-1").locator(".outcome")).to_have_text("delivered")
 
-    SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
