@@ -64,9 +64,16 @@ def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[st
         if not fresh:
             return IngestResult(0, duplicates, [])
 
+        # ON CONFLICT DO NOTHING: a concurrent request with the same event id (possible on
+        # PostgreSQL, where intake requests run in parallel) makes this one a duplicate, not a 500.
         rows = [_event_row(source_id, e, received_at) for e, _ in fresh]
-        pks = list(conn.execute(insert(events).returning(events.c.id, sort_by_parameter_order=True),
-                                rows).scalars())
+        statement = (_dialect_insert(engine)(events).values(rows)
+                     .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
+                     .returning(events.c.id, events.c.event_id))
+        pk_by_event_id = {event_id: pk for pk, event_id in conn.execute(statement)}
+        fresh = [(e, p) for e, p in fresh if e.event_id in pk_by_event_id]
+        duplicates = len(items) - len(fresh)
+        pks = [pk_by_event_id[e.event_id] for e, _ in fresh]
 
         delivery_rows = []
         for pk, (event, planned) in zip(pks, fresh, strict=True):
@@ -93,6 +100,16 @@ def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[st
         if delivery_rows:
             conn.execute(insert(deliveries), delivery_rows)
     return IngestResult(len(fresh), duplicates, pks)
+
+
+def _dialect_insert(engine):
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def _apply_consent_order(conn, rows: list[dict], at: float) -> None:

@@ -148,7 +148,14 @@ def make_engine(url: str | None = None):
 
 
 def create_schema(engine) -> None:
-    metadata.create_all(engine)
+    """Create missing tables. Several processes start at once (gunicorn workers, workers):
+    on PostgreSQL an advisory lock keeps their CREATE TABLEs from colliding."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724311)")
+            metadata.create_all(conn)
+    else:
+        metadata.create_all(engine)
 
 
 def dumps(value) -> str:

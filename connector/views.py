@@ -141,7 +141,12 @@ def recent_events(engine, filters: Filters, before: int | None = None,
     partner/outcome filters). `next_before` pages on to older events, or is None."""
     query = select(events).where(*filters.event_conditions())
     delivery_filter = filters.delivery_conditions()
-    if delivery_filter:
+    if filters.outcome and "delivered" not in filters.outcome:
+        # Rare outcomes (dead, retrying, ...): start from the deliveries' state index instead
+        # of walking every event.
+        query = query.where(events.c.id.in_(select(deliveries.c.event_pk).where(
+            *delivery_filter)))
+    elif delivery_filter:
         query = query.where(select(deliveries.c.id).where(
             deliveries.c.event_pk == events.c.id, *delivery_filter).exists())
     if before is not None:

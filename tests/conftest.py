@@ -104,3 +104,25 @@ def post_events(client):
 def listrak_token(requests_mock):
     return requests_mock.post(TOKEN_URL, json={"access_token": "tok-1", "token_type": "bearer",
                                                "expires_in": 3599})
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """A real PostgreSQL started by the project's own script (installed with apt if missing)."""
+    import subprocess
+
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "start"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"scripts/postgres.sh failed: {done.stderr}"
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The test PostgreSQL with the connector's tables dropped: each test starts empty."""
+    from connector.store import make_engine, metadata
+
+    engine = make_engine(postgres_server)
+    metadata.drop_all(engine)
+    engine.dispose()
+    return postgres_server

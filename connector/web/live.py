@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from urllib.parse import urlencode, urlsplit
+import re
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -29,6 +30,7 @@ from connector.web import admin
 bp = Blueprint("live", __name__, url_prefix="/live", template_folder="templates",
                static_folder="static", static_url_path="/static")
 PUBLIC = {"live.login", "live.login_post", "live.static"}
+_NEXT = re.compile(r"/live(?:/[\w/-]*)?(?:\?[!-\[\]-~]*)?", re.ASCII)  # printable, no "\\" and no ".."
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -85,11 +87,10 @@ def _template_globals():
 
 # -- login ------------------------------------------------------------------------------------
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the Live View, never another site."""
-    parts = urlsplit(target or "")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/live") or "\\" in target:
-        return url_for("live.dashboard")
-    return target
+    """Only a path inside the Live View, never another site (nor a header injection)."""
+    if target and len(target) <= 2000 and _NEXT.fullmatch(target):
+        return target
+    return url_for("live.dashboard")
 
 
 @bp.get("/login")

@@ -53,14 +53,15 @@ class Stack:
     """Start with `Stack(tmp_path).start()`; everything stops in `stop()`."""
 
     def __init__(self, workdir: Path, settings: dict | None = None, web_workers: int = 2,
-                 partner_overrides: dict | None = None, extra_files: dict | None = None):
+                 partner_overrides: dict | None = None, extra_files: dict | None = None,
+                 database_url: str | None = None):
         self.workdir = Path(workdir)
         self.config_dir = self.workdir / "config"
         self.sandbox_port = free_port()
         self.web_port = free_port()
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self.base_url = f"http://127.0.0.1:{self.web_port}"
-        self.database_url = f"sqlite:///{self.workdir}/connector.db"
+        self.database_url = database_url or f"sqlite:///{self.workdir}/connector.db"
         self.web_workers = web_workers
         self.settings = settings or {}
         self.partner_overrides = partner_overrides or {}

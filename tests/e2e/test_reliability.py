@@ -12,13 +12,17 @@ from tests.e2e.stack import Stack, wait_until
 pytestmark = pytest.mark.e2e
 
 
-def make_stack(path, **settings):
+def make_stack(path, database_url=None, **settings):
     merged = {**reliability.RELIABILITY_SETTINGS, **settings}
-    return Stack(path, settings=merged, partner_overrides={"resubscribe": True})
+    return Stack(path, settings=merged, partner_overrides={"resubscribe": True},
+                 database_url=database_url)
 
 
-def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp_path):
-    stack = make_stack(tmp_path / "flood")
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp_path, store,
+                                                                             request):
+    url = request.getfixturevalue("postgres_url") if store == "postgresql" else None
+    stack = make_stack(tmp_path / "flood", database_url=url)
     try:
         stack.start(workers=0)
         figures = reliability.run(stack, people=150, per_person=4, kill_rounds=3,
@@ -36,8 +40,10 @@ def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp
     assert figures["requests_per_second_in_outage_after_1s"] <= 5
 
 
-def test_two_workers_deliver_each_delivery_once(tmp_path):
-    stack = make_stack(tmp_path / "two")
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_two_workers_deliver_each_delivery_once(tmp_path, store, request):
+    url = request.getfixturevalue("postgres_url") if store == "postgresql" else None
+    stack = make_stack(tmp_path / "two", database_url=url)
     try:
         stack.start(workers=2)
         stack.sandbox("POST", "/_sandbox/latency", json={"ms": 20})

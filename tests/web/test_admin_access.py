@@ -114,9 +114,12 @@ def test_login_sets_a_session_cookie_that_opens_pages_and_api(client, delivered)
 
 def test_login_only_redirects_inside_the_live_view(client):
     for target in ("https://evil.example/live", "//evil.example/live", "/admin/api/events",
-                   "/live\\@evil.example"):
+                   "/live\\@evil.example", "/live/../admin", "/live\r\nSet-Cookie: x=1",
+                   "/live/\u4e2d", "/live/" + "a" * 3000):
         response = client.post("/live/login", data={"token": TOKEN, "next": target})
         assert response.headers["Location"] == "/live", target
+    response = client.post("/live/login", data={"token": TOKEN, "next": "/live/events/7?x=1"})
+    assert response.headers["Location"] == "/live/events/7?x=1"
 
 
 def test_replay_without_the_csrf_token_is_refused(client, delivered, runtime):

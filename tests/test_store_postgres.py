@@ -1,0 +1,74 @@
+"""The store on PostgreSQL: the same flow, and concurrent claims that never share a delivery."""
+
+import json
+import threading
+
+from connector.app import create_app
+from connector.outbox import ingest
+from connector.planning import plan_event
+from connector.queue import claim
+from connector.runtime import Runtime
+from connector.worker import Worker
+from plugins.extole.source import ExtoleSource
+from tests.conftest import API, referral_event, sign
+from tests.store_rows import stored_deliveries
+
+
+def test_opt_in_flow_on_postgres(config_dir, postgres_url, post_events, requests_mock,
+                                 listrak_token):
+    runtime = Runtime.build(str(config_dir), postgres_url)
+    client = create_app({"TESTING": True}, runtime=runtime).test_client()
+    body = json.dumps([referral_event("pg-1"), referral_event("pg-1")]).encode()
+    response = client.post("/webhooks/extole", data=body, headers={
+        "Content-Type": "application/json", "X-Extole-Signature": sign(body)})
+    assert response.json == {"accepted": 1, "duplicates": 1}
+    contact = requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={})
+    assert Worker(runtime).run_once() == 1
+    assert contact.call_count == 1
+    assert [d["state"] for d in stored_deliveries(runtime)] == ["delivered"]
+
+
+def test_concurrent_claims_on_postgres_never_share_a_delivery(config_dir, postgres_url):
+    runtime = Runtime.build(str(config_dir), postgres_url)
+    source = ExtoleSource()
+    events = source.parse(json.dumps([referral_event(f"c-{i}", email=f"p{i}@example.com")
+                                      for i in range(400)]).encode(), {})
+    ingest(runtime.engine, "extole", [(e, plan_event(runtime, "extole", e)) for e in events])
+
+    claimed: dict[str, list[int]] = {}
+
+    def claimer(owner: str):
+        mine = claimed.setdefault(owner, [])
+        while True:
+            got = claim(runtime.engine, owner, 7, lease=60)
+            if not got:
+                return
+            mine.extend(c.id for c in got)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for ids in claimed.values() for i in ids]
+    assert len(every) == 400 and len(set(every)) == 400
+    assert sum(1 for ids in claimed.values() if ids) >= 2  # the work really was shared
+
+
+def test_same_event_posted_concurrently_on_postgres_is_accepted_once(config_dir, postgres_url):
+    runtime = Runtime.build(str(config_dir), postgres_url)
+    (event,) = ExtoleSource().parse(json.dumps(referral_event("race")).encode(), {})
+    results, barrier = [], threading.Barrier(8)
+
+    def post():
+        barrier.wait()
+        results.append(ingest(runtime.engine, "extole",
+                              [(event, plan_event(runtime, "extole", event))]))
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.accepted for r in results) == [0] * 7 + [1]
+    assert len(stored_deliveries(runtime)) == 1
