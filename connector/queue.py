@@ -38,6 +38,7 @@ class Claimed:
     spec: dict
     attempts: int
     state: str
+    probe: bool = False  # sent to test a paused key or an open circuit
 
 
 def key_scope(partner_key_id: str) -> str:
@@ -91,6 +92,7 @@ def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | Non
         rows = list(conn.execute(query))
 
         # One probe delivery per breaker whose probe time has come; push its next probe out.
+        probe_ids: set[int] = set()
         for probe in probes:
             if probe.scope.startswith("key:"):
                 match = deliveries.c.partner_key_id == probe.scope[4:]
@@ -107,6 +109,7 @@ def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | Non
                                  probe_at=at + policy.interval(probe.opened + 1)))
             if one is not None:
                 rows.insert(0, one)
+                probe_ids.add(one.id)
 
         picked = _one_per_contact(conn, rows, at)[:limit]
         if not picked:
@@ -119,7 +122,7 @@ def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | Non
         )
         return [Claimed(r.id, r.event_pk, r.partner_id, r.action, r.environment, r.partner_key_id,
                         r.contact_key, r.batch_key, r.event_time, json.loads(r.spec), r.attempts,
-                        r.state) for r in picked]
+                        r.state, probe=r.id in probe_ids) for r in picked]
 
 
 def _one_per_contact(conn, rows, at: float):
@@ -243,6 +246,14 @@ def trip(engine, scope: str, state: str, reason: str, threshold: int = 1,
 def reset(engine, scopes: list[str]) -> None:
     with engine.begin() as conn:
         conn.execute(delete(breakers).where(breakers.c.scope.in_(scopes)))
+
+
+def release(engine, owner: str, delivery_ids: list[int]) -> None:
+    """Give claimed deliveries back untouched (their circuit opened before they were sent)."""
+    with engine.begin() as conn:
+        conn.execute(update(deliveries).where(deliveries.c.id.in_(delivery_ids),
+                                              deliveries.c.lease_owner == owner)
+                     .values(lease_owner=None, lease_expires_at=None))
 
 
 def open_breakers(engine) -> list[dict]:

@@ -51,7 +51,8 @@ class Worker:
         self.stop_event = threading.Event()
         self.policy = queue.BreakerPolicy(**runtime.config.settings["breaker"])
         self._record = self._record_now
-        self._breaker_scopes: set[str] = set()
+        self._breaker_scopes: set[str] = set()  # every breaker row: a success resets them
+        self._open_scopes: set[str] = set()     # paused keys and open circuits: hold back
         batchable = {}
         for destination in runtime.registry.destinations.values():
             for action in destination.actions.values():
@@ -107,7 +108,9 @@ class Worker:
 
     def claim_groups(self, free: int) -> list[list[Claimed]]:
         engine, lease = self.runtime.engine, self.settings["lease"]
-        self._breaker_scopes = {b["scope"] for b in self._all_breakers()}
+        rows = self._all_breakers()
+        self._breaker_scopes = {b["scope"] for b in rows}
+        self._open_scopes = {b["scope"] for b in rows if b["state"] != "closed"}
         groups: list[list[Claimed]] = [
             [c] for c in queue.claim(engine, self.owner, free, lease, policy=self.policy,
                                      exclude_actions=list(self.batchable) or None)
@@ -129,12 +132,20 @@ class Worker:
 
         from connector.store import breakers
         with self.runtime.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(breakers.c.scope))]
+            return [dict(r._mapping) for r in conn.execute(
+                select(breakers.c.scope, breakers.c.state))]
 
     # -- one request ----------------------------------------------------------------------------
     def deliver_group(self, group: list[Claimed]) -> None:
         first = group[0]
         started_at = now()
+        scopes = {queue.circuit_scope(first.partner_id, first.partner_key_id),
+                  queue.key_scope(first.partner_key_id or "-")}
+        if scopes & self._open_scopes and not first.probe:
+            # Claimed ahead, but the circuit opened (or the key paused) since: not a request
+            # more to a failing partner; the deliveries wait for the probe's verdict.
+            queue.release(self.runtime.engine, self.owner, [c.id for c in group])
+            return
         partner = self.runtime.config.partners.get(first.partner_id)
         if partner is None or not partner["enabled"]:
             self._finish(group, [Outcome("dead", "partner is no longer configured or enabled")],
@@ -203,6 +214,7 @@ class Worker:
         if transient and all(r.state in ("retrying", "dead") for r in results):
             if queue.trip(engine, circuit, "open", attempt.get("error_message") or "failing",
                           threshold=self.policy.threshold, policy=self.policy):
+                self._open_scopes.add(circuit)
                 log.warning("circuit open for %s", circuit)
         else:
             scopes = [s for s in (circuit, queue.key_scope(first.partner_key_id or "-"))
@@ -210,6 +222,7 @@ class Worker:
             if scopes:
                 queue.reset(engine, scopes)
                 self._breaker_scopes -= set(scopes)
+                self._open_scopes -= set(scopes)
 
     def _record_now(self, results: list[Result], attempt: dict) -> None:
         queue.record_many(self.runtime.engine, self.owner, [(results, attempt)])
@@ -222,6 +235,7 @@ class Worker:
                       "error_message": message})
         queue.trip(self.runtime.engine, queue.key_scope(key_id), "paused", message,
                    policy=self.policy)
+        self._open_scopes.add(queue.key_scope(key_id))
         log.warning("key %s paused: %s", key_id, reason)
 
 

@@ -118,11 +118,17 @@ def postgres_server() -> str:
 
 
 @pytest.fixture
-def postgres_url(postgres_server) -> str:
-    """The test PostgreSQL with the connector's tables dropped: each test starts empty."""
-    from connector.store import make_engine, metadata
+def postgres_url(postgres_server):
+    """A fresh database on the test PostgreSQL for each test, dropped afterwards."""
+    import uuid
 
-    engine = make_engine(postgres_server)
-    metadata.drop_all(engine)
-    engine.dispose()
-    return postgres_server
+    from sqlalchemy import create_engine, text
+
+    name = f"connector_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -30,7 +30,7 @@ from connector.web import admin
 bp = Blueprint("live", __name__, url_prefix="/live", template_folder="templates",
                static_folder="static", static_url_path="/static")
 PUBLIC = {"live.login", "live.login_post", "live.static"}
-_NEXT = re.compile(r"/live(?:/[\w/-]*)?(?:\?[!-\[\]-~]*)?", re.ASCII)  # printable, no "\\" and no ".."
+_NEXT = re.compile(r"/live(?:/[\w/-]*)?(?:\?[!-\[\]-~]*)?", re.ASCII)  # no backslash, no ".."
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
