@@ -129,7 +129,6 @@ class ConnectorSettingsSchema(StrictSchema):
     worker = fields.Nested(WorkerSchema, load_default=lambda: WorkerSchema().load({}))
     logging = fields.Nested(LoggingSchema, load_default=lambda: LoggingSchema().load({}))
     breaker = fields.Nested(BreakerSchema, load_default=lambda: BreakerSchema().load({}))
-    max_events_per_request = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))
 
 
 class KeyConfigSchema(StrictSchema):

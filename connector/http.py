@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -20,19 +21,29 @@ _SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-coo
 
 
 class Redactor:
-    """Replaces known secret values (config secrets, live tokens) with ***."""
+    """Replaces known secret values with ***: config secrets for good, and the most recent
+    live tokens (older ones have expired, so the set stays small however long we run)."""
 
-    def __init__(self, secrets=()):
-        self._secrets: set[str] = set()
+    def __init__(self, secrets=(), recent_tokens: int = 32):
+        self._secrets: frozenset[str] = frozenset(s for s in secrets if s and len(s) >= 4)
+        self._tokens: deque[str] = deque(maxlen=recent_tokens)
         self._lock = threading.Lock()
-        self.add(*secrets)
+        self._all: tuple[str, ...] = self._ordered()
+
+    def _ordered(self) -> tuple[str, ...]:
+        return tuple(sorted(self._secrets | set(self._tokens), key=len, reverse=True))
 
     def add(self, *secrets: str) -> None:
+        fresh = [s for s in secrets if s and len(s) >= 4 and s not in self._secrets
+                 and s not in self._tokens]
+        if not fresh:
+            return
         with self._lock:
-            self._secrets |= {s for s in secrets if s and len(s) >= 4}
+            self._tokens.extend(fresh)
+            self._all = self._ordered()
 
     def text(self, value: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in self._all:
             if secret in value:
                 value = value.replace(secret, "***")
         return value

@@ -10,7 +10,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from connector.store import OUTCOMES, PENDING, breakers, deliveries
+from connector.store import OUTCOMES, PENDING, breakers, deliveries, reading
 
 EVENTS_RECEIVED = Counter(
     "connector_events_received_total", "Inbound events by source and result", ["source", "result"]
@@ -48,7 +48,7 @@ class StoreCollector:
         circuit_open = GaugeMetricFamily("connector_circuit_open", "1 while this circuit is open",
                                          labels=["partner", "key"])
         now = time.time()
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(deliveries.c.partner_id, deliveries.c.state,
                                        func.count()).group_by(deliveries.c.partner_id,
                                                               deliveries.c.state))

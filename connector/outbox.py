@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.contract import InboundEvent, PlannedDelivery
 from connector.store import deliveries, dumps, events, now
@@ -50,29 +52,16 @@ def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[st
         seen.add(event.event_id)
         unique.append((event, planned))
 
+    rows = [_event_row(source_id, e, received_at) for e, _ in unique]
     with engine.begin() as conn:
-        existing = set()
-        ids = [e.event_id for e, _ in unique]
-        for start in range(0, len(ids), 500):
-            existing |= set(conn.execute(
-                select(events.c.event_id).where(
-                    events.c.source_id == source_id, events.c.event_id.in_(ids[start:start + 500])
-                )
-            ).scalars())
-        fresh = [(e, p) for e, p in unique if e.event_id not in existing]
+        # ON CONFLICT DO NOTHING: an event id already stored (a retry by the sender, or a
+        # concurrent request on PostgreSQL) is a duplicate, never an error.
+        pk_by_event_id = {event_id: pk for pk, event_id in
+                          conn.execute(_insert_events(engine), rows)}
+        fresh = [(e, p) for e, p in unique if e.event_id in pk_by_event_id]
         duplicates = len(items) - len(fresh)
         if not fresh:
             return IngestResult(0, duplicates, [])
-
-        # ON CONFLICT DO NOTHING: a concurrent request with the same event id (possible on
-        # PostgreSQL, where intake requests run in parallel) makes this one a duplicate, not a 500.
-        rows = [_event_row(source_id, e, received_at) for e, _ in fresh]
-        statement = (_dialect_insert(engine)(events).values(rows)
-                     .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
-                     .returning(events.c.id, events.c.event_id))
-        pk_by_event_id = {event_id: pk for pk, event_id in conn.execute(statement)}
-        fresh = [(e, p) for e, p in fresh if e.event_id in pk_by_event_id]
-        duplicates = len(items) - len(fresh)
         pks = [pk_by_event_id[e.event_id] for e, _ in fresh]
 
         delivery_rows = []
@@ -98,18 +87,33 @@ def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[st
                 })
         _apply_consent_order(conn, delivery_rows, received_at)
         if delivery_rows:
-            conn.execute(insert(deliveries), delivery_rows)
+            conn.execute(_INSERT_DELIVERIES, delivery_rows)
     return IngestResult(len(fresh), duplicates, pks)
 
 
-def _dialect_insert(engine):
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+def _insert_events(engine):
+    """One statement per dialect, built once so its compiled form is cached."""
+    statement = _INSERT_EVENTS.get(engine.dialect.name)
+    if statement is None:
+        dialect_insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        statement = (dialect_insert(events)
+                     .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
+                     .returning(events.c.id, events.c.event_id))
+        _INSERT_EVENTS[engine.dialect.name] = statement
+    return statement
 
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert
+_INSERT_EVENTS: dict = {}
+
+
+# Built once: statements are compiled and cached, the hot path only binds values.
+_LIVE_FOR_CONTACTS = (
+    select(deliveries.c.id, deliveries.c.contact_key, deliveries.c.event_time,
+           deliveries.c.state, deliveries.c.lease_expires_at)
+    .where(deliveries.c.contact_key.in_(bindparam("keys", expanding=True)),
+           deliveries.c.state.in_(LIVE))
+)
+_INSERT_DELIVERIES = insert(deliveries)
 
 
 def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
@@ -121,12 +125,7 @@ def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
     newest_stored: dict[str, float] = {}
     older_pending: list[tuple[int, str, float]] = []
     for start in range(0, len(keys), 500):
-        for row in conn.execute(
-            select(deliveries.c.id, deliveries.c.contact_key, deliveries.c.event_time,
-                   deliveries.c.state, deliveries.c.lease_expires_at)
-            .where(deliveries.c.contact_key.in_(keys[start:start + 500]),
-                   deliveries.c.state.in_(LIVE))
-        ):
+        for row in conn.execute(_LIVE_FOR_CONTACTS, {"keys": keys[start:start + 500]}):
             newest_stored[row.contact_key] = max(newest_stored.get(row.contact_key, float("-inf")),
                                                  row.event_time)
             leased = row.lease_expires_at is not None and row.lease_expires_at >= at

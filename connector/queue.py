@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 
-from connector.store import attempts, breakers, deliveries, dumps, now
+from connector.store import attempts, breakers, deliveries, dumps, now, reading
 
 
 @dataclass(frozen=True)
@@ -137,10 +137,10 @@ def _one_per_contact(conn, rows, at: float):
         ):
             blockers.setdefault(other.contact_key, []).append(other)
 
-    picked, taken, superseded = [], set(), []
+    picked, picked_ids, taken, superseded = [], set(), set(), []
     for row in rows:
         if row.contact_key:
-            if row.contact_key in taken or row.id in {p.id for p in picked}:
+            if row.contact_key in taken or row.id in picked_ids:  # a set: claims page thousands
                 continue
             others = [o for o in blockers.get(row.contact_key, []) if o.id != row.id]
             if any((o.event_time, o.id) > (row.event_time, row.id) for o in others):
@@ -154,6 +154,7 @@ def _one_per_contact(conn, rows, at: float):
             superseded.extend(o.id for o in others if o.state != "delivered")
             taken.add(row.contact_key)
         picked.append(row)
+        picked_ids.add(row.id)
     if superseded:
         conn.execute(update(deliveries)
                      .where(deliveries.c.id.in_(superseded),
@@ -257,7 +258,7 @@ def release(engine, owner: str, delivery_ids: list[int]) -> None:
 
 
 def open_breakers(engine) -> list[dict]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [dict(r._mapping) for r in conn.execute(
             select(breakers).where(breakers.c.state != "closed").order_by(breakers.c.scope))]
 

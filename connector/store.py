@@ -6,9 +6,13 @@ FOR UPDATE SKIP LOCKED). Times are UNIX seconds (floats) so both behave the same
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import sqlite3
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import (
@@ -119,32 +123,125 @@ def default_database_url() -> str:
     return os.environ.get("CONNECTOR_DATABASE_URL") or "sqlite:///var/connector.db"
 
 
+class _WriteGate:
+    """Serialises SQLite write transactions with a thread lock and an flock on a file beside
+    the database. SQLite would serialise them anyway, but its busy handler polls with sleeps
+    of up to 100 ms; waiting on these locks wakes the next writer the moment one commits.
+    One gate per database file per process, shared by all its engines."""
+
+    _gates: dict[str, _WriteGate] = {}
+    _gates_lock = threading.Lock()
+
+    def __init__(self, path: str):
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd = os.open(f"{path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    @classmethod
+    def for_path(cls, path: str) -> _WriteGate:
+        key = os.path.realpath(path)
+        with cls._gates_lock:
+            gate = cls._gates.get(key)
+            if gate is None:
+                gate = cls._gates[key] = cls(key)
+            return gate
+
+    def acquire(self) -> None:
+        self._lock.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+
+class _GatedConnection(sqlite3.Connection):
+    """Releases the write gate once its transaction has really committed or rolled back."""
+
+    gate: _WriteGate | None = None
+    holds_gate = False
+
+    def release_gate(self) -> None:
+        if self.holds_gate:
+            self.holds_gate = False
+            self.gate.release()
+
+    def commit(self):
+        try:
+            return super().commit()
+        finally:
+            self.release_gate()
+
+    def rollback(self):
+        try:
+            return super().rollback()
+        finally:
+            self.release_gate()
+
+    def close(self):
+        try:
+            return super().close()
+        finally:
+            self.release_gate()
+
+
+def _sqlite_engine(url: str):
+    path = url.split(":///", 1)[-1]
+    in_memory = not path or path == ":memory:"
+    if not in_memory:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False,
+                                              "factory": _GatedConnection})
+    gate = None if in_memory else _WriteGate.for_path(path)
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        # SQLAlchemy's begin() emits our BEGIN (below) instead of pysqlite's implicit one.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.gate = gate
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn):
+        if conn.get_execution_options().get("readonly"):
+            conn.exec_driver_sql("BEGIN")  # a WAL reader: never blocks, never blocked
+            return
+        dbapi_connection = conn.connection.dbapi_connection
+        if gate is not None:
+            gate.acquire()
+            dbapi_connection.holds_gate = True
+        try:
+            # IMMEDIATE: take the write lock up front, so no transaction fails to upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            dbapi_connection.release_gate()
+            raise
+
+    return engine
+
+
 def make_engine(url: str | None = None):
     url = url or default_database_url()
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
-            # Let SQLAlchemy's begin() emit our BEGIN IMMEDIATE: writers queue on the busy
-            # timeout instead of failing to upgrade a read lock.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
+        return _sqlite_engine(url)
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+@contextmanager
+def reading(engine):
+    """A read-only connection: on SQLite a plain WAL read that neither waits for writers nor
+    holds them up (the Live View, metrics and checks read through this)."""
+    with engine.connect().execution_options(readonly=True) as conn:
+        yield conn
 
 
 def create_schema(engine) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from connector import queue
-from connector.store import OUTCOMES, attempts, deliveries, events
+from connector.store import OUTCOMES, attempts, deliveries, events, reading
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -152,7 +152,7 @@ def recent_events(engine, filters: Filters, before: int | None = None,
     if before is not None:
         query = query.where(events.c.id < before)
     query = query.order_by(events.c.id.desc()).limit(limit + 1)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = list(conn.execute(query))
         more = len(rows) > limit
         rows = rows[:limit]
@@ -175,7 +175,7 @@ def outcome_counts(engine, filters: Filters) -> dict[str, int]:
     if event_filter:
         query = query.join(events, events.c.id == deliveries.c.event_pk).where(*event_filter)
     counts = dict.fromkeys(OUTCOMES, 0)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for state, count in conn.execute(query.group_by(deliveries.c.state)):
             counts[state] = count
     return counts
@@ -209,7 +209,7 @@ def _attempt_dict(row, redactor) -> dict:
 
 def event_detail(engine, event_pk: int, redactor=None) -> dict | None:
     """An event with its payload and every delivery with every attempt, oldest first."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(events).where(events.c.id == event_pk)).first()
         if row is None:
             return None
@@ -228,7 +228,7 @@ def event_detail(engine, event_pk: int, redactor=None) -> dict | None:
 
 
 def delivery_event_pk(engine, delivery_id: int) -> int | None:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return conn.execute(select(deliveries.c.event_pk)
                             .where(deliveries.c.id == delivery_id)).scalar()
 

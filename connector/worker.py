@@ -17,7 +17,7 @@ from connector import metrics, queue
 from connector.contract import InvalidCredentials, Outcome
 from connector.http import HttpResult
 from connector.queue import Claimed, Result
-from connector.store import now
+from connector.store import now, reading
 
 log = logging.getLogger("connector.worker")
 RETRIABLE_STATUS = {408, 425, 429}
@@ -131,7 +131,7 @@ class Worker:
         from sqlalchemy import select
 
         from connector.store import breakers
-        with self.runtime.engine.connect() as conn:
+        with reading(self.runtime.engine) as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(breakers.c.scope, breakers.c.state))]
 

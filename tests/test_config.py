@@ -205,7 +205,9 @@ def test_connector_yaml_durations_and_defaults(config_dir, registry):
 
 def test_empty_connector_yaml_is_all_defaults(config_dir, registry):
     write(config_dir, "connector.yaml", "# nothing\n")
-    assert load_config(config_dir, registry).settings["max_events_per_request"] == 1000
+    settings = load_config(config_dir, registry).settings
+    assert settings["worker"]["threads"] == 32
+    assert settings["retry_schedule"] == [1, 10, 60, 600, 3600, 3 * 3600, 12 * 3600, 12 * 3600]
 
 
 def test_key_file_supplies_the_secret(config_dir, registry, monkeypatch):

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from sqlalchemy import text
 
 from connector.metrics import StoreCollector
+from connector.store import reading
 
 bp = Blueprint("health", __name__)
 
@@ -22,7 +23,7 @@ def healthz():
 def readyz():
     runtime = current_app.extensions["connector"]
     try:
-        with runtime.engine.connect() as conn:
+        with reading(runtime.engine) as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         return jsonify(status="unavailable", store=type(exc).__name__), 503

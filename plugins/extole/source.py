@@ -63,6 +63,10 @@ class ReferralEventSchema(Schema):
         return data
 
 
+# One instance for all requests: building a schema deep-copies its fields (~0.3 ms).
+_EVENT_SCHEMA = ReferralEventSchema()
+
+
 def _problems(messages, prefix: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for key, value in messages.items():
@@ -95,7 +99,7 @@ class ExtoleSource(Source):
             raise PayloadError({"$": ["an empty array holds no events"]})
         if len(items) > MAX_EVENTS:
             raise PayloadError({"$": [f"at most {MAX_EVENTS} events per request, got {len(items)}"]})
-        schema = ReferralEventSchema()
+        schema = _EVENT_SCHEMA
         problems: dict[str, list[str]] = {}
         events = []
         for index, item in enumerate(items):

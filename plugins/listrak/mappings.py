@@ -6,6 +6,7 @@ Planning follows Listrak's own Segment destination ("Listrak (Actions)"): the em
 are dropped; `useAudienceKey` reads the boolean at `<properties or traits>[computation_key]`.
 Where it silently sends something Listrak cannot use, this refuses the event with the reason
 instead: an invalid email, a missing list id, or `useAudienceKey` without a true/false to read.
+A mapping with `enable_batching: false` plans the one-event-per-request variant of the action.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ events, as Listrak's own Segment destination sends them, plus newest-wins and pe
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -204,3 +205,15 @@ def test_refusal_of_the_whole_request_is_left_to_the_core():
 def test_one_request_holds_one_list():
     with pytest.raises(ValueError):
         ACTION.build_request(PARTNER, [spec(JANE, "on", 1.0), spec(JOE, "on", 1.0, list_id=456)])
+
+
+def test_preview_shows_the_bulk_request_of_a_segment_event(config_dir, tmp_path, capsys):
+    from connector.cli import main
+
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(audience_event("m1", "Jane@Example.com", entered=False)))
+    assert main(["--config", str(config_dir), "preview", str(event_file)]) == 0
+    out = capsys.readouterr().out
+    assert f"POST {API}/List/12345/Contact/SegmentationField" in out
+    body = out.split("Content-Type: application/json\n", 1)[1].split("outcome rules:")[0]
+    assert json.loads(body) == [item(JANE, (6789, "off"))]

@@ -1,0 +1,87 @@
+"""Intake speed: signed, validated, durably committed events per second through gunicorn,
+against a bare Flask endpoint answering 202 under the same gunicorn settings, measured with
+wrk in one run. `python bench/ingest.py [--seconds 10 --connections 16]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.conftest import referral_event, sign  # noqa: E402
+from tests.e2e.stack import Stack, free_port, wait_until  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+GUNICORN = ["--workers", "2", "--threads", "4", "--log-level", "warning"]
+
+
+def write_bodies(path: Path, count: int, secret: str) -> None:
+    with path.open("w") as out:
+        for i in range(count):
+            body = json.dumps(referral_event(f"ing-{i}", email=f"p{i}@example.com"),
+                              separators=(",", ":"))
+            out.write(f"{sign(body.encode(), secret)} {body}\n")
+
+
+def wrk(url: str, bodies: Path, seconds: int, connections: int, threads: int = 2) -> dict:
+    done = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+         "-s", str(HERE / "ingest.lua"), url, "--", str(bodies), str(threads)],
+        capture_output=True, text=True, check=True)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
+    non202 = int(re.search(r"non202=(\d+)", done.stdout).group(1))
+    p99 = re.search(r"99%\s+(\S+)", done.stdout)
+    return {"requests_per_second": rate, "non_202": non202, "p99": p99.group(1) if p99 else None}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        stack = Stack(tmp / "stack")
+        stack.web_workers = 2
+        bodies = tmp / "bodies.txt"
+        write_bodies(bodies, 80_000, stack.webhook_secret)
+        bare_port = free_port()
+        bare = subprocess.Popen([sys.executable, "-m", "gunicorn", *GUNICORN, "--bind",
+                                 f"127.0.0.1:{bare_port}", "bench.bare_app:app"],
+                                cwd=HERE.parent)
+        try:
+            import requests
+            wait_until(lambda: requests.post(f"http://127.0.0.1:{bare_port}/webhooks/x",
+                                             timeout=1).status_code == 202, message="bare app")
+            bare_figures = wrk(f"http://127.0.0.1:{bare_port}/webhooks/extole", bodies,
+                               args.seconds, args.connections)
+        finally:
+            bare.terminate()
+            bare.wait()
+        stack.env["GUNICORN_CMD_ARGS"] = "--threads 4"
+        try:
+            stack.start(workers=0)
+            connector_figures = wrk(f"{stack.base_url}/webhooks/extole", bodies, args.seconds,
+                                    args.connections)
+            stored = sum(stack.delivery_states().values())
+        finally:
+            stack.stop()
+    figures = {"bare_flask": bare_figures, "connector": connector_figures,
+               "deliveries_committed": stored,
+               "ratio": round(connector_figures["requests_per_second"]
+                              / bare_figures["requests_per_second"], 2)}
+    print(json.dumps(figures, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
