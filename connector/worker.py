@@ -3,6 +3,7 @@ many requests in flight, and records every attempt. Retry policy lives here, not
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -122,9 +123,15 @@ class Worker:
             for c in queue.claim(engine, self.owner, free * biggest, lease,
                                  actions=list(self.batchable), policy=self.policy):
                 batch.setdefault((c.partner_id, c.action, c.batch_key), []).append(c)
-            for (_, action, _), items in batch.items():
-                size = self.batchable[action]
-                groups.extend(items[i:i + size] for i in range(0, len(items), size))
+            batches = [items[i:i + self.batchable[action]]
+                       for (_, action, _), items in batch.items()
+                       for i in range(0, len(items), self.batchable[action])]
+            # Claiming by rows can yield more groups than free threads (many lists): give the
+            # surplus back at once rather than let its leases run down in the queue.
+            groups.extend(batches[:free])
+            surplus = [c.id for group in batches[free:] for c in group]
+            if surplus:
+                queue.release(engine, self.owner, surplus)
         return groups
 
     def _all_breakers(self) -> list[dict]:
@@ -178,6 +185,13 @@ class Worker:
             "request": result.request_record,
             "response": result.response_record,
         }
+        if len(group) > 1 and result.request_record:
+            # Each delivery of a batch keeps its own part of the body, not 500 copies of all.
+            attempt["request_by_delivery"] = {
+                c.id: {**result.request_record, "batch_size": len(group),
+                       "body": self.runtime.redactor.text(
+                           json.dumps(action.build_request(partner, [c.spec]).json))}
+                for c in group}
         self._finish(group, outcomes, attempt, result)
 
     def _finish(self, group, outcomes, attempt, result: HttpResult | None = None) -> None:
