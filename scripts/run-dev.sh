@@ -7,6 +7,9 @@ export CONNECTOR_CONFIG_DIR=${CONNECTOR_CONFIG_DIR:-config}
 export CONNECTOR_DATABASE_URL=${CONNECTOR_DATABASE_URL:-sqlite:///var/connector.db}
 WEB_PORT=${WEB_PORT:-8000}
 mkdir -p var
+# Web and worker processes share their Prometheus counters through this directory.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-var/metrics}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR"; mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 BIN=.venv/bin
 
 .venv/bin/connector check-config

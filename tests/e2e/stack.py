@@ -76,6 +76,7 @@ class Stack:
             "CONNECTOR_CONFIG_DIR": str(self.config_dir),
             "CONNECTOR_DATABASE_URL": self.database_url,
             "PYTHONUNBUFFERED": "1",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
         }
         self.webhook_secret = SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]
         self.admin_token = SANDBOX_ENV["CONNECTOR_ADMIN_TOKEN"]
@@ -106,6 +107,7 @@ class Stack:
 
     def start(self, workers: int = 1) -> Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "metrics").mkdir(exist_ok=True)
         self.write_config()
         self.procs["sandbox"] = self._spawn("sandbox", [
             sys.executable, "-m", "connector.cli", "sandbox", "--port", str(self.sandbox_port)])

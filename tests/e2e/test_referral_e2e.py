@@ -50,3 +50,14 @@ def test_staging_event_without_staging_key_is_skipped_and_never_sent(tmp_path):
         assert stack.sandbox_state()["requests"]["total"] == 0
     finally:
         stack.stop()
+
+
+def test_metrics_from_gunicorn_include_the_workers_attempts_and_token_fetches(stack):
+    assert stack.post_events(referral_event("e2e-m")).status_code == 202
+    wait_until(lambda: stack.delivery_states() == {"delivered": 1}, message="delivered")
+    import requests
+
+    text = requests.get(f"{stack.base_url}/metrics", timeout=10).text
+    assert 'connector_attempt_latency_seconds_count{partner="listrak"} 1.0' in text
+    assert 'connector_token_fetches_total{key="listrak-production",result="ok"} 1.0' in text
+    assert 'connector_events_received_total{result="accepted",source="extole"} 1.0' in text
