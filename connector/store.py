@@ -139,11 +139,13 @@ class _WriteGate:
 
     @classmethod
     def for_path(cls, path: str) -> _WriteGate:
-        key = os.path.realpath(path)
+        # Keyed by process too: an flock is shared by a forked child (gunicorn --preload),
+        # so each process opens its own file description.
+        key = f"{os.getpid()}:{os.path.realpath(path)}"
         with cls._gates_lock:
             gate = cls._gates.get(key)
             if gate is None:
-                gate = cls._gates[key] = cls(key)
+                gate = cls._gates[key] = cls(os.path.realpath(path))
             return gate
 
     def acquire(self) -> None:
