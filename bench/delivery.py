@@ -42,8 +42,8 @@ def main(argv=None) -> dict:
             state = stack.sandbox_state()
             engine = make_engine(stack.database_url)
             with engine.connect() as conn:
-                first, last = conn.execute(select(func.min(attempts.c.started_at),
-                                                  func.max(deliveries.c.updated_at))).one()
+                first = conn.execute(select(func.min(attempts.c.started_at))).scalar()
+                last = conn.execute(select(func.max(deliveries.c.updated_at))).scalar()
             engine.dispose()
         finally:
             stack.stop()
