@@ -61,3 +61,25 @@ def test_metrics_from_gunicorn_include_the_workers_attempts_and_token_fetches(st
     assert 'connector_attempt_latency_seconds_count{partner="listrak"} 1.0' in text
     assert 'connector_token_fetches_total{key="listrak-production",result="ok"} 1.0' in text
     assert 'connector_events_received_total{result="accepted",source="extole"} 1.0' in text
+
+
+def test_gunicorn_refuses_to_boot_on_bad_config_and_says_why(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.e2e.stack import SANDBOX_ENV, free_port
+
+    env = {**os.environ, **SANDBOX_ENV, "CONNECTOR_CONFIG_DIR": str(ROOT / "config"),
+           "CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
+           "LISTRAK_AUTH_URL": "http://127.0.0.1:1/OAuth2/Token",
+           "LISTRAK_API_URL": "ftp://example.com/email/v1"}
+    env.pop("LISTRAK_CLIENT_SECRET", None)
+    done = subprocess.run([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}",
+                           "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert ("config/keys/listrak-production.yaml: key: environment variable "
+            "LISTRAK_CLIENT_SECRET is not set") in done.stderr
+    assert "config/partners/listrak.yaml: api_url: must be an https:// URL" in done.stderr
