@@ -19,6 +19,7 @@ from tests.conftest import referral_event, sign  # noqa: E402
 from tests.e2e.stack import Stack, free_port, wait_until  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+SETTINGS: dict = {}
 GUNICORN = ["--workers", "2", "--threads", "4", "--log-level", "warning"]
 
 
@@ -50,7 +51,7 @@ def main(argv=None) -> dict:
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        stack = Stack(tmp / "stack")
+        stack = Stack(tmp / "stack", settings=SETTINGS)
         stack.web_workers = 2
         bodies = tmp / "bodies.txt"
         write_bodies(bodies, 80_000, stack.webhook_secret)
