@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from connector.config import SourceConfigSchema
 from connector.contract import InboundEvent, PayloadError, Source
+from connector.payloads import load_each, parse_json
 
 MAX_EVENTS = 1000
 
@@ -67,26 +66,6 @@ class ReferralEventSchema(Schema):
 _EVENT_SCHEMA = ReferralEventSchema()
 
 
-def _problems(messages, prefix: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for key, value in messages.items():
-        path = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            out.update(_problems(value, path))
-        else:
-            out.setdefault(path, []).extend(str(v) for v in value)
-    return out
-
-
-def parse_json(body: bytes):
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise PayloadError({"$": [f"malformed JSON: {exc}"]}) from exc
-    except RecursionError as exc:  # [[[[…]]]] thousands deep still fits in 1 MiB
-        raise PayloadError({"$": ["malformed JSON: nested too deeply"]}) from exc
-
-
 class ExtoleSource(Source):
     name = "extole"
     config_schema = SourceConfigSchema
@@ -99,23 +78,8 @@ class ExtoleSource(Source):
             raise PayloadError({"$": ["an empty array holds no events"]})
         if len(items) > MAX_EVENTS:
             raise PayloadError({"$": [f"at most {MAX_EVENTS} events per request, got {len(items)}"]})
-        schema = _EVENT_SCHEMA
-        problems: dict[str, list[str]] = {}
-        events = []
-        for index, item in enumerate(items):
-            prefix = f"[{index}]" if is_array else ""
-            if not isinstance(item, dict):
-                problems[prefix or "$"] = ["an event must be a JSON object"]
-                continue
-            try:
-                data = schema.load(item)
-            except ValidationError as exc:
-                problems.update(_problems(exc.messages, prefix))
-                continue
-            events.append(_to_event(data))
-        if problems:
-            raise PayloadError(problems)
-        return events
+        loaded = load_each(items, _EVENT_SCHEMA, lambda i: f"[{i}]" if is_array else "")
+        return [_to_event(data) for _, data in loaded]
 
 
 def _to_event(data: dict) -> InboundEvent:

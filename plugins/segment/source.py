@@ -9,7 +9,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 
 from connector.config import SourceConfigSchema
 from connector.contract import InboundEvent, PayloadError, Source
-from plugins.extole.source import parse_json
+from connector.payloads import load_each, parse_json
 
 MAX_EVENTS = 1000
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -67,17 +67,6 @@ def event_email(payload: dict) -> str | None:
     return None
 
 
-def _problems(messages: dict, prefix: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for key, value in messages.items():
-        path = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            out.update(_problems(value, path))
-        else:
-            out.setdefault(path, []).extend(str(v) for v in value)
-    return out
-
-
 class SegmentSource(Source):
     name = "segment"
     config_schema = SegmentSourceSchema
@@ -94,25 +83,13 @@ class SegmentSource(Source):
                                               f"got {len(items)}"]})
         else:
             items = [document]
-        schema = SegmentEventSchema()
         received = datetime.now(UTC)
         environment = source_config.get("environment", "production")
-        problems: dict[str, list[str]] = {}
-        events = []
-        for index, item in enumerate(items):
-            prefix = f"batch[{index}]" if batched else ""
-            if not isinstance(item, dict):
-                problems[prefix or "$"] = ["an event must be a JSON object"]
-                continue
-            try:
-                data = schema.load(item)
-            except ValidationError as exc:
-                problems.update(_problems(exc.messages, prefix))
-                continue
-            events.append(_to_event(item, data, environment, received))
-        if problems:
-            raise PayloadError(problems)
-        return events
+        loaded = load_each(items, _EVENT_SCHEMA, lambda i: f"batch[{i}]" if batched else "")
+        return [_to_event(item, data, environment, received) for item, data in loaded]
+
+
+_EVENT_SCHEMA = SegmentEventSchema()
 
 
 def _to_event(raw: dict, data: dict, environment: str, received: datetime) -> InboundEvent:
