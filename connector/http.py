@@ -33,6 +33,12 @@ class Redactor:
     def _ordered(self) -> tuple[str, ...]:
         return tuple(sorted(self._secrets | set(self._tokens), key=len, reverse=True))
 
+    def keep(self, *secrets: str) -> None:
+        """Secrets redacted for as long as the process runs (config-like, e.g. admin token)."""
+        with self._lock:
+            self._secrets = self._secrets | {s for s in secrets if s and len(s) >= 4}
+            self._all = self._ordered()
+
     def add(self, *secrets: str) -> None:
         fresh = [s for s in secrets if s and len(s) >= 4 and s not in self._secrets
                  and s not in self._tokens]

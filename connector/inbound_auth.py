@@ -55,10 +55,9 @@ def verify_standard_webhooks(secrets, headers, body: bytes) -> None:
     signatures = headers.get("webhook-signature", "")
     if not (msg_id and timestamp and signatures):
         raise Unauthorized("missing webhook-id, webhook-timestamp or webhook-signature header")
-    try:
-        sent = int(timestamp)
-    except ValueError as exc:
-        raise Unauthorized("webhook-timestamp is not a number") from exc
+    if not (timestamp.isdigit() and len(timestamp) <= 12):
+        raise Unauthorized("webhook-timestamp is not a UNIX time in seconds")
+    sent = int(timestamp)
     if abs(time.time() - sent) > STANDARD_WEBHOOKS_TOLERANCE:
         raise Unauthorized("webhook-timestamp is outside the 5-minute tolerance")
     signed = f"{msg_id}.{timestamp}.".encode() + body

@@ -23,11 +23,19 @@ class SafeFilter(logging.Filter):
         self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.redactor is not None:
-            message = self.redactor.text(message)
-        record.msg, record.args = mask_emails(message), None
+        record.msg, record.args = self.clean(record.getMessage()), None
+        if record.exc_info:  # tracebacks carry values too: format them now, cleaned
+            record.exc_text = self.clean(_TRACEBACKS.formatException(record.exc_info))
+            record.exc_info = None
         return True
+
+    def clean(self, text: str) -> str:
+        if self.redactor is not None:
+            text = self.redactor.text(text)
+        return mask_emails(text)
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,6 +49,8 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
         return json.dumps(entry)
 
 

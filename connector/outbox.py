@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.contract import InboundEvent, PlannedDelivery
+from connector.queue import LOCK_CONTACTS
 from connector.store import deliveries, dumps, events, now
 
 LIVE = ("queued", "retrying", "paused", "delivered")
@@ -122,6 +123,10 @@ def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
     if not ordered:
         return
     keys = sorted({r["contact_key"] for r in ordered})
+    if conn.dialect.name == "postgresql":
+        # Intake and claims of one contact take turns (see queue._lock_for_claim); sorted
+        # order, so two intakes never deadlock.
+        conn.execute(LOCK_CONTACTS, {"keys": keys})
     newest_stored: dict[str, float] = {}
     older_pending: list[tuple[int, str, float]] = []
     for start in range(0, len(keys), 500):
@@ -155,7 +160,9 @@ def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
         conn.execute(
             update(deliveries)
             .where(and_(deliveries.c.id.in_(stale_ids[start:start + 500]),
-                        deliveries.c.state.in_(("queued", "retrying", "paused"))))
+                        deliveries.c.state.in_(("queued", "retrying", "paused")),
+                        or_(deliveries.c.lease_expires_at.is_(None),
+                            deliveries.c.lease_expires_at < at)))
             .values(state="superseded", reason="a newer event for this contact arrived",
                     next_attempt_at=None, updated_at=at)
         )

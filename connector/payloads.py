@@ -4,6 +4,7 @@ payload path ("[3].person.email", "batch[2].type") and accepts nothing if anythi
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError
@@ -18,6 +19,20 @@ def parse_json(body: bytes) -> Any:
         raise PayloadError({"$": [f"malformed JSON: {exc}"]}) from exc
     except RecursionError as exc:  # [[[[…]]]] thousands deep still fits in 1 MiB
         raise PayloadError({"$": ["malformed JSON: nested too deeply"]}) from exc
+
+
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+#: Clocks drift; an event stamped further ahead than this is a bug, and would otherwise stay
+#: "newest" for its contact for years, superseding every real change after it.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def check_event_time(moment: datetime) -> None:
+    """marshmallow validator: a time a real event can have."""
+    if moment < EARLIEST_EVENT_TIME:
+        raise ValidationError("is before 2000-01-01")
+    if moment > datetime.now(UTC) + FUTURE_TOLERANCE:
+        raise ValidationError("is more than a day in the future")
 
 
 def problems_at(messages: dict, prefix: str) -> dict[str, list[str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, text, update
 
 from connector.store import attempts, breakers, deliveries, dumps, now, reading
 
@@ -39,6 +39,7 @@ class Claimed:
     attempts: int
     state: str
     probe: bool = False  # sent to test a paused key or an open circuit
+    leased_until: float = 0.0
 
 
 def key_scope(partner_key_id: str) -> str:
@@ -85,9 +86,10 @@ def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | Non
             conditions.append(~and_(deliveries.c.partner_id == partner_id,
                                     deliveries.c.partner_key_id == (None if key_id == "-" else key_id)))
 
+        postgres = engine.dialect.name == "postgresql"
         query = (select(deliveries).where(*conditions)
                  .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit * 2))
-        if engine.dialect.name == "postgresql":
+        if postgres:
             query = query.with_for_update(skip_locked=True)
         rows = list(conn.execute(query))
 
@@ -100,17 +102,25 @@ def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | Non
                 partner_id, key_id = probe.scope[8:].split("|", 1)
                 match = and_(deliveries.c.partner_id == partner_id,
                              deliveries.c.partner_key_id == (None if key_id == "-" else key_id))
-            one = conn.execute(select(deliveries).where(due, match)
-                               .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-                               .limit(1)).first()
             # If the probe never reports back (worker died), the next one still comes, later.
-            conn.execute(update(breakers).where(breakers.c.scope == probe.scope)
-                         .values(opened=probe.opened + 1, updated_at=at,
-                                 probe_at=at + policy.interval(probe.opened + 1)))
+            # Only the claimer that moves probe_at on sends the probe (several may race here).
+            moved = conn.execute(update(breakers).where(breakers.c.scope == probe.scope,
+                                                        breakers.c.probe_at == probe.probe_at)
+                                 .values(opened=probe.opened + 1, updated_at=at,
+                                         probe_at=at + policy.interval(probe.opened + 1)))
+            if moved.rowcount != 1:
+                continue
+            probe_query = (select(deliveries).where(due, match)
+                           .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(1))
+            if postgres:
+                probe_query = probe_query.with_for_update(skip_locked=True)
+            one = conn.execute(probe_query).first()
             if one is not None:
                 rows.insert(0, one)
                 probe_ids.add(one.id)
 
+        if postgres:
+            rows = _hold_contacts(conn, rows)
         picked = _one_per_contact(conn, rows, at)[:limit]
         if not picked:
             return []
@@ -122,7 +132,26 @@ def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | Non
         )
         return [Claimed(r.id, r.event_pk, r.partner_id, r.action, r.environment, r.partner_key_id,
                         r.contact_key, r.batch_key, r.event_time, json.loads(r.spec), r.attempts,
-                        r.state, probe=r.id in probe_ids) for r in picked]
+                        r.state, probe=r.id in probe_ids, leased_until=at + lease)
+                for r in picked]
+
+
+_TRY_LOCK_CONTACTS = text(
+    "SELECT k FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS s "
+    "WHERE pg_try_advisory_xact_lock(hashtext(k))")
+LOCK_CONTACTS = text(
+    "SELECT count(pg_advisory_xact_lock(hashtext(k))) "
+    "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS s")
+
+
+def _hold_contacts(conn, rows):
+    """PostgreSQL: keep only candidates whose contact this claim can hold (advisory lock; an
+    intake or another claimer may hold it), so the consent-order checks below read a contact
+    nobody else is changing at this moment. Never waits: the rows are FOR UPDATE SKIP LOCKED
+    already and the contact lock is a try, so claims cannot deadlock with intake."""
+    keys = sorted({r.contact_key for r in rows if r.contact_key})
+    held = set(conn.execute(_TRY_LOCK_CONTACTS, {"keys": keys}).scalars()) if keys else set()
+    return [r for r in rows if not r.contact_key or r.contact_key in held]
 
 
 def _one_per_contact(conn, rows, at: float):

@@ -123,10 +123,14 @@ def default_database_url() -> str:
     return os.environ.get("CONNECTOR_DATABASE_URL") or "sqlite:///var/connector.db"
 
 
+WRITE_WAIT_SECONDS = 30.0
+
+
 class _WriteGate:
     """Serialises SQLite write transactions with a thread lock and an flock on a file beside
     the database. SQLite would serialise them anyway, but its busy handler polls with sleeps
-    of up to 100 ms; waiting on these locks wakes the next writer the moment one commits.
+    of up to 100 ms; across threads the lock wakes the next writer the moment one commits,
+    and across processes the flock is polled at most 5 ms apart.
     One gate per database file per process, shared by all its engines."""
 
     _gates: dict[str, _WriteGate] = {}
@@ -148,11 +152,27 @@ class _WriteGate:
                 gate = cls._gates[key] = cls(os.path.realpath(path))
             return gate
 
-    def acquire(self) -> None:
-        self._lock.acquire()
+    def acquire(self, timeout: float = WRITE_WAIT_SECONDS) -> None:
+        """Wait at most `timeout`, then fail as SQLite would ("database is locked"), so a
+        request answers 503 instead of hanging behind a long purge."""
+        deadline = time.monotonic() + timeout
+        if not self._lock.acquire(timeout=timeout):
+            raise sqlite3.OperationalError("database is locked (write gate)")
         self._depth += 1
-        if self._depth == 1:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        if self._depth > 1:
+            return
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._depth -= 1
+                    self._lock.release()
+                    raise sqlite3.OperationalError("database is locked (write gate)") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.005)
 
     def release(self) -> None:
         self._depth -= 1

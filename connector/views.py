@@ -90,6 +90,8 @@ def page_args(args) -> tuple[int | None, int]:
         raise FilterError("before and limit must be whole numbers") from exc
     if not 1 <= limit <= MAX_PAGE:
         raise FilterError(f"limit: between 1 and {MAX_PAGE}")
+    if before is not None and not 0 < before <= 2**63 - 1:
+        raise FilterError("before: an event id")
     return before, limit
 
 

@@ -39,9 +39,11 @@ def retry_delay(schedule: list[float], attempt_number: int, retry_after: float |
     """Seconds until the next try, or None when the schedule has run out."""
     if attempt_number > len(schedule):
         return None
+    delay = schedule[attempt_number - 1] * random.uniform(0.8, 1.2)
     if retry_after is not None:
-        return min(retry_after, MAX_RETRY_AFTER)
-    return schedule[attempt_number - 1] * random.uniform(0.8, 1.2)
+        # A floor, not a replacement: "Retry-After: 1" must not burn the schedule in seconds.
+        return max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
 
 
 class Worker:
@@ -92,6 +94,9 @@ class Worker:
                             log.error("delivery task failed", exc_info=future.exception())
                 wait(inflight)
         finally:
+            if waiting:  # claimed but never started: back to the queue now, not after the lease
+                queue.release(self.runtime.engine, self.owner,
+                              [c.id for group in waiting for c in group])
             recorder.stop()
             self._record = self._record_now
         log.info("worker %s stopped", self.owner)
@@ -151,6 +156,11 @@ class Worker:
         if scopes & self._open_scopes and not first.probe:
             # Claimed ahead, but the circuit opened (or the key paused) since: not a request
             # more to a failing partner; the deliveries wait for the probe's verdict.
+            queue.release(self.runtime.engine, self.owner, [c.id for c in group])
+            return
+        if started_at > first.leased_until - (2 * self.settings["http_timeout"] + 1):
+            # Waited so long for a thread that the lease could run out mid-request and let
+            # another worker (or a newer change for the contact) go at the same time.
             queue.release(self.runtime.engine, self.owner, [c.id for c in group])
             return
         partner = self.runtime.config.partners.get(first.partner_id)
@@ -277,13 +287,15 @@ class Recorder(threading.Thread):
                     batch.append(self.items.get_nowait())
                 except Empty:
                     break
-            for attempt_number in range(5):
+            failures = 0
+            while True:  # never drop a result; the leases keep the rows ours meanwhile
                 try:
                     queue.record_many(self.engine, self.owner, batch)
                     break
-                except Exception:  # store busy: the leases still hold, so try again
-                    log.exception("recording %d results failed", len(batch))
-                    time.sleep(0.2 * (attempt_number + 1))
+                except Exception:
+                    failures += 1
+                    log.exception("recording %d results failed (try %d)", len(batch), failures)
+                    time.sleep(min(5.0, 0.2 * failures))
 
     def stop(self) -> None:
         self._stopping.set()

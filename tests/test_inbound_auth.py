@@ -196,7 +196,9 @@ def test_standard_webhooks_refusals():
         "missing webhook-id, webhook-timestamp or webhook-signature header")
     sent = standard_headers()
     sent["webhook-timestamp"] = "yesterday"
-    assert refused(STANDARD, sent) == "webhook-timestamp is not a number"
+    assert refused(STANDARD, sent) == "webhook-timestamp is not a UNIX time in seconds"
+    sent["webhook-timestamp"] = "9" * 400  # would overflow float arithmetic
+    assert refused(STANDARD, sent) == "webhook-timestamp is not a UNIX time in seconds"
     assert refused(STANDARD, standard_headers(key=b"another-key")) == (
         "signature does not match the body")
     assert refused(STANDARD, standard_headers(), BODY + b"\n") == "signature does not match the body"

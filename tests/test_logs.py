@@ -47,6 +47,17 @@ def test_secrets_and_encoded_emails_are_masked_in_any_line(capsys, runtime):
     assert "prod-secret-value" not in err
 
 
+def test_tracebacks_are_redacted_and_masked_too(capsys, runtime):
+    logs.configure({"format": "json", "level": "INFO"}, runtime.redactor)
+    try:
+        raise ValueError("bad prod-secret-value for jane@example.com")
+    except ValueError:
+        logging.getLogger("connector.test").exception("failed")
+    err = capsys.readouterr().err
+    assert "bad *** for j***@example.com" in err
+    assert "prod-secret-value" not in err and "jane@example.com" not in err
+
+
 def test_server_request_lines_mask_emails_in_the_query(runtime, monkeypatch):
     """The dev server and gunicorn log request lines; a Live View ?email= filter is in them."""
     logs.configure({"format": "text", "level": "INFO"}, runtime.redactor)

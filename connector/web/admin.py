@@ -228,7 +228,7 @@ def init_app(app: Flask) -> None:
     )
     runtime = app.extensions["connector"]
     if token:
-        runtime.redactor.add(token)
+        runtime.redactor.keep(token)
     else:
         log.warning("%s is not set: the Live View and admin API refuse every request",
                     ADMIN_TOKEN_ENV)

@@ -6,7 +6,7 @@ from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from connector.config import SourceConfigSchema
 from connector.contract import InboundEvent, PayloadError, Source
-from connector.payloads import load_each, parse_json
+from connector.payloads import check_event_time, load_each, parse_json
 
 MAX_EVENTS = 1000
 
@@ -46,7 +46,7 @@ class ReferralEventSchema(Schema):
 
     event_id = fields.String(required=True, validate=validate.Length(1, 128))
     type = fields.String(required=True, validate=validate.OneOf(["opt_in", "opt_out"]))
-    event_time = AwareDateTime(required=True)
+    event_time = AwareDateTime(required=True, validate=check_event_time)
     client_id = fields.String()
     environment = fields.String(load_default="production",
                                 validate=validate.OneOf(["production", "staging"]))

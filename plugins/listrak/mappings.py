@@ -27,7 +27,8 @@ MAX_MAPPINGS = 50  # Listrak's destination allows 50 mappings per instance
 ACTION = UpdateEmailContactProfileFields.name
 USE_AUDIENCE_KEY = "useAudienceKey"
 DEFAULT_EMAIL_PATHS = ("context.traits.email", "traits.email")
-_FIELD_ID = re.compile(r"^[1-9][0-9]*$")
+_FIELD_ID = re.compile(r"^[1-9][0-9]{0,9}$")  # Listrak ids are 32-bit integers
+MAX_LISTRAK_ID = 2**31 - 1
 _MISSING = object()
 MAX_CONTACT_KEY = 600  # deliveries.contact_key is VARCHAR(600)
 
@@ -185,9 +186,10 @@ def _list_id(payload: dict, mapping: dict) -> int:
     if isinstance(spec, int):
         return spec
     value = resolve(payload, spec["path"])
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_LISTRAK_ID:
         return value
-    if isinstance(value, str) and _FIELD_ID.match(value.strip()):
+    if isinstance(value, str) and _FIELD_ID.match(value.strip()) \
+            and int(value.strip()) <= MAX_LISTRAK_ID:
         return int(value.strip())
     shown = "nothing" if value is _MISSING else _short(value)
     raise Refused(f"list_id: {spec['path']} holds {shown}, not a positive integer list id")

@@ -9,7 +9,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 
 from connector.config import SourceConfigSchema
 from connector.contract import InboundEvent, PayloadError, Source
-from connector.payloads import load_each, parse_json
+from connector.payloads import check_event_time, load_each, parse_json
 
 MAX_EVENTS = 1000
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -30,7 +30,9 @@ class SegmentTime(fields.DateTime):
 
     def _deserialize(self, value, attr, data, **kwargs):
         moment = super()._deserialize(value, attr, data, **kwargs)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        check_event_time(moment)
+        return moment
 
 
 class SegmentEventSchema(Schema):

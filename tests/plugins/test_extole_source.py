@@ -156,3 +156,13 @@ def test_unreadable_documents(body, message):
 def test_dedupe_key_is_the_event_id():
     (parsed,) = parse(event(event_id="abc"))
     assert SOURCE.dedupe_key(parsed) == "abc"
+
+
+@pytest.mark.parametrize("moment, message", [
+    ("9999-12-31T23:59:59-23:59", "is more than a day in the future"),
+    ("0001-01-01T00:00:00+14:00", "is before 2000-01-01"),
+])
+def test_implausible_event_times_are_refused(moment, message):
+    with pytest.raises(PayloadError) as refused:
+        ExtoleSource().parse(json.dumps(referral_event(event_time=moment)).encode(), {})
+    assert refused.value.problems == {"event_time": [message]}

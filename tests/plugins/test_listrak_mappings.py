@@ -161,6 +161,13 @@ def test_staging_event_without_a_staging_key_is_skipped():
     assert delivery.skip_reason == "staging event and no staging key is configured"
 
 
+@pytest.mark.parametrize("list_id", ["5" * 5000, "2147483648", "0", -3])
+def test_list_id_out_of_range_is_refused_with_the_reason(list_id):
+    payload = audience_event("m1", context={"traits": {"email": "a@b.co", "listId": list_id}})
+    (delivery,) = plan(payload, list_id={"path": "context.traits.listId"})
+    assert delivery.skip_reason.startswith("list_id: context.traits.listId holds")
+
+
 def test_list_id_read_from_the_event():
     payload = audience_event("m1", context={"traits": {"email": "a@b.co", "listId": "456"}})
     (delivery,) = plan(payload, list_id={"path": "context.traits.listId"})

@@ -101,7 +101,7 @@ def test_paging_with_before(api, flow):
 
 
 @pytest.mark.parametrize("args", [{"outcome": "lost"}, {"limit": "0"}, {"limit": "201"},
-                                  {"before": "x"}, {"email": "a" * 400}])
+                                  {"before": "x"}, {"before": "9" * 20}, {"email": "a" * 400}])
 def test_bad_filters_are_a_400_naming_the_problem(api, client, args):
     response = api("/admin/api/events", **args)
     assert response.status_code == 400
