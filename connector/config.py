@@ -104,10 +104,11 @@ class WorkerSchema(StrictSchema):
 
     @validates_schema
     def _lease_outlives_a_request(self, data, **kwargs):
-        # A lease shorter than a request could expire mid-flight and let a second worker
-        # send the same delivery at the same time.
-        if data["lease"] < 2 * data["http_timeout"] + 1:
-            raise ValidationError("must be at least twice http_timeout plus 1s", "lease")
+        # A request (with its one retry after a 401) must end inside the lease, or a second
+        # worker could send the same delivery at the same time; the worker sends only while
+        # 2 × http_timeout of lease is left, and needs room beyond that to wait for a thread.
+        if data["lease"] < 3 * data["http_timeout"]:
+            raise ValidationError("must be at least 3 × http_timeout", "lease")
 
 
 class BreakerSchema(StrictSchema):

@@ -158,7 +158,7 @@ class Worker:
             # more to a failing partner; the deliveries wait for the probe's verdict.
             queue.release(self.runtime.engine, self.owner, [c.id for c in group])
             return
-        if started_at > first.leased_until - (2 * self.settings["http_timeout"] + 1):
+        if started_at > first.leased_until - 2 * self.settings["http_timeout"]:
             # Waited so long for a thread that the lease could run out mid-request and let
             # another worker (or a newer change for the contact) go at the same time.
             queue.release(self.runtime.engine, self.owner, [c.id for c in group])

@@ -303,3 +303,11 @@ def test_create_app_boots_on_good_config(config_dir, tmp_path, monkeypatch):
     response = create_app().test_client().get("/readyz")
     assert response.status_code == 200
     assert "extole" in response.json["sources"]
+
+
+def test_lease_shorter_than_three_request_timeouts_is_refused(config_dir, registry):
+    write(config_dir, "connector.yaml", "worker:\n  lease: 20s\n  http_timeout: 10s\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(config_dir, registry)
+    assert refused.value.problems == [
+        "config/connector.yaml: worker.lease: must be at least 3 × http_timeout"]

@@ -18,7 +18,7 @@ from tests.e2e.stack import Stack, wait_until
 
 RELIABILITY_SETTINGS = {
     "retry_schedule": ["200ms", "500ms", "1s", "1s", "2s", "2s", "2s", "2s", "2s", "2s"],
-    "worker": {"threads": 16, "http_timeout": "2s", "lease": "5s", "poll_interval": "50ms"},
+    "worker": {"threads": 16, "http_timeout": "2s", "lease": "6s", "poll_interval": "50ms"},
     "breaker": {"threshold": 5, "probe_interval": "500ms", "max_probe_interval": "2s"},
 }
 BASE_TIME = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
