@@ -211,6 +211,21 @@ class _GatedConnection(sqlite3.Connection):
             self.release_gate()
 
 
+def _ensure_wal(cursor, tries: int = 100) -> None:
+    """Switch to WAL once. Changing the journal mode can answer "database is locked" at once,
+    without the busy handler, while other processes write; a process booting then (a gunicorn
+    worker) must wait for its turn, not fail to boot."""
+    for attempt in range(tries):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.1)
+
+
 def _sqlite_engine(url: str):
     path = url.split(":///", 1)[-1]
     in_memory = not path or path == ":memory:"
@@ -226,9 +241,9 @@ def _sqlite_engine(url: str):
         dbapi_connection.isolation_level = None
         dbapi_connection.gate = gate
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        _ensure_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
