@@ -87,9 +87,6 @@ class Source:
         """Return the events in `body`, or raise `PayloadError` naming every bad path."""
         raise NotImplementedError
 
-    def dedupe_key(self, event: InboundEvent) -> str:
-        return event.event_id
-
 
 class Action:
     """One thing a destination can do for a delivery."""

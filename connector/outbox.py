@@ -23,7 +23,6 @@ LIVE = ("queued", "retrying", "paused", "delivered")
 class IngestResult:
     accepted: int
     duplicates: int
-    event_pks: list[int]
 
 
 def _event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
@@ -62,11 +61,11 @@ def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[st
         fresh = [(e, p) for e, p in unique if e.event_id in pk_by_event_id]
         duplicates = len(items) - len(fresh)
         if not fresh:
-            return IngestResult(0, duplicates, [])
-        pks = [pk_by_event_id[e.event_id] for e, _ in fresh]
+            return IngestResult(0, duplicates)
 
         delivery_rows = []
-        for pk, (event, planned) in zip(pks, fresh, strict=True):
+        for event, planned in fresh:
+            pk = pk_by_event_id[event.event_id]
             for partner_id, plan in planned:
                 delivery_rows.append({
                     "event_pk": pk,
@@ -89,7 +88,7 @@ def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[st
         _apply_consent_order(conn, delivery_rows, received_at)
         if delivery_rows:
             conn.execute(_INSERT_DELIVERIES, delivery_rows)
-    return IngestResult(len(fresh), duplicates, pks)
+    return IngestResult(len(fresh), duplicates)
 
 
 def _insert_events(engine):

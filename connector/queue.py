@@ -294,15 +294,13 @@ def release(engine, owner: str, delivery_ids: list[int]) -> None:
                      .values(lease_owner=None, lease_expires_at=None))
 
 
+def breaker_states(engine) -> list[dict]:
+    """Every breaker row's scope and state (a small table: read once per claim round)."""
+    with reading(engine) as conn:
+        return [dict(r._mapping) for r in conn.execute(select(breakers.c.scope, breakers.c.state))]
+
+
 def open_breakers(engine) -> list[dict]:
     with reading(engine) as conn:
         return [dict(r._mapping) for r in conn.execute(
             select(breakers).where(breakers.c.state != "closed").order_by(breakers.c.scope))]
-
-
-def release_expired_leases(engine) -> int:
-    """Leases of a dead worker simply expire; this clears their owner for the Live View."""
-    at = now()
-    with engine.begin() as conn:
-        return conn.execute(update(deliveries).where(deliveries.c.lease_expires_at < at)
-                            .values(lease_owner=None, lease_expires_at=None)).rowcount

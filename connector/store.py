@@ -111,14 +111,6 @@ breakers = Table(
     Column("updated_at", Float, nullable=False),
 )
 
-cursors = Table(
-    "cursors", metadata,
-    Column("name", String(300), primary_key=True),
-    Column("value", Text, nullable=False),
-    Column("updated_at", Float, nullable=False),
-)
-
-
 def default_database_url() -> str:
     return os.environ.get("CONNECTOR_DATABASE_URL") or "sqlite:///var/connector.db"
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ from connector import metrics, queue
 from connector.contract import InvalidCredentials, Outcome
 from connector.http import HttpResult
 from connector.queue import Claimed, Result
-from connector.store import now, reading
+from connector.store import now
 
 log = logging.getLogger("connector.worker")
 RETRIABLE_STATUS = {408, 425, 429}
@@ -114,7 +115,7 @@ class Worker:
 
     def claim_groups(self, free: int) -> list[list[Claimed]]:
         engine, lease = self.runtime.engine, self.settings["lease"]
-        rows = self._all_breakers()
+        rows = queue.breaker_states(engine)
         self._breaker_scopes = {b["scope"] for b in rows}
         self._open_scopes = {b["scope"] for b in rows if b["state"] != "closed"}
         groups: list[list[Claimed]] = [
@@ -138,14 +139,6 @@ class Worker:
             if surplus:
                 queue.release(engine, self.owner, surplus)
         return groups
-
-    def _all_breakers(self) -> list[dict]:
-        from sqlalchemy import select
-
-        from connector.store import breakers
-        with reading(self.runtime.engine) as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(breakers.c.scope, breakers.c.state))]
 
     # -- one request ----------------------------------------------------------------------------
     def deliver_group(self, group: list[Claimed]) -> None:
@@ -304,7 +297,6 @@ class Recorder(threading.Thread):
 
 def run_forever(runtime) -> None:
     worker = Worker(runtime)
-    import signal
 
     def stop(*_):
         worker.stop_event.set()
@@ -313,4 +305,3 @@ def run_forever(runtime) -> None:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
     worker.run()
-    time.sleep(0)

@@ -18,11 +18,14 @@ def make_stack(path, database_url=None, **settings):
                  database_url=database_url)
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
-def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp_path, store,
-                                                                             request):
-    url = request.getfixturevalue("postgres_url") if store == "postgresql" else None
-    stack = make_stack(tmp_path / "flood", database_url=url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request):
+    """None (a SQLite file in the stack's folder) or a fresh PostgreSQL database."""
+    return request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+
+
+def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp_path, store_url):
+    stack = make_stack(tmp_path / "flood", database_url=store_url)
     try:
         stack.start(workers=0)
         figures = reliability.run(stack, people=150, per_person=4, kill_rounds=3,
@@ -40,10 +43,8 @@ def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp
     assert figures["requests_per_second_in_outage_after_1s"] <= 5
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
-def test_two_workers_deliver_each_delivery_once(tmp_path, store, request):
-    url = request.getfixturevalue("postgres_url") if store == "postgresql" else None
-    stack = make_stack(tmp_path / "two", database_url=url)
+def test_two_workers_deliver_each_delivery_once(tmp_path, store_url):
+    stack = make_stack(tmp_path / "two", database_url=store_url)
     try:
         stack.start(workers=2)
         stack.sandbox("POST", "/_sandbox/latency", json={"ms": 20})

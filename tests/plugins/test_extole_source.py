@@ -153,11 +153,6 @@ def test_unreadable_documents(body, message):
     assert only.startswith(message)
 
 
-def test_dedupe_key_is_the_event_id():
-    (parsed,) = parse(event(event_id="abc"))
-    assert SOURCE.dedupe_key(parsed) == "abc"
-
-
 @pytest.mark.parametrize("moment, message", [
     ("9999-12-31T23:59:59-23:59", "is more than a day in the future"),
     ("0001-01-01T00:00:00+14:00", "is before 2000-01-01"),
