@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from connector.store import attempts, deliveries, make_engine  # noqa: E402
+from connector.outbox.engine import make_engine  # noqa: E402
+from connector.outbox.tables import attempts, deliveries  # noqa: E402
 from tests.conftest import referral_event  # noqa: E402
 from tests.e2e.stack import Stack, wait_until  # noqa: E402
 

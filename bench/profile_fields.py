@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from connector.store import deliveries, make_engine  # noqa: E402
+from connector.outbox.engine import make_engine  # noqa: E402
+from connector.outbox.tables import deliveries  # noqa: E402
 from tests.conftest import referral_event  # noqa: E402
 from tests.e2e.stack import SANDBOX_ENV, Stack, wait_until  # noqa: E402
 from tests.plugins.segment_events import audience_event, segment_signature  # noqa: E402

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from connector import logs
 from connector.runtime import Runtime
+from connector.web import access, admin, health, live, webhooks
 
 MAX_BODY_BYTES = 1024 * 1024
 log = logging.getLogger("connector.app")
@@ -26,16 +27,9 @@ def create_app(test_config: dict | None = None, runtime: Runtime | None = None) 
     app.extensions["connector"] = runtime
     logs.configure(runtime.config.settings["logging"], runtime.redactor)
 
-    from connector.web import health, webhooks
-
-    app.register_blueprint(webhooks.bp)
-    app.register_blueprint(health.bp)
-    try:
-        from connector.web import admin
-    except ImportError:
-        admin = None
-    if admin is not None:
-        admin.init_app(app)
+    access.configure(app)
+    for blueprint in (webhooks.bp, health.bp, admin.api, live.bp):
+        app.register_blueprint(blueprint)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

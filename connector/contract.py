@@ -1,22 +1,51 @@
-"""The plugin contract: what a source, a destination and a key algorithm provide.
+"""The plugin contract: what a plugin provides and the typed records that flow between them.
 
-A plugin package exposes one `Plugin` object through the entry-point group
-`connector.plugins`. The core never names a partner: it asks the registry for the source,
-destination or key algorithm that a config file names, and talks to it through these classes.
+A plugin package exposes one `Plugin` object through the entry-point group `connector.plugins`.
+It may provide push sources (parse inbound webhooks), pull sources (read a partner's API on a
+schedule), destinations (plan deliveries and build their requests), key algorithms (how outbound
+calls authenticate) and inbound verifiers (how inbound webhooks authenticate). The core never
+names a partner: it asks the registry for what a config file names and talks to it through the
+classes below. Config schemas subclass the base schemas here (`connector.fields` holds the
+field types they are built from).
+
+An event walks one way: web → source → `InboundEvent` → destination.plan → `PlannedDelivery` →
+outbox → `Delivery` (claimed) → action.build_request → `OutboundRequest` → http → `HttpResult`
+→ action.interpret → `Verdict` → `Result` + `Attempt` recorded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from connector.fields import (
+    MAX_EMAIL,
+    Duration,
+    Email,
+    OutboundUrl,
+    StrictSchema,
+    normalise_email,
+    secret_field,
+    valid_email,
+)
+
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from marshmallow import Schema
 
-    from connector.http import HttpResult
+# Field types for plugins' schemas, so a plugin imports the contract and nothing else.
+__all__ = [
+    "MAX_EMAIL", "Duration", "Email", "OutboundUrl", "StrictSchema", "normalise_email", "secret_field",
+    "valid_email",
+]
 
 
+# -- errors -----------------------------------------------------------------------------------
 class PayloadError(Exception):
     """An inbound payload is invalid. `problems` maps a payload path ("[3].person.email")
     to a list of messages; they go back to the sender as they are."""
@@ -26,14 +55,38 @@ class PayloadError(Exception):
         self.problems = problems
 
 
+class Unauthorized(Exception):
+    """An inbound request does not carry valid credentials for its source (401)."""
+
+
 class InvalidCredentials(Exception):
     """The partner's token endpoint refused the key itself (not a transient failure).
     Deliveries on that key are paused, never burned into `dead`."""
 
 
+# -- one vocabulary ---------------------------------------------------------------------------
+class State(StrEnum):
+    """Where a delivery stands. The first three are pending, the rest finished."""
+
+    QUEUED = "queued"
+    RETRYING = "retrying"
+    PAUSED = "paused"
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"
+    SUPERSEDED = "superseded"
+    DEAD = "dead"
+
+
+PENDING = (State.QUEUED, State.RETRYING, State.PAUSED)
+FINISHED = (State.DELIVERED, State.SKIPPED, State.SUPERSEDED, State.DEAD)
+STATES = PENDING + FINISHED
+
+
+# -- records ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class InboundEvent:
-    """One accepted event, normalised by its source (email trimmed and lower-cased)."""
+    """One accepted event, normalised by its source (email trimmed and lower-cased), whether
+    it was pushed to a webhook or pulled by a pull source."""
 
     event_id: str
     type: str
@@ -46,8 +99,9 @@ class InboundEvent:
 @dataclass
 class PlannedDelivery:
     """What one event asks of one partner. `spec` is JSON data the action needs at send time
-    (no secrets). `contact_key` orders consent changes for one contact; None means unordered.
-    A delivery with a `skip_reason` is recorded as skipped and never sent."""
+    (no secrets). `contact_key` orders consent changes for one contact; None means unordered
+    (facts such as activity, which no later event can contradict). A delivery with a
+    `skip_reason` is recorded as skipped and never sent."""
 
     action: str
     spec: dict[str, Any]
@@ -55,6 +109,26 @@ class PlannedDelivery:
     contact_key: str | None = None
     batch_key: str | None = None
     skip_reason: str | None = None
+
+
+@dataclass
+class Delivery:
+    """A delivery claimed by a worker under a lease that runs until `leased_until`."""
+
+    id: int
+    event_pk: int
+    partner_id: str
+    action: str
+    environment: str
+    partner_key_id: str | None
+    contact_key: str | None
+    batch_key: str | None
+    event_time: float
+    spec: dict
+    attempts: int
+    state: str
+    probe: bool = False  # sent to test a paused key or an open circuit
+    leased_until: float = 0.0
 
 
 @dataclass
@@ -69,23 +143,186 @@ class OutboundRequest:
 
 
 @dataclass
-class Outcome:
-    """How one delivery ended one attempt: delivered | skipped | retry | dead."""
+class HttpResult:
+    """What came back from one request (or why nothing did), with redacted records of both
+    sides for the attempt log."""
 
-    kind: str
+    status: int | None
+    latency_ms: float
+    body: Any = None
+    error: str | None = None  # "timeout: …", "connection: …", "token endpoint: …"
+    retry_after: float | None = None
+    request_record: dict = field(default_factory=dict)
+    response_record: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An action's reading of one delivery's answer: delivered, skipped, retrying or dead."""
+
+    state: State
     reason: str | None = None
 
 
+@dataclass
+class Attempt:
+    """One try at a request (one delivery, or a batch sharing the request), as logged."""
+
+    started_at: float
+    status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    latency_ms: float | None = None
+    request: dict | None = None
+    response: dict | None = None
+    #: For a batch: each delivery's own part of the request body.
+    request_by_delivery: dict[int, dict] = field(default_factory=dict)
+    sent: bool = False  # did a request leave (so the partner's circuit may count it)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Where one attempt left one delivery."""
+
+    delivery_id: int
+    state: State
+    reason: str | None = None
+    next_attempt_at: float | None = None
+    count_attempt: bool = True
+
+
+@dataclass(frozen=True)
+class KeyScope:
+    """A key whose credentials were refused: its deliveries wait (paused)."""
+
+    partner_key_id: str
+
+    def __str__(self) -> str:
+        return f"key:{self.partner_key_id}"
+
+
+@dataclass(frozen=True)
+class CircuitScope:
+    """A (partner, key) failing continuously: its circuit opens."""
+
+    partner_id: str
+    partner_key_id: str | None
+
+    def __str__(self) -> str:
+        return f"circuit:{self.partner_id}|{self.partner_key_id or '-'}"
+
+
+Scope = KeyScope | CircuitScope
+
+
+def parse_scope(stored: str) -> Scope:
+    """The record behind a breaker row's `scope` column (the only place it is taken apart)."""
+    kind, _, rest = stored.partition(":")
+    if kind == "key":
+        return KeyScope(rest)
+    partner_id, _, key_id = rest.partition("|")
+    return CircuitScope(partner_id, None if key_id == "-" else key_id)
+
+
+@dataclass
+class Poll:
+    """What one poll of a pull source read: its events and the cursor to start from next."""
+
+    events: list[InboundEvent]
+    cursor: dict[str, Any]
+    rows_read: int = 0
+
+
+# -- base config schemas ----------------------------------------------------------------------
+class KeyConfigSchema(StrictSchema):
+    """Common part of `config/keys/<partner_key_id>.yaml`; algorithms add their fields."""
+
+    name = fields.String(required=True)
+    partner_key_id = fields.String(required=True)
+    type = fields.String(load_default="WEBHOOK", validate=validate.OneOf(["WEBHOOK"]))
+    algorithm = fields.String(required=True)
+
+
+class InboundAuthSchema(StrictSchema):
+    """`auth:` of a push source. The loader checks `algorithm` against the registered
+    verifiers and lets the verifier check its secrets."""
+
+    algorithm = fields.String(required=True)
+    secrets = fields.List(secret_field(), required=True, validate=validate.Length(min=1))
+
+
+class SourceConfigSchema(StrictSchema):
+    """`config/sources/<id>.yaml` of a push source (POST /webhooks/<id>)."""
+
+    plugin = fields.String(required=True)
+    auth = fields.Nested(InboundAuthSchema, required=True)
+
+
+class PullSourceConfigSchema(StrictSchema):
+    """`config/sources/<id>.yaml` of a pull source: no `auth`, no webhook route."""
+
+    plugin = fields.String(required=True)
+    poll_interval = Duration(load_default=300.0)
+    lookback = Duration(load_default=7 * 86400.0)
+    environment = fields.String(load_default="production",
+                                validate=validate.OneOf(["production", "staging"]))
+
+    @validates_schema
+    def _poll_interval_at_least_a_second(self, data, **kwargs):
+        if data.get("poll_interval", 1.0) < 1.0:
+            raise ValidationError("must be at least 1s", "poll_interval")
+
+
+class PartnerKeysSchema(StrictSchema):
+    production = fields.String(required=True)
+    staging = fields.String(load_default=None)
+
+
+class PartnerConfigSchema(StrictSchema):
+    """Common part of `config/partners/<id>.yaml`; destinations add their fields."""
+
+    plugin = fields.String(required=True)
+    enabled = fields.Boolean(load_default=True)
+    sources = fields.List(fields.String(), required=True)
+    keys = fields.Nested(PartnerKeysSchema, required=True)
+    retry_schedule = fields.List(Duration(), load_default=None)
+
+
+# -- what plugins provide ---------------------------------------------------------------------
 class Source:
     """Parses and validates inbound webhook bodies for one kind of sender."""
 
     name: str
-    #: Schema of `config/sources/<id>.yaml`; subclass `connector.config.SourceConfigSchema`.
+    #: Schema of `config/sources/<id>.yaml`; subclass `SourceConfigSchema`.
     config_schema: type[Schema]
 
     def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
         """Return the events in `body`, or raise `PayloadError` naming every bad path."""
         raise NotImplementedError
+
+
+class PullSource:
+    """Reads events from a partner's API on a schedule (one poller per source across all
+    workers). The cursor is JSON the source alone understands; the core stores it."""
+
+    name: str
+    #: Schema of `config/sources/<id>.yaml`; subclass `PullSourceConfigSchema`.
+    config_schema: type[Schema]
+
+    def poll(self, source_config: dict, cursor: dict | None, since: float, http,
+             credentials) -> Poll:
+        """Read what happened after `cursor` (None on the first poll: from `since`, a UNIX
+        time). `credentials(partner_key_id)` gives a key's Credentials. Raise to fail the
+        poll; it is retried at the next interval with the same cursor."""
+        raise NotImplementedError
+
+    def check(self, source_config: dict, config) -> list[str]:
+        """Cross-file problems (e.g. a key of the wrong algorithm), as `field: message`."""
+        return []
 
 
 class Action:
@@ -98,17 +335,21 @@ class Action:
     def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
         raise NotImplementedError
 
-    def interpret(self, partner: dict, specs: list[dict], result: HttpResult) -> list[Outcome] | None:
-        """Partner-specific reading of an answer, one outcome per spec; None leaves the
-        core's default (2xx delivered; 408/429/5xx/network retry; other 4xx dead)."""
+    def interpret(self, partner: dict, specs: list[dict], result: HttpResult) -> list[Verdict] | None:
+        """Partner-specific reading of an answer, one verdict per spec; None leaves the
+        core's default (2xx delivered; 408/429/5xx/network retrying; other 4xx dead)."""
         return None
+
+    def part_of_request(self, partner: dict, spec: dict) -> Any:
+        """One delivery's share of a batch request body, kept in its attempt log."""
+        return self.build_request(partner, [spec]).json
 
 
 class Destination:
     """A partner integration: its config schema, how events become deliveries, its actions."""
 
     name: str
-    #: Schema of `config/partners/<id>.yaml`; subclass `connector.config.PartnerConfigSchema`.
+    #: Schema of `config/partners/<id>.yaml`; subclass `PartnerConfigSchema`.
     config_schema: type[Schema]
     actions: dict[str, Action]
 
@@ -119,12 +360,12 @@ class Destination:
         """The partner's own error code and message in a response, for the attempt log."""
         return None, None
 
-    def sandbox_app(self):
-        """A WSGI app imitating the partner's API for demos and tests, or None."""
-        return None
-
     def verify(self, partner: dict, http, credentials) -> list[tuple[bool, str]]:
         """Live checks for `connector verify`: (ok, line) pairs."""
+        return []
+
+    def check(self, partner: dict, config) -> list[str]:
+        """Cross-file problems (e.g. a source it must not be fed by), as `field: message`."""
         return []
 
 
@@ -146,11 +387,30 @@ class KeyAlgorithm:
     """How outbound calls authenticate (`algorithm:` in `config/keys/<id>.yaml`)."""
 
     name: str
-    #: Schema of the key file; subclass `connector.config.KeyConfigSchema`.
+    #: Schema of the key file; subclass `KeyConfigSchema`.
     config_schema: type[Schema]
 
     def credentials(self, key_config: dict, http) -> Credentials:
         raise NotImplementedError
+
+    def shown_headers(self, key_config: dict) -> dict[str, str]:
+        """The headers `apply` adds, with every secret part as *** (for `connector preview`)."""
+        return {"Authorization": "***"}
+
+
+class InboundVerifier:
+    """How a push source's requests authenticate (`auth.algorithm` in its config file)."""
+
+    name: str
+
+    def verify(self, secrets: list[str], headers: Mapping[str, str], body: bytes) -> None:
+        """Raise `Unauthorized` unless the request is signed or carries a valid secret.
+        Signatures are over the raw body bytes, compared in constant time."""
+        raise NotImplementedError
+
+    def check_secrets(self, secrets: list[str]) -> dict[int, str]:
+        """Problems with configured secrets, by index (shown as `auth.secrets.<i>`)."""
+        return {}
 
 
 @dataclass
@@ -159,5 +419,7 @@ class Plugin:
 
     name: str
     sources: list[Source] = field(default_factory=list)
+    pull_sources: list[PullSource] = field(default_factory=list)
     destinations: list[Destination] = field(default_factory=list)
     key_algorithms: list[KeyAlgorithm] = field(default_factory=list)
+    verifiers: list[InboundVerifier] = field(default_factory=list)

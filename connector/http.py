@@ -7,14 +7,12 @@ import json
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from connector.contract import Credentials, InvalidCredentials, OutboundRequest
+from connector.contract import Credentials, HttpResult, InvalidCredentials, OutboundRequest
 
 MAX_RECORDED_BODY = 4096
 _SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
@@ -63,21 +61,6 @@ class Redactor:
             else:
                 out[name] = self.text(value)
         return out
-
-
-@dataclass
-class HttpResult:
-    status: int | None
-    latency_ms: float
-    body: Any = None
-    error: str | None = None  # "timeout: …", "connection: …", "token endpoint: …"
-    retry_after: float | None = None
-    request_record: dict = field(default_factory=dict)
-    response_record: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
 
 
 def parse_retry_after(value: str | None) -> float | None:

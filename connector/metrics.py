@@ -10,7 +10,9 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from connector.store import OUTCOMES, PENDING, breakers, deliveries, reading
+from connector.contract import PENDING, STATES, CircuitScope, KeyScope, parse_scope
+from connector.outbox.engine import reading
+from connector.outbox.tables import breakers, deliveries
 
 EVENTS_RECEIVED = Counter(
     "connector_events_received_total", "Inbound events by source and result", ["source", "result"]
@@ -54,7 +56,7 @@ class StoreCollector:
                                                               deliveries.c.state))
             counts: dict[str, dict[str, int]] = {}
             for partner, state, count in rows:
-                counts.setdefault(partner, dict.fromkeys(OUTCOMES, 0))[state] = count
+                counts.setdefault(partner, dict.fromkeys(STATES, 0))[state] = count
             # Every outcome of every partner, zeros included, so a drained queue reads 0.
             for partner, by_state in sorted(counts.items()):
                 for state, count in by_state.items():
@@ -65,12 +67,12 @@ class StoreCollector:
             oldest.add_metric([], max(0.0, now - due) if due else 0.0)
             open_rows = list(conn.execute(select(breakers.c.scope, breakers.c.state)
                                           .where(breakers.c.state != "closed")))
-        for scope, _state in open_rows:
-            if scope.startswith("key:"):
-                key_paused.add_metric([scope[4:]], 1)
-            else:
-                partner, _, key = scope.removeprefix("circuit:").partition("|")
-                circuit_open.add_metric([partner, key], 1)
+        for stored, _state in open_rows:
+            scope = parse_scope(stored)
+            if isinstance(scope, KeyScope):
+                key_paused.add_metric([scope.partner_key_id], 1)
+            elif isinstance(scope, CircuitScope):
+                circuit_open.add_metric([scope.partner_id, scope.partner_key_id or "-"], 1)
         states = [state for _, state in open_rows]
         paused.add_metric([], states.count("paused"))
         circuits.add_metric([], states.count("open"))

@@ -1,4 +1,6 @@
-"""Finds plugins through the `connector.plugins` entry points and checks they fit the contract."""
+"""Finds plugins through the `connector.plugins` entry points and checks they fit the contract.
+
+A plugin that does not fit fails loudly at load time, naming the entry point."""
 
 from __future__ import annotations
 
@@ -7,7 +9,15 @@ from importlib.metadata import entry_points
 
 from marshmallow import Schema
 
-from connector.contract import Action, Destination, KeyAlgorithm, Plugin, Source
+from connector.contract import (
+    Action,
+    Destination,
+    InboundVerifier,
+    KeyAlgorithm,
+    Plugin,
+    PullSource,
+    Source,
+)
 
 GROUP = "connector.plugins"
 
@@ -19,37 +29,38 @@ class PluginError(Exception):
 @dataclass
 class Registry:
     sources: dict[str, Source] = field(default_factory=dict)
+    pull_sources: dict[str, PullSource] = field(default_factory=dict)
     destinations: dict[str, Destination] = field(default_factory=dict)
     key_algorithms: dict[str, KeyAlgorithm] = field(default_factory=dict)
+    verifiers: dict[str, InboundVerifier] = field(default_factory=dict)
 
     def add(self, plugin: Plugin, origin: str) -> None:
         if not isinstance(plugin, Plugin):
             raise PluginError(f"{origin}: entry point must be a connector.contract.Plugin")
-        for kind, items, base in (
-            ("source", plugin.sources, Source),
-            ("destination", plugin.destinations, Destination),
-            ("key algorithm", plugin.key_algorithms, KeyAlgorithm),
+        for kind, items, base, table, needs_schema in (
+            ("source", plugin.sources, Source, self.sources, True),
+            ("pull source", plugin.pull_sources, PullSource, self.pull_sources, True),
+            ("destination", plugin.destinations, Destination, self.destinations, True),
+            ("key algorithm", plugin.key_algorithms, KeyAlgorithm, self.key_algorithms, True),
+            ("inbound verifier", plugin.verifiers, InboundVerifier, self.verifiers, False),
         ):
-            table = {
-                "source": self.sources,
-                "destination": self.destinations,
-                "key algorithm": self.key_algorithms,
-            }[kind]
             for item in items:
-                _check(item, base, kind, origin)
-                if item.name in table:
+                _check(item, base, kind, origin, needs_schema)
+                taken = (self.sources if kind == "pull source" else
+                         self.pull_sources if kind == "source" else {})
+                if item.name in table or item.name in taken:
                     raise PluginError(f"{origin}: {kind} {item.name!r} is already registered")
                 table[item.name] = item
 
 
-def _check(item, base, kind: str, origin: str) -> None:
+def _check(item, base, kind: str, origin: str, needs_schema: bool) -> None:
     if not isinstance(item, base):
         raise PluginError(f"{origin}: {item!r} is not a {base.__name__}")
     name = getattr(item, "name", None)
     if not isinstance(name, str) or not name:
         raise PluginError(f"{origin}: a {kind} has no name")
     schema = getattr(item, "config_schema", None)
-    if not (isinstance(schema, type) and issubclass(schema, Schema)):
+    if needs_schema and not (isinstance(schema, type) and issubclass(schema, Schema)):
         raise PluginError(f"{origin}: {kind} {name!r} has no marshmallow config_schema")
     if isinstance(item, Destination):
         for action_name, action in item.actions.items():

@@ -7,10 +7,10 @@ import threading
 from dataclasses import dataclass, field
 
 from connector.config import Config, load_config
-from connector.contract import Credentials
+from connector.contract import Credentials, InboundEvent, PlannedDelivery
 from connector.http import HttpClient, Redactor
+from connector.outbox.engine import create_schema, default_database_url, make_engine
 from connector.registry import Registry, load_registry
-from connector.store import create_schema, default_database_url, make_engine
 
 
 def config_dir() -> str:
@@ -60,3 +60,14 @@ class Runtime:
 
     def destination(self, partner: dict):
         return self.registry.destinations[partner["plugin"]]
+
+    def plan(self, source_id: str, event: InboundEvent) -> list[tuple[str, PlannedDelivery]]:
+        """(partner id, planned delivery) for every enabled partner the source feeds."""
+        return [(partner["id"], delivery)
+                for partner in self.config.partners_for(source_id)
+                for delivery in self.destination(partner).plan(event, partner)]
+
+    def verify_inbound(self, source_config: dict, headers, body: bytes) -> None:
+        """Raise Unauthorized unless the request carries valid credentials for this source."""
+        auth = source_config["auth"]
+        self.registry.verifiers[auth["algorithm"]].verify(auth["secrets"], headers, body)

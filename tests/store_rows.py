@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select
 
-from connector.store import attempts, breakers, deliveries, events
+from connector.outbox.tables import attempts, breakers, deliveries, events
 
 
 def rows(runtime, table) -> list[dict]:

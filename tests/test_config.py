@@ -166,7 +166,8 @@ def test_source_without_auth_does_not_start(config_dir, registry):
 def test_inbound_algorithm_must_be_known(config_dir, registry):
     edit(config_dir, "sources/extole.yaml", auth__algorithm="MD5")
     (found,) = problems(config_dir, registry)
-    assert found.startswith(f"{SOURCE}: auth.algorithm: Must be one of: HS256")
+    assert found == (f"{SOURCE}: auth.algorithm: unknown auth algorithm 'MD5' (known: BEARER, "
+                     "HS256, HTTP_BASIC, SEGMENT_SIGNATURE, STANDARD_WEBHOOKS)")
 
 
 def test_http_basic_secret_needs_a_colon(config_dir, registry):
@@ -276,7 +277,7 @@ def test_check_config_prints_every_problem_and_exits_nonzero(config_dir, capsys,
     assert main(["--config", str(config_dir), "check-config"]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"2 problem(s) in {config_dir}:"
-    assert err[1].startswith(f"  {SOURCE}: auth.algorithm: Must be one of:")
+    assert err[1].startswith(f"  {SOURCE}: auth.algorithm: unknown auth algorithm 'MD5'")
     assert err[2] == f"  {PARTNER}: api_url: environment variable LISTRAK_API_URL is not set"
 
 

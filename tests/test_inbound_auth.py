@@ -10,8 +10,16 @@ import time
 import pytest
 from werkzeug.datastructures import Headers
 
-from connector.inbound_auth import Unauthorized, verify
+from connector.contract import Unauthorized
+from connector.registry import load_registry
 from tests.conftest import sign
+
+VERIFIERS = load_registry().verifiers
+
+
+def verify(auth, headers, body):
+    VERIFIERS[auth["algorithm"]].verify(auth["secrets"], headers, body)
+
 
 BODY = b'{"event_id":"e-1","type":"opt_in"}'
 HS256 = {"algorithm": "HS256", "secrets": ["current-secret"]}

@@ -7,7 +7,7 @@ import json
 import logging
 
 from connector import logs
-from connector.worker import Worker
+from connector.delivery.worker import Worker
 from tests.conftest import API, referral_event
 
 

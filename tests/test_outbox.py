@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from sqlalchemy import update
 
 from connector.contract import InboundEvent, PlannedDelivery
-from connector.outbox import ingest
-from connector.store import deliveries, now
+from connector.outbox.engine import now
+from connector.outbox.intake import ingest
+from connector.outbox.tables import deliveries
 from tests.conftest import referral_event
 from tests.store_rows import stored_deliveries, stored_events
 

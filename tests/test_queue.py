@@ -8,9 +8,13 @@ import time
 import pytest
 from sqlalchemy import insert, update
 
-from connector import queue
-from connector.queue import BreakerPolicy, Result, claim
-from connector.store import breakers, deliveries, dumps, events, now
+from connector.contract import Attempt, CircuitScope, Result
+from connector.outbox import attempts as outbox_attempts
+from connector.outbox import breakers as outbox_breakers
+from connector.outbox.breakers import BreakerPolicy
+from connector.outbox.claims import claim
+from connector.outbox.engine import dumps, now
+from connector.outbox.tables import breakers, deliveries, events
 from tests.store_rows import stored_attempts, stored_breakers, stored_deliveries
 
 LEASE = 60.0
@@ -44,7 +48,8 @@ def add(engine):
 
 
 def record(engine, owner: str, results: list[Result], attempt: dict) -> int:
-    return queue.record_many(engine, owner, [(results, attempt)])
+    attempt = Attempt(**attempt)
+    return outbox_attempts.record_many(engine, owner, [(results, attempt)])
 
 
 def ids(claimed) -> list[int]:
@@ -55,9 +60,9 @@ def by_id(runtime, delivery_id: int) -> dict:
     return next(d for d in stored_deliveries(runtime) if d["id"] == delivery_id)
 
 
-def set_breaker(engine, scope: str, state: str, probe_at: float, opened: int = 1) -> None:
+def set_breaker(engine, scope, state: str, probe_at: float, opened: int = 1) -> None:
     with engine.begin() as conn:
-        conn.execute(insert(breakers).values(scope=scope, state=state, reason="test",
+        conn.execute(insert(breakers).values(scope=str(scope), state=state, reason="test",
                                              failures=1, opened=opened, probe_at=probe_at,
                                              updated_at=now()))
 
@@ -221,7 +226,7 @@ def test_open_circuit_holds_back_only_its_partner_and_key(engine, add):
     add("a")
     staging = add("b", partner_key_id="listrak-staging", environment="staging")
     other_partner = add("c", partner_id="segment")
-    set_breaker(engine, queue.circuit_scope("listrak", "listrak-production"), "open",
+    set_breaker(engine, CircuitScope("listrak", "listrak-production"), "open",
                 probe_at=now() + 60)
     assert ids(claim(engine, "w1", 10, LEASE)) == [staging, other_partner]
 
@@ -229,21 +234,21 @@ def test_open_circuit_holds_back_only_its_partner_and_key(engine, add):
 def test_one_probe_when_an_open_circuit_is_due(engine, add):
     first = add("a")
     add("b")
-    set_breaker(engine, queue.circuit_scope("listrak", "listrak-production"), "open",
+    set_breaker(engine, CircuitScope("listrak", "listrak-production"), "open",
                 probe_at=now() - 1)
     assert ids(claim(engine, "w1", 10, LEASE)) == [first]
     assert claim(engine, "w1", 10, LEASE) == []
 
 
 def test_trip_opens_at_the_threshold_and_reset_closes(engine, runtime):
-    scope = queue.circuit_scope("listrak", "listrak-production")
+    scope = CircuitScope("listrak", "listrak-production")
     policy = BreakerPolicy(threshold=3)
-    assert [queue.trip(engine, scope, "open", "HTTP 503", 3, policy) for _ in range(3)] == [
+    assert [outbox_breakers.trip(engine, scope, "open", "HTTP 503", 3, policy) for _ in range(3)] == [
         False, False, True]
     (breaker,) = stored_breakers(runtime)
     assert (breaker["state"], breaker["failures"]) == ("open", 3)
     assert breaker["probe_at"] == pytest.approx(now() + policy.probe_interval, abs=2)
-    queue.reset(engine, [scope])
+    outbox_breakers.reset(engine, [scope])
     assert stored_breakers(runtime) == []
 
 

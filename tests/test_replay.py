@@ -7,9 +7,10 @@ from sqlalchemy import update
 
 from connector.app import create_app
 from connector.cli import main as cli
-from connector.replay import purge, replay
-from connector.store import deliveries, events
-from connector.worker import Worker
+from connector.delivery.worker import Worker
+from connector.outbox.replay import replay
+from connector.outbox.retention import purge
+from connector.outbox.tables import deliveries, events
 from tests.config_files import update_yaml
 from tests.conftest import API, referral_event, sign
 from tests.store_rows import stored_attempts, stored_deliveries

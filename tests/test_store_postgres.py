@@ -4,11 +4,10 @@ import json
 import threading
 
 from connector.app import create_app
-from connector.outbox import ingest
-from connector.planning import plan_event
-from connector.queue import claim
+from connector.delivery.worker import Worker
+from connector.outbox.claims import claim
+from connector.outbox.intake import ingest
 from connector.runtime import Runtime
-from connector.worker import Worker
 from plugins.extole.source import ExtoleSource
 from tests.conftest import API, referral_event, sign
 from tests.store_rows import stored_deliveries
@@ -33,7 +32,7 @@ def test_concurrent_claims_on_postgres_never_share_a_delivery(config_dir, postgr
     source = ExtoleSource()
     events = source.parse(json.dumps([referral_event(f"c-{i}", email=f"p{i}@example.com")
                                       for i in range(400)]).encode(), {})
-    ingest(runtime.engine, "extole", [(e, plan_event(runtime, "extole", e)) for e in events])
+    ingest(runtime.engine, "extole", [(e, runtime.plan("extole", e)) for e in events])
 
     claimed: dict[str, list[int]] = {}
 
@@ -63,7 +62,7 @@ def test_same_event_posted_concurrently_on_postgres_is_accepted_once(config_dir,
     def post():
         barrier.wait()
         results.append(ingest(runtime.engine, "extole",
-                              [(event, plan_event(runtime, "extole", event))]))
+                              [(event, runtime.plan("extole", event))]))
 
     threads = [threading.Thread(target=post) for _ in range(8)]
     for t in threads:

@@ -2,7 +2,8 @@
 
 import dataclasses
 
-from connector.worker import Worker, retry_delay
+from connector.delivery.outcomes import retry_delay
+from connector.delivery.worker import Worker
 from tests.conftest import API, referral_event
 from tests.store_rows import stored_deliveries
 

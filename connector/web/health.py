@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from sqlalchemy import text
 
 from connector.metrics import StoreCollector
-from connector.store import reading
+from connector.outbox.engine import reading
 
 bp = Blueprint("health", __name__)
 

@@ -23,9 +23,8 @@ from flask import (
     url_for,
 )
 
-from connector import views
-from connector.store import OUTCOMES
-from connector.web import admin
+from connector.contract import STATES
+from connector.web import access, admin, readmodel
 
 bp = Blueprint("live", __name__, url_prefix="/live", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -43,7 +42,7 @@ def _partial() -> bool:
 def _guard():
     if request.endpoint in PUBLIC:
         return None
-    refused = admin.refusal()
+    refused = access.refusal()
     if refused is None:
         return None
     message, status = refused
@@ -57,7 +56,7 @@ def _guard():
 @bp.after_request
 def _headers(response):
     response.headers["Content-Security-Policy"] = CSP
-    return admin.secure_headers(response)
+    return access.secure_headers(response)
 
 
 @bp.app_template_filter("short_time")
@@ -81,8 +80,8 @@ def pretty(value) -> str:
 @bp.app_context_processor
 def _template_globals():
     browser = g.get("admin_via") == "session"
-    return {"csrf_token": admin.csrf_token if browser else None,
-            "OUTCOMES": OUTCOMES}
+    return {"csrf_token": access.csrf_token if browser else None,
+            "OUTCOMES": STATES}
 
 
 # -- login ------------------------------------------------------------------------------------
@@ -96,12 +95,12 @@ def _safe_next(target: str | None) -> str:
 @bp.get("/login")
 def login():
     return render_template("live/login.html", next=_safe_next(request.args.get("next")),
-                           disabled=admin.admin_token() is None)
+                           disabled=access.admin_token() is None)
 
 
 @bp.post("/login")
 def login_post():
-    token = admin.admin_token()
+    token = access.admin_token()
     given = request.form.get("token", "")
     target = _safe_next(request.form.get("next"))
     if token is None or not hmac.compare_digest(given.encode(), token.encode()):
@@ -111,7 +110,7 @@ def login_post():
     session.clear()
     session.permanent = True
     session["admin"] = True
-    admin.csrf_token()
+    access.csrf_token()
     return redirect(target)
 
 
@@ -126,16 +125,16 @@ def logout():
 def dashboard():
     runtime = current_app.extensions["connector"]
     try:
-        filters = views.Filters.parse(request.args)
-        before, limit = views.page_args(request.args)
-    except views.FilterError as exc:
+        filters = readmodel.Filters.parse(request.args)
+        before, limit = readmodel.page_args(request.args)
+    except readmodel.FilterError as exc:
         return render_template("live/refused.html", message=str(exc)), 400
-    page = views.recent_events(runtime.engine, filters, before, limit)
+    page = readmodel.recent_events(runtime.engine, filters, before, limit)
     context = {
         "filters": filters,
         "page": page,
-        "counts": views.outcome_counts(runtime.engine, filters),
-        "breakers": views.breakers(runtime.engine),
+        "counts": readmodel.outcome_counts(runtime.engine, filters),
+        "breakers": readmodel.breakers(runtime.engine),
         "older_url": _url(filters, before=page["next_before"], limit=limit)
         if page["next_before"] else None,
         "newest_url": _url(filters, limit=limit) if before else None,
@@ -147,9 +146,9 @@ def dashboard():
     return render_template(template, **context)
 
 
-def _url(filters: views.Filters, **changes) -> str:
+def _url(filters: readmodel.Filters, **changes) -> str:
     args = filters.as_args() | {k: v for k, v in changes.items() if v is not None}
-    if changes.get("limit") == views.DEFAULT_PAGE:
+    if changes.get("limit") == readmodel.DEFAULT_PAGE:
         args.pop("limit")
     if "outcome" in changes and changes["outcome"] is None:
         args.pop("outcome", None)
@@ -161,20 +160,20 @@ def _url(filters: views.Filters, **changes) -> str:
 @bp.get("/events/<int:event_pk>")
 def event(event_pk: int):
     runtime = current_app.extensions["connector"]
-    found = views.event_detail(runtime.engine, event_pk, runtime.redactor) \
-        if event_pk <= admin.MAX_ID else None
+    found = readmodel.event_detail(runtime.engine, event_pk, runtime.redactor) \
+        if event_pk <= access.MAX_ID else None
     if found is None:
         return render_template("live/refused.html", message=f"No event {event_pk}."), 404
     template = "live/_deliveries.html" if _partial() else "live/event.html"
     return render_template(template, event=found,
-                           breakers=views.breakers(runtime.engine))
+                           breakers=readmodel.breakers(runtime.engine))
 
 
 @bp.post("/deliveries/<int:delivery_id>/replay")
 def replay_one(delivery_id: int):
     runtime = current_app.extensions["connector"]
-    event_pk = views.delivery_event_pk(runtime.engine, delivery_id) \
-        if delivery_id <= admin.MAX_ID else None
+    event_pk = readmodel.delivery_event_pk(runtime.engine, delivery_id) \
+        if delivery_id <= access.MAX_ID else None
     if event_pk is None:
         return render_template("live/refused.html", message=f"No delivery {delivery_id}."), 404
     counts = admin.replay_deliveries(delivery_ids=[delivery_id])

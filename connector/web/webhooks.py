@@ -6,10 +6,9 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from connector import inbound_auth, metrics
-from connector.contract import PayloadError
-from connector.outbox import ingest
-from connector.planning import plan_event
+from connector import metrics
+from connector.contract import PayloadError, Unauthorized
+from connector.outbox.intake import ingest
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("connector.webhooks")
@@ -31,15 +30,15 @@ def receive(source_id: str):
                        message="send the events with Content-Type: application/json")
     body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
     try:
-        inbound_auth.verify(source_config["auth"], request.headers, body)
-    except inbound_auth.Unauthorized as exc:
+        runtime.verify_inbound(source_config, request.headers, body)
+    except Unauthorized as exc:
         return _reject(source_id, 401, "unauthorized", message=str(exc))
     source = runtime.registry.sources[source_config["plugin"]]
     try:
         parsed = source.parse(body, source_config)
     except PayloadError as exc:
         return _reject(source_id, 400, "invalid payload", problems=exc.problems)
-    items = [(event, plan_event(runtime, source_id, event)) for event in parsed]
+    items = [(event, runtime.plan(source_id, event)) for event in parsed]
     result = ingest(runtime.engine, source_id, items, runtime.due_delays)
     metrics.EVENTS_RECEIVED.labels(source=source_id, result="accepted").inc(result.accepted)
     metrics.EVENTS_RECEIVED.labels(source=source_id, result="duplicate").inc(result.duplicates)

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
-from connector.config import SourceConfigSchema
-from connector.contract import InboundEvent, PayloadError, Source
+from connector.contract import Email, InboundEvent, PayloadError, Source, SourceConfigSchema
 from connector.payloads import check_event_time, load_each, parse_json
 
 MAX_EVENTS = 1000
-
-
-class Email(fields.String):
-    """Trimmed and lower-cased before anything else, so one person always matches."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs).strip().lower()
-        validate.Email(error="not a valid email address")(value)
-        return value
 
 
 class AwareDateTime(fields.AwareDateTime):
@@ -31,7 +21,7 @@ class PersonSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    email = Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True)
     first_name = fields.String(validate=validate.Length(max=255))
     last_name = fields.String(validate=validate.Length(max=255))
     phone_number = fields.String(validate=validate.Length(max=64))

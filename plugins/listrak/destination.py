@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from connector.config import OutboundUrl, PartnerConfigSchema, StrictSchema
 from connector.contract import (
     Action,
     Destination,
     InboundEvent,
     OutboundRequest,
-    Outcome,
+    OutboundUrl,
+    PartnerConfigSchema,
     PlannedDelivery,
+    State,
+    StrictSchema,
+    Verdict,
 )
 from plugins.listrak.mappings import mappings_field, plan_mappings
 from plugins.listrak.profile_fields import (
@@ -74,10 +77,10 @@ class ContactSubscription(Action):
         (spec,) = specs
         code = result.body.get("error") if isinstance(result.body, dict) else None
         if result.status == 400 and spec["state"] == "Unsubscribed" and code in ALREADY_OUT:
-            return [Outcome("delivered", "already unsubscribed or not subscribed in Listrak")]
+            return [Verdict(State.DELIVERED, "already unsubscribed or not subscribed in Listrak")]
         if (result.status == 400 and spec["state"] == "Subscribed"
                 and code == "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS"):
-            return [Outcome("skipped", "unsubscribed in Listrak (resubscribe is off)")]
+            return [Verdict(State.SKIPPED, "unsubscribed in Listrak (resubscribe is off)")]
         return None
 
 
@@ -124,11 +127,6 @@ class ListrakDestination(Destination):
             contact_key=contact_key(partner, event.environment, list_id, event.email),
             skip_reason=skip,
         )
-
-    def sandbox_app(self):
-        from plugins.listrak.sandbox import create_sandbox_app
-
-        return create_sandbox_app()
 
     def verify(self, partner, http, credentials):
         from plugins.listrak.verify import verify

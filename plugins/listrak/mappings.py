@@ -16,8 +16,7 @@ import re
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from connector.config import StrictSchema
-from connector.contract import InboundEvent, PlannedDelivery
+from connector.contract import InboundEvent, PlannedDelivery, StrictSchema, valid_email
 from plugins.listrak.profile_fields import (
     UpdateEmailContactProfileFields,
     UpdateEmailContactProfileFieldsUnbatched,
@@ -162,18 +161,10 @@ def _email(payload: dict, mapping: dict) -> str:
             break
     else:
         raise Refused(f"no email address at {' or '.join(paths)}")
-    email = value.strip().lower() if isinstance(value, str) else ""
-    if not _valid_email(email):
+    email = valid_email(value) if isinstance(value, str) else None
+    if email is None:
         raise Refused(f"invalid email address {_short(value)} at {path}")
     return email
-
-
-def _valid_email(email: str) -> bool:
-    try:
-        validate.Email()(email)
-    except ValidationError:
-        return False
-    return len(email) <= 254 and "." in email.rsplit("@", 1)[1]
 
 
 def _short(value) -> str:

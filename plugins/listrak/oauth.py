@@ -11,8 +11,15 @@ from authlib.integrations.requests_client import OAuth2Session
 from marshmallow import fields
 
 from connector import metrics
-from connector.config import KeyConfigSchema, OutboundUrl, secret_field
-from connector.contract import Credentials, InvalidCredentials, KeyAlgorithm, OutboundRequest
+from connector.contract import (
+    Credentials,
+    InvalidCredentials,
+    KeyAlgorithm,
+    KeyConfigSchema,
+    OutboundRequest,
+    OutboundUrl,
+    secret_field,
+)
 
 #: Refresh this many seconds before `expires_in` runs out (Listrak issues ~3599 s tokens).
 LEEWAY = 60
@@ -103,3 +110,6 @@ class ListrakOAuthAlgorithm(KeyAlgorithm):
 
     def credentials(self, key_config: dict, http) -> Credentials:
         return ListrakOAuth(key_config, http.timeout)
+
+    def shown_headers(self, key_config: dict) -> dict[str, str]:
+        return {"Authorization": "Bearer ***"}

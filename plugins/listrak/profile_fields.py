@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from connector.contract import Action, OutboundRequest, Outcome
+from connector.contract import Action, OutboundRequest, State, Verdict
 
 #: Contacts per request. Each request starts one list import in Listrak, so fewer, larger
 #: requests are kinder to it than one per event; 500 contacts stay near 60 KB (one check-box
@@ -73,20 +73,20 @@ class UpdateEmailContactProfileFields(Action):
             json=body, headers={"Content-Type": "application/json"},
         )
 
-    def interpret(self, partner: dict, specs: list[dict], result) -> list[Outcome] | None:
+    def interpret(self, partner: dict, specs: list[dict], result) -> list[Verdict] | None:
         contacts, overridden = merge(specs)
         if result.ok:
-            return [Outcome("skipped", "a newer event in the same request set these fields")
-                    if index in overridden else Outcome("delivered")
+            return [Verdict(State.SKIPPED, "a newer event in the same request set these fields")
+                    if index in overridden else Verdict(State.DELIVERED)
                     for index in range(len(specs))]
         refused = _refused_item(result, len(contacts))
         if refused is None:
             return None  # the core's policy: 408/429/5xx retry, other 4xx dead
         error, message = refused[1], refused[2]
         culprits = set(contacts[refused[0]].specs)
-        return [Outcome("dead", f"Listrak refused this contact: {error}: {message}")
+        return [Verdict(State.DEAD, f"Listrak refused this contact: {error}: {message}")
                 if index in culprits else
-                Outcome("retry", "another contact in the same request was refused; "
+                Verdict(State.RETRYING, "another contact in the same request was refused; "
                                  "sending again without it")
                 for index in range(len(specs))]
 

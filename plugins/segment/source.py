@@ -7,8 +7,14 @@ from datetime import UTC, datetime
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from connector.config import SourceConfigSchema
-from connector.contract import InboundEvent, PayloadError, Source
+from connector.contract import (
+    MAX_EMAIL,
+    InboundEvent,
+    PayloadError,
+    Source,
+    SourceConfigSchema,
+    normalise_email,
+)
 from connector.payloads import check_event_time, load_each, parse_json
 
 MAX_EVENTS = 1000
@@ -64,8 +70,8 @@ def event_email(payload: dict) -> str | None:
     """The default email of an event (context.traits.email, else traits.email), normalised."""
     for holder in ((payload.get("context") or {}).get("traits"), payload.get("traits")):
         if isinstance(holder, dict) and isinstance(holder.get("email"), str):
-            email = holder["email"].strip().lower()
-            return email if 0 < len(email) <= 254 else None
+            email = normalise_email(holder["email"])
+            return email if 0 < len(email) <= MAX_EMAIL else None
     return None
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from connector.store import attempts, breakers, deliveries, events, make_engine
+from connector.outbox.engine import make_engine
+from connector.outbox.tables import attempts, breakers, deliveries, events
 
 
 class StoreReader:

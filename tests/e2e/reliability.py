@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from connector.store import PENDING, deliveries, events, make_engine
+from connector.contract import PENDING
+from connector.outbox.engine import make_engine
+from connector.outbox.tables import deliveries, events
 from tests.conftest import referral_event
 from tests.e2e.stack import Stack, wait_until
 

@@ -174,7 +174,8 @@ class Stack:
     def delivery_states(self) -> dict[str, int]:
         from sqlalchemy import func, select
 
-        from connector.store import deliveries, make_engine
+        from connector.outbox.engine import make_engine
+        from connector.outbox.tables import deliveries
         engine = make_engine(self.database_url)
         try:
             with engine.connect() as conn:

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from connector.app import create_app
-from connector.worker import Worker
+from connector.delivery.worker import Worker
 from tests.config_files import update_yaml
 from tests.conftest import API, TOKEN_URL, referral_event, sign
 from tests.store_rows import stored_attempts, stored_deliveries
@@ -303,7 +303,7 @@ def test_dead_when_the_schedule_runs_out(partner_config, make_runtime, requests_
 def make_due(runtime):
     from sqlalchemy import update
 
-    from connector.store import deliveries
+    from connector.outbox.tables import deliveries
 
     with runtime.engine.begin() as conn:
         conn.execute(update(deliveries).where(deliveries.c.state == "retrying")

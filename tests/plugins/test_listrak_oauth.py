@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from connector.contract import InvalidCredentials, OutboundRequest
-from connector.worker import Worker
+from connector.delivery.worker import Worker
 from plugins.listrak.oauth import LEEWAY, ListrakOAuth, TokenError
 from tests.conftest import API, TOKEN_URL, referral_event
 from tests.store_rows import stored_attempts, stored_breakers, stored_deliveries
@@ -204,7 +204,7 @@ def test_paused_key_resumes_when_the_probe_succeeds(post_events, runtime, reques
 def make_probe_due(runtime):
     from sqlalchemy import update
 
-    from connector.store import breakers, deliveries
+    from connector.outbox.tables import breakers, deliveries
 
     with runtime.engine.begin() as conn:
         conn.execute(update(breakers).values(probe_at=0))

@@ -11,9 +11,9 @@ import yaml
 from sqlalchemy import select
 
 from connector.app import create_app
-from connector.http import HttpResult
-from connector.store import deliveries
-from connector.worker import Worker
+from connector.contract import HttpResult
+from connector.delivery.worker import Worker
+from connector.outbox.tables import deliveries
 from plugins.listrak.profile_fields import CHUNK_SIZE, UpdateEmailContactProfileFields
 from tests.conftest import API
 from tests.plugins.segment_events import audience_event, identify_event, post_segment
@@ -182,7 +182,7 @@ def test_same_email_and_field_in_one_request_newest_wins():
     request = ACTION.build_request(PARTNER, specs)
     assert request.json == [item(JANE, (6789, "off"), (6790, "on")), item(JOE, (6789, "on"))]
     outcomes = ACTION.interpret(PARTNER, specs, HttpResult(status=201, latency_ms=1.0))
-    assert [o.kind for o in outcomes] == ["delivered", "delivered", "skipped", "delivered"]
+    assert [o.state for o in outcomes] == ["delivered", "delivered", "skipped", "delivered"]
 
 
 def test_refused_item_fails_alone_and_the_rest_retry():
@@ -191,7 +191,7 @@ def test_refused_item_fails_alone_and_the_rest_retry():
         "status": 400, "error": "ERROR_INVALID_PARAMETER",
         "message": "An invalid value was supplied for [1].segmentationFieldValues[0].value."})
     outcomes = ACTION.interpret(PARTNER, specs, refusal)
-    assert [o.kind for o in outcomes] == ["retry", "dead"]
+    assert [o.state for o in outcomes] == ["retrying", "dead"]
     assert "ERROR_INVALID_PARAMETER" in outcomes[1].reason
 
 

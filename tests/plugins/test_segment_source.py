@@ -9,7 +9,7 @@ import yaml
 from sqlalchemy import select
 
 from connector.app import create_app
-from connector.store import deliveries, events
+from connector.outbox.tables import deliveries, events
 from tests.plugins.segment_events import audience_event, identify_event, post_segment
 
 

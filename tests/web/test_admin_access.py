@@ -8,7 +8,7 @@ import re
 import pytest
 
 from connector.app import create_app
-from connector.web.admin import derive_secret_key
+from connector.web.access import derive_secret_key
 from tests.conftest import referral_event
 
 TOKEN = "test-admin-token"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from connector import queue
-from connector.worker import Worker
+from connector.contract import CircuitScope, KeyScope
+from connector.delivery.worker import Worker
+from connector.outbox import breakers as outbox_breakers
 from tests.conftest import API, referral_event
 
 BEARER = {"Authorization": "Bearer test-admin-token"}
@@ -136,7 +137,7 @@ def test_event_detail_has_every_attempt_with_the_redacted_request(api, flow, run
 def queue_now(runtime):
     from sqlalchemy import update
 
-    from connector.store import deliveries
+    from connector.outbox.tables import deliveries
     with runtime.engine.begin() as conn:
         conn.execute(update(deliveries).where(deliveries.c.state == "retrying")
                      .values(next_attempt_at=0))
@@ -157,9 +158,9 @@ def test_unknown_ids_are_404(api, path):
 
 
 def test_summary_shows_paused_keys_and_open_circuits(api, runtime):
-    queue.trip(runtime.engine, queue.key_scope("listrak-staging"), "paused",
+    outbox_breakers.trip(runtime.engine, KeyScope("listrak-staging"), "paused",
                "token endpoint refused the credentials (Invalid Credentials)")
-    queue.trip(runtime.engine, queue.circuit_scope("listrak", "listrak-production"), "open",
+    outbox_breakers.trip(runtime.engine, CircuitScope("listrak", "listrak-production"), "open",
                "HTTP 503")
     summary = api("/admin/api/summary").json
     (paused,) = summary["paused_keys"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from connector import queue
-from connector.worker import Worker
+from connector.contract import CircuitScope, KeyScope
+from connector.delivery.worker import Worker
+from connector.outbox import breakers as outbox_breakers
 from tests.conftest import API, referral_event
 
 
@@ -65,15 +66,16 @@ def test_metrics_show_the_age_of_the_oldest_due_delivery(client, post_events, ru
     post_events(referral_event())
     from sqlalchemy import update
 
-    from connector.store import deliveries, now
+    from connector.outbox.engine import now
+    from connector.outbox.tables import deliveries
     with runtime.engine.begin() as conn:
         conn.execute(update(deliveries).values(next_attempt_at=now() - 120))
     assert 119 < value(scrape(client), "connector_oldest_due_seconds") < 180
 
 
 def test_metrics_name_paused_keys_and_open_circuits(client, runtime):
-    queue.trip(runtime.engine, queue.key_scope("listrak-staging"), "paused", "refused")
-    queue.trip(runtime.engine, queue.circuit_scope("listrak", "listrak-production"), "open", "5xx")
+    outbox_breakers.trip(runtime.engine, KeyScope("listrak-staging"), "paused", "refused")
+    outbox_breakers.trip(runtime.engine, CircuitScope("listrak", "listrak-production"), "open", "5xx")
     samples = scrape(client)
     assert value(samples, "connector_paused_keys") == 1
     assert value(samples, "connector_key_paused", key="listrak-staging") == 1

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from connector.app import create_app
-from connector.worker import Worker
+from connector.delivery.worker import Worker
 from tests.config_files import update_yaml
 from tests.conftest import referral_event, sign
 from tests.store_rows import stored_deliveries, stored_events

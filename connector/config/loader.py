@@ -5,23 +5,18 @@ Every problem is reported with its file and field, all at once; the app refuses 
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields
 
+from connector.config.settings import ConnectorSettingsSchema
 from connector.registry import Registry
 
-DEFAULT_RETRY_SCHEDULE = [1, 10, 60, 600, 3600, 3 * 3600, 12 * 3600, 12 * 3600]
-MIN_DEAD_RETENTION = 7 * 86400
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(Exception):
@@ -30,160 +25,19 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def parse_duration(value) -> float:
-    """'500ms', '10s', '1m', '12h', '7d' or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("not a duration")
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a duration like 500ms, 10s, 1m, 12h or 7d")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-class Duration(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            seconds = parse_duration(value)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
-        if seconds < 0:
-            raise ValidationError("must not be negative")
-        return seconds
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class OutboundUrl(fields.String):
-    """https only, except http for loopback hosts (the sandbox, tests)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        url = super()._deserialize(value, attr, data, **kwargs)
-        parts = urlsplit(url)
-        if parts.scheme == "https" and parts.hostname:
-            return url.rstrip("/")
-        if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
-            return url.rstrip("/")
-        raise ValidationError("must be an https:// URL (http:// only for loopback hosts)")
-
-
-def secret_field(**kwargs) -> fields.String:
-    """A string that must never be logged or stored; the loader collects its value."""
-    return fields.String(metadata={"secret": True}, validate=validate.Length(min=1), **kwargs)
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class RetentionSchema(StrictSchema):
-    delivered = Duration(load_default=30 * 86400)
-    dead = Duration(load_default=MIN_DEAD_RETENTION)
-
-    @validates_schema
-    def _dead_kept_a_week(self, data, **kwargs):
-        if data["dead"] < MIN_DEAD_RETENTION:
-            raise ValidationError("dead deliveries are kept at least 7 days", "dead")
-
-
-class WorkerSchema(StrictSchema):
-    threads = fields.Integer(load_default=32, validate=validate.Range(1, 256))
-    lease = Duration(load_default=60.0)
-    poll_interval = Duration(load_default=0.2)
-    batch_window = Duration(load_default=1.0)
-    http_timeout = Duration(load_default=10.0)
-
-    @validates_schema
-    def _lease_outlives_a_request(self, data, **kwargs):
-        # A request (with its one retry after a 401) must end inside the lease, or a second
-        # worker could send the same delivery at the same time; the worker sends only while
-        # 2 × http_timeout of lease is left, and needs room beyond that to wait for a thread.
-        if data["lease"] < 3 * data["http_timeout"]:
-            raise ValidationError("must be at least 3 × http_timeout", "lease")
-
-
-class BreakerSchema(StrictSchema):
-    threshold = fields.Integer(load_default=5, validate=validate.Range(1, 1000))
-    probe_interval = Duration(load_default=15.0)
-    max_probe_interval = Duration(load_default=300.0)
-
-
-class LoggingSchema(StrictSchema):
-    format = fields.String(load_default="text", validate=validate.OneOf(["text", "json"]))
-    level = fields.String(
-        load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"])
-    )
-
-
-class ConnectorSettingsSchema(StrictSchema):
-    retry_schedule = fields.List(Duration(), load_default=DEFAULT_RETRY_SCHEDULE)
-    retention = fields.Nested(RetentionSchema, load_default=lambda: RetentionSchema().load({}))
-    worker = fields.Nested(WorkerSchema, load_default=lambda: WorkerSchema().load({}))
-    logging = fields.Nested(LoggingSchema, load_default=lambda: LoggingSchema().load({}))
-    breaker = fields.Nested(BreakerSchema, load_default=lambda: BreakerSchema().load({}))
-
-
-class KeyConfigSchema(StrictSchema):
-    """Common part of `config/keys/<partner_key_id>.yaml`; algorithms add their fields."""
-
-    name = fields.String(required=True)
-    partner_key_id = fields.String(required=True)
-    type = fields.String(load_default="WEBHOOK", validate=validate.OneOf(["WEBHOOK"]))
-    algorithm = fields.String(required=True)
-
-
-class InboundAuthSchema(StrictSchema):
-    algorithm = fields.String(
-        required=True,
-        validate=validate.OneOf(
-            ["HS256", "SEGMENT_SIGNATURE", "STANDARD_WEBHOOKS", "BEARER", "HTTP_BASIC"]
-        ),
-    )
-    secrets = fields.List(secret_field(), required=True, validate=validate.Length(min=1))
-
-    @validates_schema
-    def _basic_needs_user_and_password(self, data, **kwargs):
-        if data.get("algorithm") == "HTTP_BASIC":
-            for i, secret in enumerate(data.get("secrets", [])):
-                if ":" not in secret:
-                    raise ValidationError({i: ["HTTP_BASIC secrets are user:password"]}, "secrets")
-
-
-class SourceConfigSchema(StrictSchema):
-    plugin = fields.String(required=True)
-    auth = fields.Nested(InboundAuthSchema, required=True)
-
-
-class PartnerKeysSchema(StrictSchema):
-    production = fields.String(required=True)
-    staging = fields.String(load_default=None)
-
-
-class PartnerConfigSchema(StrictSchema):
-    plugin = fields.String(required=True)
-    enabled = fields.Boolean(load_default=True)
-    sources = fields.List(fields.String(), required=True)
-    keys = fields.Nested(PartnerKeysSchema, required=True)
-    retry_schedule = fields.List(Duration(), load_default=None)
-
-
 @dataclass
 class Config:
     directory: Path
     settings: dict
     keys: dict[str, dict] = field(default_factory=dict)
-    sources: dict[str, dict] = field(default_factory=dict)
+    sources: dict[str, dict] = field(default_factory=dict)  # push: POST /webhooks/<id>
+    pull_sources: dict[str, dict] = field(default_factory=dict)
     partners: dict[str, dict] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
+
+    @property
+    def all_sources(self) -> dict[str, dict]:
+        return {**self.sources, **self.pull_sources}
 
     def partners_for(self, source_id: str) -> list[dict]:
         return [p for p in self.partners.values() if p["enabled"] and source_id in p["sources"]]
@@ -285,11 +139,24 @@ class _Loader:
         _collect_secrets(schema, loaded, self.secrets)
         return loaded
 
-    def pick(self, path: Path, data: dict, key: str, table: dict, what: str):
+    def check_auth(self, path: Path, auth: dict) -> bool:
+        """The inbound algorithm is a registered verifier, and it accepts the secrets."""
+        verifier = self.pick(path, auth, "algorithm", self.registry.verifiers, "auth algorithm",
+                             field="auth.algorithm")
+        if verifier is None:
+            return False
+        problems = verifier.check_secrets(auth["secrets"])
+        self.problems.extend(f"{self.rel(path)}: auth.secrets.{index}: {message}"
+                             for index, message in sorted(problems.items()))
+        return not problems
+
+    def pick(self, path: Path, data: dict, key: str, table: dict, what: str,
+             field: str | None = None):
         name = data.get(key)
         if not isinstance(name, str) or name not in table:  # a list here is unhashable
             known = ", ".join(sorted(table)) or "none installed"
-            self.problems.append(f"{self.rel(path)}: {key}: unknown {what} {name!r} (known: {known})")
+            self.problems.append(
+                f"{self.rel(path)}: {field or key}: unknown {what} {name!r} (known: {known})")
             return None
         return table[name]
 
@@ -345,8 +212,13 @@ def load_config(directory: str | Path, registry: Registry, env=None) -> Config:
         data = loader.read(path)
         if data is None:
             continue
-        source = loader.pick(path, data, "plugin", registry.sources, "source plugin")
-        if source is not None and (loaded := loader.validate(path, source.config_schema(), data)):
+        kinds = {**registry.sources, **registry.pull_sources}
+        source = loader.pick(path, data, "plugin", kinds, "source plugin")
+        if source is None or not (loaded := loader.validate(path, source.config_schema(), data)):
+            continue
+        if source.name in registry.pull_sources:
+            config.pull_sources[path.stem] = {**loaded, "id": path.stem}
+        elif loader.check_auth(path, loaded["auth"]):
             config.sources[path.stem] = {**loaded, "id": path.stem}
 
     for path in _yaml_files(directory / "partners"):
@@ -359,7 +231,7 @@ def load_config(directory: str | Path, registry: Registry, env=None) -> Config:
             continue
         name = loader.rel(path)
         for source_id in loaded["sources"]:
-            if source_id not in config.sources and not (directory / "sources").joinpath(
+            if source_id not in config.all_sources and not (directory / "sources").joinpath(
                 f"{source_id}.yaml"
             ).exists():
                 loader.problems.append(f"{name}: sources: no source {source_id!r} in sources/")
@@ -369,6 +241,16 @@ def load_config(directory: str | Path, registry: Registry, env=None) -> Config:
             ).exists():
                 loader.problems.append(f"{name}: keys.{env_name}: no key {key_id!r} in keys/")
         config.partners[path.stem] = {**loaded, "id": path.stem}
+
+    # Checks across files that only a plugin knows (a key of the wrong kind, a loop).
+    for source_id, source_config in config.pull_sources.items():
+        plugin = registry.pull_sources[source_config["plugin"]]
+        loader.problems.extend(f"sources/{source_id}.yaml: {p}"
+                               for p in plugin.check(source_config, config))
+    for partner_id, partner in config.partners.items():
+        plugin = registry.destinations[partner["plugin"]]
+        loader.problems.extend(f"partners/{partner_id}.yaml: {p}"
+                               for p in plugin.check(partner, config))
 
     if loader.problems:
         raise ConfigError(loader.problems)

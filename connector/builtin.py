@@ -1,4 +1,5 @@
-"""Generic outbound key algorithms: BEARER (a static token) and HTTP_BASIC."""
+"""The `core` plugin: generic outbound key algorithms (BEARER, HTTP_BASIC) and inbound
+verifiers (STANDARD_WEBHOOKS, BEARER, HTTP_BASIC) that no partner owns."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ import base64
 
 from marshmallow import fields
 
-from connector.config import KeyConfigSchema, secret_field
-from connector.contract import Credentials, KeyAlgorithm, OutboundRequest, Plugin
+from connector import verifiers
+from connector.contract import (
+    Credentials,
+    KeyAlgorithm,
+    KeyConfigSchema,
+    OutboundRequest,
+    Plugin,
+    secret_field,
+)
 
 
 class StaticHeader(Credentials):
@@ -38,6 +46,9 @@ class Bearer(KeyAlgorithm):
     def credentials(self, key_config: dict, http) -> Credentials:
         return StaticHeader(f"Bearer {key_config['key']}", key_config["key"])
 
+    def shown_headers(self, key_config: dict) -> dict[str, str]:
+        return {"Authorization": "Bearer ***"}
+
 
 class HttpBasic(KeyAlgorithm):
     name = "HTTP_BASIC"
@@ -48,5 +59,12 @@ class HttpBasic(KeyAlgorithm):
         encoded = base64.b64encode(pair).decode()
         return StaticHeader(f"Basic {encoded}", key_config["key"])
 
+    def shown_headers(self, key_config: dict) -> dict[str, str]:
+        return {"Authorization": "Basic ***"}
 
-plugin = Plugin(name="core", key_algorithms=[Bearer(), HttpBasic()])
+
+plugin = Plugin(
+    name="core",
+    key_algorithms=[Bearer(), HttpBasic()],
+    verifiers=[verifiers.StandardWebhooks(), verifiers.Bearer(), verifiers.HttpBasic()],
+)

@@ -1,4 +1,4 @@
-"""Subcommands of `connector`; each module has `register(subparsers)`."""
+"""How commands build their runtime: with the store, or offline (verify, preview)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from connector import logs
-from connector.commands import build_runtime
-from connector.worker import Worker, run_forever
+from connector.cli.runtimes import build_runtime
+from connector.delivery.worker import Worker, run_forever
 
 
 def register(subparsers) -> None:

@@ -1,4 +1,4 @@
-"""Read-side queries for the Live View and the admin API: recent events with their deliveries
+"""The read model: read-side queries for the Live View and the admin API: recent events with their deliveries
 (paged, newest first, filtered), counts per outcome, one event with every attempt, and the
 paused keys and open circuits. Nothing here writes to the store."""
 
@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from connector import queue
-from connector.store import OUTCOMES, attempts, deliveries, events, reading
+from connector.contract import STATES, KeyScope
+from connector.outbox.breakers import open_breakers
+from connector.outbox.engine import reading
+from connector.outbox.tables import attempts, deliveries, events
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -43,10 +45,10 @@ class Filters:
         if values["email"]:
             values["email"] = values["email"].lower()
         outcome = tuple(o for o in (args.get("outcome") or "").replace(" ", "").split(",") if o)
-        unknown = [o for o in outcome if o not in OUTCOMES]
+        unknown = [o for o in outcome if o not in STATES]
         if unknown:
             raise FilterError(f"outcome: unknown {', '.join(unknown)} "
-                              f"(one of {', '.join(OUTCOMES)})")
+                              f"(one of {', '.join(STATES)})")
         return cls(outcome=outcome, **values)
 
     def as_args(self) -> dict[str, str]:
@@ -176,7 +178,7 @@ def outcome_counts(engine, filters: Filters) -> dict[str, int]:
     event_filter = filters.event_conditions()
     if event_filter:
         query = query.join(events, events.c.id == deliveries.c.event_pk).where(*event_filter)
-    counts = dict.fromkeys(OUTCOMES, 0)
+    counts = dict.fromkeys(STATES, 0)
     with reading(engine) as conn:
         for state, count in conn.execute(query.group_by(deliveries.c.state)):
             counts[state] = count
@@ -239,12 +241,12 @@ def breakers(engine) -> dict[str, list[dict]]:
     """Paused keys (credentials refused) and open circuits (a partner failing), with why and
     when the next probe goes out."""
     paused, circuits = [], []
-    for row in queue.open_breakers(engine):
+    for row in open_breakers(engine):
+        scope = row["scope"]
         item = {"state": row["state"], "reason": row["reason"], "failures": row["failures"],
                 "next_probe_at": iso(row["probe_at"]), "updated_at": iso(row["updated_at"])}
-        if row["scope"].startswith("key:"):
-            paused.append({"key": row["scope"][4:]} | item)
+        if isinstance(scope, KeyScope):
+            paused.append({"key": scope.partner_key_id} | item)
         else:
-            partner, _, key = row["scope"][8:].partition("|")
-            circuits.append({"partner": partner, "key": None if key == "-" else key} | item)
+            circuits.append({"partner": scope.partner_id, "key": scope.partner_key_id} | item)
     return {"paused_keys": paused, "open_circuits": circuits}

@@ -7,8 +7,8 @@ import threading
 from werkzeug.serving import run_simple
 
 from connector.app import create_app
-from connector.commands import build_runtime
-from connector.worker import Worker
+from connector.cli.runtimes import build_runtime
+from connector.delivery.worker import Worker
 
 
 def register(subparsers) -> None:

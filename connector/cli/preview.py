@@ -8,13 +8,8 @@ import json
 import sys
 from urllib.parse import urlencode
 
-from connector.commands import build_offline_runtime
+from connector.cli.runtimes import build_offline_runtime
 from connector.contract import PayloadError
-from connector.planning import plan_event
-
-#: How each known key algorithm shows on the wire; the secret part is never printed.
-AUTH_SHOWN = {"OAUTH_LISTRAK": "Bearer ***", "OAUTH": "Bearer ***", "BEARER": "Bearer ***",
-              "HTTP_BASIC": "Basic ***", "SEGMENT_WRITE_KEY": "Basic ***"}
 
 
 def register(subparsers) -> None:
@@ -60,9 +55,8 @@ def _parse(runtime, body: bytes, source_id: str | None):
 def _headers(runtime, request, partner_key_id: str | None) -> dict[str, str]:
     headers = {"Accept": "application/json", **request.headers}
     if partner_key_id:
-        algorithm = runtime.config.keys[partner_key_id]["algorithm"]
-        headers["Authorization"] = AUTH_SHOWN.get(
-            algorithm, f"*** (added by key {partner_key_id}, {algorithm})")
+        key = runtime.config.keys[partner_key_id]
+        headers.update(runtime.registry.key_algorithms[key["algorithm"]].shown_headers(key))
     return dict(sorted(runtime.redactor.headers(headers).items()))
 
 
@@ -120,7 +114,7 @@ def run(args) -> int:
         for partner in fed:
             if not partner["enabled"]:
                 out.append(f"  partner {partner['id']}: disabled (enabled: false): not sent")
-        planned_all = plan_event(runtime, source_id, event)
+        planned_all = runtime.plan(source_id, event)
         if not planned_all:
             out.append("  no delivery: no enabled partner plans anything for this event")
         for partner_id, planned in planned_all:

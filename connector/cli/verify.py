@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from connector.commands import build_offline_runtime
+from connector.cli.runtimes import build_offline_runtime
 
 
 def register(subparsers) -> None:

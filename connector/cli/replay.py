@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connector.commands import build_runtime
-from connector.config import parse_duration
-from connector.replay import replay
-from connector.store import now
+from connector.cli.runtimes import build_runtime
+from connector.fields import parse_duration
+from connector.outbox.engine import now
+from connector.outbox.replay import replay
 
 
 def register(subparsers) -> None:

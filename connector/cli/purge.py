@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from connector.commands import build_runtime
-from connector.replay import purge
+from connector.cli.runtimes import build_runtime
+from connector.outbox.retention import purge
 
 
 def register(subparsers) -> None:

@@ -1,22 +1,22 @@
-"""Ingest: accepted events and their planned deliveries, committed in one short transaction.
+"""Intake: accepted events and their planned deliveries, committed in one short transaction.
 
-Consent order starts here: a new delivery older than a live or delivered one for the same
-contact is `superseded`; older pending ones for that contact are superseded by it.
+The consent rule (`consent.py`) applies here first: a new delivery older than a live one for
+its contact is `superseded` at once; older pending ones for that contact lose to it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from connector.contract import InboundEvent, PlannedDelivery
-from connector.queue import LOCK_CONTACTS
-from connector.store import deliveries, dumps, events, now
-
-LIVE = ("queued", "retrying", "paused", "delivered")
+from connector.contract import InboundEvent, PlannedDelivery, State
+from connector.outbox import consent
+from connector.outbox.consent import Change
+from connector.outbox.engine import dumps, now
+from connector.outbox.tables import deliveries, events
 
 
 @dataclass
@@ -77,7 +77,7 @@ def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[st
                     "batch_key": plan.batch_key,
                     "event_time": event.event_time.timestamp(),
                     "spec": dumps(plan.spec),
-                    "state": "skipped" if plan.skip_reason else "queued",
+                    "state": State.SKIPPED if plan.skip_reason else State.QUEUED,
                     "reason": plan.skip_reason,
                     "attempts": 0,
                     "next_attempt_at": None if plan.skip_reason
@@ -106,68 +106,32 @@ def _insert_events(engine):
 _INSERT_EVENTS: dict = {}
 
 
-# Built once: statements are compiled and cached, the hot path only binds values.
-_LIVE_FOR_CONTACTS = (
-    select(deliveries.c.id, deliveries.c.contact_key, deliveries.c.event_time,
-           deliveries.c.state, deliveries.c.lease_expires_at)
-    .where(deliveries.c.contact_key.in_(bindparam("keys", expanding=True)),
-           deliveries.c.state.in_(LIVE))
-)
 _INSERT_DELIVERIES = insert(deliveries)
+#: Deliveries of this request get stamps after every stored id, in arrival order.
+_ARRIVING = 2**62
 
 
 def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
-    """Newest event_time wins per contact_key; on a tie the later arrival wins."""
-    ordered = [r for r in rows if r["contact_key"] and r["state"] == "queued"]
-    if not ordered:
+    """The consent rule on a request's new deliveries: per contact only the newest stays
+    queued, and then only if nothing stored is newer; older pending ones lose to it."""
+    arriving = [Change(_ARRIVING + i, r["contact_key"], r["event_time"], State.QUEUED)
+                for i, r in enumerate(rows) if r["contact_key"] and r["state"] == State.QUEUED]
+    if not arriving:
         return
-    keys = sorted({r["contact_key"] for r in ordered})
-    if conn.dialect.name == "postgresql":
-        # Intake and claims of one contact take turns (see queue._lock_for_claim); sorted
-        # order, so two intakes never deadlock.
-        conn.execute(LOCK_CONTACTS, {"keys": keys})
-    newest_stored: dict[str, float] = {}
-    older_pending: list[tuple[int, str, float]] = []
-    for start in range(0, len(keys), 500):
-        for row in conn.execute(_LIVE_FOR_CONTACTS, {"keys": keys[start:start + 500]}):
-            newest_stored[row.contact_key] = max(newest_stored.get(row.contact_key, float("-inf")),
-                                                 row.event_time)
-            leased = row.lease_expires_at is not None and row.lease_expires_at >= at
-            if row.state != "delivered" and not leased:
-                older_pending.append((row.id, row.contact_key, row.event_time))
-
-    # Within the request: only the newest per contact stays queued.
-    newest_new: dict[str, dict] = {}
-    for row in ordered:
-        current = newest_new.get(row["contact_key"])
-        if current is None or row["event_time"] >= current["event_time"]:
-            if current is not None:
-                _supersede_row(current)
-            newest_new[row["contact_key"]] = row
-        else:
-            _supersede_row(row)
-
-    stale_ids = []
-    for key, row in newest_new.items():
-        if row["event_time"] < newest_stored.get(key, float("-inf")):
-            _supersede_row(row)
-    for delivery_id, key, event_time in older_pending:
-        row = newest_new.get(key)
-        if row is not None and row["state"] == "queued" and event_time <= row["event_time"]:
-            stale_ids.append(delivery_id)
-    for start in range(0, len(stale_ids), 500):
-        conn.execute(
-            update(deliveries)
-            .where(and_(deliveries.c.id.in_(stale_ids[start:start + 500]),
-                        deliveries.c.state.in_(("queued", "retrying", "paused")),
-                        or_(deliveries.c.lease_expires_at.is_(None),
-                            deliveries.c.lease_expires_at < at)))
-            .values(state="superseded", reason="a newer event for this contact arrived",
-                    next_attempt_at=None, updated_at=at)
-        )
-
-
-def _supersede_row(row: dict) -> None:
-    row["state"] = "superseded"
-    row["reason"] = "a newer event for this contact is already queued or delivered"
-    row["next_attempt_at"] = None
+    keys = {c.contact_key for c in arriving}
+    consent.lock_contacts(conn, keys)
+    stored = consent.live_changes(conn, keys)
+    by_contact: dict[str, list[Change]] = {}
+    for change in arriving:
+        by_contact.setdefault(change.contact_key, []).append(change)
+    stale: list[int] = []
+    for key, changes in by_contact.items():
+        others = stored.get(key, [])
+        for change in changes:
+            if consent.is_newest(change, others + changes):
+                stale += consent.older_pending(change, others, at)
+            else:
+                row = rows[change.id - _ARRIVING]
+                row.update(state=State.SUPERSEDED, next_attempt_at=None,
+                           reason="a newer event for this contact is already queued or delivered")
+    consent.supersede(conn, stale, at, "a newer event for this contact arrived")

@@ -1,0 +1,196 @@
+"""One claimed group (one delivery, or a batch sharing one request) from claim to recorded
+result, inside one boundary: whatever raises at any step, the group is settled — recorded as
+a failed attempt on the retry schedule, or given back untouched when nothing was tried — and
+never left leased until its lease runs out.
+
+Cross-cutting concerns (circuits, paused keys, metrics, logs) sit around the attempt here,
+not inside plugins: plugins build requests and read answers; the core sends and decides."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from connector import metrics
+from connector.contract import (
+    Attempt,
+    CircuitScope,
+    Delivery,
+    HttpResult,
+    InvalidCredentials,
+    KeyScope,
+    Result,
+    Scope,
+    State,
+    Verdict,
+)
+from connector.delivery.outcomes import default_verdict, results_for
+from connector.outbox import breakers, claims
+from connector.outbox.engine import now
+
+log = logging.getLogger("connector.worker")
+
+
+def scopes_of(delivery: Delivery) -> tuple[CircuitScope, KeyScope]:
+    return (CircuitScope(delivery.partner_id, delivery.partner_key_id),
+            KeyScope(delivery.partner_key_id or "-"))
+
+
+@dataclass
+class Breakers:
+    """What this worker knows of the breaker table since its last claim round."""
+
+    policy: breakers.BreakerPolicy
+    known: set[Scope] = field(default_factory=set)  # every row: a success resets them
+    open: set[Scope] = field(default_factory=set)   # paused keys and open circuits
+
+    def refresh(self, states: dict[Scope, str]) -> None:
+        self.known = set(states)
+        self.open = {scope for scope, state in states.items() if state != "closed"}
+
+
+class Boundary:
+    """Settles claimed groups for one worker. `record(results, attempt)` stores them (at
+    once, or through the Recorder thread)."""
+
+    def __init__(self, runtime, owner: str, settings: dict, known: Breakers,
+                 record: Callable[[list[Result], Attempt], None]):
+        self.runtime = runtime
+        self.owner = owner
+        self.settings = settings
+        self.breakers = known
+        self.record = record
+
+    def deliver(self, group: list[Delivery]) -> None:
+        first = group[0]
+        started_at = now()
+        if set(scopes_of(first)) & self.breakers.open and not first.probe:
+            # Claimed ahead, but the circuit opened (or the key paused) since: not a request
+            # more to a failing partner; the deliveries wait for the probe's verdict.
+            claims.release(self.runtime.engine, self.owner, [d.id for d in group])
+            return
+        if started_at > first.leased_until - 2 * self.settings["http_timeout"]:
+            # Waited so long for a thread that the lease could run out mid-request and let
+            # another worker (or a newer change for the contact) go at the same time.
+            claims.release(self.runtime.engine, self.owner, [d.id for d in group])
+            return
+        attempt = Attempt(started_at=started_at)
+        result: HttpResult | None = None
+        try:
+            verdicts, result = self._attempt(group, attempt)
+        except InvalidCredentials as exc:
+            self._pause_key(group, str(exc), started_at)
+            return
+        except Exception as exc:  # a bug (ours or a plugin's) must not strand the group
+            log.exception("delivery %s: %s at %s", first.id, type(exc).__name__,
+                          "sending" if attempt.sent else "preparing")
+            attempt.error_code = "INTERNAL_ERROR"
+            attempt.error_message = self.runtime.redactor.text(
+                f"{type(exc).__name__}: {exc}")[:1000]
+            verdicts = [Verdict(State.RETRYING, f"internal error: {type(exc).__name__}")] * len(group)
+            result = None
+        self._settle(group, verdicts, attempt, result)
+
+    # -- the attempt itself: every step may raise ------------------------------------------
+    def _attempt(self, group: list[Delivery], attempt: Attempt) -> tuple[list[Verdict],
+                                                                         HttpResult | None]:
+        first = group[0]
+        partner = self.runtime.config.partners.get(first.partner_id)
+        if partner is None or not partner["enabled"]:
+            return [Verdict(State.DEAD, "partner is no longer configured or enabled")] * len(
+                group), None
+        destination = self.runtime.destination(partner)
+        action = destination.actions[first.action]
+        specs = [d.spec for d in group]
+        request = action.build_request(partner, specs)
+        credentials = (self.runtime.credentials(first.partner_key_id)
+                       if first.partner_key_id else None)
+        attempt.sent = True
+        result = self.runtime.http.send(request, credentials)
+        attempt.status = result.status
+        attempt.latency_ms = round(result.latency_ms, 1)
+        attempt.request = result.request_record or None
+        attempt.response = result.response_record or None
+        verdicts = action.interpret(partner, specs, result)
+        if verdicts is None:
+            verdicts = [default_verdict(result)] * len(group)
+        if len(verdicts) != len(group):
+            raise ValueError(f"{first.action} gave {len(verdicts)} verdicts for {len(group)} "
+                             "deliveries")
+        code, message = destination.error_details(result)
+        attempt.error_code = code
+        attempt.error_message = self.runtime.redactor.text(message or result.error or "") or None
+        if len(group) > 1 and result.request_record:
+            # Each delivery of a batch keeps its own part of the body, not 500 copies of all.
+            attempt.request_by_delivery = {
+                d.id: {**result.request_record, "batch_size": len(group),
+                       "body": self.runtime.redactor.text(
+                           json.dumps(action.part_of_request(partner, d.spec)))}
+                for d in group}
+        return verdicts, result
+
+    # -- settling ----------------------------------------------------------------------------
+    def _settle(self, group, verdicts, attempt: Attempt, result: HttpResult | None) -> None:
+        schedule = self.runtime.config.retry_schedule(group[0].partner_id)
+        retry_after = result.retry_after if result is not None else None
+        try:
+            results = results_for(group, verdicts, schedule, retry_after, now())
+        except ValueError as exc:  # a verdict an action may not give
+            attempt.error_code = "INTERNAL_ERROR"
+            attempt.error_message = str(exc)
+            result = None
+            results = results_for(group, [Verdict(State.RETRYING, "internal error")] * len(group),
+                                  schedule, None, now())
+        self.record(results, attempt)
+        try:
+            self._observe(group, results, attempt)
+            # Only the partner's own answers move its breakers: a failure of ours (result is
+            # None) says nothing about the partner.
+            if result is not None:
+                self._move_breakers(group[0], verdicts, results, attempt)
+        except Exception:  # the results are recorded; metrics or breakers may lag a round
+            log.exception("after delivery %s", group[0].id)
+
+    def _observe(self, group, results: list[Result], attempt: Attempt) -> None:
+        partner_id = group[0].partner_id
+        if attempt.request and attempt.latency_ms is not None:
+            metrics.ATTEMPT_LATENCY.labels(partner=partner_id).observe(attempt.latency_ms / 1000)
+        for delivery, r in zip(group, results, strict=True):
+            metrics.ATTEMPTS.labels(partner=partner_id, outcome=r.state).inc()
+            log.info("delivery %s to %s, attempt %d: %s%s%s%s", r.delivery_id, partner_id,
+                     delivery.attempts + 1, r.state,
+                     f", HTTP {attempt.status}" if attempt.status else "",
+                     f", {attempt.latency_ms:.0f} ms" if attempt.latency_ms is not None else "",
+                     f" ({r.reason})" if r.reason else "")
+
+    def _move_breakers(self, first: Delivery, verdicts: list[Verdict], results: list[Result],
+                       attempt: Attempt) -> None:
+        """A transient failure of the whole request counts towards opening the circuit; any
+        success closes the circuit and the key's pause."""
+        engine, policy = self.runtime.engine, self.breakers.policy
+        circuit, key = scopes_of(first)
+        transient = any(v.state == State.RETRYING for v in verdicts)
+        if transient and all(r.state in (State.RETRYING, State.DEAD) for r in results):
+            if breakers.trip(engine, circuit, "open", attempt.error_message or "failing",
+                             threshold=policy.threshold, policy=policy):
+                self.breakers.open.add(circuit)
+                log.warning("circuit open for %s", circuit)
+            return
+        scopes = [s for s in (circuit, key) if s in self.breakers.known]
+        if scopes:
+            breakers.reset(engine, scopes)
+            self.breakers.known -= set(scopes)
+            self.breakers.open -= set(scopes)
+
+    def _pause_key(self, group: list[Delivery], reason: str, started_at: float) -> None:
+        key_id = group[0].partner_key_id
+        message = f"credentials refused for key {key_id}: {reason}"
+        self.record([Result(d.id, State.PAUSED, message, now(), count_attempt=False)
+                     for d in group],
+                    Attempt(started_at, error_code="INVALID_CREDENTIALS", error_message=message))
+        breakers.trip(self.runtime.engine, KeyScope(key_id), "paused", message,
+                      policy=self.breakers.policy)
+        self.breakers.open.add(KeyScope(key_id))
+        log.warning("key %s paused: %s", key_id, reason)

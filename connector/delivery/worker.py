@@ -1,0 +1,130 @@
+"""The delivery worker: claims due deliveries, hands each claimed group to the boundary on a
+pool of threads (many requests in flight), and polls pull sources when they are due."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+from connector.contract import Attempt, Delivery, Result
+from connector.delivery.boundary import Boundary, Breakers
+from connector.delivery.recorder import Recorder
+from connector.outbox import breakers, claims
+from connector.outbox.attempts import record_many
+
+log = logging.getLogger("connector.worker")
+
+
+class Worker:
+    def __init__(self, runtime, owner: str | None = None):
+        self.runtime = runtime
+        self.settings = runtime.config.settings["worker"]
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.stop_event = threading.Event()
+        self.policy = breakers.BreakerPolicy(**runtime.config.settings["breaker"])
+        self.breakers = Breakers(self.policy)
+        self.boundary = Boundary(runtime, self.owner, self.settings, self.breakers,
+                                 self._record_now)
+        batchable = {}
+        for destination in runtime.registry.destinations.values():
+            for action in destination.actions.values():
+                if action.max_batch > 1:
+                    batchable[action.name] = action.max_batch
+        self.batchable = batchable
+
+    # -- loop ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        threads = self.settings["threads"]
+        log.info("worker %s started with %d threads", self.owner, threads)
+        recorder = Recorder(self.runtime.engine, self.owner)
+        self.boundary.record = recorder.put
+        recorder.start()
+        waiting: deque[list[Delivery]] = deque()
+        try:
+            with ThreadPoolExecutor(threads, thread_name_prefix="deliver") as pool:
+                inflight: set = set()
+                while not self.stop_event.is_set():
+                    # Keep one claim ahead of the threads so none idles while we claim.
+                    if len(waiting) < threads:
+                        try:
+                            waiting.extend(self.claim_groups(2 * threads - len(waiting)))
+                        except Exception:
+                            log.exception("claim failed; retrying shortly")
+                    while waiting and len(inflight) < threads:
+                        inflight.add(pool.submit(self.deliver_group, waiting.popleft()))
+                    if not inflight:
+                        self.stop_event.wait(self.settings["poll_interval"])
+                        continue
+                    idle = len(inflight) < threads and not waiting
+                    done, inflight = wait(inflight, return_when=FIRST_COMPLETED,
+                                          timeout=self.settings["poll_interval"] if idle else 1.0)
+                    for future in done:
+                        if future.exception():
+                            log.error("delivery task failed", exc_info=future.exception())
+                wait(inflight)
+        finally:
+            if waiting:  # claimed but never started: back to the queue now, not after the lease
+                claims.release(self.runtime.engine, self.owner,
+                               [c.id for group in waiting for c in group])
+            recorder.stop()
+            self.boundary.record = self._record_now
+        log.info("worker %s stopped", self.owner)
+
+    def run_once(self) -> int:
+        """Claim and deliver everything due now, synchronously (tests, `connector worker --once`)."""
+        count = 0
+        while True:
+            groups = self.claim_groups(self.settings["threads"])
+            if not groups:
+                return count
+            for group in groups:
+                self.deliver_group(group)
+                count += len(group)
+
+    def claim_groups(self, free: int) -> list[list[Delivery]]:
+        engine, lease = self.runtime.engine, self.settings["lease"]
+        self.breakers.refresh(breakers.breaker_states(engine))
+        groups: list[list[Delivery]] = [
+            [c] for c in claims.claim(engine, self.owner, free, lease, policy=self.policy,
+                                     exclude_actions=list(self.batchable) or None)
+        ]
+        free -= len(groups)
+        if free > 0 and self.batchable:
+            biggest = max(self.batchable.values())
+            batch: dict[tuple, list[Delivery]] = {}
+            for c in claims.claim(engine, self.owner, free * biggest, lease,
+                                 actions=list(self.batchable), policy=self.policy):
+                batch.setdefault((c.partner_id, c.action, c.batch_key), []).append(c)
+            batches = [items[i:i + self.batchable[action]]
+                       for (_, action, _), items in batch.items()
+                       for i in range(0, len(items), self.batchable[action])]
+            # Claiming by rows can yield more groups than free threads (many lists): give the
+            # surplus back at once rather than let its leases run down in the queue.
+            groups.extend(batches[:free])
+            surplus = [c.id for group in batches[free:] for c in group]
+            if surplus:
+                claims.release(engine, self.owner, surplus)
+        return groups
+
+    def deliver_group(self, group: list[Delivery]) -> None:
+        self.boundary.deliver(group)
+
+    def _record_now(self, results: list[Result], attempt: Attempt) -> None:
+        record_many(self.runtime.engine, self.owner, [(results, attempt)])
+
+
+def run_forever(runtime) -> None:
+    worker = Worker(runtime)
+
+    def stop(*_):
+        worker.stop_event.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    worker.run()

@@ -1,0 +1,101 @@
+"""Field types that config schemas and inbound payload schemas are built from: strict
+schemas, durations, outbound URLs, secrets and email addresses (validated in this one place)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_EMAIL = 254
+_EMAIL_SHAPE = validate.Email(error="not a valid email address")
+
+
+class StrictSchema(Schema):
+    """Unknown keys are errors: a typo in a config file must not be silently ignored."""
+
+    class Meta:
+        unknown = RAISE
+
+
+def parse_duration(value) -> float:
+    """'500ms', '10s', '1m', '12h', '7d' or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("not a duration")
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration like 500ms, 10s, 1m, 12h or 7d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class Duration(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+        if seconds < 0:
+            raise ValidationError("must not be negative")
+        return seconds
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OutboundUrl(fields.String):
+    """https only, except http for loopback hosts (the sandbox, tests)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        url = super()._deserialize(value, attr, data, **kwargs)
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            return url.rstrip("/")
+        if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+            return url.rstrip("/")
+        raise ValidationError("must be an https:// URL (http:// only for loopback hosts)")
+
+
+def secret_field(**kwargs) -> fields.String:
+    """A string that must never be logged or stored; the loader collects its value."""
+    return fields.String(metadata={"secret": True}, validate=validate.Length(min=1), **kwargs)
+
+
+def normalise_email(value: str) -> str:
+    """Trimmed and lower-cased, so one person always matches."""
+    return value.strip().lower()
+
+
+def valid_email(value: str) -> str | None:
+    """The normalised address, or None when it is not one Listrak-style APIs accept."""
+    try:
+        return _checked(normalise_email(value))
+    except ValidationError:
+        return None
+
+
+def _checked(email: str) -> str:
+    if len(email) > MAX_EMAIL:
+        raise ValidationError(f"longer than {MAX_EMAIL} characters")
+    _EMAIL_SHAPE(email)
+    if "." not in email.rsplit("@", 1)[-1]:  # user@localhost reaches nobody's inbox
+        raise ValidationError("not a valid email address")
+    return email
+
+
+class Email(fields.String):
+    """An email address, normalised before anything else; the error says what is wrong."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return _checked(normalise_email(super()._deserialize(value, attr, data, **kwargs)))

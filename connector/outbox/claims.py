@@ -1,0 +1,137 @@
+"""Claims: leasing due deliveries to one worker, and giving them back untouched.
+
+A claim leases at most one delivery per contact, none whose contact has a change in flight
+(the consent rule decides the rest), none behind a paused key or an open circuit, except one
+probe per breaker whose probe time has come."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import and_, or_, select, update
+
+from connector.contract import PENDING, Delivery, KeyScope, parse_scope
+from connector.outbox import consent
+from connector.outbox.breakers import DEFAULT_POLICY, BreakerPolicy
+from connector.outbox.consent import Change
+from connector.outbox.engine import now
+from connector.outbox.tables import breakers, deliveries
+
+
+def _in_scope(scope):
+    """The deliveries a breaker scope holds back."""
+    if isinstance(scope, KeyScope):
+        return deliveries.c.partner_key_id == scope.partner_key_id
+    key_match = (deliveries.c.partner_key_id.is_(None) if scope.partner_key_id is None
+                 else deliveries.c.partner_key_id == scope.partner_key_id)
+    return and_(deliveries.c.partner_id == scope.partner_id, key_match)
+
+
+def _not_in_scope(scope):
+    if isinstance(scope, KeyScope):
+        return or_(deliveries.c.partner_key_id.is_(None),
+                   deliveries.c.partner_key_id != scope.partner_key_id)
+    return ~_in_scope(scope)
+
+
+def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | None = None,
+          exclude_actions: list[str] | None = None,
+          policy: BreakerPolicy = DEFAULT_POLICY) -> list[Delivery]:
+    """Lease up to `limit` due deliveries (see the module docstring)."""
+    at = now()
+    with engine.begin() as conn:
+        held_back, probes = [], []
+        for row in conn.execute(select(breakers).where(breakers.c.state != "closed")):
+            held_back.append(parse_scope(row.scope))
+            if row.probe_at is not None and row.probe_at <= at:
+                probes.append(row)
+
+        due = and_(
+            deliveries.c.state.in_(PENDING),
+            deliveries.c.next_attempt_at <= at,
+            or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < at),
+        )
+        conditions = [due, *(_not_in_scope(scope) for scope in held_back)]
+        if actions:
+            conditions.append(deliveries.c.action.in_(actions))
+        if exclude_actions:
+            conditions.append(deliveries.c.action.not_in(exclude_actions))
+
+        postgres = engine.dialect.name == "postgresql"
+        query = (select(deliveries).where(*conditions)
+                 .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit * 2))
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        rows = list(conn.execute(query))
+
+        probe_ids: set[int] = set()
+        for probe in probes:
+            # If the probe never reports back (worker died), the next one still comes, later.
+            # Only the claimer that moves probe_at on sends the probe (several may race here).
+            moved = conn.execute(update(breakers).where(breakers.c.scope == probe.scope,
+                                                        breakers.c.probe_at == probe.probe_at)
+                                 .values(opened=probe.opened + 1, updated_at=at,
+                                         probe_at=at + policy.interval(probe.opened + 1)))
+            if moved.rowcount != 1:
+                continue
+            probe_query = (select(deliveries).where(due, _in_scope(parse_scope(probe.scope)))
+                           .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(1))
+            if postgres:
+                probe_query = probe_query.with_for_update(skip_locked=True)
+            one = conn.execute(probe_query).first()
+            if one is not None:
+                rows.insert(0, one)
+                probe_ids.add(one.id)
+
+        held = consent.try_lock_contacts(conn, (r.contact_key for r in rows if r.contact_key))
+        rows = [r for r in rows if not r.contact_key or r.contact_key in held]
+        picked = _one_per_contact(conn, rows, at)[:limit]
+        if not picked:
+            return []
+        conn.execute(update(deliveries).where(deliveries.c.id.in_([r.id for r in picked]))
+                     .values(lease_owner=owner, lease_expires_at=at + lease))
+        return [Delivery(r.id, r.event_pk, r.partner_id, r.action, r.environment,
+                         r.partner_key_id, r.contact_key, r.batch_key, r.event_time,
+                         json.loads(r.spec), r.attempts, r.state, probe=r.id in probe_ids,
+                         leased_until=at + lease)
+                for r in picked]
+
+
+def _one_per_contact(conn, rows, at: float):
+    """The consent rule on claim candidates: a candidate that lost to a newer change is
+    superseded; one whose contact has a change in flight waits; older pending ones lose."""
+    stored = consent.live_changes(conn, (r.contact_key for r in rows if r.contact_key))
+    picked, picked_ids, taken, superseded = [], set(), set(), []
+    for row in rows:
+        if row.id in picked_ids:  # a probe can also come up in the main query
+            continue
+        if row.contact_key:
+            if row.contact_key in taken:
+                continue
+            change = Change(row.id, row.contact_key, row.event_time, row.state,
+                            row.lease_expires_at)
+            others = [o for o in stored.get(row.contact_key, []) if o.id != row.id]
+            if not consent.is_newest(change, others):
+                superseded.append(row.id)
+                continue
+            if any(o.in_flight(at) for o in others):
+                continue  # an earlier change for this contact is on the wire
+            # Older changes still pending (one that failed in flight while this one arrived)
+            # lose to this one now, instead of holding it back until their retry time.
+            superseded += consent.older_pending(change, others, at)
+            taken.add(row.contact_key)
+        picked.append(row)
+        picked_ids.add(row.id)
+    consent.supersede(conn, superseded, at,
+                      "a newer event for this contact is queued or delivered")
+    return picked
+
+
+def release(engine, owner: str, delivery_ids: list[int]) -> None:
+    """Give claimed deliveries back untouched (not sent: their circuit opened, or the lease
+    ran too short to send safely)."""
+    with engine.begin() as conn:
+        conn.execute(update(deliveries).where(deliveries.c.id.in_(delivery_ids),
+                                              deliveries.c.lease_owner == owner)
+                     .values(lease_owner=None, lease_expires_at=None))
+
