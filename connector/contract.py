@@ -34,7 +34,7 @@ from connector.fields import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from marshmallow import Schema
 
@@ -57,6 +57,16 @@ class PayloadError(Exception):
 
 class Unauthorized(Exception):
     """An inbound request does not carry valid credentials for its source (401)."""
+
+
+class PollFailed(Exception):
+    """A poll could not finish (the partner is down, or asked us to slow down). Pages already
+    stored stay stored; the next poll resumes from the last cursor, not before
+    `retry_after` seconds (when the partner said so) nor before the next interval."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InvalidCredentials(Exception):
@@ -230,7 +240,9 @@ def parse_scope(stored: str) -> Scope:
 
 @dataclass
 class Poll:
-    """What one poll of a pull source read: its events and the cursor to start from next."""
+    """One page of what a pull source read: its events and the cursor to resume after it.
+    The core stores each page's events and cursor in one transaction, so a poll that dies
+    half-way resumes after its last stored page."""
 
     events: list[InboundEvent]
     cursor: dict[str, Any]
@@ -314,10 +326,11 @@ class PullSource:
     config_schema: type[Schema]
 
     def poll(self, source_config: dict, cursor: dict | None, since: float, http,
-             credentials) -> Poll:
+             credentials) -> Iterable[Poll]:
         """Read what happened after `cursor` (None on the first poll: from `since`, a UNIX
-        time). `credentials(partner_key_id)` gives a key's Credentials. Raise to fail the
-        poll; it is retried at the next interval with the same cursor."""
+        time), yielding pages. `http` is the core's HttpClient; `credentials(partner_key_id)`
+        gives a key's Credentials. Raise `PollFailed` (or anything) to fail the poll; it is
+        tried again at the next interval from the last stored cursor."""
         raise NotImplementedError
 
     def check(self, source_config: dict, config) -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from connector.contract import PENDING, STATES, CircuitScope, KeyScope, parse_scope
 from connector.outbox.engine import reading
-from connector.outbox.tables import breakers, deliveries
+from connector.outbox.tables import breakers, deliveries, pollers
 
 EVENTS_RECEIVED = Counter(
     "connector_events_received_total", "Inbound events by source and result", ["source", "result"]
@@ -23,6 +23,12 @@ ATTEMPTS = Counter(
 ATTEMPT_LATENCY = Histogram(
     "connector_attempt_latency_seconds", "Latency of requests to partners", ["partner"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+POLLS = Counter(
+    "connector_polls_total", "Polls of pull sources by source and result", ["source", "result"]
+)
+POLL_ROWS = Counter(
+    "connector_poll_rows_total", "Rows read from partners by pull sources", ["source"]
 )
 TOKEN_FETCHES = Counter(
     "connector_token_fetches_total", "OAuth token fetches by key and result", ["key", "result"]
@@ -49,6 +55,15 @@ class StoreCollector:
                                        labels=["key"])
         circuit_open = GaugeMetricFamily("connector_circuit_open", "1 while this circuit is open",
                                          labels=["partner", "key"])
+        last_ok = GaugeMetricFamily("connector_poll_last_success_timestamp_seconds",
+                                    "When each pull source last polled without error (0: never)",
+                                    labels=["source"])
+        last_rows = GaugeMetricFamily("connector_poll_rows_read", "Rows the latest poll read",
+                                      labels=["source"])
+        last_events = GaugeMetricFamily("connector_poll_events_produced",
+                                        "Events the latest poll produced", labels=["source"])
+        poll_failures = GaugeMetricFamily("connector_poll_consecutive_failures",
+                                          "Failed polls since the last good one", labels=["source"])
         now = time.time()
         with reading(self.engine) as conn:
             rows = conn.execute(select(deliveries.c.partner_id, deliveries.c.state,
@@ -73,7 +88,16 @@ class StoreCollector:
                 key_paused.add_metric([scope.partner_key_id], 1)
             elif isinstance(scope, CircuitScope):
                 circuit_open.add_metric([scope.partner_id, scope.partner_key_id or "-"], 1)
+            poll_rows = list(conn.execute(select(pollers.c.source_id, pollers.c.last_ok_at,
+                                                 pollers.c.rows_read, pollers.c.events_produced,
+                                                 pollers.c.failures)))
+        for source_id, last_ok_at, rows_read, events_produced, failures in poll_rows:
+            last_ok.add_metric([source_id], last_ok_at or 0.0)
+            last_rows.add_metric([source_id], rows_read)
+            last_events.add_metric([source_id], events_produced)
+            poll_failures.add_metric([source_id], failures)
         states = [state for _, state in open_rows]
         paused.add_metric([], states.count("paused"))
         circuits.add_metric([], states.count("open"))
-        yield from (by_outcome, depth, oldest, paused, circuits, key_paused, circuit_open)
+        yield from (by_outcome, depth, oldest, paused, circuits, key_paused, circuit_open,
+                    last_ok, last_rows, last_events, poll_failures)

@@ -8,7 +8,7 @@ import importlib
 import sys
 from importlib.metadata import entry_points
 
-BUILT_IN = ["serve", "worker", "check_config", "replay", "purge", "verify", "preview"]
+BUILT_IN = ["serve", "worker", "check_config", "replay", "purge", "verify", "preview", "poll"]
 PLUGIN_GROUP = "connector.commands"
 
 

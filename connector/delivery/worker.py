@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from connector.contract import Attempt, Delivery, Result
 from connector.delivery.boundary import Boundary, Breakers
 from connector.delivery.recorder import Recorder
+from connector.delivery.scheduler import Scheduler
 from connector.outbox import breakers, claims
 from connector.outbox.attempts import record_many
 
@@ -36,6 +37,7 @@ class Worker:
                 if action.max_batch > 1:
                     batchable[action.name] = action.max_batch
         self.batchable = batchable
+        self.scheduler = Scheduler(runtime, self.owner)
 
     # -- loop ---------------------------------------------------------------------------------
     def run(self) -> None:
@@ -44,6 +46,10 @@ class Worker:
         recorder = Recorder(self.runtime.engine, self.owner)
         self.boundary.record = recorder.put
         recorder.start()
+        polling = None
+        if self.runtime.config.pull_sources:
+            polling = threading.Thread(target=self.scheduler.run, name="scheduler", daemon=True)
+            polling.start()
         waiting: deque[list[Delivery]] = deque()
         try:
             with ThreadPoolExecutor(threads, thread_name_prefix="deliver") as pool:
@@ -73,10 +79,15 @@ class Worker:
                                [c.id for group in waiting for c in group])
             recorder.stop()
             self.boundary.record = self._record_now
+            if polling is not None:
+                self.scheduler.stop_event.set()
+                polling.join(timeout=self.settings["lease"])
         log.info("worker %s stopped", self.owner)
 
     def run_once(self) -> int:
-        """Claim and deliver everything due now, synchronously (tests, `connector worker --once`)."""
+        """Poll the pull sources that are due, then claim and deliver everything due now,
+        synchronously (tests, `connector worker --once`)."""
+        self.scheduler.poll_due()
         count = 0
         while True:
             groups = self.claim_groups(self.settings["threads"])

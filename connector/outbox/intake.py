@@ -39,9 +39,10 @@ def _event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
 
 
 def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[str, PlannedDelivery]]]],
-           due_delay: dict[str, float] | None = None) -> IngestResult:
+           due_delay: dict[str, float] | None = None, also=None) -> IngestResult:
     """Store events with their deliveries [(partner_id, planned)]; repeated event ids are
-    duplicates. `due_delay` maps an action name to a gathering window (batching)."""
+    duplicates. `due_delay` maps an action name to a gathering window (batching). `also(conn)`
+    runs in the same transaction (a pull source's cursor moves with the events it read)."""
     received_at = now()
     due_delay = due_delay or {}
     seen: set[str] = set()
@@ -54,6 +55,10 @@ def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[st
 
     rows = [_event_row(source_id, e, received_at) for e, _ in unique]
     with engine.begin() as conn:
+        if also is not None:
+            also(conn)
+        if not rows:
+            return IngestResult(0, 0)
         # ON CONFLICT DO NOTHING: an event id already stored (a retry by the sender, or a
         # concurrent request on PostgreSQL) is a duplicate, never an error.
         pk_by_event_id = {event_id: pk for pk, event_id in

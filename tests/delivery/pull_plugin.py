@@ -1,0 +1,112 @@
+"""A pull source and a batching destination that exist only in tests: the source reads rows
+from a list in pages of two; the destination sends events it did not receive itself, in
+batches, unordered (facts, not consent)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from marshmallow import fields
+
+from connector.contract import (
+    Action,
+    Destination,
+    InboundEvent,
+    OutboundRequest,
+    OutboundUrl,
+    PartnerConfigSchema,
+    PlannedDelivery,
+    Plugin,
+    Poll,
+    PollFailed,
+    PullSource,
+    PullSourceConfigSchema,
+)
+from connector.registry import load_registry
+
+SINK_URL = "https://sink.example.test/v1/batch"
+
+
+class RowsSourceSchema(PullSourceConfigSchema):
+    table = fields.String(load_default="rows")
+
+
+class RowsSource(PullSource):
+    """Reads `rows` (dicts with an `id`) after the cursor, two per page. `fail_after` pages
+    raises `failure` after that many pages."""
+
+    name = "rows"
+    config_schema = RowsSourceSchema
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.fail_after: int | None = None
+        self.failure: Exception = PollFailed("partner answered 503")
+        self.calls: list[dict | None] = []
+
+    def poll(self, source_config, cursor, since, http, credentials):
+        self.calls.append(cursor)
+        start = (cursor or {}).get("after", 0)
+        pages = 0
+        for first in range(start, len(self.rows), 2):
+            if self.fail_after is not None and pages >= self.fail_after:
+                raise self.failure
+            page = self.rows[first:first + 2]
+            yield Poll([_event(row) for row in page], {"after": first + len(page)},
+                       rows_read=len(page))
+            pages += 1
+
+
+def _event(row: dict) -> InboundEvent:
+    return InboundEvent(event_id=f"row-{row['id']}", type="row",
+                        event_time=datetime(2026, 11, 22, 5, 0, tzinfo=UTC),
+                        environment="production", email=row.get("email"), payload=row)
+
+
+class SendBatch(Action):
+    name = "send_batch"
+    max_batch = 100
+
+    def build_request(self, partner, specs):
+        return OutboundRequest("POST", partner["api_url"], json={"batch": specs})
+
+
+class SinkSchema(PartnerConfigSchema):
+    api_url = OutboundUrl(required=True)
+
+
+class Sink(Destination):
+    name = "sink"
+    config_schema = SinkSchema
+    actions = {SendBatch.name: SendBatch()}
+
+    def plan(self, event, partner):
+        return [PlannedDelivery(SendBatch.name, {"id": event.payload["id"]},
+                                partner["keys"]["production"],
+                                batch_key=f"{partner['id']}|{event.environment}")]
+
+
+def registry_with(source: RowsSource):
+    registry = load_registry()
+    registry.add(Plugin(name="test-pull", pull_sources=[source], destinations=[Sink()]),
+                 "test plugin")
+    return registry
+
+
+SOURCE_YAML = "plugin: rows\npoll_interval: 1m\nlookback: 1d\n"
+PARTNER_YAML = f"""plugin: sink
+sources: [activity]
+api_url: {SINK_URL}
+keys: {{production: sink-key}}
+"""
+KEY_YAML = """name: Sink
+partner_key_id: sink-key
+algorithm: BEARER
+key: sink-token-value
+"""
+
+
+def write_config(config_dir) -> None:
+    (config_dir / "sources" / "activity.yaml").write_text(SOURCE_YAML)
+    (config_dir / "partners" / "sink.yaml").write_text(PARTNER_YAML)
+    (config_dir / "keys" / "sink-key.yaml").write_text(KEY_YAML)

@@ -1,0 +1,183 @@
+"""Pull sources: polled on schedule by one worker at a time, pages stored with their cursor in
+one transaction, failures recorded and retried, and their events delivered like any other."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from connector.cli import main as cli
+from connector.config import ConfigError
+from connector.contract import PollFailed
+from connector.delivery.scheduler import Scheduler
+from connector.delivery.worker import Worker
+from connector.outbox import pollers
+from connector.outbox.engine import now
+from connector.outbox.tables import pollers as pollers_table
+from connector.runtime import Runtime
+from tests.config_files import update_yaml
+from tests.delivery.pull_plugin import SINK_URL, RowsSource, registry_with, write_config
+from tests.store_rows import stored_deliveries, stored_events
+
+
+@pytest.fixture
+def source():
+    return RowsSource()
+
+
+@pytest.fixture
+def pull_runtime(config_dir, database_url, source):
+    write_config(config_dir)
+    update_yaml(config_dir / "connector.yaml", set={"worker.batch_window": "0s"})
+    return Runtime.build(str(config_dir), database_url, registry=registry_with(source))
+
+
+def rows(*ids):
+    return [{"id": i, "email": f"r{i}@example.com"} for i in ids]
+
+
+def state(runtime) -> dict:
+    (found,) = pollers.states(runtime.engine)
+    return found
+
+
+def test_first_poll_stores_every_page_and_the_cursor(pull_runtime, source):
+    source.rows = rows(1, 2, 3, 4, 5)
+    report = Scheduler(pull_runtime, "w1").poll("activity")
+    assert (report.ok, report.rows_read, report.events, report.accepted) == (True, 5, 5, 5)
+    assert [e["event_id"] for e in stored_events(pull_runtime)] == [f"row-{i}" for i in range(1, 6)]
+    assert [d["partner_id"] for d in stored_deliveries(pull_runtime)] == ["sink"] * 5
+    polled = state(pull_runtime)
+    assert polled["cursor"] == '{"after":5}'
+    assert (polled["rows_read"], polled["events_produced"], polled["failures"]) == (5, 5, 0)
+    assert polled["lease_owner"] is None and polled["last_ok_at"] is not None
+
+
+def test_next_poll_starts_after_the_cursor_and_adds_only_new_rows(pull_runtime, source):
+    source.rows = rows(1, 2, 3)
+    scheduler = Scheduler(pull_runtime, "w1")
+    scheduler.poll("activity")
+    quiet = scheduler.poll("activity")
+    assert (quiet.rows_read, quiet.accepted) == (0, 0)
+    source.rows += rows(4)
+    later = scheduler.poll("activity")
+    assert (later.rows_read, later.accepted) == (1, 1)
+    assert source.calls == [None, {"after": 3}, {"after": 3}]
+    assert len(stored_events(pull_runtime)) == 4
+
+
+def test_rows_read_twice_are_stored_once(pull_runtime, source):
+    """A re-read (a lookback window, or a poll that died before its cursor moved) adds
+    nothing: the events' ids are already stored."""
+    source.rows = rows(1, 2)
+    scheduler = Scheduler(pull_runtime, "w1")
+    scheduler.poll("activity")
+    with pull_runtime.engine.begin() as conn:
+        conn.execute(update(pollers_table).values(cursor=None))
+    again = scheduler.poll("activity")
+    assert (again.rows_read, again.events, again.accepted) == (2, 2, 0)
+    assert len(stored_deliveries(pull_runtime)) == 2
+
+
+def test_failed_poll_keeps_stored_pages_and_resumes_after_them(pull_runtime, source):
+    source.rows = rows(1, 2, 3, 4, 5)
+    source.fail_after = 1
+    scheduler = Scheduler(pull_runtime, "w1")
+    failed = scheduler.poll("activity")
+    assert (failed.ok, failed.error, failed.accepted) == (False, "partner answered 503", 2)
+    polled = state(pull_runtime)
+    assert (polled["cursor"], polled["failures"]) == ('{"after":2}', 1)
+    assert polled["last_error"] == "partner answered 503" and polled["last_ok_at"] is None
+    assert polled["next_poll_at"] >= now() + 59  # the next interval, not at once
+
+    source.fail_after = None
+    resumed = scheduler.poll("activity")
+    assert (resumed.ok, resumed.accepted) == (True, 3)
+    assert source.calls[-1] == {"after": 2}
+    assert state(pull_runtime)["failures"] == 0
+
+
+def test_retry_after_from_the_partner_pushes_the_next_poll_out(pull_runtime, source):
+    source.rows = rows(1, 2, 3)
+    source.fail_after = 0
+    source.failure = PollFailed("HTTP 429", retry_after=3600)
+    Scheduler(pull_runtime, "w1").poll("activity")
+    assert state(pull_runtime)["next_poll_at"] >= now() + 3590
+
+
+def test_a_plugin_bug_is_a_failed_poll_not_a_crash(pull_runtime, source):
+    source.rows = rows(1)
+    source.fail_after = 0
+    source.failure = KeyError("sink-token-value")
+    report = Scheduler(pull_runtime, "w1").poll("activity")
+    assert report.error == "KeyError: '***'"  # secrets redacted
+    assert state(pull_runtime)["lease_owner"] is None
+
+
+def test_one_poller_per_source_across_workers(pull_runtime, source):
+    source.rows = rows(1, 2)
+    assert pollers.acquire(pull_runtime.engine, "activity", "w1", lease=60) is not None
+    assert Scheduler(pull_runtime, "w2").poll("activity") is None
+    assert pollers.holder(pull_runtime.engine, "activity") == "w1"
+    pollers.finish(pull_runtime.engine, "activity", "w1", next_poll_at=0.0)
+    assert Scheduler(pull_runtime, "w2").poll("activity").ok
+
+
+def test_expired_lease_is_taken_over_and_the_old_poller_loses_its_page(pull_runtime, source):
+    source.rows = rows(1, 2, 3, 4)
+    first = Scheduler(pull_runtime, "w1")
+    taken = []
+
+    def take_over_after_first_page(conn, source_id, owner, cursor, rows_read, events):
+        if not taken:  # another worker takes the lease between two pages
+            conn.execute(update(pollers_table).values(lease_owner="w2"))
+            taken.append(True)
+        return save(conn, source_id, owner, cursor, rows_read, events)
+
+    save = pollers.save_cursor
+    pollers.save_cursor = take_over_after_first_page
+    try:
+        report = first.poll("activity")
+    finally:
+        pollers.save_cursor = save
+    assert report.lost and report.accepted == 0
+    assert stored_events(pull_runtime) == []  # the page was rolled back with the cursor
+
+
+def test_due_polls_wait_for_their_interval(pull_runtime, source):
+    source.rows = rows(1)
+    scheduler = Scheduler(pull_runtime, "w1")
+    assert [r.source_id for r in scheduler.poll_due()] == ["activity"]
+    assert scheduler.poll_due() == []  # polled a moment ago, interval 1m
+
+
+def test_worker_polls_due_sources_and_delivers_their_events_in_a_batch(
+        pull_runtime, source, requests_mock):
+    sink = requests_mock.post(SINK_URL, status_code=200, json={})
+    source.rows = rows(1, 2, 3)
+    assert Worker(pull_runtime).run_once() == 3
+    (request,) = sink.request_history
+    assert request.json() == {"batch": [{"id": 1}, {"id": 2}, {"id": 3}]}
+    assert request.headers["Authorization"] == "Bearer sink-token-value"
+    assert {d["state"] for d in stored_deliveries(pull_runtime)} == {"delivered"}
+
+
+def test_poll_command_polls_now(pull_runtime, source, config_dir, database_url, monkeypatch,
+                                capsys):
+    source.rows = rows(1, 2, 3)
+    monkeypatch.setattr("connector.cli.runtimes.Runtime.build",
+                        lambda *a, **k: pull_runtime)
+    assert cli(["poll", "activity"]) == 0
+    assert capsys.readouterr().out == "polled activity: 3 rows, 3 events, 3 new\n"
+    assert cli(["poll", "activity"]) == 0  # not due yet, but `poll` polls now
+    assert cli(["poll", "extole"]) == 2
+    assert "no pull source 'extole' (known: activity)" in capsys.readouterr().err
+
+
+def test_pull_source_needs_no_auth_and_polls_at_most_every_second(config_dir, source):
+    write_config(config_dir)
+    (config_dir / "sources" / "activity.yaml").write_text("plugin: rows\npoll_interval: 500ms\n")
+    with pytest.raises(ConfigError) as caught:
+        Runtime.build(str(config_dir), "sqlite://", registry=registry_with(source))
+    assert caught.value.problems == ["config/sources/activity.yaml: poll_interval: must be at "
+                                     "least 1s"]
