@@ -353,6 +353,17 @@ class Action:
         core's default (2xx delivered; 408/429/5xx/network retrying; other 4xx dead)."""
         return None
 
+    def batches(self, partner: dict, specs: list[dict]) -> list[list[int]]:
+        """How due deliveries sharing a batch key split into requests (indexes into `specs`,
+        every index once): by default chunks of `max_batch`. Override for size limits."""
+        return [list(range(i, min(i + self.max_batch, len(specs))))
+                for i in range(0, len(specs), self.max_batch)]
+
+    def refuse(self, partner: dict, spec: dict) -> str | None:
+        """Why this delivery can never be sent (it goes dead at once, the rest of its batch
+        is still sent), or None."""
+        return None
+
     def part_of_request(self, partner: dict, spec: dict) -> Any:
         """One delivery's share of a batch request body, kept in its attempt log."""
         return self.build_request(partner, [spec]).json

@@ -103,6 +103,16 @@ class Boundary:
                 group), None
         destination = self.runtime.destination(partner)
         action = destination.actions[first.action]
+        refused = {i: reason for i, d in enumerate(group)
+                   if (reason := action.refuse(partner, d.spec)) is not None}
+        if refused:  # never sent; whatever is left of the batch goes on without them
+            rest = [d for i, d in enumerate(group) if i not in refused]
+            verdicts, result = self._attempt(rest, attempt) if rest else ([], None)
+            attempt.request_by_delivery.update(
+                {group[i].id: {"not sent": reason} for i, reason in refused.items()})
+            sent = iter(verdicts)
+            return [Verdict(State.DEAD, refused[i]) if i in refused else next(sent)
+                    for i in range(len(group))], result
         specs = [d.spec for d in group]
         request = action.build_request(partner, specs)
         credentials = (self.runtime.credentials(first.partner_key_id)

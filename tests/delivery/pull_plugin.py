@@ -64,8 +64,20 @@ def _event(row: dict) -> InboundEvent:
 
 
 class SendBatch(Action):
+    """Sends specs as one JSON batch; refuses specs whose id is in `too_big`, and splits a
+    batch into requests of at most `per_request` specs."""
+
     name = "send_batch"
     max_batch = 100
+    too_big: set = set()
+    per_request = 100
+
+    def refuse(self, partner, spec):
+        return "over the size limit" if spec["id"] in self.too_big else None
+
+    def batches(self, partner, specs):
+        return [list(range(i, min(i + self.per_request, len(specs))))
+                for i in range(0, len(specs), self.per_request)]
 
     def build_request(self, partner, specs):
         return OutboundRequest("POST", partner["api_url"], json={"batch": specs})

@@ -16,7 +16,13 @@ from connector.outbox.engine import now
 from connector.outbox.tables import pollers as pollers_table
 from connector.runtime import Runtime
 from tests.config_files import update_yaml
-from tests.delivery.pull_plugin import SINK_URL, RowsSource, registry_with, write_config
+from tests.delivery.pull_plugin import (
+    SINK_URL,
+    RowsSource,
+    SendBatch,
+    registry_with,
+    write_config,
+)
 from tests.store_rows import stored_deliveries, stored_events
 
 
@@ -160,6 +166,26 @@ def test_worker_polls_due_sources_and_delivers_their_events_in_a_batch(
     assert request.json() == {"batch": [{"id": 1}, {"id": 2}, {"id": 3}]}
     assert request.headers["Authorization"] == "Bearer sink-token-value"
     assert {d["state"] for d in stored_deliveries(pull_runtime)} == {"delivered"}
+
+
+def test_refused_delivery_is_dead_and_the_rest_of_its_batch_is_sent(
+        pull_runtime, source, requests_mock, monkeypatch):
+    sink = requests_mock.post(SINK_URL, status_code=200, json={})
+    monkeypatch.setattr(SendBatch, "too_big", {2})
+    source.rows = rows(1, 2, 3)
+    Worker(pull_runtime).run_once()
+    assert [r.json() for r in sink.request_history] == [{"batch": [{"id": 1}, {"id": 3}]}]
+    assert [(d["state"], d["reason"]) for d in stored_deliveries(pull_runtime)] == [
+        ("delivered", None), ("dead", "over the size limit"), ("delivered", None)]
+
+
+def test_action_splits_a_batch_into_requests(pull_runtime, source, requests_mock, monkeypatch):
+    sink = requests_mock.post(SINK_URL, status_code=200, json={})
+    monkeypatch.setattr(SendBatch, "per_request", 2)
+    source.rows = rows(1, 2, 3)
+    Worker(pull_runtime).run_once()
+    assert [r.json() for r in sink.request_history] == [
+        {"batch": [{"id": 1}, {"id": 2}]}, {"batch": [{"id": 3}]}]
 
 
 def test_poll_command_polls_now(pull_runtime, source, config_dir, database_url, monkeypatch,
