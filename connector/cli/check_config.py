@@ -24,6 +24,7 @@ def run(args) -> int:
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    print(f"{directory}: OK — {len(config.keys)} key(s), {len(config.sources)} source(s), "
-          f"{len(config.partners)} partner(s)")
+    pulled = f" ({len(config.pull_sources)} pulled)" if config.pull_sources else ""
+    print(f"{directory}: OK — {len(config.keys)} key(s), {len(config.all_sources)} source(s)"
+          f"{pulled}, {len(config.partners)} partner(s)")
     return 0

@@ -27,7 +27,7 @@ def readyz():
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         return jsonify(status="unavailable", store=type(exc).__name__), 503
-    return jsonify(status="ready", sources=sorted(runtime.config.sources),
+    return jsonify(status="ready", sources=sorted(runtime.config.all_sources),
                    partners=sorted(runtime.config.partners))
 
 
