@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,28 @@ def post_events(client):
 def listrak_token(requests_mock):
     return requests_mock.post(TOKEN_URL, json={"access_token": "tok-1", "token_type": "bearer",
                                                "expires_in": 3599})
+
+
+class Clock:
+    """A fake wall clock: `time.time()` answers `at` until the test moves it."""
+
+    def __init__(self, at: float):
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """Stops `time.time()` (the outbox's `now()`, verifiers, metrics) at a fixed instant, so
+    times in the store are exact; `clock.advance(seconds)` moves it on."""
+    fake = Clock(1_800_000_000.0)
+    monkeypatch.setattr(time, "time", fake)
+    return fake
 
 
 @pytest.fixture(scope="session")
