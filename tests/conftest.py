@@ -122,9 +122,10 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    """Stops `time.time()` (the outbox's `now()`, verifiers, metrics) at a fixed instant, so
-    times in the store are exact; `clock.advance(seconds)` moves it on."""
-    fake = Clock(1_800_000_000.0)
+    """Stops `time.time()` (the outbox's `now()`, verifiers, metrics) at the whole second the
+    test starts, so times in the store are exact; `clock.advance(seconds)` moves it on.
+    (Code that reads `datetime.now()` still sees the real time, close by.)"""
+    fake = Clock(float(int(time.time())))
     monkeypatch.setattr(time, "time", fake)
     return fake
 

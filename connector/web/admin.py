@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, request
 
 from connector.outbox.replay import replay
-from connector.web import readmodel
+from connector.web import arguments, readmodel
 from connector.web.access import MAX_ID, refusal, secure_headers
 
-MAX_REPLAY_IDS = 1000
 log = logging.getLogger("connector.admin")
 
 api = Blueprint("admin_api", __name__, url_prefix="/admin/api")
@@ -43,9 +41,8 @@ def list_events():
     """Recent events with their deliveries, newest first; page on with `before=next_before`."""
     runtime = current_app.extensions["connector"]
     try:
-        filters = readmodel.Filters.parse(request.args)
-        before, limit = readmodel.page_args(request.args)
-    except readmodel.FilterError as exc:
+        filters, before, limit = arguments.listing(request)
+    except arguments.ArgumentError as exc:
         return _bad(str(exc))
     page = readmodel.recent_events(runtime.engine, filters, before, limit)
     return jsonify(page | {"filters": filters.as_args(),
@@ -80,49 +77,18 @@ def summary():
     circuits that hold deliveries back."""
     runtime = current_app.extensions["connector"]
     try:
-        filters = readmodel.Filters.parse(request.args)
-    except readmodel.FilterError as exc:
+        filters = arguments.filters(request)
+    except arguments.ArgumentError as exc:
         return _bad(str(exc))
     return jsonify({"counts": readmodel.outcome_counts(runtime.engine, filters),
                     **readmodel.breakers(runtime.engine)})
 
 
-def parse_replay(body) -> dict:
-    """Arguments for `replay()` from a JSON body; ValueError names the problem."""
-    if not isinstance(body, dict):
-        raise ValueError("send a JSON object: {\"delivery_ids\": [...]} or {\"dead\": true}")
-    unknown = sorted(set(body) - {"delivery_ids", "dead", "partner", "since"})
-    if unknown:
-        raise ValueError(f"unknown fields: {', '.join(unknown)}")
-    ids = body.get("delivery_ids") or []
-    if not isinstance(ids, list) or len(ids) > MAX_REPLAY_IDS or not all(
-            isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_ID for i in ids):
-        raise ValueError(f"delivery_ids: a list of at most {MAX_REPLAY_IDS} delivery ids")
-    dead = body.get("dead", False)
-    if not isinstance(dead, bool):
-        raise ValueError("dead: true or false")
-    if not ids and not dead:
-        raise ValueError("name delivery_ids, or set dead: true (optionally with partner/since)")
-    partner = body.get("partner")
-    if partner is not None and not isinstance(partner, str):
-        raise ValueError("partner: a partner id")
-    since = body.get("since")
-    if since is not None:
-        try:
-            moment = datetime.fromisoformat(str(since))
-        except ValueError as exc:
-            raise ValueError("since: an ISO-8601 time with offset") from exc
-        if moment.tzinfo is None:
-            raise ValueError("since: needs a UTC offset, e.g. 2026-11-22T05:00:00Z")
-        since = moment.timestamp()
-    return {"delivery_ids": ids or None, "dead": dead, "partner": partner, "since": since}
-
-
-def replay_deliveries(**arguments) -> dict[str, int]:
+def replay_deliveries(**selection) -> dict[str, int]:
     runtime = current_app.extensions["connector"]
-    counts = replay(runtime.engine, runtime=runtime, **arguments)
+    counts = replay(runtime.engine, runtime=runtime, **selection)
     log.info("replay by admin (%s): %s → %s", g.get("admin_via"),
-             {k: v for k, v in arguments.items() if v}, counts)
+             {k: v for k, v in selection.items() if v}, counts)
     return counts
 
 
@@ -130,7 +96,7 @@ def replay_deliveries(**arguments) -> dict[str, int]:
 def replay_route():
     """Queue dead (or named) deliveries again, through the consent-order rule."""
     try:
-        arguments = parse_replay(request.get_json(silent=True))
-    except ValueError as exc:
+        selection = arguments.replay_request(request)
+    except arguments.ArgumentError as exc:
         return _bad(str(exc))
-    return jsonify(replay_deliveries(**arguments))
+    return jsonify(replay_deliveries(**selection))

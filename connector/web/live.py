@@ -24,7 +24,7 @@ from flask import (
 )
 
 from connector.contract import STATES
-from connector.web import access, admin, readmodel
+from connector.web import access, admin, arguments, readmodel
 
 bp = Blueprint("live", __name__, url_prefix="/live", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -125,9 +125,8 @@ def logout():
 def dashboard():
     runtime = current_app.extensions["connector"]
     try:
-        filters = readmodel.Filters.parse(request.args)
-        before, limit = readmodel.page_args(request.args)
-    except readmodel.FilterError as exc:
+        filters, before, limit = arguments.listing(request)
+    except arguments.ArgumentError as exc:
         return render_template("live/refused.html", message=str(exc)), 400
     page = readmodel.recent_events(runtime.engine, filters, before, limit)
     context = {

@@ -1,6 +1,6 @@
-"""The read model: read-side queries for the Live View and the admin API: recent events with their deliveries
-(paged, newest first, filtered), counts per outcome, one event with every attempt, and the
-paused keys and open circuits. Nothing here writes to the store."""
+"""The read model: the queries behind the Live View and the admin API. Recent events with
+their deliveries (paged, newest first, filtered), counts per outcome, one event with every
+attempt, and the paused keys and open circuits. Nothing here writes to the store."""
 
 from __future__ import annotations
 
@@ -20,36 +20,17 @@ DEFAULT_PAGE = 50
 _TEXT_FILTERS = ("source", "partner", "environment", "type", "email")
 
 
-class FilterError(ValueError):
-    """A filter or paging parameter that cannot be used; the message says which and why."""
-
-
 @dataclass(frozen=True)
 class Filters:
+    """What the listing and the counts are narrowed to; `arguments.py` makes one from query
+    arguments and `as_args` gives them back (for links that keep the filters)."""
+
     source: str | None = None
     partner: str | None = None
     environment: str | None = None
     type: str | None = None
     email: str | None = None
     outcome: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, args) -> Filters:
-        """From query arguments (a dict-like); empty values mean no filter."""
-        values = {}
-        for name in _TEXT_FILTERS:
-            value = (args.get(name) or "").strip()
-            if len(value) > 320:
-                raise FilterError(f"{name}: at most 320 characters")
-            values[name] = value or None
-        if values["email"]:
-            values["email"] = values["email"].lower()
-        outcome = tuple(o for o in (args.get("outcome") or "").replace(" ", "").split(",") if o)
-        unknown = [o for o in outcome if o not in STATES]
-        if unknown:
-            raise FilterError(f"outcome: unknown {', '.join(unknown)} "
-                              f"(one of {', '.join(STATES)})")
-        return cls(outcome=outcome, **values)
 
     def as_args(self) -> dict[str, str]:
         args = {name: getattr(self, name) for name in _TEXT_FILTERS if getattr(self, name)}
@@ -81,20 +62,6 @@ class Filters:
         if self.outcome and with_outcome:
             conditions.append(deliveries.c.state.in_(self.outcome))
         return conditions
-
-
-def page_args(args) -> tuple[int | None, int]:
-    """`before` (an event id, for the next older page) and `limit` from query arguments."""
-    try:
-        before = int(args["before"]) if args.get("before") else None
-        limit = int(args["limit"]) if args.get("limit") else DEFAULT_PAGE
-    except ValueError as exc:
-        raise FilterError("before and limit must be whole numbers") from exc
-    if not 1 <= limit <= MAX_PAGE:
-        raise FilterError(f"limit: between 1 and {MAX_PAGE}")
-    if before is not None and not 0 < before <= 2**63 - 1:
-        raise FilterError("before: an event id")
-    return before, limit
 
 
 def iso(seconds: float | None) -> str | None:
