@@ -78,7 +78,7 @@ def normalise_email(value: str) -> str:
 
 
 def valid_email(value: str) -> str | None:
-    """The normalised address, or None when it is not one Listrak-style APIs accept."""
+    """The normalised address, or None when it is not one that email APIs accept."""
     try:
         return _checked(normalise_email(value))
     except ValidationError:
