@@ -1,5 +1,6 @@
 """The Flask application factory: `create_app()` builds the runtime once and mounts the
-blueprints. Bad configuration raises here, so gunicorn refuses to boot with the message."""
+blueprints. Bad configuration, or a store whose schema is behind the code, raises here, so
+gunicorn refuses to boot with the message."""
 
 from __future__ import annotations
 

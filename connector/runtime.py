@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from connector.config import Config, load_config
 from connector.contract import Credentials, InboundEvent, PlannedDelivery
 from connector.http import HttpClient, Redactor
-from connector.outbox.engine import create_schema, default_database_url, make_engine
+from connector.migrations import prepare as prepare_schema
+from connector.outbox.engine import default_database_url, make_engine
 from connector.registry import Registry, load_registry
 
 
@@ -37,7 +38,7 @@ class Runtime:
         http = HttpClient(timeout=worker["http_timeout"], redactor=redactor,
                           pool_size=max(4, worker["threads"]))
         engine = make_engine(database_url or default_database_url())
-        create_schema(engine)
+        prepare_schema(engine)  # empty: create it; behind the code: SchemaError
         return cls(config=config, registry=registry, engine=engine, http=http, redactor=redactor)
 
     def credentials(self, partner_key_id: str) -> Credentials:

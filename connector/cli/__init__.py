@@ -8,7 +8,7 @@ import importlib
 import sys
 from importlib.metadata import entry_points
 
-BUILT_IN = ["serve", "worker", "check_config", "replay", "purge", "verify", "preview", "poll"]
+BUILT_IN = ["serve", "worker", "check_config", "replay", "purge", "verify", "preview", "poll", "db"]
 PLUGIN_GROUP = "connector.commands"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from connector.config import ConfigError
+from connector.migrations import SchemaError
 from connector.registry import PluginError
 from connector.runtime import Runtime
 
@@ -28,9 +29,10 @@ def build_offline_runtime(args) -> Runtime:
 
 
 def build_runtime(args) -> Runtime:
-    """The runtime for a command, or exit 2 with every configuration problem listed."""
+    """The runtime for a command, or exit 2 with every configuration problem listed (or why
+    the store's schema does not fit this code)."""
     try:
         return Runtime.build(args.config, args.database_url)
-    except (ConfigError, PluginError) as exc:
+    except (ConfigError, PluginError, SchemaError) as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from exc

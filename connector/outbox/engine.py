@@ -12,9 +12,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
-
-from connector.outbox.tables import metadata
+from sqlalchemy import create_engine, event, make_url
 
 
 def default_database_url() -> str:
@@ -125,7 +123,7 @@ def _ensure_wal(cursor, tries: int = 100) -> None:
 
 
 def _sqlite_engine(url: str):
-    path = url.split(":///", 1)[-1]
+    path = make_url(url).database or ""  # `sqlite://` and `sqlite:///:memory:` are in memory
     in_memory = not path or path == ":memory:"
     if not in_memory:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -177,17 +175,6 @@ def reading(engine):
     holds them up (the Live View, metrics and checks read through this)."""
     with engine.connect().execution_options(readonly=True) as conn:
         yield conn
-
-
-def create_schema(engine) -> None:
-    """Create missing tables. Several processes start at once (gunicorn workers, workers):
-    on PostgreSQL an advisory lock keeps their CREATE TABLEs from colliding."""
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724311)")
-            metadata.create_all(conn)
-    else:
-        metadata.create_all(engine)
 
 
 def dumps(value) -> str:

@@ -1,0 +1,1 @@
+"""Hand-written schema revisions, one module per change, named for what it does."""
