@@ -82,15 +82,15 @@ class StoreCollector:
             oldest.add_metric([], max(0.0, now - due) if due else 0.0)
             open_rows = list(conn.execute(select(breakers.c.scope, breakers.c.state)
                                           .where(breakers.c.state != "closed")))
+            poll_rows = list(conn.execute(select(pollers.c.source_id, pollers.c.last_ok_at,
+                                                 pollers.c.rows_read, pollers.c.events_produced,
+                                                 pollers.c.failures)))
         for stored, _state in open_rows:
             scope = parse_scope(stored)
             if isinstance(scope, KeyScope):
                 key_paused.add_metric([scope.partner_key_id], 1)
             elif isinstance(scope, CircuitScope):
                 circuit_open.add_metric([scope.partner_id, scope.partner_key_id or "-"], 1)
-            poll_rows = list(conn.execute(select(pollers.c.source_id, pollers.c.last_ok_at,
-                                                 pollers.c.rows_read, pollers.c.events_produced,
-                                                 pollers.c.failures)))
         for source_id, last_ok_at, rows_read, events_produced, failures in poll_rows:
             last_ok.add_metric([source_id], last_ok_at or 0.0)
             last_rows.add_metric([source_id], rows_read)

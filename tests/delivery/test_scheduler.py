@@ -207,3 +207,18 @@ def test_pull_source_needs_no_auth_and_polls_at_most_every_second(config_dir, so
         Runtime.build(str(config_dir), "sqlite://", registry=registry_with(source))
     assert caught.value.problems == ["config/sources/activity.yaml: poll_interval: must be at "
                                      "least 1s"]
+
+
+def test_metrics_show_each_pull_sources_latest_poll(pull_runtime, source):
+    from connector.app import create_app
+
+    source.rows = rows(1, 2, 3)
+    Scheduler(pull_runtime, "w1").poll("activity")
+    client = create_app({"TESTING": True}, runtime=pull_runtime).test_client()
+    scraped = client.get("/metrics").get_data(as_text=True).splitlines()
+    assert 'connector_poll_rows_read{source="activity"} 3.0' in scraped
+    assert 'connector_poll_events_produced{source="activity"} 3.0' in scraped
+    assert 'connector_poll_consecutive_failures{source="activity"} 0.0' in scraped
+    (last_ok,) = [line for line in scraped
+                  if line.startswith('connector_poll_last_success_timestamp_seconds{source="activity"}')]
+    assert float(last_ok.rsplit(" ", 1)[1]) == pytest.approx(now(), abs=60)
