@@ -1,16 +1,31 @@
-# make run · make test · make bench — each sets up .venv first (nothing to install by hand).
+# make run · make test · make test-fast · make bench — each sets up .venv first, from the lock file
+# (nothing to install by hand). make lock regenerates the lock after a change to setup.cfg.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements/lock.txt
 
-.PHONY: run test lint bench install clean
+.PHONY: run test test-fast lint lock bench install clean
 
-$(STAMP): setup.cfg pyproject.toml
+# Exactly the pinned, hash-checked versions, then the project itself without resolving anything;
+# pip check fails here if setup.cfg asks for something the lock lacks (run make lock).
+$(STAMP): $(LOCK) setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# Pins setup.cfg's dependencies and the test extra for Python 3.11, keeping existing pins;
+# make lock ARGS=--upgrade moves every pin to the newest release.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --extra test --generate-hashes \
+		--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file $(LOCK) $(ARGS) setup.cfg
 
 install: $(STAMP)
 
@@ -20,10 +35,14 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP)
+# The whole suite: lint, units, end-to-end (real processes), Chromium and PostgreSQL tests.
+test: lint
 	bash scripts/install-browser.sh
-	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+# Units only: no real processes, no browser, no PostgreSQL server.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not e2e and not browser and not postgres"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

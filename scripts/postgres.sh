@@ -5,7 +5,7 @@
 set -euo pipefail
 PORT=${CONNECTOR_PG_PORT:-55432}
 DATA=${CONNECTOR_PG_DATA:-/tmp/connector-pg}
-URL="postgresql+psycopg2://connector@127.0.0.1:$PORT/connector"
+URL="postgresql://connector@127.0.0.1:$PORT/connector"
 
 bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 

@@ -130,6 +130,16 @@ def clock(monkeypatch) -> Clock:
     return fake
 
 
+POSTGRES_FIXTURES = {"postgres_server", "postgres_url"}
+
+
+def pytest_collection_modifyitems(items):
+    """Every test on the real PostgreSQL carries the `postgres` marker (`-m "not postgres"`)."""
+    for item in items:
+        if POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """A real PostgreSQL started by the project's own script (installed with apt if missing)."""

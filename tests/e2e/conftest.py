@@ -1,6 +1,17 @@
+from pathlib import Path
+
 import pytest
 
 from tests.e2e.stack import Stack
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items):
+    """Every test under tests/e2e/ starts real processes: it carries the `e2e` marker."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture

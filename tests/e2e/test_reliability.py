@@ -18,7 +18,7 @@ def make_stack(path, database_url=None, **settings):
                  database_url=database_url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request):
     """None (a SQLite file in the stack's folder) or a fresh PostgreSQL database."""
     return request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
