@@ -16,8 +16,6 @@ outbox → `Delivery` (claimed) → action.build_request → `OutboundRequest` �
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
@@ -32,14 +30,50 @@ from connector.fields import (
     secret_field,
     valid_email,
 )
+from connector.records import (
+    FINISHED,
+    PENDING,
+    STATES,
+    Attempt,
+    CircuitScope,
+    Delivery,
+    HttpResult,
+    InboundEvent,
+    KeyScope,
+    OutboundRequest,
+    PlannedDelivery,
+    Poll,
+    Result,
+    Scope,
+    State,
+    Verdict,
+    parse_scope,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from marshmallow import Schema
 
-# Field types for plugins' schemas, so a plugin imports the contract and nothing else.
+# Records and field types re-exported, so a plugin imports the contract and nothing else.
 __all__ = [
+    "State",
+    "PENDING",
+    "FINISHED",
+    "STATES",
+    "InboundEvent",
+    "PlannedDelivery",
+    "Delivery",
+    "OutboundRequest",
+    "HttpResult",
+    "Verdict",
+    "Attempt",
+    "Result",
+    "KeyScope",
+    "CircuitScope",
+    "Scope",
+    "parse_scope",
+    "Poll",
     "MAX_EMAIL", "Duration", "Email", "OutboundUrl", "StrictSchema", "normalise_email", "secret_field",
     "valid_email",
 ]
@@ -72,181 +106,6 @@ class PollFailed(Exception):
 class InvalidCredentials(Exception):
     """The partner's token endpoint refused the key itself (not a transient failure).
     Deliveries on that key are paused, never burned into `dead`."""
-
-
-# -- one vocabulary ---------------------------------------------------------------------------
-class State(StrEnum):
-    """Where a delivery stands. The first three are pending, the rest finished."""
-
-    QUEUED = "queued"
-    RETRYING = "retrying"
-    PAUSED = "paused"
-    DELIVERED = "delivered"
-    SKIPPED = "skipped"
-    SUPERSEDED = "superseded"
-    DEAD = "dead"
-
-
-PENDING = (State.QUEUED, State.RETRYING, State.PAUSED)
-FINISHED = (State.DELIVERED, State.SKIPPED, State.SUPERSEDED, State.DEAD)
-STATES = PENDING + FINISHED
-
-
-# -- records ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class InboundEvent:
-    """One accepted event, normalised by its source (email trimmed and lower-cased), whether
-    it was pushed to a webhook or pulled by a pull source."""
-
-    event_id: str
-    type: str
-    event_time: datetime
-    environment: str
-    email: str | None
-    payload: dict[str, Any]
-
-
-@dataclass
-class PlannedDelivery:
-    """What one event asks of one partner. `spec` is JSON data the action needs at send time
-    (no secrets). `contact_key` orders consent changes for one contact; None means unordered
-    (facts such as activity, which no later event can contradict). A delivery with a
-    `skip_reason` is recorded as skipped and never sent."""
-
-    action: str
-    spec: dict[str, Any]
-    partner_key_id: str | None
-    contact_key: str | None = None
-    batch_key: str | None = None
-    skip_reason: str | None = None
-
-
-@dataclass
-class Delivery:
-    """A delivery claimed by a worker under a lease that runs until `leased_until`."""
-
-    id: int
-    event_pk: int
-    partner_id: str
-    action: str
-    environment: str
-    partner_key_id: str | None
-    contact_key: str | None
-    batch_key: str | None
-    event_time: float
-    spec: dict
-    attempts: int
-    state: str
-    probe: bool = False  # sent to test a paused key or an open circuit
-    leased_until: float = 0.0
-
-
-@dataclass
-class OutboundRequest:
-    """A request a plugin builds; the core's HTTP module sends it and adds the credentials."""
-
-    method: str
-    url: str
-    params: dict[str, str] = field(default_factory=dict)
-    json: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class HttpResult:
-    """What came back from one request (or why nothing did), with redacted records of both
-    sides for the attempt log."""
-
-    status: int | None
-    latency_ms: float
-    body: Any = None
-    error: str | None = None  # "timeout: …", "connection: …", "token endpoint: …"
-    retry_after: float | None = None
-    request_record: dict = field(default_factory=dict)
-    response_record: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """An action's reading of one delivery's answer: delivered, skipped, retrying or dead."""
-
-    state: State
-    reason: str | None = None
-
-
-@dataclass
-class Attempt:
-    """One try at a request (one delivery, or a batch sharing the request), as logged."""
-
-    started_at: float
-    status: int | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    latency_ms: float | None = None
-    request: dict | None = None
-    response: dict | None = None
-    #: For a batch: each delivery's own part of the request body.
-    request_by_delivery: dict[int, dict] = field(default_factory=dict)
-    sent: bool = False  # did a request leave (so the partner's circuit may count it)
-
-
-@dataclass(frozen=True)
-class Result:
-    """Where one attempt left one delivery."""
-
-    delivery_id: int
-    state: State
-    reason: str | None = None
-    next_attempt_at: float | None = None
-    count_attempt: bool = True
-
-
-@dataclass(frozen=True)
-class KeyScope:
-    """A key whose credentials were refused: its deliveries wait (paused)."""
-
-    partner_key_id: str
-
-    def __str__(self) -> str:
-        return f"key:{self.partner_key_id}"
-
-
-@dataclass(frozen=True)
-class CircuitScope:
-    """A (partner, key) failing continuously: its circuit opens."""
-
-    partner_id: str
-    partner_key_id: str | None
-
-    def __str__(self) -> str:
-        return f"circuit:{self.partner_id}|{self.partner_key_id or '-'}"
-
-
-Scope = KeyScope | CircuitScope
-
-
-def parse_scope(stored: str) -> Scope:
-    """The record behind a breaker row's `scope` column (the only place it is taken apart)."""
-    kind, _, rest = stored.partition(":")
-    if kind == "key":
-        return KeyScope(rest)
-    partner_id, _, key_id = rest.partition("|")
-    return CircuitScope(partner_id, None if key_id == "-" else key_id)
-
-
-@dataclass
-class Poll:
-    """One page of what a pull source read: its events and the cursor to resume after it.
-    The core stores each page's events and cursor in one transaction, so a poll that dies
-    half-way resumes after its last stored page."""
-
-    events: list[InboundEvent]
-    cursor: dict[str, Any]
-    rows_read: int = 0
 
 
 # -- base config schemas ----------------------------------------------------------------------
