@@ -36,6 +36,11 @@ def create_app(test_config: dict | None = None, runtime: Runtime | None = None) 
     def http_error(exc: HTTPException):
         return jsonify(error=exc.name.lower(), message=exc.description), exc.code
 
+    @app.errorhandler(UnicodeDecodeError)
+    def undecodable(exc: UnicodeDecodeError):
+        # Raw bytes that are not UTF-8 in a query string or form: the client's mistake.
+        return jsonify(error="bad request", message="the request is not valid UTF-8"), 400
+
     @app.errorhandler(OperationalError)
     def store_busy(exc: OperationalError):
         log.error("store unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
