@@ -73,15 +73,17 @@ def get_delivery(delivery_id: int):
 
 @api.get("/summary")
 def summary():
-    """Counts per outcome (with the same filters as /events) and the paused keys and open
-    circuits that hold deliveries back."""
+    """Counts per outcome (with the same filters as /events), the paused keys and open
+    circuits that hold deliveries back, and each pull source's latest poll."""
     runtime = current_app.extensions["connector"]
     try:
         filters = arguments.filters(request)
     except arguments.ArgumentError as exc:
         return _bad(str(exc))
     return jsonify({"counts": readmodel.outcome_counts(runtime.engine, filters),
-                    **readmodel.breakers(runtime.engine)})
+                    **readmodel.breakers(runtime.engine),
+                    "pull_sources": readmodel.pull_sources(
+                        runtime.engine, sorted(runtime.config.pull_sources))})
 
 
 def replay_deliveries(**selection) -> dict[str, int]:

@@ -134,11 +134,13 @@ def dashboard():
         "page": page,
         "counts": readmodel.outcome_counts(runtime.engine, filters),
         "breakers": readmodel.breakers(runtime.engine),
+        "pull_sources": readmodel.pull_sources(runtime.engine,
+                                               sorted(runtime.config.pull_sources)),
         "older_url": _url(filters, before=page["next_before"], limit=limit)
         if page["next_before"] else None,
         "newest_url": _url(filters, limit=limit) if before else None,
         "outcome_url": lambda outcome: _url(filters, outcome=outcome),
-        "sources": sorted(runtime.config.sources),
+        "sources": sorted(runtime.config.all_sources),
         "partners": sorted(runtime.config.partners),
     }
     template = "live/_feed.html" if _partial() else "live/dashboard.html"

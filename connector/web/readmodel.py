@@ -5,6 +5,7 @@ attempt, and the paused keys and open circuits. Nothing here writes to the store
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from connector.contract import STATES, KeyScope
 from connector.outbox.breakers import open_breakers
 from connector.outbox.engine import reading
+from connector.outbox.pollers import states as poller_states
 from connector.outbox.tables import attempts, deliveries, events
 
 MAX_PAGE = 200
@@ -217,3 +219,26 @@ def breakers(engine) -> dict[str, list[dict]]:
         else:
             circuits.append({"partner": scope.partner_id, "key": scope.partner_key_id} | item)
     return {"paused_keys": paused, "open_circuits": circuits}
+
+
+def pull_sources(engine, source_ids: list[str]) -> list[dict]:
+    """Each configured pull source's latest poll: when, how it went, what it read, and who is
+    polling it right now (a source never polled yet shows as such)."""
+    by_id = {row["source_id"]: row for row in poller_states(engine)}
+    at = time.time()
+    found = []
+    for source_id in source_ids:
+        row = by_id.get(source_id, {})
+        leased = row.get("lease_expires_at") is not None and row["lease_expires_at"] >= at
+        found.append({
+            "source": source_id,
+            "last_poll_at": iso(row.get("last_poll_at")),
+            "last_ok_at": iso(row.get("last_ok_at")),
+            "next_poll_at": iso(row.get("next_poll_at")) if row else None,
+            "rows_read": row.get("rows_read", 0),
+            "events_produced": row.get("events_produced", 0),
+            "failures": row.get("failures", 0),
+            "last_error": row.get("last_error"),
+            "polling_now": row.get("lease_owner") if leased else None,
+        })
+    return found

@@ -222,3 +222,21 @@ def test_metrics_show_each_pull_sources_latest_poll(pull_runtime, source):
     (last_ok,) = [line for line in scraped
                   if line.startswith('connector_poll_last_success_timestamp_seconds{source="activity"}')]
     assert float(last_ok.rsplit(" ", 1)[1]) == pytest.approx(now(), abs=60)
+
+
+def test_live_view_and_summary_show_each_pull_sources_latest_poll(pull_runtime, source):
+    from connector.app import create_app
+
+    source.rows = rows(1, 2)
+    source.fail_after = 0
+    Scheduler(pull_runtime, "w1").poll("activity")
+    client = create_app({"TESTING": True}, runtime=pull_runtime).test_client()
+    admin = {"Authorization": "Bearer test-admin-token"}
+    (shown,) = client.get("/admin/api/summary", headers=admin).json["pull_sources"]
+    assert {k: shown[k] for k in ("source", "rows_read", "events_produced", "failures",
+                                  "last_error", "last_ok_at", "polling_now")} == {
+        "source": "activity", "rows_read": 0, "events_produced": 0, "failures": 1,
+        "last_error": "partner answered 503", "last_ok_at": None, "polling_now": None}
+    page = client.get("/live", headers=admin).get_data(as_text=True)
+    assert 'data-source="activity"' in page
+    assert "1 failed in a row: partner answered 503" in page
