@@ -1,6 +1,7 @@
 """Intake speed: signed, validated, durably committed events per second through gunicorn,
 against a bare Flask endpoint answering 202 under the same gunicorn settings, measured with
-wrk in one run. `python bench/ingest.py [--seconds 10 --connections 16]`."""
+wrk in one run; the store says how many were committed. `python bench/ingest.py [--seconds 10
+--connections 16]`."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import requests
 
-from tests.conftest import referral_event, sign  # noqa: E402
-from tests.e2e.stack import Stack, free_port, wait_until  # noqa: E402
+from connector.testing import free_port, wait_until
+from plugins.extole.testing import referral_event, sign
+from plugins.listrak.testing import Stack
 
 HERE = Path(__file__).resolve().parent
 SETTINGS: dict = {}
@@ -60,7 +62,6 @@ def main(argv=None) -> dict:
                                  f"127.0.0.1:{bare_port}", "bench.bare_app:app"],
                                 cwd=HERE.parent)
         try:
-            import requests
             wait_until(lambda: requests.post(f"http://127.0.0.1:{bare_port}/webhooks/x",
                                              timeout=1).status_code == 202, message="bare app")
             bare_figures = wrk(f"http://127.0.0.1:{bare_port}/webhooks/extole", bodies,

@@ -2,25 +2,22 @@
 
 Real processes: gunicorn, workers SIGKILLed and restarted, a partner outage (503 on every
 request), shuffled opt-ins/opt-outs. Prints events sent, faults injected, events lost,
-partner requests per delivered event, wrong final contact states, peak rate during the outage.
+partner requests per delivered event, wrong final contact states, and request rates during the
+outage (from the attempt log).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.e2e import reliability  # noqa: E402
-from tests.e2e.stack import Stack  # noqa: E402
+from plugins.listrak import testing as reliability
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=300)
     parser.add_argument("--per-person", type=int, default=4)
     parser.add_argument("--kills", type=int, default=5)
@@ -28,8 +25,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), settings=reliability.RELIABILITY_SETTINGS,
-                      partner_overrides={"resubscribe": True})
+        stack = reliability.Stack(Path(tmp), settings=reliability.RELIABILITY_SETTINGS,
+                                  partner_overrides={"resubscribe": True})
         try:
             stack.start(workers=0)
             stack.sandbox("POST", "/_sandbox/latency", json={"ms": 20})

@@ -1,10 +1,9 @@
 """Shared fixtures: a config directory built from the example config, a runtime on a fresh
-SQLite store, the Flask app and client, and helpers to sign and post events."""
+SQLite store, the Flask app and client, and posting signed events. The helpers they use are
+shared with the benchmarks: connector.testing and each plugin's `testing` module."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import shutil
 import time
@@ -14,23 +13,16 @@ import pytest
 
 from connector.app import create_app
 from connector.runtime import Runtime
+from connector.testing import ROOT
+from plugins.extole import testing as extole_testing
+from plugins.extole.testing import WEBHOOK_SECRET, sign
+from plugins.listrak import testing as listrak_testing
+from plugins.listrak.testing import TOKEN_URL
+from plugins.segment import testing as segment_testing
 
-ROOT = Path(__file__).resolve().parent.parent
-API = "https://api.listrak.test/email/v1"
-TOKEN_URL = "https://auth.listrak.test/OAuth2/Token"
-WEBHOOK_SECRET = "test-webhook-secret"
-
-TEST_ENV = {
-    "LISTRAK_CLIENT_ID": "prod-client",
-    "LISTRAK_CLIENT_SECRET": "prod-secret-value",
-    "LISTRAK_STAGING_CLIENT_ID": "staging-client",
-    "LISTRAK_STAGING_CLIENT_SECRET": "staging-secret-value",
-    "LISTRAK_AUTH_URL": TOKEN_URL,
-    "LISTRAK_API_URL": API,
-    "EXTOLE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-    "SEGMENT_WEBHOOK_SECRET": "test-segment-secret",
-    "CONNECTOR_ADMIN_TOKEN": "test-admin-token",
-}
+# What the example config's ${ENV} placeholders need in unit tests.
+TEST_ENV = {**listrak_testing.TEST_ENV, **extole_testing.TEST_ENV, **segment_testing.TEST_ENV,
+            "CONNECTOR_ADMIN_TOKEN": "test-admin-token"}
 
 
 @pytest.fixture
@@ -73,21 +65,6 @@ def app(runtime):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def sign(body: bytes, secret: str = WEBHOOK_SECRET, algorithm: str = "sha256") -> str:
-    digest = hashlib.sha256 if algorithm == "sha256" else hashlib.sha1
-    return f"{algorithm}={hmac.new(secret.encode(), body, digest).hexdigest()}"
-
-
-def referral_event(event_id="e-1", type="opt_in", email="Jane.Doe@Example.com ",
-                   event_time="2026-11-22T05:44:22.123Z", environment="production", **person):
-    base_person = {"email": email, "first_name": "Jane", "last_name": "Doe",
-                   "phone_number": "+15555555555", "share_link": "refer.example.com/jdoe",
-                   "funnel": "advocate", "partner_user_id": "u-829"}
-    base_person.update(person)
-    return {"event_id": event_id, "type": type, "event_time": event_time, "client_id": "1890234",
-            "environment": environment, "person": base_person}
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from connector.app import create_app
 from connector.cli import main
 from connector.config import ConfigError, load_config
 from connector.registry import load_registry
+from plugins.listrak.testing import API, TOKEN_URL
 from tests.config_files import update_yaml
-from tests.conftest import API, TOKEN_URL
 
 
 @pytest.fixture(scope="module")

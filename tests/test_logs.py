@@ -8,7 +8,8 @@ import logging
 
 from connector import logs
 from connector.delivery.worker import Worker
-from tests.conftest import API, referral_event
+from plugins.extole.testing import referral_event
+from plugins.listrak.testing import API
 
 
 def lines(capsys) -> list[dict]:

@@ -9,7 +9,8 @@ from connector.outbox.claims import claim
 from connector.outbox.intake import ingest
 from connector.runtime import Runtime
 from plugins.extole.source import ExtoleSource
-from tests.conftest import API, referral_event, sign
+from plugins.extole.testing import referral_event, sign
+from plugins.listrak.testing import API
 from tests.store_rows import stored_deliveries
 
 

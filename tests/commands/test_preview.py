@@ -7,8 +7,9 @@ import json
 import pytest
 
 from connector.cli import main
+from plugins.extole.testing import referral_event
+from plugins.listrak.testing import API
 from tests.config_files import update_yaml
-from tests.conftest import API, referral_event
 
 RULES_TAIL = [
     "    outcome rules:",
@@ -152,7 +153,7 @@ def test_unknown_source_and_missing_file(preview, config_dir, capsys):
 
 
 def test_segment_event_finds_its_source_and_shows_the_bulk_request(preview):
-    from tests.plugins.segment_events import audience_event
+    from plugins.segment.testing import audience_event
 
     code, lines, _ = preview(audience_event("m-1"))
     assert code == 0

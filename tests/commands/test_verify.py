@@ -61,7 +61,7 @@ def test_example_config_passes(config_dir, sandbox, capsys):
 
 def test_one_get_per_field_group(config_dir, sandbox, capsys):
     verify(config_dir, capsys)
-    routes = sandbox.meter.snapshot()["requests"]["per_route"]
+    routes = sandbox.state()["requests"]["per_route"]
     assert routes["GET /List/<listId>/SegmentationFieldGroup"] == 1
     assert routes["GET /List/<listId>/SegmentationFieldGroup/<segmentationFieldGroupId>"
                   "/SegmentationField"] == 2

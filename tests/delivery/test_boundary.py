@@ -10,11 +10,12 @@ from connector.app import create_app
 from connector.contract import State, Verdict
 from connector.delivery import boundary as boundary_module
 from connector.delivery.worker import Worker
+from plugins.extole.testing import referral_event
 from plugins.listrak.destination import ContactSubscription, ListrakDestination
 from plugins.listrak.profile_fields import UpdateEmailContactProfileFields
+from plugins.listrak.testing import API
+from plugins.segment.testing import audience_event, post_segment
 from tests.config_files import update_yaml
-from tests.conftest import API, referral_event
-from tests.plugins.segment_events import audience_event, post_segment
 from tests.store_rows import stored_attempts, stored_breakers, stored_deliveries
 
 CONTACT = f"{API}/List/12345/Contact"

@@ -4,7 +4,8 @@ import dataclasses
 
 from connector.delivery.outcomes import retry_delay
 from connector.delivery.worker import Worker
-from tests.conftest import API, referral_event
+from plugins.extole.testing import referral_event
+from plugins.listrak.testing import API
 from tests.store_rows import stored_deliveries
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import Stack
+from plugins.listrak.testing import Stack
 
 HERE = Path(__file__).parent
 

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from tests.conftest import referral_event
-from tests.e2e.helpers import StoreReader
-from tests.e2e.stack import Stack, wait_until
+from connector.testing import StoreReader, wait_until
+from plugins.extole.testing import referral_event
+from plugins.listrak.testing import Stack
 
 pytestmark = pytest.mark.e2e
 

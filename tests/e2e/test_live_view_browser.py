@@ -9,8 +9,9 @@ import re
 
 import pytest
 
-from tests.conftest import ROOT, referral_event
-from tests.e2e.stack import Stack
+from connector.testing import ROOT
+from plugins.extole.testing import referral_event
+from plugins.listrak.testing import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

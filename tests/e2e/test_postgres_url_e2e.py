@@ -3,8 +3,9 @@ gunicorn and a worker start on it with the shipped driver and an opt-in reaches 
 
 from sqlalchemy.engine import make_url
 
-from tests.conftest import referral_event
-from tests.e2e.stack import Stack, wait_until
+from connector.testing import wait_until
+from plugins.extole.testing import referral_event
+from plugins.listrak.testing import Stack
 
 
 def test_plain_postgresql_url_carries_an_opt_in_to_the_sandbox(tmp_path, postgres_url):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.conftest import referral_event
-from tests.e2e.stack import wait_until
+from connector.testing import wait_until
+from plugins.extole.testing import referral_event
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def test_repeated_event_is_a_duplicate_and_sent_once(stack):
 
 
 def test_staging_event_without_staging_key_is_skipped_and_never_sent(tmp_path):
-    from tests.e2e.stack import Stack
+    from plugins.listrak.testing import Stack
 
     stack = Stack(tmp_path / "s", partner_overrides={"keys": {"production": "listrak-production"}})
     try:
@@ -68,8 +68,8 @@ def test_gunicorn_refuses_to_boot_on_bad_config_and_says_why(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
-    from tests.e2e.stack import SANDBOX_ENV, free_port
+    from connector.testing import ROOT, free_port
+    from plugins.listrak.testing import SANDBOX_ENV
 
     env = {**os.environ, **SANDBOX_ENV, "CONNECTOR_CONFIG_DIR": str(ROOT / "config"),
            "CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path}/c.db",

@@ -4,10 +4,10 @@ import random
 
 import pytest
 
-from tests.conftest import referral_event
-from tests.e2e import reliability
-from tests.e2e.helpers import StoreReader
-from tests.e2e.stack import Stack, wait_until
+from connector.testing import StoreReader, wait_until
+from plugins.extole.testing import referral_event
+from plugins.listrak import testing as reliability
+from plugins.listrak.testing import Stack
 
 pytestmark = pytest.mark.e2e
 

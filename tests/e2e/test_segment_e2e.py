@@ -8,8 +8,9 @@ import json
 import pytest
 import requests
 
-from tests.e2e.stack import SANDBOX_ENV, Stack, wait_until
-from tests.plugins.segment_events import audience_event, identify_event, segment_signature
+from connector.testing import wait_until
+from plugins.listrak.testing import SANDBOX_ENV, Stack
+from plugins.segment.testing import audience_event, identify_event, segment_signature
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from connector.outbox.claims import claim
 from connector.outbox.consent import Change, is_newest, live_changes, older_pending, supersede
 from connector.outbox.replay import replay
 from connector.outbox.tables import deliveries
-from tests.conftest import referral_event
+from plugins.extole.testing import referral_event
 from tests.outbox.rows import by_id
 from tests.store_rows import stored_deliveries
 

@@ -11,7 +11,7 @@ from connector.contract import InboundEvent, PlannedDelivery
 from connector.outbox.engine import now
 from connector.outbox.intake import ingest
 from connector.outbox.tables import deliveries
-from tests.conftest import referral_event
+from plugins.extole.testing import referral_event
 from tests.store_rows import stored_deliveries, stored_events
 
 T1 = "2026-11-22T05:00:00Z"

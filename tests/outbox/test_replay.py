@@ -11,8 +11,9 @@ from connector.delivery.worker import Worker
 from connector.outbox.replay import replay
 from connector.outbox.retention import purge
 from connector.outbox.tables import deliveries, events
+from plugins.extole.testing import referral_event, sign
+from plugins.listrak.testing import API
 from tests.config_files import update_yaml
-from tests.conftest import API, referral_event, sign
 from tests.store_rows import stored_attempts, stored_deliveries
 
 CONTACT = f"{API}/List/12345/Contact"

@@ -9,7 +9,7 @@ import pytest
 
 from connector.contract import PayloadError
 from plugins.extole.source import MAX_EVENTS, ExtoleSource
-from tests.conftest import referral_event
+from plugins.extole.testing import referral_event
 
 SOURCE = ExtoleSource()
 

@@ -10,8 +10,9 @@ import requests
 
 from connector.app import create_app
 from connector.delivery.worker import Worker
+from plugins.extole.testing import referral_event, sign
+from plugins.listrak.testing import API, TOKEN_URL
 from tests.config_files import update_yaml
-from tests.conftest import API, TOKEN_URL, referral_event, sign
 from tests.store_rows import stored_attempts, stored_deliveries
 
 CONTACT = f"{API}/List/12345/Contact"

@@ -11,7 +11,7 @@ from connector.config import ConfigError, load_config
 from connector.contract import InboundEvent
 from connector.registry import load_registry
 from plugins.listrak.mappings import MappingSchema, matches, plan_mappings
-from tests.plugins.segment_events import audience_event, identify_event
+from plugins.segment.testing import audience_event, identify_event
 
 BASE = {"name": "m", "action": "update_email_contact_profile_fields", "list_id": 12345,
         "when": [{"field": "type", "is": "track"}], "profile_field_values": {"6789": "on"}}

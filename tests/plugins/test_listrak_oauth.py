@@ -13,8 +13,9 @@ import pytest
 
 from connector.contract import InvalidCredentials, OutboundRequest
 from connector.delivery.worker import Worker
+from plugins.extole.testing import referral_event
 from plugins.listrak.oauth import LEEWAY, ListrakOAuth, TokenError
-from tests.conftest import API, TOKEN_URL, referral_event
+from plugins.listrak.testing import API, TOKEN_URL
 from tests.store_rows import stored_attempts, stored_breakers, stored_deliveries
 
 CONTACT = f"{API}/List/12345/Contact"

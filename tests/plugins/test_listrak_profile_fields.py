@@ -15,8 +15,8 @@ from connector.contract import HttpResult
 from connector.delivery.worker import Worker
 from connector.outbox.tables import deliveries
 from plugins.listrak.profile_fields import CHUNK_SIZE, UpdateEmailContactProfileFields
-from tests.conftest import API
-from tests.plugins.segment_events import audience_event, identify_event, post_segment
+from plugins.listrak.testing import API
+from plugins.segment.testing import audience_event, identify_event, post_segment
 
 BULK = re.compile(re.escape(API) + r"/List/\d+/Contact/SegmentationField$")
 ALWAYS = [{"field": "context.personas.computation_key", "is": "my_audience"}]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from connector.app import create_app
 from connector.outbox.tables import deliveries, events
-from tests.plugins.segment_events import audience_event, identify_event, post_segment
+from plugins.segment.testing import audience_event, identify_event, post_segment
 
 
 def stored(runtime, table):

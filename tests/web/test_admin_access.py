@@ -9,7 +9,7 @@ import pytest
 
 from connector.app import create_app
 from connector.web.access import derive_secret_key
-from tests.conftest import referral_event
+from plugins.extole.testing import referral_event
 
 TOKEN = "test-admin-token"
 PUBLIC = {"live.login", "live.login_post", "live.static"}

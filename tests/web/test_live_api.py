@@ -8,7 +8,8 @@ import pytest
 from connector.contract import CircuitScope, KeyScope
 from connector.delivery.worker import Worker
 from connector.outbox import breakers as outbox_breakers
-from tests.conftest import API, referral_event
+from plugins.extole.testing import referral_event
+from plugins.listrak.testing import API
 
 BEARER = {"Authorization": "Bearer test-admin-token"}
 CONTACT = f"{API}/List/12345/Contact"

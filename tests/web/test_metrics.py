@@ -7,7 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from connector.contract import CircuitScope, KeyScope
 from connector.delivery.worker import Worker
 from connector.outbox import breakers as outbox_breakers
-from tests.conftest import API, referral_event
+from plugins.extole.testing import referral_event
+from plugins.listrak.testing import API
 
 
 def scrape(client) -> dict[tuple, float]:

@@ -10,8 +10,8 @@ from sqlalchemy.exc import OperationalError
 
 from connector.app import create_app
 from connector.delivery.worker import Worker
+from plugins.extole.testing import referral_event, sign
 from tests.config_files import update_yaml
-from tests.conftest import referral_event, sign
 from tests.store_rows import stored_deliveries, stored_events
 
 

@@ -1,5 +1,5 @@
-"""Real processes for end-to-end tests: the Listrak sandbox, gunicorn (wsgi:app) and workers,
-talking over HTTP on loopback ports, sharing one store."""
+"""Real processes on loopback ports: partner look-alikes (sidecars), gunicorn (wsgi:app) and
+workers, sharing one store and a config directory copied from the example configuration."""
 
 from __future__ import annotations
 
@@ -11,22 +11,19 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 import yaml
 
-from tests.conftest import ROOT, sign
+from connector.testing.store import StoreReader
 
-SANDBOX_ENV = {
-    "LISTRAK_CLIENT_ID": "sandbox-client",
-    "LISTRAK_CLIENT_SECRET": "sandbox-secret",
-    "LISTRAK_STAGING_CLIENT_ID": "sandbox-staging-client",
-    "LISTRAK_STAGING_CLIENT_SECRET": "sandbox-staging-secret",
-    "EXTOLE_WEBHOOK_SECRET": "e2e-webhook-secret",
-    "SEGMENT_WEBHOOK_SECRET": "e2e-segment-secret",
-    "CONNECTOR_ADMIN_TOKEN": "e2e-admin-token",
-}
+# The checkout: wsgi.py and the example config/ live there (tests and benchmarks run from it).
+ROOT = Path(__file__).resolve().parents[2]
+
+Signer = Callable[[bytes], dict[str, str]]
 
 
 def free_port() -> int:
@@ -35,55 +32,76 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(check, timeout=20.0, interval=0.1, message="condition"):
+def wait_until(check, timeout: float = 20.0, interval: float = 0.1, message: str = "condition"):
+    """`check()`'s first truthy result, polled every `interval` until `timeout` seconds have
+    passed (exceptions count as not yet); AssertionError naming `message` after that."""
     deadline = time.monotonic() + timeout
     last = None
-    while time.monotonic() < deadline:
+    while True:
         try:
             last = check()
             if last:
                 return last
         except Exception as exc:  # not up yet
             last = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {message}; last: {last!r}")
         time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message}; last: {last!r}")
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """A process started before gunicorn (a partner's sandbox): up once `ready_url` answers 2xx."""
+
+    name: str
+    argv: list[str]
+    ready_url: str
 
 
 class Stack:
-    """Start with `Stack(tmp_path).start()`; everything stops in `stop()`."""
+    """Start with `Stack(workdir).start()`; everything stops in `stop()`.
+
+    `settings` are merged into connector.yaml; `partner_overrides` maps a partner config name to
+    the keys replaced in config/partners/<name>.yaml; `extra_files` are written under the config
+    directory; `env` feeds the config's ${ENV} placeholders; `signers` map a source id to the
+    signature headers for a body (used by `post_events`).
+    """
 
     def __init__(self, workdir: Path, settings: dict | None = None, web_workers: int = 2,
-                 partner_overrides: dict | None = None, extra_files: dict | None = None,
-                 database_url: str | None = None):
+                 partner_overrides: dict[str, dict] | None = None,
+                 extra_files: dict | None = None, database_url: str | None = None, *,
+                 env: dict[str, str] | None = None, sidecars: list[Sidecar] | tuple = (),
+                 signers: dict[str, Signer] | None = None, default_source: str | None = None,
+                 admin_token: str = "e2e-admin-token", example_config: Path = ROOT / "config"):
         self.workdir = Path(workdir)
         self.config_dir = self.workdir / "config"
-        self.sandbox_port = free_port()
+        self.example_config = Path(example_config)
         self.web_port = free_port()
-        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self.base_url = f"http://127.0.0.1:{self.web_port}"
         self.database_url = database_url or f"sqlite:///{self.workdir}/connector.db"
         self.web_workers = web_workers
         self.settings = settings or {}
         self.partner_overrides = partner_overrides or {}
         self.extra_files = extra_files or {}
+        self.sidecars = list(sidecars)
+        self.signers = signers or {}
+        self.default_source = default_source
+        self.admin_token = admin_token
         self.procs: dict[str, subprocess.Popen] = {}
         self.workers: list[subprocess.Popen] = []
         self.env = {
             **os.environ,
-            **SANDBOX_ENV,
-            "LISTRAK_AUTH_URL": f"{self.sandbox_url}/OAuth2/Token",
-            "LISTRAK_API_URL": f"{self.sandbox_url}/email/v1",
+            **(env or {}),
+            "CONNECTOR_ADMIN_TOKEN": admin_token,
             "CONNECTOR_CONFIG_DIR": str(self.config_dir),
             "CONNECTOR_DATABASE_URL": self.database_url,
             "PYTHONUNBUFFERED": "1",
             "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
         }
-        self.webhook_secret = SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]
-        self.admin_token = SANDBOX_ENV["CONNECTOR_ADMIN_TOKEN"]
 
     # -- setup ---------------------------------------------------------------------------------
     def write_config(self) -> None:
-        shutil.copytree(ROOT / "config", self.config_dir, dirs_exist_ok=True)
+        shutil.copytree(self.example_config, self.config_dir, dirs_exist_ok=True)
         settings = yaml.safe_load((self.config_dir / "connector.yaml").read_text()) or {}
         for section, values in self.settings.items():
             if isinstance(values, dict):
@@ -91,10 +109,11 @@ class Stack:
             else:
                 settings[section] = values
         (self.config_dir / "connector.yaml").write_text(yaml.safe_dump(settings))
-        partner_path = self.config_dir / "partners" / "listrak.yaml"
-        partner = yaml.safe_load(partner_path.read_text())
-        partner.update(self.partner_overrides)
-        partner_path.write_text(yaml.safe_dump(partner))
+        for name, overrides in self.partner_overrides.items():
+            partner_path = self.config_dir / "partners" / f"{name}.yaml"
+            partner = yaml.safe_load(partner_path.read_text())
+            partner.update(overrides)
+            partner_path.write_text(yaml.safe_dump(partner))
         for relative, content in self.extra_files.items():
             path = self.config_dir / relative
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,10 +128,10 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "metrics").mkdir(exist_ok=True)
         self.write_config()
-        self.procs["sandbox"] = self._spawn("sandbox", [
-            sys.executable, "-m", "connector.cli", "sandbox", "--port", str(self.sandbox_port)])
-        wait_until(lambda: requests.get(f"{self.sandbox_url}/_sandbox/state", timeout=1).ok,
-                   message="sandbox")
+        for sidecar in self.sidecars:
+            self.procs[sidecar.name] = self._spawn(sidecar.name, sidecar.argv)
+            wait_until(lambda url=sidecar.ready_url: requests.get(url, timeout=1).ok,
+                       message=sidecar.name)
         self.procs["web"] = self._spawn("web", [
             sys.executable, "-m", "gunicorn", "--workers", str(self.web_workers),
             "--bind", f"127.0.0.1:{self.web_port}", "--log-level", "warning", "wsgi:app"])
@@ -154,17 +173,14 @@ class Stack:
                          for p in sorted(self.workdir.glob("*.log")))
 
     # -- talking to it -------------------------------------------------------------------------
-    def post_events(self, payload, source: str = "extole") -> requests.Response:
+    def post_events(self, payload, source: str | None = None) -> requests.Response:
+        """POST `payload` as JSON to /webhooks/<source>, signed by that source's signer."""
+        source = source or self.default_source
         body = json.dumps(payload).encode()
+        signer = self.signers.get(source)
+        headers = {"Content-Type": "application/json", **(signer(body) if signer else {})}
         return requests.post(f"{self.base_url}/webhooks/{source}", data=body, timeout=30,
-                             headers={"Content-Type": "application/json",
-                                      "X-Extole-Signature": sign(body, self.webhook_secret)})
-
-    def sandbox_state(self) -> dict:
-        return requests.get(f"{self.sandbox_url}/_sandbox/state", timeout=10).json()
-
-    def sandbox(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, f"{self.sandbox_url}{path}", timeout=10, **kwargs)
+                             headers=headers)
 
     def admin(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.admin_token}", **kwargs.pop("headers", {})}
@@ -172,14 +188,9 @@ class Stack:
                                 **kwargs)
 
     def delivery_states(self) -> dict[str, int]:
-        from sqlalchemy import func, select
-
-        from connector.outbox.engine import make_engine
-        from connector.outbox.tables import deliveries
-        engine = make_engine(self.database_url)
+        """{state: number of deliveries} read from the store."""
+        reader = StoreReader(self.database_url)
         try:
-            with engine.connect() as conn:
-                return dict(conn.execute(select(deliveries.c.state, func.count())
-                                         .group_by(deliveries.c.state)).all())
+            return reader.delivery_states()
         finally:
-            engine.dispose()
+            reader.close()

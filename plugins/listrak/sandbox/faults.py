@@ -1,4 +1,5 @@
-"""Fault injection and the `/_sandbox/` control routes of the local Listrak look-alike."""
+"""Fault injection for the Listrak sandbox and its `/_sandbox/` control routes (not part of
+Listrak, no auth): faults, added latency, state, reset."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ import random
 import socket
 import threading
 import time
-from collections import deque
 from dataclasses import asdict, dataclass, field
 
 from flask import Blueprint, Response, jsonify, request
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate
 
 MODES = ("500", "503", "429", "hang", "drop", "expire_token", "refuse_credentials")
 TARGETS = ("api", "token", "any")
-FAULT_KEYS = {"mode", "count", "ratio", "retry_after", "hang_seconds", "target"}
 
 
 @dataclass
@@ -34,45 +34,67 @@ class Fault:
         return self.target in (target, "any")
 
 
-def _number(body: dict, key: str, *, minimum: float, maximum: float | None = None):
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{key} must be a number")
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{key} out of range")
-    return value
+class JsonNumber(fields.Float):
+    """A JSON number, kept as sent (3 stays 3): no numeric strings, booleans, NaN or infinity."""
+
+    def _validated(self, value):
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value)):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
-def parse_fault(body: object) -> Fault:
-    """Validate a `POST /_sandbox/faults` body; ValueError names the problem."""
+class FaultSchema(Schema):
+    """The body of `POST /_sandbox/faults`; loads as a Fault."""
+
+    mode = fields.String(required=True, validate=validate.OneOf(MODES))
+    count = fields.Integer(strict=True, allow_none=True, load_default=None,
+                           validate=validate.Range(min=1))
+    ratio = JsonNumber(allow_none=True, load_default=None, validate=validate.Range(min=0, max=1))
+    retry_after = JsonNumber(allow_none=True, load_default=None, validate=validate.Range(min=0))
+    hang_seconds = JsonNumber(allow_none=True, load_default=None, validate=validate.Range(min=0))
+    target = fields.String(load_default="api", validate=validate.OneOf(TARGETS))
+
+    @pre_load
+    def numeric_mode(self, data, **kwargs):
+        """`{"mode": 500}` means the "500" fault, as it always has."""
+        mode = data.get("mode")
+        if isinstance(mode, int) and not isinstance(mode, bool):
+            data = {**data, "mode": str(mode)}
+        return data
+
+    @post_load
+    def make_fault(self, data, **kwargs) -> Fault:
+        mode, target, count = data["mode"], data["target"], data["count"]
+        if mode == "refuse_credentials":
+            target = "token"
+        elif mode == "expire_token":
+            target, count = "api", 1 if count is None else count
+        hang = data["hang_seconds"]
+        return Fault(mode=mode, count=count, ratio=data["ratio"], retry_after=data["retry_after"],
+                     hang_seconds=30.0 if hang is None else float(hang), target=target)
+
+
+class LatencySchema(Schema):
+    """The body of `POST /_sandbox/latency`: milliseconds added before every API request."""
+
+    ms = JsonNumber(required=True, validate=validate.Range(min=0, max=600_000))
+
+
+def load_body(schema: Schema):
+    """The request's JSON body loaded by `schema`; ValidationError names each bad field."""
+    body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    unknown = sorted(set(body) - FAULT_KEYS)
-    if unknown:
-        raise ValueError(f"unknown keys: {', '.join(unknown)}")
-    mode = str(body.get("mode"))
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    count = body.get("count")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-        raise ValueError("count must be a positive integer")
-    if count is None and mode == "expire_token":
-        count = 1
-    target = body.get("target", "api")
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(TARGETS)}")
-    if mode == "refuse_credentials":
-        target = "token"
-    elif mode == "expire_token":
-        target = "api"
-    hang = _number(body, "hang_seconds", minimum=0)
-    return Fault(
-        mode=mode, count=count, ratio=_number(body, "ratio", minimum=0, maximum=1),
-        retry_after=_number(body, "retry_after", minimum=0),
-        hang_seconds=30.0 if hang is None else float(hang), target=target,
-    )
+        raise ValidationError({"body": ["must be a JSON object"]})
+    return schema.load(body)
+
+
+def problem(exc: ValidationError):
+    """A 400 naming each field: {"error": "count: Must be ...", "fields": {"count": [...]}}."""
+    messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
+    summary = "; ".join(f"{name}: {' '.join(map(str, errors))}"
+                        for name, errors in sorted(messages.items()))
+    return jsonify(error=summary, fields=messages), 400
 
 
 class FaultBook:
@@ -132,59 +154,6 @@ class FaultBook:
     def describe(self) -> list[dict]:
         with self._lock:
             return [asdict(fault) for fault in self._faults]
-
-
-class Meter:
-    """Request accounting for /_sandbox/state.
-
-    `total` and `times` count Email API requests (/email/v1); `per_route` also counts the token
-    endpoint; `token_fetches` counts tokens issued per client id.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.total = 0
-            self.buckets: dict[str, dict[str, int]] = {
-                "per_route": {}, "per_status": {}, "per_client": {}, "token_fetches": {}}
-            self.bulk_calls: list[dict] = []
-            self.times: deque[float] = deque(maxlen=100_000)
-
-    def bump(self, bucket: str, name: str) -> None:
-        with self._lock:
-            counts = self.buckets[bucket]
-            counts[name] = counts.get(name, 0) + 1
-
-    def request(self, route: str, email_api: bool) -> None:
-        with self._lock:
-            if email_api:
-                self.total += 1
-                self.times.append(time.time())
-        self.bump("per_route", route)
-
-    def bulk(self, list_id: int, items: int) -> None:
-        with self._lock:
-            self.bulk_calls.append({"list_id": list_id, "items": items})
-
-    def snapshot(self) -> dict:
-        with self._lock:
-            b = {name: dict(counts) for name, counts in self.buckets.items()}
-            times, bulk, total = list(self.times), list(self.bulk_calls), self.total
-        return {"requests": {"total": total, **b, "bulk_calls": bulk},
-                "request_times": times, "peak_requests_per_second": peak_rate(times)}
-
-
-def peak_rate(times: list[float], window: float = 1.0) -> int:
-    """Most requests seen in any `window`-second span."""
-    times, best, start = sorted(times), 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def _retry_after(response: Response, fault: Fault) -> Response:
@@ -253,12 +222,14 @@ def intercept(book: FaultBook, target: str, environ: dict, expire_tokens) -> Res
 
 
 def control_blueprint(sandbox) -> Blueprint:
-    """`/_sandbox/` routes (not part of Listrak, no auth): faults, latency, state, reset."""
+    """`/_sandbox/` routes for the sandbox's state and fault book."""
     bp = Blueprint("listrak_sandbox_control", __name__, url_prefix="/_sandbox")
     book: FaultBook = sandbox.faults
+    fault_schema, latency_schema = FaultSchema(), LatencySchema()
 
-    def bad(message: str):
-        return jsonify(error=message), 400
+    @bp.errorhandler(ValidationError)
+    def invalid_body(exc: ValidationError):
+        return problem(exc)
 
     @bp.get("/faults")
     def list_faults():
@@ -266,10 +237,7 @@ def control_blueprint(sandbox) -> Blueprint:
 
     @bp.post("/faults")
     def add_fault():
-        try:
-            fault = book.add(parse_fault(request.get_json(silent=True)))
-        except ValueError as exc:
-            return bad(str(exc))
+        fault = book.add(load_body(fault_schema))
         return jsonify(fault=asdict(fault), faults=book.describe()), 201
 
     @bp.delete("/faults")
@@ -283,14 +251,7 @@ def control_blueprint(sandbox) -> Blueprint:
 
     @bp.post("/latency")
     def set_latency():
-        body = request.get_json(silent=True)
-        try:
-            ms = _number(body if isinstance(body, dict) else {}, "ms", minimum=0, maximum=600_000)
-        except ValueError as exc:
-            return bad(str(exc))
-        if ms is None:
-            return bad("ms is required")
-        book.latency_ms = float(ms)
+        book.latency_ms = float(load_body(latency_schema)["ms"])
         return jsonify(ms=book.latency_ms)
 
     @bp.get("/state")

@@ -1,4 +1,5 @@
-"""Builders for Segment spec events (as Engage sends them) and a signed POST helper."""
+"""Test helpers for Segment's webhook destinations (`X-Signature`, HMAC-SHA1): Engage audience
+events as Segment sends them and their signatures, for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ import hashlib
 import hmac
 import json
 
-SEGMENT_SECRET = "test-segment-secret"  # tests/conftest.py TEST_ENV
+SEGMENT_SECRET = "test-segment-secret"
+TEST_ENV = {"SEGMENT_WEBHOOK_SECRET": SEGMENT_SECRET}  # unit tests (the Flask test client)
+STACK_ENV = {"SEGMENT_WEBHOOK_SECRET": "e2e-segment-secret"}  # real processes
 
 
 def segment_signature(body: bytes, secret: str = SEGMENT_SECRET) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+
+
+def signature_headers(secret: str):
+    """A signer for connector.testing.Stack: body → {"X-Signature": ...}."""
+    return lambda body: {"X-Signature": segment_signature(body, secret)}
 
 
 def audience_event(message_id: str, email: str = "jane@example.com", entered: bool = True,
@@ -46,6 +54,7 @@ def identify_event(message_id: str, email: str = "jane@example.com", entered: bo
 
 def post_segment(client, payload, source: str = "segment", secret: str = SEGMENT_SECRET,
                  headers: dict | None = None):
+    """POST `payload` signed as Segment does, through a Flask test client."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     sent = {"Content-Type": "application/json", "X-Signature": segment_signature(body, secret)}
     sent.update(headers or {})

@@ -1,0 +1,90 @@
+"""Reading the store from outside the connector: deliveries, attempts and breakers as rows, and
+the figures benchmarks measure (states, backlog, when requests were sent)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from connector.contract import PENDING
+from connector.outbox.engine import make_engine
+from connector.outbox.tables import attempts, breakers, deliveries, events
+
+
+class StoreReader:
+    def __init__(self, database_url: str):
+        self.engine = make_engine(database_url)
+
+    def deliveries_for(self, event_id: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(deliveries).join(events, deliveries.c.event_pk == events.c.id)
+                .where(events.c.event_id == event_id).order_by(deliveries.c.id))]
+
+    def delivery(self, event_id: str) -> dict:
+        (row,) = self.deliveries_for(event_id)
+        return row
+
+    def attempts_for(self, delivery_id: int) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(attempts).where(attempts.c.delivery_id == delivery_id)
+                .order_by(attempts.c.id))]
+
+    def breakers(self) -> dict[str, dict]:
+        with self.engine.connect() as conn:
+            return {r.scope: dict(r._mapping) for r in conn.execute(select(breakers))}
+
+    def all_deliveries(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(deliveries))]
+
+    # -- figures -----------------------------------------------------------------------------
+    def delivery_states(self, action: str | None = None) -> dict[str, int]:
+        """{state: number of deliveries}, of one action if given."""
+        query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
+        if action is not None:
+            query = query.where(deliveries.c.action == action)
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
+    def pending(self) -> int:
+        """Deliveries still to settle (queued, retrying or paused)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(deliveries)
+                                .where(deliveries.c.state.in_(PENDING))).scalar()
+
+    def event_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(events)).scalar()
+
+    def attempt_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(attempts)).scalar()
+
+    def request_times(self, since: float = 0.0, until: float = float("inf")) -> list[float]:
+        """When the workers' requests started, from the attempt log: one per distinct
+        `started_at` (the attempts of one batch request share it)."""
+        query = select(attempts.c.started_at).distinct().where(attempts.c.started_at >= since)
+        if until != float("inf"):
+            query = query.where(attempts.c.started_at <= until)
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
+    def latest_due(self, action: str) -> float | None:
+        """When the last still-queued delivery of `action` becomes due (None: none queued)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(deliveries.c.next_attempt_at)).where(
+                deliveries.c.action == action, deliveries.c.state.in_(PENDING))).scalar()
+
+    def drain_span(self, action: str | None = None) -> tuple[float, float]:
+        """(first attempt started, last delivery updated): the workers' busy span."""
+        first = select(func.min(attempts.c.started_at))
+        last = select(func.max(deliveries.c.updated_at))
+        if action is not None:
+            first = first.join_from(attempts, deliveries).where(deliveries.c.action == action)
+            last = last.where(deliveries.c.action == action)
+        with self.engine.connect() as conn:
+            return conn.execute(first).scalar(), conn.execute(last).scalar()
+
+    def close(self) -> None:
+        self.engine.dispose()

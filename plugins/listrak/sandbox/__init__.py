@@ -1,0 +1,118 @@
+"""A strict local look-alike of Listrak's OAuth2 token endpoint (client credentials) and Email API
+v1 (contacts, profile fields), with fault injection, for demos, tests and benchmarks.
+
+`state` holds the in-memory account, `routes` the Listrak routes, `faults` the fault book and
+the `/_sandbox/` control routes. Run it with `connector sandbox` or
+`python -m plugins.listrak.sandbox`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import make_server
+
+from plugins.listrak.sandbox.faults import control_blueprint, intercept
+from plugins.listrak.sandbox.routes import email_api, route_label, token_endpoint
+from plugins.listrak.sandbox.state import DEFAULT_CLIENTS, DEFAULT_LISTS, ApiError, Sandbox
+
+# Plain HTTP is served on purpose: real Listrak refuses it (ERROR_UNSUPPORTED_PROTOCOL), but the
+# sandbox only ever listens on loopback, where the connector accepts http:// URLs.
+
+UNAUTHORIZED = {"status": 401, "error": "ERROR_UNAUTHORIZED",
+                "message": "Authorization was denied for this request."}
+KNOWN_HTTP_ERRORS = {404: ("ERROR_UNKNOWN_ROUTE", "Invalid route was supplied."),
+                     405: ("ERROR_UNSUPPORTED_METHOD", "The route does not support this method.")}
+
+
+def create_sandbox_app(clients: dict[str, str] | None = None, lists: dict | None = None, *,
+                       token_lifetime: int = 3599, clock=time.time) -> Flask:
+    """The sandbox app: /OAuth2/Token, /email/v1/..., and the /_sandbox/ control routes.
+
+    The Sandbox object (state, faults) is at app.extensions["listrak_sandbox"].
+    """
+    sb = Sandbox(DEFAULT_CLIENTS if clients is None else clients,
+                 DEFAULT_LISTS if lists is None else lists, token_lifetime, clock)
+    app = Flask(__name__)
+    app.extensions["listrak_sandbox"] = sb
+    app.register_blueprint(email_api(sb))
+    app.register_blueprint(control_blueprint(sb))
+    app.add_url_rule("/OAuth2/Token", "token", lambda: token_endpoint(sb), methods=["POST"])
+
+    def is_api() -> bool:
+        return request.path.startswith("/email/v1/") or request.path == "/OAuth2/Token"
+
+    @app.before_request
+    def gate():
+        """Count the request, apply latency and faults, then check the bearer token."""
+        if not is_api():
+            return None
+        target = "token" if request.path == "/OAuth2/Token" else "api"
+        sb.count_request(route_label(), email_api=target == "api")
+        response = intercept(sb.faults, target, request.environ, sb.expire_tokens)
+        if response is not None:
+            return response
+        if target == "api" and request.url_rule is not None:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or sb.client_for(token.strip()) is None:
+                return jsonify(UNAUTHORIZED), 401
+        return None
+
+    @app.after_request
+    def count_status(response: Response):
+        if is_api():
+            sb.count_status(response.status_code)
+        return response
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return jsonify(status=exc.status, error=exc.error, message=exc.message), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        error, message = KNOWN_HTTP_ERRORS.get(exc.code or 500,
+                                               ("ERROR_INVALID_PARAMETER", exc.description))
+        return jsonify(status=exc.code, error=error, message=message), exc.code
+
+    @app.errorhandler(Exception)
+    def unhandled(exc: Exception):
+        app.logger.exception("listrak sandbox: unhandled error")
+        return jsonify(status=500, error="ERROR_UNHANDLED_EXCEPTION",
+                       message="An unexpected error occurred."), 500
+
+    return app
+
+
+def serve_in_thread(host: str = "127.0.0.1", port: int = 0, app: Flask | None = None):
+    """Serve the sandbox (or `app`) from a daemon thread; returns (server, base_url)."""
+    server = make_server(host, port, app or create_sandbox_app(), threaded=True)
+    threading.Thread(target=server.serve_forever, name="listrak-sandbox", daemon=True).start()
+    return server, f"http://{host}:{server.server_port}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="loopback only (plain HTTP)")
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--token-lifetime", type=int, default=3599)
+    parser.add_argument("--lists", help="JSON file with the lists structure")
+    args = parser.parse_args(argv)
+    lists = None
+    if args.lists:
+        with open(args.lists, encoding="utf-8") as fh:
+            lists = json.load(fh)
+    app = create_sandbox_app(lists=lists, token_lifetime=args.token_lifetime)
+    server = make_server(args.host, args.port, app, threaded=True)
+    print(f"Listrak sandbox on http://{args.host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

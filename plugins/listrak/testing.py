@@ -1,0 +1,200 @@
+"""Test helpers for the Listrak plugin (Email API v1, OAuth2 client credentials): the URLs and
+environment unit tests mock, the example configuration on real processes with the Listrak
+sandbox as the partner, and the consent-order reliability run shared by tests and benchmarks."""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+
+from connector import testing
+from connector.testing import StoreReader, batches, free_port, peak_rate, post_all, wait_until
+from plugins.extole import testing as extole_testing
+from plugins.extole.testing import referral_event
+from plugins.segment import testing as segment_testing
+
+API = "https://api.listrak.test/email/v1"
+TOKEN_URL = "https://auth.listrak.test/OAuth2/Token"
+TEST_ENV = {  # unit tests: requests_mock answers at API and TOKEN_URL
+    "LISTRAK_CLIENT_ID": "prod-client",
+    "LISTRAK_CLIENT_SECRET": "prod-secret-value",
+    "LISTRAK_STAGING_CLIENT_ID": "staging-client",
+    "LISTRAK_STAGING_CLIENT_SECRET": "staging-secret-value",
+    "LISTRAK_AUTH_URL": TOKEN_URL,
+    "LISTRAK_API_URL": API,
+}
+SANDBOX_CLIENTS_ENV = {  # the sandbox's DEFAULT_CLIENTS
+    "LISTRAK_CLIENT_ID": "sandbox-client",
+    "LISTRAK_CLIENT_SECRET": "sandbox-secret",
+    "LISTRAK_STAGING_CLIENT_ID": "sandbox-staging-client",
+    "LISTRAK_STAGING_CLIENT_SECRET": "sandbox-staging-secret",
+}
+# Everything the example configuration needs on real processes (the sandbox URLs aside).
+SANDBOX_ENV = {**SANDBOX_CLIENTS_ENV, **extole_testing.STACK_ENV, **segment_testing.STACK_ENV,
+               "CONNECTOR_ADMIN_TOKEN": "e2e-admin-token"}
+
+
+class Stack(testing.Stack):
+    """The example configuration on real processes: Extole and Segment webhooks in (signed with
+    SANDBOX_ENV's secrets; `post_events` posts to extole unless told), the Listrak sandbox
+    (`connector sandbox`) as the partner. `partner_overrides` replace keys of
+    config/partners/listrak.yaml."""
+
+    def __init__(self, workdir: Path, settings: dict | None = None, web_workers: int = 2,
+                 partner_overrides: dict | None = None, extra_files: dict | None = None,
+                 database_url: str | None = None):
+        self.sandbox_port = free_port()
+        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        sandbox = testing.Sidecar(
+            "sandbox", [sys.executable, "-m", "connector.cli", "sandbox",
+                        "--port", str(self.sandbox_port)], f"{self.sandbox_url}/_sandbox/state")
+        super().__init__(
+            workdir, settings, web_workers, {"listrak": partner_overrides or {}}, extra_files,
+            database_url, sidecars=[sandbox], default_source="extole",
+            env={**SANDBOX_ENV, "LISTRAK_AUTH_URL": f"{self.sandbox_url}/OAuth2/Token",
+                 "LISTRAK_API_URL": f"{self.sandbox_url}/email/v1"},
+            signers={
+                "extole": extole_testing.signature_headers(SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]),
+                "segment": segment_testing.signature_headers(
+                    SANDBOX_ENV["SEGMENT_WEBHOOK_SECRET"])},
+            admin_token=SANDBOX_ENV["CONNECTOR_ADMIN_TOKEN"])
+        self.webhook_secret = SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]
+
+    def sandbox_state(self) -> dict:
+        """The sandbox's /_sandbox/state: contacts per list, request counts, faults."""
+        return requests.get(f"{self.sandbox_url}/_sandbox/state", timeout=10).json()
+
+    def sandbox(self, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, f"{self.sandbox_url}{path}", timeout=10, **kwargs)
+
+
+# -- the reliability run ----------------------------------------------------------------------
+# Shuffled opt-ins/opt-outs for many people, posted concurrently, while workers are SIGKILLed
+# and the partner has an outage. Used by tests/e2e/test_reliability.py (small) and
+# bench/reliability.py (large).
+
+RELIABILITY_SETTINGS = {
+    "retry_schedule": ["200ms", "500ms", "1s", "1s", "2s", "2s", "2s", "2s", "2s", "2s"],
+    "worker": {"threads": 16, "http_timeout": "2s", "lease": "6s", "poll_interval": "50ms"},
+    "breaker": {"threshold": 5, "probe_interval": "500ms", "max_probe_interval": "2s"},
+}
+BASE_TIME = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
+ATTEMPTS_BETWEEN_KILLS = 10
+
+
+def make_events(people: int, per_person: int, seed: int) -> tuple[list[dict], dict[str, str]]:
+    """Shuffled referral events, and each person's newest kind (what Listrak must end with)."""
+    rng = random.Random(seed)
+    out, newest = [], {}
+    for p in range(people):
+        email = f"person{p}@example.com"
+        for k in range(per_person):
+            kind = rng.choice(["opt_in", "opt_out"])
+            at = BASE_TIME + timedelta(seconds=k * 10 + rng.random())
+            out.append(referral_event(f"r-{seed}-{p}-{k}", type=kind, email=email,
+                                      event_time=at.isoformat()))
+            newest[email] = kind
+    rng.shuffle(out)
+    return out, newest
+
+
+def kill_workers(stack: Stack, store: StoreReader, rounds: int, rng: random.Random,
+                 posted) -> list[float]:
+    """SIGKILL a random worker and start another, `rounds` times, each once the workers have
+    made progress since the last (or have nothing left to do). When each kill happened."""
+    kills = []
+    for _ in range(rounds):
+        seen = store.attempt_count()
+        wait_until(lambda seen=seen: store.attempt_count() >= seen + ATTEMPTS_BETWEEN_KILLS
+                   or (posted.is_set() and store.pending() == 0),
+                   timeout=60, interval=0.05, message="deliveries between worker kills")
+        stack.kill_worker(rng.choice(stack.workers))
+        kills.append(time.time())
+        stack.add_worker()
+    return kills
+
+
+def circuit_open(store: StoreReader) -> bool:
+    return any(b["state"] == "open" for b in store.breakers().values())
+
+
+def run(stack: Stack, people: int = 150, per_person: int = 4, kill_rounds: int = 3,
+        outage_seconds: float = 4.0, seed: int = 7, workers: int = 2) -> dict:
+    """Returns the figures of one run; the stack must be started with resubscribe: true.
+    Request rates come from the attempt log (when each request started)."""
+    rng = random.Random(seed)
+    all_events, newest = make_events(people, per_person, seed)
+    payloads = batches(all_events, rng)
+    for _ in range(workers):
+        stack.add_worker()
+    store = StoreReader(stack.database_url)
+    try:
+        # Phase 1: half the flood while workers are SIGKILLed and restarted.
+        half = len(payloads) // 2
+        started = time.time()
+        with ThreadPoolExecutor(1) as pool:
+            posted = threading.Event()
+            killing = pool.submit(kill_workers, stack, store, kill_rounds, rng, posted)
+            try:
+                sent = post_all(stack.post_events, payloads[:half])
+            finally:
+                posted.set()
+            kills = killing.result()
+
+        # Phase 2: the partner answers 503 to everything while the other half arrives, until
+        # the circuit has opened and `outage_seconds` have passed.
+        outage_start = time.time()
+        stack.sandbox("POST", "/_sandbox/faults", json={"mode": "503", "ratio": 1.0})
+        sent += post_all(stack.post_events, payloads[half:])
+        wait_until(lambda: time.time() >= outage_start + outage_seconds and circuit_open(store),
+                   timeout=outage_seconds + 30, interval=0.05, message="the outage's end")
+        stack.sandbox("DELETE", "/_sandbox/faults")
+        outage_end = time.time()
+
+        wait_until(lambda: store.pending() == 0, timeout=120, interval=0.5,
+                   message="backlog drained")
+        finished = time.time()
+        stored_events, states = store.event_count(), store.delivery_states()
+        outage_times = store.request_times(outage_start, outage_end)
+        all_times = store.request_times(started)
+    finally:
+        store.close()
+
+    state = stack.sandbox_state()
+    contacts = state["lists"]["12345"]["contacts"]
+    wrong = []
+    for email, kind in newest.items():
+        held = contacts.get(email, {}).get("subscriptionState")
+        expected_ok = held == "Subscribed" if kind == "opt_in" else held in (None, "Unsubscribed")
+        if not expected_ok:
+            wrong.append((email, kind, held))
+    settled_times = [t for t in outage_times if t >= outage_start + 1.0]
+    delivered = states.get("delivered", 0) + states.get("skipped", 0)
+    return {
+        "events_sent": len(all_events),
+        "events_acknowledged": sent,
+        "events_stored": stored_events,
+        "events_lost": len(all_events) - stored_events + states.get("dead", 0),
+        "worker_kills": len(kills),
+        "faults_injected": sum(state["faults_applied"].values()),
+        "deliveries": states,
+        "partner_requests": state["requests"]["total"],
+        "requests_per_delivered_event": round(state["requests"]["total"] / max(1, delivered), 2),
+        "contacts_wrong": len(wrong),
+        "wrong_examples": wrong[:5],
+        "outage_seconds": round(outage_end - outage_start, 1),
+        "outage_requests": len(outage_times),
+        "peak_requests_per_second_in_outage": peak_rate(outage_times),
+        # after the first second, once the circuit has opened: probes only
+        "requests_per_second_in_outage_after_1s": round(
+            len(settled_times) / max(0.001, outage_end - outage_start - 1.0), 2),
+        "peak_requests_per_second_overall": peak_rate(all_times),
+        "seconds": round(finished - started, 1),
+    }
