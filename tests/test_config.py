@@ -181,6 +181,20 @@ def test_http_basic_secret_needs_a_colon(config_dir, registry):
         "config/sources/basic.yaml: auth.secrets.1: HTTP_BASIC secrets are user:password"]
 
 
+def test_verifier_secret_problems_are_named_by_index(config_dir, registry):
+    write(config_dir, "sources/standard.yaml", """\
+        plugin: extole
+        auth:
+          algorithm: STANDARD_WEBHOOKS
+          secrets: ["whsec_c3RhbmRhcmQtd2ViaG9va3Mta2V5LTMyLWJ5dGVzISE=", "whsec_%%%", "plain"]
+        """)
+    assert problems(config_dir, registry) == [
+        "config/sources/standard.yaml: auth.secrets.1: not a Standard Webhooks secret "
+        "(whsec_ and base64)",
+        "config/sources/standard.yaml: auth.secrets.2: not a Standard Webhooks secret "
+        "(whsec_ and base64)"]
+
+
 def test_http_basic_password_is_a_secret(config_dir, registry):
     write(config_dir, "sources/basic.yaml", """\
         plugin: extole
