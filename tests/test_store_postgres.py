@@ -35,24 +35,28 @@ def test_concurrent_claims_on_postgres_never_share_a_delivery(config_dir, postgr
                                       for i in range(400)]).encode(), {})
     ingest(runtime.engine, "extole", [(e, runtime.plan("extole", e)) for e in events])
 
-    claimed: dict[str, list[int]] = {}
+    owners = [f"w{i}" for i in range(6)]
+    claimed: dict[str, list[list[int]]] = {owner: [] for owner in owners}
+    first_round = threading.Barrier(len(owners), timeout=30)
 
     def claimer(owner: str):
-        mine = claimed.setdefault(owner, [])
+        rounds = claimed[owner]
         while True:
             got = claim(runtime.engine, owner, 7, lease=60)
+            if len(rounds) == 0:
+                first_round.wait()  # every owner holds its first claim before anyone goes on
             if not got:
                 return
-            mine.extend(c.id for c in got)
+            rounds.append([c.id for c in got])
 
-    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(6)]
+    threads = [threading.Thread(target=claimer, args=(owner,)) for owner in owners]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    every = [i for ids in claimed.values() for i in ids]
+    every = [i for rounds in claimed.values() for ids in rounds for i in ids]
     assert len(every) == 400 and len(set(every)) == 400
-    assert sum(1 for ids in claimed.values() if ids) >= 2  # the work really was shared
+    assert [len(rounds[0]) for rounds in claimed.values()] == [7] * len(owners)
 
 
 def test_same_event_posted_concurrently_on_postgres_is_accepted_once(config_dir, postgres_url):

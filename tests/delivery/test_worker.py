@@ -1,18 +1,42 @@
-"""Retry timing and the worker's refusal to send on a lease that may run out mid-request."""
+"""Retry timing, the worker's refusal to send on a lease that may run out mid-request, and the
+circuit that stops requests to a failing partner until its probe."""
 
 import dataclasses
+from collections import Counter
+from types import SimpleNamespace
 
-from connector.delivery.outcomes import retry_delay
+import pytest
+
+from connector.delivery import outcomes
+from connector.delivery.outcomes import MAX_RETRY_AFTER, retry_delay
 from connector.delivery.worker import Worker
 from plugins.extole.testing import referral_event
 from plugins.listrak.testing import API
 from tests.store_rows import stored_deliveries
 
 
-def test_retry_after_is_a_floor_on_the_schedule_not_a_replacement():
-    assert retry_delay([600.0], 1, retry_after=1.0) >= 480.0
+@pytest.fixture
+def jitter(monkeypatch):
+    """Pins the schedule's random factor to the low or the high end of its range."""
+
+    def pin(end: str) -> None:
+        pick = {"low": lambda low, high: low, "high": lambda low, high: high}[end]
+        monkeypatch.setattr(outcomes, "random", SimpleNamespace(uniform=pick))
+
+    return pin
+
+
+@pytest.mark.parametrize("end, delays", [("low", [8.0, 48.0]), ("high", [12.0, 72.0])])
+def test_each_step_of_the_schedule_is_jittered_by_a_fifth(jitter, end, delays):
+    jitter(end)
+    assert [retry_delay([10.0, 60.0], n, retry_after=None) for n in (1, 2)] == delays
+
+
+def test_retry_after_is_a_floor_on_the_schedule_not_a_replacement(jitter):
+    jitter("low")
+    assert retry_delay([600.0], 1, retry_after=1.0) == 480.0
     assert retry_delay([1.0], 1, retry_after=120.0) == 120.0
-    assert 0.8 <= retry_delay([1.0, 10.0], 1, retry_after=None) <= 1.2
+    assert retry_delay([1.0], 1, retry_after=10.0**9) == MAX_RETRY_AFTER
 
 
 def test_schedule_running_out_gives_no_delay():
@@ -31,3 +55,31 @@ def test_claim_whose_lease_is_nearly_gone_is_released_not_sent(post_events, runt
     (delivery,) = stored_deliveries(runtime)
     assert delivery["state"] == "queued" and delivery["lease_owner"] is None
     assert worker.run_once() == 1 and contact.call_count == 1
+
+
+def test_open_circuit_stops_requests_until_its_probe(post_events, runtime, requests_mock,
+                                                     listrak_token, clock):
+    breaker = runtime.config.settings["breaker"]
+    threshold = breaker["threshold"]
+    contact = requests_mock.post(f"{API}/List/12345/Contact", status_code=503, json={})
+    people = [referral_event(f"o-{i}", email=f"p{i}@example.com") for i in range(2 * threshold)]
+    assert post_events(people).status_code == 202
+
+    Worker(runtime).run_once()
+    assert contact.call_count == threshold  # then the circuit is open: the rest go back
+    assert Counter((d["state"], d["attempts"], d["lease_owner"])
+                   for d in stored_deliveries(runtime)) == {
+        ("retrying", 1, None): threshold, ("queued", 0, None): threshold}
+
+    clock.advance(breaker["probe_interval"] - 1)
+    Worker(runtime).run_once()
+    assert contact.call_count == threshold
+    clock.advance(1)
+    Worker(runtime).run_once()
+    assert contact.call_count == threshold + 1  # one probe, refused: open again
+
+    recovered = requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={})
+    clock.advance(2 * breaker["probe_interval"])
+    Worker(runtime).run_once()  # the probe gets through: the circuit closes, everything goes
+    assert recovered.call_count == 2 * threshold
+    assert [d["state"] for d in stored_deliveries(runtime)] == ["delivered"] * 2 * threshold

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
+from marshmallow import ValidationError
 
 from connector.config import ConfigError, load_config
 from connector.contract import InboundEvent
@@ -51,9 +52,13 @@ def test_bad_mapping_fields_are_named_with_their_index(config_dir, registry):
     ]
 
 
-def test_a_mapping_needs_exactly_one_trigger():
-    with pytest.raises(Exception, match="either when"):
-        MappingSchema().load({k: v for k, v in BASE.items() if k != "when"})
+@pytest.mark.parametrize("triggers", [{}, {"when": BASE["when"], "any": BASE["when"]}])
+def test_a_mapping_needs_exactly_one_trigger(triggers):
+    untriggered = {k: v for k, v in BASE.items() if k != "when"}
+    with pytest.raises(ValidationError) as refused:
+        MappingSchema().load({**untriggered, **triggers})
+    assert refused.value.messages == {
+        "_schema": ["give the trigger as either when: (all of) or any:"]}
 
 
 def test_yaml_on_and_off_become_check_box_values():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
@@ -78,17 +77,23 @@ def test_token_is_reused_across_many_deliveries(post_events, runtime, listrak_to
 
 
 def test_one_fetch_when_many_threads_need_a_token_at_once(credentials, requests_mock):
-    started = threading.Event()
+    threads = 16
+    asking = threading.Semaphore(0)
+
+    def ask(_):
+        asking.release()
+        return authorize(credentials)
 
     def slow_token(request, context):
-        started.set()
-        time.sleep(0.05)
+        # The token endpoint answers only once every thread has asked for a token.
+        for _ in range(threads):
+            assert asking.acquire(timeout=10), "not every thread asked for a token"
         return {"access_token": "tok-shared", "token_type": "bearer", "expires_in": 3599}
 
     token = requests_mock.post(TOKEN_URL, json=slow_token)
-    with ThreadPoolExecutor(16) as pool:
-        headers = list(pool.map(lambda _: authorize(credentials), range(64)))
-    assert set(headers) == {"Bearer tok-shared"}
+    with ThreadPoolExecutor(threads) as pool:
+        headers = list(pool.map(ask, range(threads)))
+    assert headers == ["Bearer tok-shared"] * threads
     assert token.call_count == 1
 
 
@@ -97,21 +102,24 @@ def test_runtime_shares_one_credentials_object_per_key(runtime):
     assert runtime.credentials("listrak-production") is not runtime.credentials("listrak-staging")
 
 
-def test_token_is_refreshed_before_expiry_by_the_margin(credentials, requests_mock, monkeypatch):
-    clock = [1_800_000_000.0]
-    monkeypatch.setattr(time, "time", lambda: clock[0])
+def test_token_is_refreshed_before_expiry_by_the_margin(credentials, requests_mock, clock):
     token = requests_mock.post(TOKEN_URL, [token_answer("tok-1"), token_answer("tok-2")])
     assert authorize(credentials) == "Bearer tok-1"
-    clock[0] += 3599 - LEEWAY - 1
+    clock.advance(3599 - LEEWAY - 1)
     assert authorize(credentials) == "Bearer tok-1"
     assert token.call_count == 1
-    clock[0] += 2
+    clock.advance(2)
     assert authorize(credentials) == "Bearer tok-2"
     assert token.call_count == 2
 
 
-def test_margin_is_between_10_and_60_seconds():
-    assert 10 <= LEEWAY <= 60
+def test_token_that_could_run_out_during_a_request_is_not_used(runtime, requests_mock, clock):
+    """A request and its retry after a 401 take up to 2 × worker.http_timeout."""
+    credentials = runtime.credentials("listrak-production")
+    requests_mock.post(TOKEN_URL, [token_answer("tok-1"), token_answer("tok-2")])
+    assert authorize(credentials) == "Bearer tok-1"
+    clock.advance(3599 - 2 * runtime.config.settings["worker"]["http_timeout"])
+    assert authorize(credentials) == "Bearer tok-2"
 
 
 # -- 401 from the API ---------------------------------------------------------------------------
@@ -166,7 +174,7 @@ def test_invalid_credentials_raise(credentials, requests_mock):
 
 
 def test_invalid_credentials_pause_deliveries_instead_of_killing_them(post_events, runtime,
-                                                                      requests_mock):
+                                                                      requests_mock, clock):
     token = requests_mock.post(TOKEN_URL, status_code=400, json={"error": "Invalid Credentials"})
     contact = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
     post_events([referral_event("a", email="a@example.com"),
@@ -177,12 +185,12 @@ def test_invalid_credentials_pause_deliveries_instead_of_killing_them(post_event
     first, second = stored_deliveries(runtime)
     assert (first["state"], first["attempts"], first["last_error_code"]) == (
         "paused", 0, "INVALID_CREDENTIALS")
-    # the other one waits behind the paused key: paused too, or handed back untouched
-    assert (second["state"], second["attempts"]) in {("paused", 0), ("queued", 0)}
-    assert second["lease_owner"] is None
+    # the other one, claimed in the same round, is handed back untouched: it waits for the probe
+    assert (second["state"], second["attempts"], second["lease_owner"]) == ("queued", 0, None)
     (breaker,) = stored_breakers(runtime)
-    assert (breaker["scope"], breaker["state"]) == ("key:listrak-production", "paused")
-    assert breaker["probe_at"] > time.time()
+    assert (breaker["scope"], breaker["state"], breaker["probe_at"]) == (
+        "key:listrak-production", "paused",
+        clock.at + runtime.config.settings["breaker"]["probe_interval"])
     assert Worker(runtime).run_once() == 0  # the paused key is not claimed before its probe
 
 

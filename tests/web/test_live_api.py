@@ -3,11 +3,14 @@ an event's attempts with redacted requests, breakers, and replay."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from connector.contract import CircuitScope, KeyScope
 from connector.delivery.worker import Worker
 from connector.outbox import breakers as outbox_breakers
+from connector.outbox.breakers import BreakerPolicy
 from plugins.extole.testing import referral_event
 from plugins.listrak.testing import API
 
@@ -158,16 +161,16 @@ def test_unknown_ids_are_404(api, path):
     assert api(path).status_code == 404
 
 
-def test_summary_shows_paused_keys_and_open_circuits(api, runtime):
-    outbox_breakers.trip(runtime.engine, KeyScope("listrak-staging"), "paused",
-               "token endpoint refused the credentials (Invalid Credentials)")
+def test_summary_shows_paused_keys_and_open_circuits(api, runtime, clock):
+    refused = "token endpoint refused the credentials (Invalid Credentials)"
+    outbox_breakers.trip(runtime.engine, KeyScope("listrak-staging"), "paused", refused)
     outbox_breakers.trip(runtime.engine, CircuitScope("listrak", "listrak-production"), "open",
                "HTTP 503")
     summary = api("/admin/api/summary").json
     (paused,) = summary["paused_keys"]
-    assert paused["key"] == "listrak-staging" and paused["state"] == "paused"
-    assert "Invalid Credentials" in paused["reason"]
-    assert paused["next_probe_at"]
+    probe_at = datetime.fromtimestamp(clock.at + BreakerPolicy().probe_interval, UTC)
+    assert (paused["key"], paused["state"], paused["reason"], paused["next_probe_at"]) == (
+        "listrak-staging", "paused", refused, probe_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
     (circuit,) = summary["open_circuits"]
     assert (circuit["partner"], circuit["key"], circuit["reason"]) == (
         "listrak", "listrak-production", "HTTP 503")
