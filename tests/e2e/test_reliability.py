@@ -1,5 +1,6 @@
 """Issue 3 under real processes: order per contact, SIGKILL safety, several workers, outages."""
 
+import json
 import random
 
 import pytest
@@ -37,10 +38,8 @@ def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp
     assert figures["worker_kills"] == 3
     assert figures["events_lost"] == 0
     assert figures["contacts_wrong"] == 0, figures["wrong_examples"]
-    # During the outage the circuit bounds the rate: far below the 16 threads x 2 workers
-    # that a retry storm would reach.
-    assert figures["peak_requests_per_second_in_outage"] <= 80
-    assert figures["requests_per_second_in_outage_after_1s"] <= 5
+    # The request rates during the outage are `make bench` figures; that an open circuit
+    # stops requests until its probe is tests/delivery/test_worker.py's to show.
 
 
 def test_two_workers_deliver_each_delivery_once(tmp_path, store_url):
@@ -74,12 +73,17 @@ def test_shuffled_burst_ends_with_each_persons_newest_state(tmp_path):
         wait_until(lambda: not ({"queued", "retrying", "paused"} & set(stack.delivery_states())),
                    timeout=60, message="drained")
         contacts = stack.sandbox_state()["lists"]["12345"]["contacts"]
-        for email, kind in newest.items():
-            held = contacts.get(email, {}).get("subscriptionState")
-            if kind == "opt_in":
-                assert held == "Subscribed", email
-            else:
-                assert held in (None, "Unsubscribed"), email
+        reader = StoreReader(stack.database_url)
+        specs = [(d["state"], json.loads(d["spec"])) for d in reader.all_deliveries()]
+        reader.close()
+        # Listrak keeps no contact for someone whose every opt-in was superseded before it
+        # was sent (an opt-out of a stranger is "not subscribed").
+        known = {spec["email"] for state, spec in specs
+                 if state == "delivered" and spec["state"] == "Subscribed"}
+        held = {email: contacts.get(email, {}).get("subscriptionState") for email in newest}
+        assert held == {email: "Subscribed" if kind == "opt_in"
+                        else "Unsubscribed" if email in known else None
+                        for email, kind in newest.items()}
         states = stack.delivery_states()
         assert states.get("superseded", 0) > 0 and "dead" not in states
     finally:
