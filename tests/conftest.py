@@ -5,6 +5,7 @@ shared with the benchmarks: connector.testing and each plugin's `testing` module
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -99,10 +100,11 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    """Stops `time.time()` (the outbox's `now()`, verifiers, metrics) at the whole second the
-    test starts, so times in the store are exact; `clock.advance(seconds)` moves it on.
-    (Code that reads `datetime.now()` still sees the real time, close by.)"""
-    fake = Clock(float(int(time.time())))
+    """Stops `time.time()` (the outbox's `now()`, verifiers, metrics) at the next whole second
+    (never before a time already stored), so times in the store are exact;
+    `clock.advance(seconds)` moves it on. Code that reads `datetime.now()` still sees the real
+    time, at most a second behind."""
+    fake = Clock(float(math.ceil(time.time())))
     monkeypatch.setattr(time, "time", fake)
     return fake
 

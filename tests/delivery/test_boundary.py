@@ -4,11 +4,14 @@ attempt), and a failure of ours never counts against the partner's circuit."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from connector.app import create_app
 from connector.contract import State, Verdict
 from connector.delivery import boundary as boundary_module
+from connector.delivery import outcomes
 from connector.delivery.worker import Worker
 from plugins.extole.testing import referral_event
 from plugins.listrak.destination import ContactSubscription, ListrakDestination
@@ -49,7 +52,8 @@ def one_opt_in(post_events, runtime, requests_mock, listrak_token):
 
 @pytest.mark.parametrize("step, patch, reached_partner", STEPS, ids=[s[0] for s in STEPS])
 def test_exception_at_a_step_is_a_recorded_attempt_on_the_schedule(
-        step, patch, reached_partner, one_opt_in, runtime, monkeypatch):
+        step, patch, reached_partner, clock, one_opt_in, runtime, monkeypatch):
+    monkeypatch.setattr(outcomes, "random", SimpleNamespace(uniform=lambda low, high: 1.0))
     patch(monkeypatch, runtime)
     assert Worker(runtime).run_once() == 1
 
@@ -57,7 +61,7 @@ def test_exception_at_a_step_is_a_recorded_attempt_on_the_schedule(
     assert delivery["state"] == "retrying"
     assert delivery["attempts"] == 1
     assert delivery["lease_owner"] is None and delivery["lease_expires_at"] is None
-    assert delivery["next_attempt_at"] is not None
+    assert delivery["next_attempt_at"] == clock.at + runtime.config.retry_schedule("listrak")[0]
     assert delivery["reason"] == "internal error: Boom"
     (attempt,) = stored_attempts(runtime)
     assert attempt["outcome"] == "retrying"
