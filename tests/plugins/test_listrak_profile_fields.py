@@ -191,8 +191,10 @@ def test_refused_item_fails_alone_and_the_rest_retry():
         "status": 400, "error": "ERROR_INVALID_PARAMETER",
         "message": "An invalid value was supplied for [1].segmentationFieldValues[0].value."})
     outcomes = ACTION.interpret(PARTNER, specs, refusal)
-    assert [o.state for o in outcomes] == ["retrying", "dead"]
-    assert "ERROR_INVALID_PARAMETER" in outcomes[1].reason
+    assert [(o.state, o.reason) for o in outcomes] == [
+        ("retrying", "another contact in the same request was refused; sending again without it"),
+        ("dead", "Listrak refused this contact: ERROR_INVALID_PARAMETER: An invalid value was "
+                 "supplied for [1].segmentationFieldValues[0].value.")]
 
 
 def test_refusal_of_the_whole_request_is_left_to_the_core():

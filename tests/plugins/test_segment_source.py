@@ -89,7 +89,7 @@ def test_event_without_email_is_recorded_as_skipped(client, runtime):
         "skipped", "no email address at context.traits.email")
 
 
-def test_bearer_auth_and_staging_environment(config_dir, make_runtime):
+def test_http_basic_auth_and_staging_environment(config_dir, make_runtime):
     (config_dir / "sources" / "engage-staging.yaml").write_text(yaml.safe_dump({
         "plugin": "segment", "environment": "staging",
         "auth": {"algorithm": "HTTP_BASIC", "secrets": ["segment:s3cret-pass"]}}))
