@@ -106,10 +106,20 @@ def test_login_sets_a_session_cookie_that_opens_pages_and_api(client, delivered)
     assert response.status_code == 302
     assert response.headers["Location"] == "/live"
     cookie = response.headers["Set-Cookie"]
-    assert "connector_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert cookie.startswith("connector_session=") and "; HttpOnly" in cookie
     assert TOKEN not in cookie
     assert client.get("/live").status_code == 200
     assert client.get("/admin/api/events").json["events"][0]["email"] == "jane.doe@example.com"
+
+
+@pytest.mark.xfail(strict=True, reason="DESIGN (Security, contract): the session cookie is "
+                   "Secure, HttpOnly, SameSite=Strict; the app sets SameSite=Lax and no Secure")
+def test_session_cookie_is_secure_http_only_and_same_site_strict(client):
+    cookie = login(client).headers["Set-Cookie"]
+    attributes = {part.strip().split("=")[0]: part.strip().partition("=")[2]
+                  for part in cookie.split(";")[1:]}
+    assert (attributes.get("Secure"), attributes.get("HttpOnly"), attributes.get("SameSite")) == (
+        "", "", "Strict")
 
 
 def test_login_only_redirects_inside_the_live_view(client):
