@@ -26,11 +26,16 @@ start)
     as_pg "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w \
       -o "-p $PORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
       start >/dev/null
-    as_pg "$BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U postgres -c "CREATE ROLE connector LOGIN CREATEDB" \
-      >/dev/null 2>&1 || true
-    as_pg "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres -O connector connector \
-      >/dev/null 2>&1 || true
   fi
+  # Every time (a server left from an older run gets it too): the tests' role may end other
+  # sessions, so DROP DATABASE ... WITH (FORCE) also ends an autovacuum worker busy there.
+  as_pg "$BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U postgres -c "CREATE ROLE connector LOGIN CREATEDB" \
+    >/dev/null 2>&1 || true
+  as_pg "$BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U postgres \
+    -c "SET client_min_messages = warning; GRANT pg_signal_backend TO connector" \
+    >/dev/null
+  as_pg "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres -O connector connector \
+    >/dev/null 2>&1 || true
   echo "$URL"
   ;;
 stop)
