@@ -34,6 +34,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The whole suite: lint, units, end-to-end (real processes), Chromium and PostgreSQL tests.
 test: lint

@@ -29,14 +29,17 @@ def main(argv=None) -> dict:
         try:
             stack.start(workers=0)
             stack.sandbox("POST", "/_sandbox/latency", json={"ms": args.latency_ms})
-            events = [referral_event(f"d-{i}", email=f"c{i}@example.com")
-                      for i in range(args.contacts)]
+            events = [referral_event(f"d-{i}", email=f"c{i}@example.com") for i in range(args.contacts)]
             for start in range(0, len(events), PER_REQUEST):
-                assert stack.post_events(events[start:start + PER_REQUEST]).status_code == 202
+                assert stack.post_events(events[start : start + PER_REQUEST]).status_code == 202
             started = time.monotonic()
             stack.add_worker()
-            wait_until(lambda: stack.delivery_states() == {"delivered": args.contacts},
-                       timeout=600, interval=0.2, message="backlog drained")
+            wait_until(
+                lambda: stack.delivery_states() == {"delivered": args.contacts},
+                timeout=600,
+                interval=0.2,
+                message="backlog drained",
+            )
             seconds = time.monotonic() - started
             state = stack.sandbox_state()
             store = StoreReader(stack.database_url)
@@ -44,12 +47,16 @@ def main(argv=None) -> dict:
             store.close()
         finally:
             stack.stop()
-    figures = {"contacts": args.contacts, "latency_ms": args.latency_ms,
-               "threads": args.threads, "seconds": round(seconds, 2),
-               "contacts_per_second": round(args.contacts / seconds, 1),
-               "drain_seconds": round(last - first, 2),
-               "drain_contacts_per_second": round(args.contacts / (last - first), 1),
-               "token_fetches": sum(state["requests"]["token_fetches"].values())}
+    figures = {
+        "contacts": args.contacts,
+        "latency_ms": args.latency_ms,
+        "threads": args.threads,
+        "seconds": round(seconds, 2),
+        "contacts_per_second": round(args.contacts / seconds, 1),
+        "drain_seconds": round(last - first, 2),
+        "drain_contacts_per_second": round(args.contacts / (last - first), 1),
+        "token_fetches": sum(state["requests"]["token_fetches"].values()),
+    }
     print(json.dumps(figures, indent=2))
     return figures
 

@@ -28,16 +28,32 @@ GUNICORN = ["--workers", "2", "--threads", "4", "--log-level", "warning"]
 def write_bodies(path: Path, count: int, secret: str) -> None:
     with path.open("w") as out:
         for i in range(count):
-            body = json.dumps(referral_event(f"ing-{i}", email=f"p{i}@example.com"),
-                              separators=(",", ":"))
+            body = json.dumps(referral_event(f"ing-{i}", email=f"p{i}@example.com"), separators=(",", ":"))
             out.write(f"{sign(body.encode(), secret)} {body}\n")
 
 
 def wrk(url: str, bodies: Path, seconds: int, connections: int, threads: int = 2) -> dict:
     done = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
-         "-s", str(HERE / "ingest.lua"), url, "--", str(bodies), str(threads)],
-        capture_output=True, text=True, check=True)
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(HERE / "ingest.lua"),
+            url,
+            "--",
+            str(bodies),
+            str(threads),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
     non202 = int(re.search(r"non202=(\d+)", done.stdout).group(1))
     p99 = re.search(r"99%\s+(\S+)", done.stdout)
@@ -58,29 +74,46 @@ def main(argv=None) -> dict:
         bodies = tmp / "bodies.txt"
         write_bodies(bodies, 80_000, stack.webhook_secret)
         bare_port = free_port()
-        bare = subprocess.Popen([sys.executable, "-m", "gunicorn", *GUNICORN, "--bind",
-                                 f"127.0.0.1:{bare_port}", "bench.bare_app:app"],
-                                cwd=HERE.parent)
+        bare = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                *GUNICORN,
+                "--bind",
+                f"127.0.0.1:{bare_port}",
+                "bench.bare_app:app",
+            ],
+            cwd=HERE.parent,
+        )
         try:
-            wait_until(lambda: requests.post(f"http://127.0.0.1:{bare_port}/webhooks/x",
-                                             timeout=1).status_code == 202, message="bare app")
-            bare_figures = wrk(f"http://127.0.0.1:{bare_port}/webhooks/extole", bodies,
-                               args.seconds, args.connections)
+            wait_until(
+                lambda: (
+                    requests.post(f"http://127.0.0.1:{bare_port}/webhooks/x", timeout=1).status_code == 202
+                ),
+                message="bare app",
+            )
+            bare_figures = wrk(
+                f"http://127.0.0.1:{bare_port}/webhooks/extole", bodies, args.seconds, args.connections
+            )
         finally:
             bare.terminate()
             bare.wait()
         stack.env["GUNICORN_CMD_ARGS"] = "--threads 4"
         try:
             stack.start(workers=0)
-            connector_figures = wrk(f"{stack.base_url}/webhooks/extole", bodies, args.seconds,
-                                    args.connections)
+            connector_figures = wrk(
+                f"{stack.base_url}/webhooks/extole", bodies, args.seconds, args.connections
+            )
             stored = sum(stack.delivery_states().values())
         finally:
             stack.stop()
-    figures = {"bare_flask": bare_figures, "connector": connector_figures,
-               "deliveries_committed": stored,
-               "ratio": round(connector_figures["requests_per_second"]
-                              / bare_figures["requests_per_second"], 2)}
+    figures = {
+        "bare_flask": bare_figures,
+        "connector": connector_figures,
+        "deliveries_committed": stored,
+        "ratio": round(connector_figures["requests_per_second"] / bare_figures["requests_per_second"], 2),
+    }
     print(json.dumps(figures, indent=2))
     return figures
 

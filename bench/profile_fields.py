@@ -29,33 +29,53 @@ from plugins.segment.testing import audience_event
 
 PER_REQUEST = 1000  # events per webhook request (the intake limit)
 ACTIONS = {"bulk": "update_email_contact_profile_fields", "contact": "contact_subscription"}
-MAPPINGS = [{"name": "my_audience", "action": ACTIONS["bulk"],
-             "when": [{"field": "context.personas.computation_key", "is": "my_audience"}],
-             "list_id": 12345, "profile_field_values": {"6789": "useAudienceKey"}}]
+MAPPINGS = [
+    {
+        "name": "my_audience",
+        "action": ACTIONS["bulk"],
+        "when": [{"field": "context.personas.computation_key", "is": "my_audience"}],
+        "list_id": 12345,
+        "profile_field_values": {"6789": "useAudienceKey"},
+    }
+]
 
 
 def queue_backlog(stack: Stack, kind: str, count: int) -> None:
     for start in range(0, count, PER_REQUEST):
         ids = range(start, min(count, start + PER_REQUEST))
         if kind == "bulk":
-            response = stack.post_events({"batch": [
-                audience_event(f"seg-{i}", f"bulk{i}@example.com", entered=i % 2 == 0)
-                for i in ids]}, source="segment")
+            response = stack.post_events(
+                {
+                    "batch": [
+                        audience_event(f"seg-{i}", f"bulk{i}@example.com", entered=i % 2 == 0) for i in ids
+                    ]
+                },
+                source="segment",
+            )
         else:
-            response = stack.post_events([referral_event(f"ref-{i}", email=f"contact{i}@example.com")
-                                          for i in ids])
+            response = stack.post_events(
+                [referral_event(f"ref-{i}", email=f"contact{i}@example.com") for i in ids]
+            )
         response.raise_for_status()
 
 
 def drain(stack: Stack, store: StoreReader, action: str, count: int) -> float:
     """Start one worker, wait until `count` deliveries of `action` are delivered; contacts/s."""
     # Past the batch window, so the whole backlog is due when the worker starts.
-    wait_until(lambda: (store.latest_due(action) or 0.0) <= time.time(), timeout=60,
-               interval=0.05, message=f"{action} backlog due")
+    wait_until(
+        lambda: (store.latest_due(action) or 0.0) <= time.time(),
+        timeout=60,
+        interval=0.05,
+        message=f"{action} backlog due",
+    )
     worker = stack.add_worker()
     try:
-        wait_until(lambda: store.delivery_states(action) == {"delivered": count}, timeout=600,
-                   interval=0.2, message=f"{action} drained")
+        wait_until(
+            lambda: store.delivery_states(action) == {"delivered": count},
+            timeout=600,
+            interval=0.2,
+            message=f"{action} drained",
+        )
     finally:
         stack.kill_worker(worker, sig=15)
     first, last = store.drain_span(action)
@@ -88,10 +108,14 @@ def main() -> int:
 
     bulk_calls = state["requests"]["bulk_calls"]
     sizes = sorted({c["items"] for c in bulk_calls})
-    print(f"sandbox latency {args.latency_ms:.0f} ms, {args.contacts} contacts per route, "
-          "one worker (16 threads)")
-    print(f"  bulk route (POST …/Contact/SegmentationField): {results['bulk']:8.0f} contacts/s"
-          f"  ({len(bulk_calls)} requests, sizes {sizes})")
+    print(
+        f"sandbox latency {args.latency_ms:.0f} ms, {args.contacts} contacts per route, "
+        "one worker (16 threads)"
+    )
+    print(
+        f"  bulk route (POST …/Contact/SegmentationField): {results['bulk']:8.0f} contacts/s"
+        f"  ({len(bulk_calls)} requests, sizes {sizes})"
+    )
     print(f"  one Contact POST per event (POST …/Contact):  {results['contact']:8.0f} contacts/s")
     print(f"  ratio bulk / per-event: {results['bulk'] / results['contact']:.1f}x")
     return 0

@@ -25,14 +25,20 @@ def main(argv=None) -> dict:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        stack = reliability.Stack(Path(tmp), settings=reliability.RELIABILITY_SETTINGS,
-                                  partner_overrides={"resubscribe": True})
+        stack = reliability.Stack(
+            Path(tmp), settings=reliability.RELIABILITY_SETTINGS, partner_overrides={"resubscribe": True}
+        )
         try:
             stack.start(workers=0)
             stack.sandbox("POST", "/_sandbox/latency", json={"ms": 20})
-            figures = reliability.run(stack, people=args.people, per_person=args.per_person,
-                                      kill_rounds=args.kills, outage_seconds=args.outage,
-                                      workers=args.workers)
+            figures = reliability.run(
+                stack,
+                people=args.people,
+                per_person=args.per_person,
+                kill_rounds=args.kills,
+                outage_seconds=args.outage,
+                workers=args.workers,
+            )
         finally:
             stack.stop()
     print(json.dumps(figures, indent=2))

@@ -74,7 +74,13 @@ __all__ = [
     "Scope",
     "parse_scope",
     "Poll",
-    "MAX_EMAIL", "Duration", "Email", "OutboundUrl", "StrictSchema", "normalise_email", "secret_field",
+    "MAX_EMAIL",
+    "Duration",
+    "Email",
+    "OutboundUrl",
+    "StrictSchema",
+    "normalise_email",
+    "secret_field",
     "valid_email",
 ]
 
@@ -139,8 +145,7 @@ class PullSourceConfigSchema(StrictSchema):
     plugin = fields.String(required=True)
     poll_interval = Duration(load_default=300.0)
     lookback = Duration(load_default=7 * 86400.0)
-    environment = fields.String(load_default="production",
-                                validate=validate.OneOf(["production", "staging"]))
+    environment = fields.String(load_default="production", validate=validate.OneOf(["production", "staging"]))
 
     @validates_schema
     def _poll_interval_at_least_a_second(self, data, **kwargs):
@@ -184,8 +189,9 @@ class PullSource:
     #: Schema of `config/sources/<id>.yaml`; subclass `PullSourceConfigSchema`.
     config_schema: type[Schema]
 
-    def poll(self, source_config: dict, cursor: dict | None, since: float, http,
-             credentials) -> Iterable[Poll]:
+    def poll(
+        self, source_config: dict, cursor: dict | None, since: float, http, credentials
+    ) -> Iterable[Poll]:
         """Read what happened after `cursor` (None on the first poll: from `since`, a UNIX
         time), yielding pages. `http` is the core's HttpClient; `credentials(partner_key_id)`
         gives a key's Credentials. Raise `PollFailed` (or anything) to fail the poll; it is
@@ -215,8 +221,9 @@ class Action:
     def batches(self, partner: dict, specs: list[dict]) -> list[list[int]]:
         """How due deliveries sharing a batch key split into requests (indexes into `specs`,
         every index once): by default chunks of `max_batch`. Override for size limits."""
-        return [list(range(i, min(i + self.max_batch, len(specs))))
-                for i in range(0, len(specs), self.max_batch)]
+        return [
+            list(range(i, min(i + self.max_batch, len(specs)))) for i in range(0, len(specs), self.max_batch)
+        ]
 
     def refuse(self, partner: dict, spec: dict) -> str | None:
         """Why this delivery can never be sent (it goes dead at once, the rest of its batch

@@ -38,8 +38,7 @@ class Redactor:
             self._all = self._ordered()
 
     def add(self, *secrets: str) -> None:
-        fresh = [s for s in secrets if s and len(s) >= 4 and s not in self._secrets
-                 and s not in self._tokens]
+        fresh = [s for s in secrets if s and len(s) >= 4 and s not in self._secrets and s not in self._tokens]
         if not fresh:
             return
         with self._lock:
@@ -106,8 +105,7 @@ class HttpClient:
 
     def _send_once(self, request: OutboundRequest, credentials: Credentials | None) -> HttpResult:
         headers = {"Accept": "application/json", **request.headers}
-        outbound = OutboundRequest(request.method, request.url, dict(request.params),
-                                   request.json, headers)
+        outbound = OutboundRequest(request.method, request.url, dict(request.params), request.json, headers)
         started = time.monotonic()
         try:
             if credentials is not None:
@@ -120,8 +118,12 @@ class HttpClient:
         record = self.request_record(outbound)
         try:
             response = self.session.request(
-                outbound.method, outbound.url, params=outbound.params or None,
-                json=outbound.json, headers=outbound.headers, timeout=self.timeout,
+                outbound.method,
+                outbound.url,
+                params=outbound.params or None,
+                json=outbound.json,
+                headers=outbound.headers,
+                timeout=self.timeout,
             )
         except requests.Timeout as exc:
             return self._failure(outbound, started, f"timeout: {type(exc).__name__}", record)
@@ -157,7 +159,7 @@ class HttpClient:
     def request_record(self, request: OutboundRequest) -> dict:
         body = None
         if request.json is not None:
-            body = self.redactor.text(json.dumps(request.json))[:MAX_RECORDED_BODY * 4]
+            body = self.redactor.text(json.dumps(request.json))[: MAX_RECORDED_BODY * 4]
         return {
             "method": request.method,
             "url": self.redactor.text(request.url),

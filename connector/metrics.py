@@ -21,15 +21,13 @@ ATTEMPTS = Counter(
     "connector_attempts_total", "Delivery attempts by partner and outcome", ["partner", "outcome"]
 )
 ATTEMPT_LATENCY = Histogram(
-    "connector_attempt_latency_seconds", "Latency of requests to partners", ["partner"],
+    "connector_attempt_latency_seconds",
+    "Latency of requests to partners",
+    ["partner"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-POLLS = Counter(
-    "connector_polls_total", "Polls of pull sources by source and result", ["source", "result"]
-)
-POLL_ROWS = Counter(
-    "connector_poll_rows_total", "Rows read from partners by pull sources", ["source"]
-)
+POLLS = Counter("connector_polls_total", "Polls of pull sources by source and result", ["source", "result"])
+POLL_ROWS = Counter("connector_poll_rows_total", "Rows read from partners by pull sources", ["source"])
 TOKEN_FETCHES = Counter(
     "connector_token_fetches_total", "OAuth token fetches by key and result", ["key", "result"]
 )
@@ -43,32 +41,42 @@ class StoreCollector:
         self.engine = engine
 
     def collect(self):
-        by_outcome = GaugeMetricFamily("connector_deliveries", "Deliveries by partner and outcome",
-                                       labels=["partner", "outcome"])
-        depth = GaugeMetricFamily("connector_queue_depth", "Deliveries waiting to be sent",
-                                  labels=["partner"])
-        oldest = GaugeMetricFamily("connector_oldest_due_seconds",
-                                   "Age of the oldest delivery that is due now")
+        by_outcome = GaugeMetricFamily(
+            "connector_deliveries", "Deliveries by partner and outcome", labels=["partner", "outcome"]
+        )
+        depth = GaugeMetricFamily(
+            "connector_queue_depth", "Deliveries waiting to be sent", labels=["partner"]
+        )
+        oldest = GaugeMetricFamily(
+            "connector_oldest_due_seconds", "Age of the oldest delivery that is due now"
+        )
         paused = GaugeMetricFamily("connector_paused_keys", "Keys paused by refused credentials")
         circuits = GaugeMetricFamily("connector_open_circuits", "Open (partner, key) circuits")
-        key_paused = GaugeMetricFamily("connector_key_paused", "1 while this key is paused",
-                                       labels=["key"])
-        circuit_open = GaugeMetricFamily("connector_circuit_open", "1 while this circuit is open",
-                                         labels=["partner", "key"])
-        last_ok = GaugeMetricFamily("connector_poll_last_success_timestamp_seconds",
-                                    "When each pull source last polled without error (0: never)",
-                                    labels=["source"])
-        last_rows = GaugeMetricFamily("connector_poll_rows_read", "Rows the latest poll read",
-                                      labels=["source"])
-        last_events = GaugeMetricFamily("connector_poll_events_produced",
-                                        "Events the latest poll produced", labels=["source"])
-        poll_failures = GaugeMetricFamily("connector_poll_consecutive_failures",
-                                          "Failed polls since the last good one", labels=["source"])
+        key_paused = GaugeMetricFamily("connector_key_paused", "1 while this key is paused", labels=["key"])
+        circuit_open = GaugeMetricFamily(
+            "connector_circuit_open", "1 while this circuit is open", labels=["partner", "key"]
+        )
+        last_ok = GaugeMetricFamily(
+            "connector_poll_last_success_timestamp_seconds",
+            "When each pull source last polled without error (0: never)",
+            labels=["source"],
+        )
+        last_rows = GaugeMetricFamily(
+            "connector_poll_rows_read", "Rows the latest poll read", labels=["source"]
+        )
+        last_events = GaugeMetricFamily(
+            "connector_poll_events_produced", "Events the latest poll produced", labels=["source"]
+        )
+        poll_failures = GaugeMetricFamily(
+            "connector_poll_consecutive_failures", "Failed polls since the last good one", labels=["source"]
+        )
         now = time.time()
         with reading(self.engine) as conn:
-            rows = conn.execute(select(deliveries.c.partner_id, deliveries.c.state,
-                                       func.count()).group_by(deliveries.c.partner_id,
-                                                              deliveries.c.state))
+            rows = conn.execute(
+                select(deliveries.c.partner_id, deliveries.c.state, func.count()).group_by(
+                    deliveries.c.partner_id, deliveries.c.state
+                )
+            )
             counts: dict[str, dict[str, int]] = {}
             for partner, state, count in rows:
                 counts.setdefault(partner, dict.fromkeys(STATES, 0))[state] = count
@@ -77,14 +85,26 @@ class StoreCollector:
                 for state, count in by_state.items():
                     by_outcome.add_metric([partner, state], count)
                 depth.add_metric([partner], sum(by_state[s] for s in PENDING))
-            due = conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(
-                deliveries.c.state.in_(PENDING), deliveries.c.next_attempt_at <= now)).scalar()
+            due = conn.execute(
+                select(func.min(deliveries.c.next_attempt_at)).where(
+                    deliveries.c.state.in_(PENDING), deliveries.c.next_attempt_at <= now
+                )
+            ).scalar()
             oldest.add_metric([], max(0.0, now - due) if due else 0.0)
-            open_rows = list(conn.execute(select(breakers.c.scope, breakers.c.state)
-                                          .where(breakers.c.state != "closed")))
-            poll_rows = list(conn.execute(select(pollers.c.source_id, pollers.c.last_ok_at,
-                                                 pollers.c.rows_read, pollers.c.events_produced,
-                                                 pollers.c.failures)))
+            open_rows = list(
+                conn.execute(select(breakers.c.scope, breakers.c.state).where(breakers.c.state != "closed"))
+            )
+            poll_rows = list(
+                conn.execute(
+                    select(
+                        pollers.c.source_id,
+                        pollers.c.last_ok_at,
+                        pollers.c.rows_read,
+                        pollers.c.events_produced,
+                        pollers.c.failures,
+                    )
+                )
+            )
         for stored, _state in open_rows:
             scope = parse_scope(stored)
             if isinstance(scope, KeyScope):
@@ -99,5 +119,16 @@ class StoreCollector:
         states = [state for _, state in open_rows]
         paused.add_metric([], states.count("paused"))
         circuits.add_metric([], states.count("open"))
-        yield from (by_outcome, depth, oldest, paused, circuits, key_paused, circuit_open,
-                    last_ok, last_rows, last_events, poll_failures)
+        yield from (
+            by_outcome,
+            depth,
+            oldest,
+            paused,
+            circuits,
+            key_paused,
+            circuit_open,
+            last_ok,
+            last_rows,
+            last_events,
+            poll_failures,
+        )

@@ -46,8 +46,9 @@ class Registry:
         ):
             for item in items:
                 _check(item, base, kind, origin, needs_schema)
-                taken = (self.sources if kind == "pull source" else
-                         self.pull_sources if kind == "source" else {})
+                taken = (
+                    self.sources if kind == "pull source" else self.pull_sources if kind == "source" else {}
+                )
                 if item.name in table or item.name in taken:
                     raise PluginError(f"{origin}: {kind} {item.name!r} is already registered")
                 table[item.name] = item

@@ -29,14 +29,16 @@ class Runtime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def build(cls, config_path: str | None = None, database_url: str | None = None,
-              registry: Registry | None = None) -> Runtime:
+    def build(
+        cls, config_path: str | None = None, database_url: str | None = None, registry: Registry | None = None
+    ) -> Runtime:
         registry = registry or load_registry()
         config = load_config(config_path or config_dir(), registry)
         redactor = Redactor(config.secrets)
         worker = config.settings["worker"]
-        http = HttpClient(timeout=worker["http_timeout"], redactor=redactor,
-                          pool_size=max(4, worker["threads"]))
+        http = HttpClient(
+            timeout=worker["http_timeout"], redactor=redactor, pool_size=max(4, worker["threads"])
+        )
         engine = make_engine(database_url or default_database_url())
         prepare_schema(engine)  # empty: create it; behind the code: SchemaError
         return cls(config=config, registry=registry, engine=engine, http=http, redactor=redactor)
@@ -56,17 +58,23 @@ class Runtime:
     def due_delays(self) -> dict[str, float]:
         """Batchable actions wait `worker.batch_window` after intake so a burst gathers."""
         window = self.config.settings["worker"]["batch_window"]
-        return {action.name: window for destination in self.registry.destinations.values()
-                for action in destination.actions.values() if action.max_batch > 1}
+        return {
+            action.name: window
+            for destination in self.registry.destinations.values()
+            for action in destination.actions.values()
+            if action.max_batch > 1
+        }
 
     def destination(self, partner: dict):
         return self.registry.destinations[partner["plugin"]]
 
     def plan(self, source_id: str, event: InboundEvent) -> list[tuple[str, PlannedDelivery]]:
         """(partner id, planned delivery) for every enabled partner the source feeds."""
-        return [(partner["id"], delivery)
-                for partner in self.config.partners_for(source_id)
-                for delivery in self.destination(partner).plan(event, partner)]
+        return [
+            (partner["id"], delivery)
+            for partner in self.config.partners_for(source_id)
+            for delivery in self.destination(partner).plan(event, partner)
+        ]
 
     def verify_inbound(self, source_config: dict, headers, body: bytes) -> None:
         """Raise Unauthorized unless the request carries valid credentials for this source."""

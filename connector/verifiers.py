@@ -57,8 +57,7 @@ class StandardWebhooks(InboundVerifier):
         well_formed = " ".join(s for s in signatures.split() if _SIGNATURE.fullmatch(s))
         if not well_formed:
             raise Unauthorized("signature does not match the body")
-        sent = {"webhook-id": msg_id, "webhook-timestamp": timestamp,
-                "webhook-signature": well_formed}
+        sent = {"webhook-id": msg_id, "webhook-timestamp": timestamp, "webhook-signature": well_formed}
         matched = False
         for secret in secrets:  # every secret, so timing does not tell which one matched
             try:
@@ -109,5 +108,6 @@ class HttpBasic(InboundVerifier):
             raise Unauthorized("credentials are not valid")
 
     def check_secrets(self, secrets):
-        return {i: "HTTP_BASIC secrets are user:password"
-                for i, secret in enumerate(secrets) if ":" not in secret}
+        return {
+            i: "HTTP_BASIC secrets are user:password" for i, secret in enumerate(secrets) if ":" not in secret
+        }

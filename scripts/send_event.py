@@ -27,16 +27,28 @@ def main() -> None:
     secret = os.environ.get("EXTOLE_WEBHOOK_SECRET", "dev-webhook-secret")
     person = {"email": args.email}
     if args.type == "opt_in":
-        person.update(first_name="Jane", last_name="Doe", phone_number="+15555555555",
-                      share_link="refer.example.com/jdoe", funnel="advocate")
-    event = {"event_id": f"demo-{uuid.uuid4().hex[:12]}", "type": args.type,
-             "event_time": datetime.now(UTC).isoformat(), "environment": args.environment,
-             "person": person}
+        person.update(
+            first_name="Jane",
+            last_name="Doe",
+            phone_number="+15555555555",
+            share_link="refer.example.com/jdoe",
+            funnel="advocate",
+        )
+    event = {
+        "event_id": f"demo-{uuid.uuid4().hex[:12]}",
+        "type": args.type,
+        "event_time": datetime.now(UTC).isoformat(),
+        "environment": args.environment,
+        "person": person,
+    }
     body = json.dumps(event).encode()
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    response = requests.post(f"{args.url}/webhooks/{args.source}", data=body, timeout=10,
-                             headers={"Content-Type": "application/json",
-                                      "X-Extole-Signature": f"sha256={signature}"})
+    response = requests.post(
+        f"{args.url}/webhooks/{args.source}",
+        data=body,
+        timeout=10,
+        headers={"Content-Type": "application/json", "X-Extole-Signature": f"sha256={signature}"},
+    )
     print(response.status_code, response.text.strip())
 
 

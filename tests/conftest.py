@@ -22,8 +22,12 @@ from plugins.listrak.testing import TOKEN_URL
 from plugins.segment import testing as segment_testing
 
 # What the example config's ${ENV} placeholders need in unit tests.
-TEST_ENV = {**listrak_testing.TEST_ENV, **extole_testing.TEST_ENV, **segment_testing.TEST_ENV,
-            "CONNECTOR_ADMIN_TOKEN": "test-admin-token"}
+TEST_ENV = {
+    **listrak_testing.TEST_ENV,
+    **extole_testing.TEST_ENV,
+    **segment_testing.TEST_ENV,
+    "CONNECTOR_ADMIN_TOKEN": "test-admin-token",
+}
 
 
 @pytest.fixture
@@ -81,8 +85,9 @@ def post_events(client):
 
 @pytest.fixture
 def listrak_token(requests_mock):
-    return requests_mock.post(TOKEN_URL, json={"access_token": "tok-1", "token_type": "bearer",
-                                               "expires_in": 3599})
+    return requests_mock.post(
+        TOKEN_URL, json={"access_token": "tok-1", "token_type": "bearer", "expires_in": 3599}
+    )
 
 
 class Clock:
@@ -124,8 +129,9 @@ def postgres_server() -> str:
     """A real PostgreSQL started by the project's own script (installed with apt if missing)."""
     import subprocess
 
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "start"],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "postgres.sh"), "start"], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, f"scripts/postgres.sh failed: {done.stderr}"
     return done.stdout.strip().splitlines()[-1]
 

@@ -51,8 +51,9 @@ def imports(name: str, root: Path = ROOT, with_type_checking: bool = False) -> d
             if node.level:
                 anchor = package.rsplit(".", node.level - 1)[0]
                 base = f"{anchor}.{base}" if base else anchor
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
-                       for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names
+            ]
         for target in targets:
             if target != name:
                 found.setdefault(target, node.lineno)
@@ -61,8 +62,10 @@ def imports(name: str, root: Path = ROOT, with_type_checking: bool = False) -> d
 
 def import_graph(root: Path = ROOT) -> dict[str, dict[str, int]]:
     known = modules(root)
-    return {name: {target: line for target, line in imports(name, root).items() if target in known}
-            for name in known}
+    return {
+        name: {target: line for target, line in imports(name, root).items() if target in known}
+        for name in known
+    }
 
 
 def strongly_connected(graph: dict[str, dict[str, int]]) -> list[list[str]]:
@@ -120,16 +123,21 @@ def test_the_core_names_no_partner_outside_its_package_docstring():
     package = ROOT / "connector/__init__.py"
     docstring = ast.parse(package.read_text()).body[0]
     allowed = {(package, line) for line in range(docstring.lineno, docstring.end_lineno + 1)}
-    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
-             for path in sorted((ROOT / "connector").rglob("*.py"))
-             for number, line in enumerate(path.read_text().splitlines(), 1)
-             if PARTNER_WORDS.search(line) and (path, number) not in allowed]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted((ROOT / "connector").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if PARTNER_WORDS.search(line) and (path, number) not in allowed
+    ]
     assert found == []
 
 
 def test_no_module_is_over_400_lines():
-    long = {str(path.relative_to(ROOT)): lines for path in modules().values()
-            if (lines := len(path.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in modules().values()
+        if (lines := len(path.read_text().splitlines())) > MAX_LINES
+    }
     assert long == {}
 
 
@@ -137,10 +145,12 @@ def test_the_core_imports_no_plugin_and_shipped_code_no_tests_or_benchmarks():
     def forbidden(name: str) -> tuple[str, ...]:
         return ("plugins", "tests", "bench") if name.startswith("connector") else ("tests", "bench")
 
-    found = [f"{name}:{line} imports {target}"
-             for name in modules()
-             for target, line in imports(name, with_type_checking=True).items()
-             if target.split(".")[0] in forbidden(name)]
+    found = [
+        f"{name}:{line} imports {target}"
+        for name in modules()
+        for target, line in imports(name, with_type_checking=True).items()
+        if target.split(".")[0] in forbidden(name)
+    ]
     assert found == []
 
 
@@ -165,7 +175,12 @@ def test_imports_resolve_relative_and_submodule_names_and_skip_type_checking(tmp
         "if TYPE_CHECKING:\n"
         "    from plugins.partner import source\n"
         "def lazy():\n"
-        "    from ..web.access import refusal\n")
+        "    from ..web.access import refusal\n"
+    )
     assert imports("connector.web.admin", tmp_path) == {
-        "typing": 1, "connector.web.readmodel": 2, "connector.web": 3, "connector.web.access": 8}
+        "typing": 1,
+        "connector.web.readmodel": 2,
+        "connector.web": 3,
+        "connector.web.access": 8,
+    }
     assert imports("connector.web.admin", tmp_path, with_type_checking=True)["plugins.partner"] == 6

@@ -46,8 +46,10 @@ def test_example_config_loads_with_env_values(config_dir, registry, env):
     config = load_config(config_dir, registry)
     assert sorted(config.keys) == ["listrak-production", "listrak-staging"]
     assert config.keys["listrak-production"]["authorization_url"] == TOKEN_URL
-    assert config.sources["extole"]["auth"] == {"algorithm": "HS256",
-                                                "secrets": [env["EXTOLE_WEBHOOK_SECRET"]]}
+    assert config.sources["extole"]["auth"] == {
+        "algorithm": "HS256",
+        "secrets": [env["EXTOLE_WEBHOOK_SECRET"]],
+    }
     partner = config.partners["listrak"]
     assert partner["api_url"] == API
     assert partner["keys"] == {"production": "listrak-production", "staging": "listrak-staging"}
@@ -63,39 +65,52 @@ def test_unknown_key_names_file_and_field(config_dir, registry):
 
 def test_unknown_nested_key_names_its_path(config_dir, registry):
     edit(config_dir, "partners/listrak.yaml", segmentation_fields__shoe_size=9)
-    assert problems(config_dir, registry) == [
-        f"{PARTNER}: segmentation_fields.shoe_size: Unknown field."]
+    assert problems(config_dir, registry) == [f"{PARTNER}: segmentation_fields.shoe_size: Unknown field."]
 
 
 def test_missing_environment_variable_names_file_and_field(config_dir, registry, monkeypatch):
     monkeypatch.delenv("LISTRAK_CLIENT_SECRET")
     assert problems(config_dir, registry) == [
-        f"{PROD_KEY}: key: environment variable LISTRAK_CLIENT_SECRET is not set"]
+        f"{PROD_KEY}: key: environment variable LISTRAK_CLIENT_SECRET is not set"
+    ]
 
 
 def test_missing_environment_variable_inside_a_list(config_dir, registry, monkeypatch):
     monkeypatch.delenv("EXTOLE_WEBHOOK_SECRET")
     assert problems(config_dir, registry) == [
-        f"{SOURCE}: auth.secrets[0]: environment variable EXTOLE_WEBHOOK_SECRET is not set"]
+        f"{SOURCE}: auth.secrets[0]: environment variable EXTOLE_WEBHOOK_SECRET is not set"
+    ]
 
 
 def test_wrong_types_are_each_reported(config_dir, registry):
-    edit(config_dir, "partners/listrak.yaml", subscription_list_id="abc", send_opt_ins="maybe",
-         retry_schedule=["soon", "1m"])
+    edit(
+        config_dir,
+        "partners/listrak.yaml",
+        subscription_list_id="abc",
+        send_opt_ins="maybe",
+        retry_schedule=["soon", "1m"],
+    )
     found = problems(config_dir, registry)
     assert f"{PARTNER}: subscription_list_id: Not a valid integer." in found
     assert f"{PARTNER}: send_opt_ins: Not a valid boolean." in found
-    assert any(p.startswith(f"{PARTNER}: retry_schedule.0: 'soon' is not a duration")
-               for p in found)
+    assert any(p.startswith(f"{PARTNER}: retry_schedule.0: 'soon' is not a duration") for p in found)
     assert len(found) == 3
 
 
-@pytest.mark.parametrize("url", ["http://api.listrak.com/email/v1", "ftp://127.0.0.1/x",
-                                 "api.listrak.com/email/v1", "http://10.0.0.5/v1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.listrak.com/email/v1",
+        "ftp://127.0.0.1/x",
+        "api.listrak.com/email/v1",
+        "http://10.0.0.5/v1",
+    ],
+)
 def test_outbound_url_must_be_https_unless_loopback(config_dir, registry, monkeypatch, url):
     monkeypatch.setenv("LISTRAK_API_URL", url)
     assert problems(config_dir, registry) == [
-        f"{PARTNER}: api_url: must be an https:// URL (http:// only for loopback hosts)"]
+        f"{PARTNER}: api_url: must be an https:// URL (http:// only for loopback hosts)"
+    ]
 
 
 def test_token_url_is_checked_like_api_url(config_dir, registry, monkeypatch):
@@ -108,8 +123,15 @@ def test_token_url_is_checked_like_api_url(config_dir, registry, monkeypatch):
     ]
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8900/email/v1", "http://localhost:8900/email/v1",
-                                 "http://[::1]:8900/email/v1", "http://127.8.0.1/email/v1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8900/email/v1",
+        "http://localhost:8900/email/v1",
+        "http://[::1]:8900/email/v1",
+        "http://127.8.0.1/email/v1",
+    ],
+)
 def test_http_is_accepted_for_loopback_hosts(config_dir, registry, monkeypatch, url):
     monkeypatch.setenv("LISTRAK_API_URL", url + "/")
     assert load_config(config_dir, registry).partners["listrak"]["api_url"] == url
@@ -118,8 +140,8 @@ def test_http_is_accepted_for_loopback_hosts(config_dir, registry, monkeypatch, 
 def test_partner_key_id_must_match_file_stem(config_dir, registry):
     edit(config_dir, "keys/listrak-staging.yaml", partner_key_id="listrak-stage")
     assert problems(config_dir, registry) == [
-        "config/keys/listrak-staging.yaml: partner_key_id: must equal the file name "
-        "('listrak-staging')"]
+        "config/keys/listrak-staging.yaml: partner_key_id: must equal the file name ('listrak-staging')"
+    ]
 
 
 def test_unknown_key_algorithm(config_dir, registry):
@@ -134,8 +156,7 @@ def test_unknown_source_and_destination_plugins(config_dir, registry):
     edit(config_dir, "partners/listrak.yaml", plugin="klaviyo")
     found = problems(config_dir, registry)
     assert found[0].startswith(f"{SOURCE}: plugin: unknown source plugin 'friendbuy' (known: ")
-    assert found[1].startswith(
-        f"{PARTNER}: plugin: unknown destination plugin 'klaviyo' (known: ")
+    assert found[1].startswith(f"{PARTNER}: plugin: unknown destination plugin 'klaviyo' (known: ")
 
 
 def test_plugin_given_as_a_list_is_a_problem_not_a_crash(config_dir, registry):
@@ -145,8 +166,7 @@ def test_plugin_given_as_a_list_is_a_problem_not_a_crash(config_dir, registry):
 
 
 def test_partner_referring_to_a_missing_key_or_source(config_dir, registry):
-    edit(config_dir, "partners/listrak.yaml", sources=["extole", "talkable"],
-         keys__staging="listrak-qa")
+    edit(config_dir, "partners/listrak.yaml", sources=["extole", "talkable"], keys__staging="listrak-qa")
     assert problems(config_dir, registry) == [
         f"{PARTNER}: sources: no source 'talkable' in sources/",
         f"{PARTNER}: keys.staging: no key 'listrak-qa' in keys/",
@@ -166,40 +186,54 @@ def test_source_without_auth_does_not_start(config_dir, registry):
 def test_inbound_algorithm_must_be_known(config_dir, registry):
     edit(config_dir, "sources/extole.yaml", auth__algorithm="MD5")
     (found,) = problems(config_dir, registry)
-    assert found == (f"{SOURCE}: auth.algorithm: unknown auth algorithm 'MD5' (known: BEARER, "
-                     "HS256, HTTP_BASIC, SEGMENT_SIGNATURE, STANDARD_WEBHOOKS)")
+    assert found == (
+        f"{SOURCE}: auth.algorithm: unknown auth algorithm 'MD5' (known: BEARER, "
+        "HS256, HTTP_BASIC, SEGMENT_SIGNATURE, STANDARD_WEBHOOKS)"
+    )
 
 
 def test_http_basic_secret_needs_a_colon(config_dir, registry):
-    write(config_dir, "sources/basic.yaml", """\
+    write(
+        config_dir,
+        "sources/basic.yaml",
+        """\
         plugin: extole
         auth:
           algorithm: HTTP_BASIC
           secrets: ["extole:pw", "nocolon"]
-        """)
+        """,
+    )
     assert problems(config_dir, registry) == [
-        "config/sources/basic.yaml: auth.secrets.1: HTTP_BASIC secrets are user:password"]
+        "config/sources/basic.yaml: auth.secrets.1: HTTP_BASIC secrets are user:password"
+    ]
 
 
 def test_verifier_secret_problems_are_named_by_index(config_dir, registry):
-    write(config_dir, "sources/standard.yaml", """\
+    write(
+        config_dir,
+        "sources/standard.yaml",
+        """\
         plugin: extole
         auth:
           algorithm: STANDARD_WEBHOOKS
           secrets: ["whsec_c3RhbmRhcmQtd2ViaG9va3Mta2V5LTMyLWJ5dGVzISE=", "whsec_%%%", "plain"]
-        """)
+        """,
+    )
     assert problems(config_dir, registry) == [
-        "config/sources/standard.yaml: auth.secrets.1: not a Standard Webhooks secret "
-        "(whsec_ and base64)",
-        "config/sources/standard.yaml: auth.secrets.2: not a Standard Webhooks secret "
-        "(whsec_ and base64)"]
+        "config/sources/standard.yaml: auth.secrets.1: not a Standard Webhooks secret (whsec_ and base64)",
+        "config/sources/standard.yaml: auth.secrets.2: not a Standard Webhooks secret (whsec_ and base64)",
+    ]
 
 
 def test_http_basic_password_is_a_secret(config_dir, registry):
-    write(config_dir, "sources/basic.yaml", """\
+    write(
+        config_dir,
+        "sources/basic.yaml",
+        """\
         plugin: extole
         auth: {algorithm: HTTP_BASIC, secrets: ["extole:s3cret-pw"]}
-        """)
+        """,
+    )
     config = load_config(config_dir, registry)
     assert {"extole:s3cret-pw", "s3cret-pw"} <= config.secrets
 
@@ -207,7 +241,8 @@ def test_http_basic_password_is_a_secret(config_dir, registry):
 def test_dead_retention_under_seven_days_is_refused(config_dir, registry):
     write(config_dir, "connector.yaml", "retention:\n  dead: 6d\n")
     assert problems(config_dir, registry) == [
-        "config/connector.yaml: retention.dead: dead deliveries are kept at least 7 days"]
+        "config/connector.yaml: retention.dead: dead deliveries are kept at least 7 days"
+    ]
 
 
 def test_connector_yaml_durations_and_defaults(config_dir, registry):
@@ -228,16 +263,14 @@ def test_empty_connector_yaml_is_all_defaults(config_dir, registry):
 def test_key_file_supplies_the_secret(config_dir, registry, monkeypatch):
     monkeypatch.delenv("LISTRAK_CLIENT_SECRET")
     write(config_dir, "secrets/listrak.key", "from-a-file-secret\n")
-    edit(config_dir, "keys/listrak-production.yaml", drop=("key",),
-         key_file="secrets/listrak.key")
+    edit(config_dir, "keys/listrak-production.yaml", drop=("key",), key_file="secrets/listrak.key")
     config = load_config(config_dir, registry)
     assert config.keys["listrak-production"]["key"] == "from-a-file-secret"
     assert "from-a-file-secret" in config.secrets
 
 
 def test_unreadable_key_file_names_file_and_field(config_dir, registry):
-    edit(config_dir, "keys/listrak-production.yaml", drop=("key",),
-         key_file="secrets/missing.key")
+    edit(config_dir, "keys/listrak-production.yaml", drop=("key",), key_file="secrets/missing.key")
     (found,) = problems(config_dir, registry)
     assert found.startswith(f"{PROD_KEY}: key_file: cannot read ")
     assert found.endswith("secrets/missing.key")
@@ -278,6 +311,7 @@ def test_secrets_never_appear_in_problems(config_dir, registry, env):
 
 # -- connector check-config -----------------------------------------------------------------
 
+
 def test_check_config_ok_exits_zero(config_dir, capsys):
     assert main(["--config", str(config_dir), "check-config"]) == 0
     out = capsys.readouterr().out.strip()
@@ -300,10 +334,12 @@ def test_check_config_on_missing_directory(tmp_path, capsys):
     assert "config directory does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="DESIGN (Security, contract): inbound HMAC secrets shorter "
-                   "than 16 bytes fail check-config, naming the file; a 5-byte HS256 secret passes")
-def test_check_config_refuses_an_inbound_hmac_secret_under_16_bytes(config_dir, capsys,
-                                                                    monkeypatch):
+@pytest.mark.xfail(
+    strict=True,
+    reason="DESIGN (Security, contract): inbound HMAC secrets shorter "
+    "than 16 bytes fail check-config, naming the file; a 5-byte HS256 secret passes",
+)
+def test_check_config_refuses_an_inbound_hmac_secret_under_16_bytes(config_dir, capsys, monkeypatch):
     monkeypatch.setenv("EXTOLE_WEBHOOK_SECRET", "short")
     assert main(["--config", str(config_dir), "check-config"]) == 1
     assert f"{SOURCE}: " in capsys.readouterr().err
@@ -311,14 +347,17 @@ def test_check_config_refuses_an_inbound_hmac_secret_under_16_bytes(config_dir, 
 
 # -- the WSGI app refuses to boot ------------------------------------------------------------
 
+
 def test_create_app_raises_config_error_with_the_message(config_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("CONNECTOR_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("CONNECTOR_DATABASE_URL", f"sqlite:///{tmp_path}/app.db")
     monkeypatch.delenv("EXTOLE_WEBHOOK_SECRET")
     with pytest.raises(ConfigError) as exc:
         create_app()
-    assert str(exc.value) == ("invalid configuration:\n  config/sources/extole.yaml: "
-                              "auth.secrets[0]: environment variable EXTOLE_WEBHOOK_SECRET is not set")
+    assert str(exc.value) == (
+        "invalid configuration:\n  config/sources/extole.yaml: "
+        "auth.secrets[0]: environment variable EXTOLE_WEBHOOK_SECRET is not set"
+    )
 
 
 def test_create_app_boots_on_good_config(config_dir, tmp_path, monkeypatch):
@@ -334,4 +373,5 @@ def test_lease_shorter_than_three_request_timeouts_is_refused(config_dir, regist
     with pytest.raises(ConfigError) as refused:
         load_config(config_dir, registry)
     assert refused.value.problems == [
-        "config/connector.yaml: worker.lease: must be at least 3 × http_timeout"]
+        "config/connector.yaml: worker.lease: must be at least 3 × http_timeout"
+    ]

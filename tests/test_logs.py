@@ -16,8 +16,7 @@ def lines(capsys) -> list[dict]:
     return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
 
 
-def test_one_json_line_per_event_and_per_attempt(capsys, post_events, runtime, requests_mock,
-                                                 listrak_token):
+def test_one_json_line_per_event_and_per_attempt(capsys, post_events, runtime, requests_mock, listrak_token):
     requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={"status": 201})
     logs.configure({"format": "json", "level": "INFO"}, runtime.redactor)
     capsys.readouterr()
@@ -25,8 +24,9 @@ def test_one_json_line_per_event_and_per_attempt(capsys, post_events, runtime, r
     Worker(runtime).run_once()
     entries = lines(capsys)
     events = [e for e in entries if e["logger"] == "connector.webhooks"]
-    attempts = [e for e in entries if e["logger"] == "connector.worker"
-                and e["message"].startswith("delivery ")]
+    attempts = [
+        e for e in entries if e["logger"] == "connector.worker" and e["message"].startswith("delivery ")
+    ]
     assert [e["message"] for e in events] == [
         "event l-1 from extole: opt_in j***@example.com for 1 partner deliveries",
         "event l-2 from extole: opt_in b***@example.org for 1 partner deliveries",
@@ -41,8 +41,7 @@ def test_one_json_line_per_event_and_per_attempt(capsys, post_events, runtime, r
 
 def test_secrets_and_encoded_emails_are_masked_in_any_line(capsys, runtime):
     logs.configure({"format": "text", "level": "INFO"}, runtime.redactor)
-    logging.getLogger("connector.test").info("secret %s for %s", "prod-secret-value",
-                                             "Jane.Doe@Example.com")
+    logging.getLogger("connector.test").info("secret %s for %s", "prod-secret-value", "Jane.Doe@Example.com")
     err = capsys.readouterr().err
     assert "secret *** for J***@Example.com" in err
     assert "prod-secret-value" not in err

@@ -50,8 +50,7 @@ def installed(monkeypatch):
 
     def install(*extra: EntryPoint) -> None:
         found = [*entry_points(group=GROUP), *extra]
-        monkeypatch.setattr("connector.registry.entry_points",
-                            lambda group: found if group == GROUP else [])
+        monkeypatch.setattr("connector.registry.entry_points", lambda group: found if group == GROUP else [])
 
     return install
 
@@ -59,8 +58,12 @@ def installed(monkeypatch):
 def test_built_in_verifiers_come_from_the_core_and_their_plugins():
     verifiers = load_registry().verifiers
     assert {name: type(v) for name, v in verifiers.items()} == {
-        "BEARER": Bearer, "HTTP_BASIC": HttpBasic, "STANDARD_WEBHOOKS": StandardWebhooks,
-        "HS256": ExtoleSignature, "SEGMENT_SIGNATURE": SegmentSignature}
+        "BEARER": Bearer,
+        "HTTP_BASIC": HttpBasic,
+        "STANDARD_WEBHOOKS": StandardWebhooks,
+        "HS256": ExtoleSignature,
+        "SEGMENT_SIGNATURE": SegmentSignature,
+    }
 
 
 def test_a_plugins_verifier_is_registered(installed):
@@ -68,19 +71,20 @@ def test_a_plugins_verifier_is_registered(installed):
     assert isinstance(load_registry().verifiers["SHARED_SECRET_HEADER"], HeaderSecret)
 
 
-def test_a_plugins_verifier_authenticates_a_configured_source(installed, config_dir,
-                                                              make_runtime):
+def test_a_plugins_verifier_authenticates_a_configured_source(installed, config_dir, make_runtime):
     from connector.app import create_app
 
     installed(EntryPoint("shared", Plugin(name="shared", verifiers=[HeaderSecret()])))
-    update_yaml(config_dir / "sources" / "extole.yaml", {
-        "auth": {"algorithm": "SHARED_SECRET_HEADER", "secrets": ["a-long-shared-secret-value"]}})
+    update_yaml(
+        config_dir / "sources" / "extole.yaml",
+        {"auth": {"algorithm": "SHARED_SECRET_HEADER", "secrets": ["a-long-shared-secret-value"]}},
+    )
     client = create_app({"TESTING": True}, runtime=make_runtime()).test_client()
-    refused = client.post("/webhooks/extole", json=referral_event(),
-                          headers={"X-Shared-Secret": "guess"})
+    refused = client.post("/webhooks/extole", json=referral_event(), headers={"X-Shared-Secret": "guess"})
     assert (refused.status_code, refused.json["message"]) == (401, "X-Shared-Secret is not valid")
-    accepted = client.post("/webhooks/extole", json=referral_event(),
-                           headers={"X-Shared-Secret": "a-long-shared-secret-value"})
+    accepted = client.post(
+        "/webhooks/extole", json=referral_event(), headers={"X-Shared-Secret": "a-long-shared-secret-value"}
+    )
     assert (accepted.status_code, accepted.json) == (202, {"accepted": 1, "duplicates": 0})
 
 
@@ -95,12 +99,10 @@ def test_a_verifier_name_taken_twice_fails_at_load(installed):
 
 
 def test_one_plugin_offering_a_name_twice_fails_at_load(installed):
-    installed(EntryPoint("twice", Plugin(name="twice",
-                                         verifiers=[HeaderSecret(), HeaderSecret()])))
+    installed(EntryPoint("twice", Plugin(name="twice", verifiers=[HeaderSecret(), HeaderSecret()])))
     with pytest.raises(PluginError) as exc:
         load_registry()
-    assert str(exc.value) == (
-        "plugin 'twice': inbound verifier 'SHARED_SECRET_HEADER' is already registered")
+    assert str(exc.value) == ("plugin 'twice': inbound verifier 'SHARED_SECRET_HEADER' is already registered")
 
 
 def test_a_verifier_that_is_not_an_inbound_verifier_fails_at_load(installed):
@@ -111,8 +113,11 @@ def test_a_verifier_that_is_not_an_inbound_verifier_fails_at_load(installed):
             return None
 
     installed(EntryPoint("odd", Plugin(name="odd", verifiers=[Lookalike()])))
-    with pytest.raises(PluginError, match=r"^plugin 'odd': <.*Lookalike object at .*> is not an? "
-                                          r"InboundVerifier$"):
+    with pytest.raises(
+        PluginError,
+        match=r"^plugin 'odd': <.*Lookalike object at .*> is not an? "
+        r"InboundVerifier$",
+    ):
         load_registry()
 
 
@@ -137,16 +142,19 @@ def test_a_plugin_that_cannot_import_fails_at_load(installed):
     installed(EntryPoint("broken", error=ImportError("No module named 'third_party'")))
     with pytest.raises(PluginError) as exc:
         load_registry()
-    assert str(exc.value) == ("plugin 'broken' (third_party.broken:plugin) failed to load: "
-                              "No module named 'third_party'")
+    assert str(exc.value) == (
+        "plugin 'broken' (third_party.broken:plugin) failed to load: No module named 'third_party'"
+    )
 
 
 def test_a_plugins_secret_problems_are_named_by_index(installed, config_dir):
     installed(EntryPoint("shared", Plugin(name="shared", verifiers=[HeaderSecret()])))
-    update_yaml(config_dir / "sources" / "extole.yaml", {
-        "auth": {"algorithm": "SHARED_SECRET_HEADER",
-                 "secrets": ["a-long-shared-secret-value", "short"]}})
+    update_yaml(
+        config_dir / "sources" / "extole.yaml",
+        {"auth": {"algorithm": "SHARED_SECRET_HEADER", "secrets": ["a-long-shared-secret-value", "short"]}},
+    )
     with pytest.raises(ConfigError) as exc:
         load_config(config_dir, load_registry())
     assert exc.value.problems == [
-        "config/sources/extole.yaml: auth.secrets.1: must be at least 20 characters"]
+        "config/sources/extole.yaml: auth.secrets.1: must be at least 20 characters"
+    ]

@@ -14,13 +14,15 @@ from plugins.listrak.testing import API
 from tests.store_rows import stored_deliveries
 
 
-def test_opt_in_flow_on_postgres(config_dir, postgres_url, post_events, requests_mock,
-                                 listrak_token):
+def test_opt_in_flow_on_postgres(config_dir, postgres_url, post_events, requests_mock, listrak_token):
     runtime = Runtime.build(str(config_dir), postgres_url)
     client = create_app({"TESTING": True}, runtime=runtime).test_client()
     body = json.dumps([referral_event("pg-1"), referral_event("pg-1")]).encode()
-    response = client.post("/webhooks/extole", data=body, headers={
-        "Content-Type": "application/json", "X-Extole-Signature": sign(body)})
+    response = client.post(
+        "/webhooks/extole",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
+    )
     assert response.json == {"accepted": 1, "duplicates": 1}
     contact = requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={})
     assert Worker(runtime).run_once() == 1
@@ -31,8 +33,9 @@ def test_opt_in_flow_on_postgres(config_dir, postgres_url, post_events, requests
 def test_concurrent_claims_on_postgres_never_share_a_delivery(config_dir, postgres_url):
     runtime = Runtime.build(str(config_dir), postgres_url)
     source = ExtoleSource()
-    events = source.parse(json.dumps([referral_event(f"c-{i}", email=f"p{i}@example.com")
-                                      for i in range(400)]).encode(), {})
+    events = source.parse(
+        json.dumps([referral_event(f"c-{i}", email=f"p{i}@example.com") for i in range(400)]).encode(), {}
+    )
     ingest(runtime.engine, "extole", [(e, runtime.plan("extole", e)) for e in events])
 
     owners = [f"w{i}" for i in range(6)]
@@ -66,8 +69,7 @@ def test_same_event_posted_concurrently_on_postgres_is_accepted_once(config_dir,
 
     def post():
         barrier.wait()
-        results.append(ingest(runtime.engine, "extole",
-                              [(event, runtime.plan("extole", event))]))
+        results.append(ingest(runtime.engine, "extole", [(event, runtime.plan("extole", event))]))
 
     threads = [threading.Thread(target=post) for _ in range(8)]
     for t in threads:

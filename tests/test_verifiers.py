@@ -37,12 +37,14 @@ SECRETS = [SW_SECRET]
 MSG_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
 
 
-def standard_headers(timestamp: int, key: bytes = SW_KEY, body: bytes = BODY,
-                     msg_id: str = MSG_ID) -> Headers:
+def standard_headers(
+    timestamp: int, key: bytes = SW_KEY, body: bytes = BODY, msg_id: str = MSG_ID
+) -> Headers:
     signed = f"{msg_id}.{timestamp}.".encode() + body
     signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return Headers({"webhook-id": msg_id, "webhook-timestamp": str(timestamp),
-                    "webhook-signature": f"v1,{signature}"})
+    return Headers(
+        {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": f"v1,{signature}"}
+    )
 
 
 @pytest.fixture
@@ -74,18 +76,22 @@ def test_standard_webhooks_within_tolerance_accepted(clock, offset):
 @pytest.mark.parametrize("offset", [-301, 301])
 def test_standard_webhooks_outside_tolerance_refused(clock, offset):
     assert refused(STANDARD, SECRETS, standard_headers(int(clock.at) + offset)) == (
-        "webhook-timestamp is outside the 5-minute tolerance")
+        "webhook-timestamp is outside the 5-minute tolerance"
+    )
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"webhook-id": ""}, "missing webhook-id, webhook-timestamp or webhook-signature header"),
-    ({"webhook-signature": ""}, "missing webhook-id, webhook-timestamp or webhook-signature header"),
-    ({"webhook-timestamp": "yesterday"}, "webhook-timestamp is not a UNIX time in seconds"),
-    ({"webhook-timestamp": "9" * 400}, "webhook-timestamp is not a UNIX time in seconds"),
-    ({"webhook-timestamp": "\u00b2"}, "webhook-timestamp is not a UNIX time in seconds"),
-    ({"webhook-signature": "v2,abc"}, "signature does not match the body"),
-    ({"webhook-id": "msg_other"}, "signature does not match the body"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"webhook-id": ""}, "missing webhook-id, webhook-timestamp or webhook-signature header"),
+        ({"webhook-signature": ""}, "missing webhook-id, webhook-timestamp or webhook-signature header"),
+        ({"webhook-timestamp": "yesterday"}, "webhook-timestamp is not a UNIX time in seconds"),
+        ({"webhook-timestamp": "9" * 400}, "webhook-timestamp is not a UNIX time in seconds"),
+        ({"webhook-timestamp": "\u00b2"}, "webhook-timestamp is not a UNIX time in seconds"),
+        ({"webhook-signature": "v2,abc"}, "signature does not match the body"),
+        ({"webhook-id": "msg_other"}, "signature does not match the body"),
+    ],
+)
 def test_standard_webhooks_refusals(sent_now, change, message):
     sent = sent_now()
     for name, value in change.items():
@@ -94,22 +100,20 @@ def test_standard_webhooks_refusals(sent_now, change, message):
 
 
 def test_standard_webhooks_wrong_key_or_changed_body_refused(sent_now):
-    assert refused(STANDARD, SECRETS, sent_now(key=b"another-key")) == (
-        "signature does not match the body")
-    assert refused(STANDARD, SECRETS, sent_now(), BODY + b"\n") == (
-        "signature does not match the body")
+    assert refused(STANDARD, SECRETS, sent_now(key=b"another-key")) == ("signature does not match the body")
+    assert refused(STANDARD, SECRETS, sent_now(), BODY + b"\n") == ("signature does not match the body")
 
 
 def test_standard_webhooks_body_that_is_not_utf8_is_refused(sent_now):
     body = b"\xff\xfe"
-    assert refused(STANDARD, SECRETS, sent_now(body=body), body) == (
-        "signature does not match the body")
+    assert refused(STANDARD, SECRETS, sent_now(body=body), body) == ("signature does not match the body")
 
 
 def test_standard_webhooks_secret_must_be_whsec_base64():
     assert STANDARD.check_secrets([SW_SECRET, "whsec_%%%", "plain"]) == {
         1: "not a Standard Webhooks secret (whsec_ and base64)",
-        2: "not a Standard Webhooks secret (whsec_ and base64)"}
+        2: "not a Standard Webhooks secret (whsec_ and base64)",
+    }
 
 
 # -- BEARER ----------------------------------------------------------------------------------
@@ -123,13 +127,16 @@ def test_bearer_accepts_any_configured_token(value):
     BEARER.verify(TOKENS, Headers({"Authorization": value}), BODY)
 
 
-@pytest.mark.parametrize("value, message", [
-    (None, "missing Authorization: Bearer header"),
-    ("Basic token-a", "missing Authorization: Bearer header"),
-    ("Bearer ", "missing Authorization: Bearer header"),
-    ("Bearer token-c", "bearer token is not valid"),
-    ("Bearer token-a-and-more", "bearer token is not valid"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (None, "missing Authorization: Bearer header"),
+        ("Basic token-a", "missing Authorization: Bearer header"),
+        ("Bearer ", "missing Authorization: Bearer header"),
+        ("Bearer token-c", "bearer token is not valid"),
+        ("Bearer token-a-and-more", "bearer token is not valid"),
+    ],
+)
 def test_bearer_refusals(value, message):
     sent = Headers() if value is None else Headers({"Authorization": value})
     assert refused(BEARER, TOKENS, sent) == message
@@ -154,14 +161,17 @@ def test_http_basic_accepts_rotated_credentials(credentials):
     BASIC.verify(CREDENTIALS, Headers({"Authorization": basic(credentials)}), BODY)
 
 
-@pytest.mark.parametrize("value, message", [
-    (None, "missing Authorization: Basic header"),
-    ("Bearer extole:pw-one", "missing Authorization: Basic header"),
-    ("Basic %%%not-base64", "Authorization: Basic is not valid base64"),
-    (basic("extole:wrong"), "credentials are not valid"),
-    (basic("other:pw-one"), "credentials are not valid"),
-    ("Basic " + base64.b64encode(b"\xff\xfe:x").decode(), "Authorization: Basic is not valid base64"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (None, "missing Authorization: Basic header"),
+        ("Bearer extole:pw-one", "missing Authorization: Basic header"),
+        ("Basic %%%not-base64", "Authorization: Basic is not valid base64"),
+        (basic("extole:wrong"), "credentials are not valid"),
+        (basic("other:pw-one"), "credentials are not valid"),
+        ("Basic " + base64.b64encode(b"\xff\xfe:x").decode(), "Authorization: Basic is not valid base64"),
+    ],
+)
 def test_http_basic_refusals(value, message):
     sent = Headers() if value is None else Headers({"Authorization": value})
     assert refused(BASIC, CREDENTIALS, sent) == message
@@ -169,4 +179,5 @@ def test_http_basic_refusals(value, message):
 
 def test_http_basic_secrets_need_a_colon():
     assert BASIC.check_secrets(["extole:pw", "nocolon", "user:"]) == {
-        1: "HTTP_BASIC secrets are user:password"}
+        1: "HTTP_BASIC secrets are user:password"
+    }

@@ -25,6 +25,8 @@ def run(args) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     pulled = f" ({len(config.pull_sources)} pulled)" if config.pull_sources else ""
-    print(f"{directory}: OK — {len(config.keys)} key(s), {len(config.all_sources)} source(s)"
-          f"{pulled}, {len(config.partners)} partner(s)")
+    print(
+        f"{directory}: OK — {len(config.keys)} key(s), {len(config.all_sources)} source(s)"
+        f"{pulled}, {len(config.partners)} partner(s)"
+    )
     return 0

@@ -17,8 +17,9 @@ def register(subparsers) -> None:
         ("current", current, "print the schema's revision and whether it is the head"),
     ):
         command = commands.add_parser(name, help=help_text)
-        command.add_argument("--database-url", dest="db_url",
-                             help="SQLAlchemy URL (default $CONNECTOR_DATABASE_URL)")
+        command.add_argument(
+            "--database-url", dest="db_url", help="SQLAlchemy URL (default $CONNECTOR_DATABASE_URL)"
+        )
         command.set_defaults(func=run)
 
 

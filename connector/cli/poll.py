@@ -27,12 +27,14 @@ def run(args) -> int:
     owner = f"{socket.gethostname()}:{os.getpid()}:poll"
     report = Scheduler(runtime, owner).poll(args.source)
     if report is None:
-        print(f"{args.source} is being polled by {pollers.holder(runtime.engine, args.source)} "
-              "right now; its events will be queued by that poll", file=sys.stderr)
+        print(
+            f"{args.source} is being polled by {pollers.holder(runtime.engine, args.source)} "
+            "right now; its events will be queued by that poll",
+            file=sys.stderr,
+        )
         return 1
     if not report.ok:
         print(f"poll of {args.source} failed: {report.error or 'lease lost'}", file=sys.stderr)
         return 1
-    print(f"polled {args.source}: {report.rows_read} rows, {report.events} events, "
-          f"{report.accepted} new")
+    print(f"polled {args.source}: {report.rows_read} rows, {report.events} events, {report.accepted} new")
     return 0

@@ -14,10 +14,12 @@ from connector.contract import PayloadError
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "preview", help="show the requests an event file would cause; nothing is sent")
+        "preview", help="show the requests an event file would cause; nothing is sent"
+    )
     parser.add_argument("event_file", metavar="event.json", help="one event or an array (- = stdin)")
-    parser.add_argument("--source", help="source id (default: the only source, or the first "
-                                         "whose plugin accepts the file)")
+    parser.add_argument(
+        "--source", help="source id (default: the only source, or the first whose plugin accepts the file)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -47,8 +49,9 @@ def _parse(runtime, body: bytes, source_id: str | None):
         try:
             return candidate, plugin.parse(body, sources[candidate])
         except PayloadError as exc:
-            problems.extend(f"{candidate}: {path}: {', '.join(messages)}"
-                            for path, messages in exc.problems.items())
+            problems.extend(
+                f"{candidate}: {path}: {', '.join(messages)}" for path, messages in exc.problems.items()
+            )
     raise ValueError("no source accepts this file:\n  " + "\n  ".join(problems or ["no sources"]))
 
 
@@ -65,8 +68,9 @@ def _request_lines(runtime, action, partner, planned) -> list[str]:
     record = runtime.http.request_record(request)
     url = record["url"] + (f"?{urlencode(record['params'])}" if record["params"] else "")
     lines = [f"{record['method']} {url}"]
-    lines += [f"{name}: {value}" for name, value in _headers(runtime, request,
-                                                            planned.partner_key_id).items()]
+    lines += [
+        f"{name}: {value}" for name, value in _headers(runtime, request, planned.partner_key_id).items()
+    ]
     if record["body"] is not None:
         lines.append("")
         lines += json.dumps(json.loads(record["body"]), indent=2, ensure_ascii=False).splitlines()
@@ -78,19 +82,29 @@ def _rules(runtime, partner, action, planned, event) -> list[str]:
     rules = []
     if planned.contact_key:
         event_time = event.event_time.isoformat(timespec="milliseconds")
-        rules.append(f"superseded (not sent) if this contact already has a queued or delivered "
-                     f"change with an event_time later than {event_time}")
+        rules.append(
+            f"superseded (not sent) if this contact already has a queued or delivered "
+            f"change with an event_time later than {event_time}"
+        )
     if action.max_batch > 1:
         window = duration(runtime.config.settings["worker"]["batch_window"])
-        rules.append(f"batched: waits up to {window} and goes with other deliveries of batch "
-                     f"{planned.batch_key!r} in one request of up to {action.max_batch} items")
-    rules.append("2xx: delivered (the partner plugin may read some answers otherwise, e.g. "
-                 "'already unsubscribed' counts as delivered)")
-    rules.append(f"408, 425, 429, 5xx, timeout, connection error: retrying after {schedule} "
-                 "(Retry-After honoured), then dead")
+        rules.append(
+            f"batched: waits up to {window} and goes with other deliveries of batch "
+            f"{planned.batch_key!r} in one request of up to {action.max_batch} items"
+        )
+    rules.append(
+        "2xx: delivered (the partner plugin may read some answers otherwise, e.g. "
+        "'already unsubscribed' counts as delivered)"
+    )
+    rules.append(
+        f"408, 425, 429, 5xx, timeout, connection error: retrying after {schedule} "
+        "(Retry-After honoured), then dead"
+    )
     if planned.partner_key_id:
-        rules.append("401: one fresh token, then at once again; credentials refused by the "
-                     f"token endpoint: key {planned.partner_key_id} paused, deliveries wait")
+        rules.append(
+            "401: one fresh token, then at once again; credentials refused by the "
+            f"token endpoint: key {planned.partner_key_id} paused, deliveries wait"
+        )
     rules.append("other 4xx: dead (kept at least 7 days, replayable)")
     return rules
 
@@ -109,8 +123,10 @@ def run(args) -> int:
     out = []
     fed = [p for p in runtime.config.partners.values() if source_id in p["sources"]]
     for event in events:
-        out.append(f"event {event.event_id}: {event.type}, {event.environment}, "
-                   f"{event.email or 'no email'} (source {source_id})")
+        out.append(
+            f"event {event.event_id}: {event.type}, {event.environment}, "
+            f"{event.email or 'no email'} (source {source_id})"
+        )
         for partner in fed:
             if not partner["enabled"]:
                 out.append(f"  partner {partner['id']}: disabled (enabled: false): not sent")
@@ -125,8 +141,7 @@ def run(args) -> int:
             if planned.skip_reason:
                 out.append(f"    skipped: {planned.skip_reason}; nothing would be sent")
                 continue
-            out += [f"    {line}".rstrip() for line in _request_lines(runtime, action, partner,
-                                                                       planned)]
+            out += [f"    {line}".rstrip() for line in _request_lines(runtime, action, partner, planned)]
             out.append("    outcome rules:")
             out += [f"      - {rule}" for rule in _rules(runtime, partner, action, planned, event)]
     out.append("nothing was sent (preview)")

@@ -14,6 +14,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     runtime = build_runtime(args)
     counts = purge(runtime.engine, runtime.config.settings["retention"])
-    print(f"purged {counts['deliveries']} deliveries, {counts['attempts']} attempts, "
-          f"{counts['events']} events")
+    print(
+        f"purged {counts['deliveries']} deliveries, {counts['attempts']} attempts, {counts['events']} events"
+    )
     return 0

@@ -38,8 +38,8 @@ def run(args) -> int:
         print(f"--since: {args.since!r} is neither a duration like 2h nor an ISO time")
         return 2
     runtime = build_runtime(args)
-    counts = replay(runtime.engine, args.ids or None, dead=args.dead, partner=args.partner,
-                    since=since, runtime=runtime)
-    print(f"queued {counts['queued']}, superseded {counts['superseded']}, "
-          f"unchanged {counts['unchanged']}")
+    counts = replay(
+        runtime.engine, args.ids or None, dead=args.dead, partner=args.partner, since=since, runtime=runtime
+    )
+    print(f"queued {counts['queued']}, superseded {counts['superseded']}, unchanged {counts['unchanged']}")
     return 0

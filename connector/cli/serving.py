@@ -25,8 +25,18 @@ def serve(app, host: str, port: int, threads: int, ready_message: str) -> None:
     def ready(_server):
         print(ready_message, flush=True)
 
-    _Server(app, {
-        "bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread",
-        "threads": threads, "keepalive": 75, "timeout": 0, "graceful_timeout": 2,
-        "loglevel": "warning", "when_ready": ready, "accesslog": None,
-    }).run()
+    _Server(
+        app,
+        {
+            "bind": f"{host}:{port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": threads,
+            "keepalive": 75,
+            "timeout": 0,
+            "graceful_timeout": 2,
+            "loglevel": "warning",
+            "when_ready": ready,
+            "accesslog": None,
+        },
+    ).run()

@@ -10,7 +10,8 @@ from connector.cli.runtimes import build_offline_runtime
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "verify", help="live check: each key's token, the list, the profile field ids")
+        "verify", help="live check: each key's token, the list, the profile field ids"
+    )
     parser.add_argument("partner", help="partner id (the file stem in config/partners/)")
     parser.set_defaults(func=run)
 
@@ -20,8 +21,10 @@ def run(args) -> int:
     partner = runtime.config.partners.get(args.partner)
     if partner is None:
         known = ", ".join(sorted(runtime.config.partners)) or "none"
-        print(f"no partner {args.partner!r} in {runtime.config.directory}/partners "
-              f"(known: {known})", file=sys.stderr)
+        print(
+            f"no partner {args.partner!r} in {runtime.config.directory}/partners (known: {known})",
+            file=sys.stderr,
+        )
         return 2
     destination = runtime.destination(partner)
     where = partner.get("api_url") or ""
@@ -38,6 +41,5 @@ def run(args) -> int:
     for ok, line in checks:
         print(f"  {'ok  ' if ok else 'FAIL'}  {runtime.redactor.text(line)}")
     failed = sum(1 for ok, _ in checks if not ok)
-    print(f"{len(checks) - failed} of {len(checks)} checks passed"
-          + (f"; {failed} failed" if failed else ""))
+    print(f"{len(checks) - failed} of {len(checks)} checks passed" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0

@@ -75,8 +75,9 @@ def _interpolate(value, path: str, problems: list[str], env):
     if isinstance(value, list):
         return [_interpolate(v, f"{path}[{i}]", problems, env) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), problems, env)
-                for k, v in value.items()}
+        return {
+            k: _interpolate(v, f"{path}.{k}" if path else str(k), problems, env) for k, v in value.items()
+        }
     return value
 
 
@@ -141,22 +142,25 @@ class _Loader:
 
     def check_auth(self, path: Path, auth: dict) -> bool:
         """The inbound algorithm is a registered verifier, and it accepts the secrets."""
-        verifier = self.pick(path, auth, "algorithm", self.registry.verifiers, "auth algorithm",
-                             field="auth.algorithm")
+        verifier = self.pick(
+            path, auth, "algorithm", self.registry.verifiers, "auth algorithm", field="auth.algorithm"
+        )
         if verifier is None:
             return False
         problems = verifier.check_secrets(auth["secrets"])
-        self.problems.extend(f"{self.rel(path)}: auth.secrets.{index}: {message}"
-                             for index, message in sorted(problems.items()))
+        self.problems.extend(
+            f"{self.rel(path)}: auth.secrets.{index}: {message}"
+            for index, message in sorted(problems.items())
+        )
         return not problems
 
-    def pick(self, path: Path, data: dict, key: str, table: dict, what: str,
-             field: str | None = None):
+    def pick(self, path: Path, data: dict, key: str, table: dict, what: str, field: str | None = None):
         name = data.get(key)
         if not isinstance(name, str) or name not in table:  # a list here is unhashable
             known = ", ".join(sorted(table)) or "none installed"
             self.problems.append(
-                f"{self.rel(path)}: {field or key}: unknown {what} {name!r} (known: {known})")
+                f"{self.rel(path)}: {field or key}: unknown {what} {name!r} (known: {known})"
+            )
             return None
         return table[name]
 
@@ -231,26 +235,27 @@ def load_config(directory: str | Path, registry: Registry, env=None) -> Config:
             continue
         name = loader.rel(path)
         for source_id in loaded["sources"]:
-            if source_id not in config.all_sources and not (directory / "sources").joinpath(
-                f"{source_id}.yaml"
-            ).exists():
+            if (
+                source_id not in config.all_sources
+                and not (directory / "sources").joinpath(f"{source_id}.yaml").exists()
+            ):
                 loader.problems.append(f"{name}: sources: no source {source_id!r} in sources/")
         for env_name, key_id in loaded["keys"].items():
-            if key_id and key_id not in config.keys and not (directory / "keys").joinpath(
-                f"{key_id}.yaml"
-            ).exists():
+            if (
+                key_id
+                and key_id not in config.keys
+                and not (directory / "keys").joinpath(f"{key_id}.yaml").exists()
+            ):
                 loader.problems.append(f"{name}: keys.{env_name}: no key {key_id!r} in keys/")
         config.partners[path.stem] = {**loaded, "id": path.stem}
 
     # Checks across files that only a plugin knows (a key of the wrong kind, a loop).
     for source_id, source_config in config.pull_sources.items():
         plugin = registry.pull_sources[source_config["plugin"]]
-        loader.problems.extend(f"sources/{source_id}.yaml: {p}"
-                               for p in plugin.check(source_config, config))
+        loader.problems.extend(f"sources/{source_id}.yaml: {p}" for p in plugin.check(source_config, config))
     for partner_id, partner in config.partners.items():
         plugin = registry.destinations[partner["plugin"]]
-        loader.problems.extend(f"partners/{partner_id}.yaml: {p}"
-                               for p in plugin.check(partner, config))
+        loader.problems.extend(f"partners/{partner_id}.yaml: {p}" for p in plugin.check(partner, config))
 
     if loader.problems:
         raise ConfigError(loader.problems)

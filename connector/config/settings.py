@@ -44,9 +44,7 @@ class BreakerSchema(StrictSchema):
 
 class LoggingSchema(StrictSchema):
     format = fields.String(load_default="text", validate=validate.OneOf(["text", "json"]))
-    level = fields.String(
-        load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"])
-    )
+    level = fields.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
 
 
 class ConnectorSettingsSchema(StrictSchema):

@@ -34,8 +34,10 @@ log = logging.getLogger("connector.worker")
 
 
 def scopes_of(delivery: Delivery) -> tuple[CircuitScope, KeyScope]:
-    return (CircuitScope(delivery.partner_id, delivery.partner_key_id),
-            KeyScope(delivery.partner_key_id or "-"))
+    return (
+        CircuitScope(delivery.partner_id, delivery.partner_key_id),
+        KeyScope(delivery.partner_key_id or "-"),
+    )
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Breakers:
 
     policy: breakers.BreakerPolicy
     known: set[Scope] = field(default_factory=set)  # every row: a success resets them
-    open: set[Scope] = field(default_factory=set)   # paused keys and open circuits
+    open: set[Scope] = field(default_factory=set)  # paused keys and open circuits
 
     def refresh(self, states: dict[Scope, str]) -> None:
         self.known = set(states)
@@ -55,8 +57,14 @@ class Boundary:
     """Settles claimed groups for one worker. `record(results, attempt)` stores them (at
     once, or through the Recorder thread)."""
 
-    def __init__(self, runtime, owner: str, settings: dict, known: Breakers,
-                 record: Callable[[list[Result], Attempt], None]):
+    def __init__(
+        self,
+        runtime,
+        owner: str,
+        settings: dict,
+        known: Breakers,
+        record: Callable[[list[Result], Attempt], None],
+    ):
         self.runtime = runtime
         self.owner = owner
         self.settings = settings
@@ -84,39 +92,42 @@ class Boundary:
             self._pause_key(group, str(exc), started_at)
             return
         except Exception as exc:  # a bug (ours or a plugin's) must not strand the group
-            log.exception("delivery %s: %s at %s", first.id, type(exc).__name__,
-                          "sending" if attempt.sent else "preparing")
+            log.exception(
+                "delivery %s: %s at %s",
+                first.id,
+                type(exc).__name__,
+                "sending" if attempt.sent else "preparing",
+            )
             attempt.error_code = "INTERNAL_ERROR"
-            attempt.error_message = self.runtime.redactor.text(
-                f"{type(exc).__name__}: {exc}")[:1000]
+            attempt.error_message = self.runtime.redactor.text(f"{type(exc).__name__}: {exc}")[:1000]
             verdicts = [Verdict(State.RETRYING, f"internal error: {type(exc).__name__}")] * len(group)
             result = None
         self._settle(group, verdicts, attempt, result)
 
     # -- the attempt itself: every step may raise ------------------------------------------
-    def _attempt(self, group: list[Delivery], attempt: Attempt) -> tuple[list[Verdict],
-                                                                         HttpResult | None]:
+    def _attempt(self, group: list[Delivery], attempt: Attempt) -> tuple[list[Verdict], HttpResult | None]:
         first = group[0]
         partner = self.runtime.config.partners.get(first.partner_id)
         if partner is None or not partner["enabled"]:
-            return [Verdict(State.DEAD, "partner is no longer configured or enabled")] * len(
-                group), None
+            return [Verdict(State.DEAD, "partner is no longer configured or enabled")] * len(group), None
         destination = self.runtime.destination(partner)
         action = destination.actions[first.action]
-        refused = {i: reason for i, d in enumerate(group)
-                   if (reason := action.refuse(partner, d.spec)) is not None}
+        refused = {
+            i: reason for i, d in enumerate(group) if (reason := action.refuse(partner, d.spec)) is not None
+        }
         if refused:  # never sent; whatever is left of the batch goes on without them
             rest = [d for i, d in enumerate(group) if i not in refused]
             verdicts, result = self._attempt(rest, attempt) if rest else ([], None)
             attempt.request_by_delivery.update(
-                {group[i].id: {"not sent": reason} for i, reason in refused.items()})
+                {group[i].id: {"not sent": reason} for i, reason in refused.items()}
+            )
             sent = iter(verdicts)
-            return [Verdict(State.DEAD, refused[i]) if i in refused else next(sent)
-                    for i in range(len(group))], result
+            return [
+                Verdict(State.DEAD, refused[i]) if i in refused else next(sent) for i in range(len(group))
+            ], result
         specs = [d.spec for d in group]
         request = action.build_request(partner, specs)
-        credentials = (self.runtime.credentials(first.partner_key_id)
-                       if first.partner_key_id else None)
+        credentials = self.runtime.credentials(first.partner_key_id) if first.partner_key_id else None
         attempt.sent = True
         result = self.runtime.http.send(request, credentials)
         attempt.status = result.status
@@ -127,18 +138,20 @@ class Boundary:
         if verdicts is None:
             verdicts = [default_verdict(result)] * len(group)
         if len(verdicts) != len(group):
-            raise ValueError(f"{first.action} gave {len(verdicts)} verdicts for {len(group)} "
-                             "deliveries")
+            raise ValueError(f"{first.action} gave {len(verdicts)} verdicts for {len(group)} deliveries")
         code, message = destination.error_details(result)
         attempt.error_code = code
         attempt.error_message = self.runtime.redactor.text(message or result.error or "") or None
         if len(group) > 1 and result.request_record:
             # Each delivery of a batch keeps its own part of the body, not 500 copies of all.
             attempt.request_by_delivery = {
-                d.id: {**result.request_record, "batch_size": len(group),
-                       "body": self.runtime.redactor.text(
-                           json.dumps(action.part_of_request(partner, d.spec)))}
-                for d in group}
+                d.id: {
+                    **result.request_record,
+                    "batch_size": len(group),
+                    "body": self.runtime.redactor.text(json.dumps(action.part_of_request(partner, d.spec))),
+                }
+                for d in group
+            }
         return verdicts, result
 
     # -- settling ----------------------------------------------------------------------------
@@ -151,8 +164,9 @@ class Boundary:
             attempt.error_code = "INTERNAL_ERROR"
             attempt.error_message = str(exc)
             result = None
-            results = results_for(group, [Verdict(State.RETRYING, "internal error")] * len(group),
-                                  schedule, None, now())
+            results = results_for(
+                group, [Verdict(State.RETRYING, "internal error")] * len(group), schedule, None, now()
+            )
         self.record(results, attempt)
         try:
             self._observe(group, results, attempt)
@@ -169,22 +183,34 @@ class Boundary:
             metrics.ATTEMPT_LATENCY.labels(partner=partner_id).observe(attempt.latency_ms / 1000)
         for delivery, r in zip(group, results, strict=True):
             metrics.ATTEMPTS.labels(partner=partner_id, outcome=r.state).inc()
-            log.info("delivery %s to %s, attempt %d: %s%s%s%s", r.delivery_id, partner_id,
-                     delivery.attempts + 1, r.state,
-                     f", HTTP {attempt.status}" if attempt.status else "",
-                     f", {attempt.latency_ms:.0f} ms" if attempt.latency_ms is not None else "",
-                     f" ({r.reason})" if r.reason else "")
+            log.info(
+                "delivery %s to %s, attempt %d: %s%s%s%s",
+                r.delivery_id,
+                partner_id,
+                delivery.attempts + 1,
+                r.state,
+                f", HTTP {attempt.status}" if attempt.status else "",
+                f", {attempt.latency_ms:.0f} ms" if attempt.latency_ms is not None else "",
+                f" ({r.reason})" if r.reason else "",
+            )
 
-    def _move_breakers(self, first: Delivery, verdicts: list[Verdict], results: list[Result],
-                       attempt: Attempt) -> None:
+    def _move_breakers(
+        self, first: Delivery, verdicts: list[Verdict], results: list[Result], attempt: Attempt
+    ) -> None:
         """A transient failure of the whole request counts towards opening the circuit; any
         success closes the circuit and the key's pause."""
         engine, policy = self.runtime.engine, self.breakers.policy
         circuit, key = scopes_of(first)
         transient = any(v.state == State.RETRYING for v in verdicts)
         if transient and all(r.state in (State.RETRYING, State.DEAD) for r in results):
-            if breakers.trip(engine, circuit, "open", attempt.error_message or "failing",
-                             threshold=policy.threshold, policy=policy):
+            if breakers.trip(
+                engine,
+                circuit,
+                "open",
+                attempt.error_message or "failing",
+                threshold=policy.threshold,
+                policy=policy,
+            ):
                 self.breakers.open.add(circuit)
                 log.warning("circuit open for %s", circuit)
             return
@@ -197,10 +223,10 @@ class Boundary:
     def _pause_key(self, group: list[Delivery], reason: str, started_at: float) -> None:
         key_id = group[0].partner_key_id
         message = f"credentials refused for key {key_id}: {reason}"
-        self.record([Result(d.id, State.PAUSED, message, now(), count_attempt=False)
-                     for d in group],
-                    Attempt(started_at, error_code="INVALID_CREDENTIALS", error_message=message))
-        breakers.trip(self.runtime.engine, KeyScope(key_id), "paused", message,
-                      policy=self.breakers.policy)
+        self.record(
+            [Result(d.id, State.PAUSED, message, now(), count_attempt=False) for d in group],
+            Attempt(started_at, error_code="INVALID_CREDENTIALS", error_message=message),
+        )
+        breakers.trip(self.runtime.engine, KeyScope(key_id), "paused", message, policy=self.breakers.policy)
         self.breakers.open.add(KeyScope(key_id))
         log.warning("key %s paused: %s", key_id, reason)

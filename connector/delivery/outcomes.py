@@ -34,8 +34,13 @@ def retry_delay(schedule: list[float], attempt_number: int, retry_after: float |
     return delay
 
 
-def results_for(group: list[Delivery], verdicts: list[Verdict], schedule: list[float],
-                retry_after: float | None, at: float) -> list[Result]:
+def results_for(
+    group: list[Delivery],
+    verdicts: list[Verdict],
+    schedule: list[float],
+    retry_after: float | None,
+    at: float,
+) -> list[Result]:
     """One result per delivery: a retrying verdict waits its turn on the schedule, or is dead
     once the schedule has run out."""
     results = []
@@ -44,8 +49,7 @@ def results_for(group: list[Delivery], verdicts: list[Verdict], schedule: list[f
         if state is State.RETRYING:
             delay = retry_delay(schedule, delivery.attempts + 1, retry_after)
             if delay is None:
-                results.append(Result(delivery.id, State.DEAD,
-                                      f"retry schedule ran out: {verdict.reason}"))
+                results.append(Result(delivery.id, State.DEAD, f"retry schedule ran out: {verdict.reason}"))
             else:
                 results.append(Result(delivery.id, State.RETRYING, verdict.reason, at + delay))
         elif state in (State.DELIVERED, State.SKIPPED, State.DEAD):

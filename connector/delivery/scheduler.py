@@ -87,8 +87,7 @@ class Scheduler:
     def poll(self, source_id: str, due_only: bool = False) -> PollReport | None:
         """Poll one source now if this worker can take its lease (and, with `due_only`, its
         next poll is due); None when it could not."""
-        leased = pollers.acquire(self.runtime.engine, source_id, self.owner, self.lease,
-                                 due_only=due_only)
+        leased = pollers.acquire(self.runtime.engine, source_id, self.owner, self.lease, due_only=due_only)
         if leased is None:
             return None
         return self._poll(source_id, leased["cursor"])
@@ -105,8 +104,9 @@ class Scheduler:
         keeper.start()
         next_poll_at = started + interval
         try:
-            pages = plugin.poll(source_config, cursor, started - source_config["lookback"],
-                                runtime.http, runtime.credentials)
+            pages = plugin.poll(
+                source_config, cursor, started - source_config["lookback"], runtime.http, runtime.credentials
+            )
             for page in [pages] if isinstance(pages, Poll) else pages:
                 if keeper.lost:
                     raise LeaseLost(f"source {source_id}: lease lost during the poll")
@@ -128,11 +128,17 @@ class Scheduler:
         pollers.finish(engine, source_id, self.owner, next_poll_at, report.error)
         metrics.POLLS.labels(source=source_id, result="ok" if report.ok else "failed").inc()
         if report.error:
-            log.warning("poll of %s failed: %s (next try in %.0fs)", source_id, report.error,
-                        next_poll_at - now())
+            log.warning(
+                "poll of %s failed: %s (next try in %.0fs)", source_id, report.error, next_poll_at - now()
+            )
         else:
-            log.info("poll of %s: %d rows, %d events, %d new", source_id, report.rows_read,
-                     report.events, report.accepted)
+            log.info(
+                "poll of %s: %d rows, %d events, %d new",
+                source_id,
+                report.rows_read,
+                report.events,
+                report.accepted,
+            )
         return report
 
     def _store(self, source_id: str, page: Poll, report: PollReport) -> None:
@@ -140,8 +146,7 @@ class Scheduler:
         items = [(event, runtime.plan(source_id, event)) for event in page.events]
 
         def move_cursor(conn):
-            pollers.save_cursor(conn, source_id, self.owner, page.cursor, page.rows_read,
-                                len(page.events))
+            pollers.save_cursor(conn, source_id, self.owner, page.cursor, page.rows_read, len(page.events))
 
         result = ingest(runtime.engine, source_id, items, runtime.due_delays, also=move_cursor)
         report.rows_read += page.rows_read

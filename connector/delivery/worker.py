@@ -29,11 +29,13 @@ class Worker:
         self.stop_event = threading.Event()
         self.policy = breakers.BreakerPolicy(**runtime.config.settings["breaker"])
         self.breakers = Breakers(self.policy)
-        self.boundary = Boundary(runtime, self.owner, self.settings, self.breakers,
-                                 self._record_now)
-        self.batchable = {action.name: action
-                          for destination in runtime.registry.destinations.values()
-                          for action in destination.actions.values() if action.max_batch > 1}
+        self.boundary = Boundary(runtime, self.owner, self.settings, self.breakers, self._record_now)
+        self.batchable = {
+            action.name: action
+            for destination in runtime.registry.destinations.values()
+            for action in destination.actions.values()
+            if action.max_batch > 1
+        }
         self.scheduler = Scheduler(runtime, self.owner)
 
     # -- loop ---------------------------------------------------------------------------------
@@ -64,16 +66,18 @@ class Worker:
                         self.stop_event.wait(self.settings["poll_interval"])
                         continue
                     idle = len(inflight) < threads and not waiting
-                    done, inflight = wait(inflight, return_when=FIRST_COMPLETED,
-                                          timeout=self.settings["poll_interval"] if idle else 1.0)
+                    done, inflight = wait(
+                        inflight,
+                        return_when=FIRST_COMPLETED,
+                        timeout=self.settings["poll_interval"] if idle else 1.0,
+                    )
                     for future in done:
                         if future.exception():
                             log.error("delivery task failed", exc_info=future.exception())
                 wait(inflight)
         finally:
             if waiting:  # claimed but never started: back to the queue now, not after the lease
-                claims.release(self.runtime.engine, self.owner,
-                               [c.id for group in waiting for c in group])
+                claims.release(self.runtime.engine, self.owner, [c.id for group in waiting for c in group])
             recorder.stop()
             self.boundary.record = self._record_now
             if polling is not None:
@@ -98,15 +102,23 @@ class Worker:
         engine, lease = self.runtime.engine, self.settings["lease"]
         self.breakers.refresh(breakers.breaker_states(engine))
         groups: list[list[Delivery]] = [
-            [c] for c in claims.claim(engine, self.owner, free, lease, policy=self.policy,
-                                     exclude_actions=list(self.batchable) or None)
+            [c]
+            for c in claims.claim(
+                engine,
+                self.owner,
+                free,
+                lease,
+                policy=self.policy,
+                exclude_actions=list(self.batchable) or None,
+            )
         ]
         free -= len(groups)
         if free > 0 and self.batchable:
             biggest = max(action.max_batch for action in self.batchable.values())
             batch: dict[tuple, list[Delivery]] = {}
-            for c in claims.claim(engine, self.owner, free * biggest, lease,
-                                 actions=list(self.batchable), policy=self.policy):
+            for c in claims.claim(
+                engine, self.owner, free * biggest, lease, actions=list(self.batchable), policy=self.policy
+            ):
                 batch.setdefault((c.partner_id, c.action, c.batch_key), []).append(c)
             batches = []
             for (partner_id, action, _), items in batch.items():

@@ -31,15 +31,54 @@ SCHEMA_LOCK = 724311  # the advisory lock key create_all used before migrations
 # What `metadata.create_all` made before migrations (revision 0001), by table.
 BASELINE = "0001"
 BASELINE_COLUMNS = {
-    "events": {"id", "source_id", "event_id", "type", "environment", "email", "event_time",
-               "received_at", "payload"},
-    "deliveries": {"id", "event_pk", "partner_id", "action", "environment", "partner_key_id",
-                   "contact_key", "batch_key", "event_time", "spec", "state", "reason", "attempts",
-                   "next_attempt_at", "lease_owner", "lease_expires_at", "last_status",
-                   "last_error_code", "last_error_message", "last_latency_ms", "created_at",
-                   "updated_at"},
-    "attempts": {"id", "delivery_id", "started_at", "outcome", "status", "error_code",
-                 "error_message", "latency_ms", "batch_size", "request", "response"},
+    "events": {
+        "id",
+        "source_id",
+        "event_id",
+        "type",
+        "environment",
+        "email",
+        "event_time",
+        "received_at",
+        "payload",
+    },
+    "deliveries": {
+        "id",
+        "event_pk",
+        "partner_id",
+        "action",
+        "environment",
+        "partner_key_id",
+        "contact_key",
+        "batch_key",
+        "event_time",
+        "spec",
+        "state",
+        "reason",
+        "attempts",
+        "next_attempt_at",
+        "lease_owner",
+        "lease_expires_at",
+        "last_status",
+        "last_error_code",
+        "last_error_message",
+        "last_latency_ms",
+        "created_at",
+        "updated_at",
+    },
+    "attempts": {
+        "id",
+        "delivery_id",
+        "started_at",
+        "outcome",
+        "status",
+        "error_code",
+        "error_message",
+        "latency_ms",
+        "batch_size",
+        "request",
+        "response",
+    },
     "breakers": {"scope", "state", "reason", "failures", "opened", "probe_at", "updated_at"},
 }
 # The core reshaped before migrations created `pollers` with create_all too (revision 0002).
@@ -86,16 +125,21 @@ class SchemaStatus:
     def problem(self) -> str:
         """Why web and worker refuse this database."""
         if self.revision is None and self.baseline:
-            return ("the database was made before schema migrations: "
-                    "run `connector db upgrade`")
+            return "the database was made before schema migrations: run `connector db upgrade`"
         if self.revision is None:
-            return (f"the database has some of the connector's tables ({', '.join(sorted(self.tables))})"
-                    " but neither a schema revision nor the schema from before migrations")
+            return (
+                f"the database has some of the connector's tables ({', '.join(sorted(self.tables))})"
+                " but neither a schema revision nor the schema from before migrations"
+            )
         if not self.known:
-            return (f"the database is at schema revision {self.revision}, which this code does not "
-                    f"know (its newest is {self.head}): it was upgraded by a newer connector")
-        return (f"the database is at schema revision {self.revision}, behind this code's "
-                f"{self.head}: run `connector db upgrade`")
+            return (
+                f"the database is at schema revision {self.revision}, which this code does not "
+                f"know (its newest is {self.head}): it was upgraded by a newer connector"
+            )
+        return (
+            f"the database is at schema revision {self.revision}, behind this code's "
+            f"{self.head}: run `connector db upgrade`"
+        )
 
 
 def head() -> str:
@@ -149,9 +193,11 @@ def _status(conn) -> SchemaStatus:
     baseline = revision is None and all(
         table in present
         and BASELINE_COLUMNS[table] == {column["name"] for column in inspector.get_columns(table)}
-        for table in BASELINE_COLUMNS)
-    return SchemaStatus(revision=revision, head=head(),
-                        tables=frozenset(present & set(metadata.tables)), baseline=baseline)
+        for table in BASELINE_COLUMNS
+    )
+    return SchemaStatus(
+        revision=revision, head=head(), tables=frozenset(present & set(metadata.tables)), baseline=baseline
+    )
 
 
 @cache

@@ -15,7 +15,7 @@ from connector.outbox.tables import breakers
 
 @dataclass(frozen=True)
 class BreakerPolicy:
-    threshold: int = 5          # consecutive transient failures that open a circuit
+    threshold: int = 5  # consecutive transient failures that open a circuit
     probe_interval: float = 15.0  # first wait before probing a paused key / open circuit
     max_probe_interval: float = 300.0  # probes never further apart than this
 
@@ -26,8 +26,9 @@ class BreakerPolicy:
 DEFAULT_POLICY = BreakerPolicy()
 
 
-def trip(engine, scope: Scope, state: str, reason: str, threshold: int = 1,
-         policy: BreakerPolicy = DEFAULT_POLICY) -> bool:
+def trip(
+    engine, scope: Scope, state: str, reason: str, threshold: int = 1, policy: BreakerPolicy = DEFAULT_POLICY
+) -> bool:
     """Count a failure on a scope; at `threshold` consecutive failures it opens (or pauses).
     Returns True when the breaker is (now) open."""
     at = now()
@@ -38,9 +39,14 @@ def trip(engine, scope: Scope, state: str, reason: str, threshold: int = 1,
         is_open = failures >= threshold
         # `opened` counts probes since the breaker opened: each failed probe doubles the wait.
         opened = row.opened if row is not None and row.state != "closed" else 1
-        values = {"state": state if is_open else "closed", "reason": reason, "failures": failures,
-                  "opened": opened if is_open else 0, "updated_at": at,
-                  "probe_at": at + policy.interval(opened) if is_open else None}
+        values = {
+            "state": state if is_open else "closed",
+            "reason": reason,
+            "failures": failures,
+            "opened": opened if is_open else 0,
+            "updated_at": at,
+            "probe_at": at + policy.interval(opened) if is_open else None,
+        }
         if row is None:
             conn.execute(insert(breakers).values(scope=stored, **values))
         else:
@@ -56,12 +62,18 @@ def reset(engine, scopes: list[Scope]) -> None:
 def breaker_states(engine) -> dict[Scope, str]:
     """Every breaker's state by scope (a small table: read once per claim round)."""
     with reading(engine) as conn:
-        return {parse_scope(scope): state
-                for scope, state in conn.execute(select(breakers.c.scope, breakers.c.state))}
+        return {
+            parse_scope(scope): state
+            for scope, state in conn.execute(select(breakers.c.scope, breakers.c.state))
+        }
 
 
 def open_breakers(engine) -> list[dict]:
     """Paused keys and open circuits, each with its `scope` record, why, and the next probe."""
     with reading(engine) as conn:
-        return [dict(r._mapping) | {"scope": parse_scope(r.scope)} for r in conn.execute(
-            select(breakers).where(breakers.c.state != "closed").order_by(breakers.c.scope))]
+        return [
+            dict(r._mapping) | {"scope": parse_scope(r.scope)}
+            for r in conn.execute(
+                select(breakers).where(breakers.c.state != "closed").order_by(breakers.c.scope)
+            )
+        ]

@@ -22,21 +22,29 @@ def _in_scope(scope):
     """The deliveries a breaker scope holds back."""
     if isinstance(scope, KeyScope):
         return deliveries.c.partner_key_id == scope.partner_key_id
-    key_match = (deliveries.c.partner_key_id.is_(None) if scope.partner_key_id is None
-                 else deliveries.c.partner_key_id == scope.partner_key_id)
+    key_match = (
+        deliveries.c.partner_key_id.is_(None)
+        if scope.partner_key_id is None
+        else deliveries.c.partner_key_id == scope.partner_key_id
+    )
     return and_(deliveries.c.partner_id == scope.partner_id, key_match)
 
 
 def _not_in_scope(scope):
     if isinstance(scope, KeyScope):
-        return or_(deliveries.c.partner_key_id.is_(None),
-                   deliveries.c.partner_key_id != scope.partner_key_id)
+        return or_(deliveries.c.partner_key_id.is_(None), deliveries.c.partner_key_id != scope.partner_key_id)
     return ~_in_scope(scope)
 
 
-def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | None = None,
-          exclude_actions: list[str] | None = None,
-          policy: BreakerPolicy = DEFAULT_POLICY) -> list[Delivery]:
+def claim(
+    engine,
+    owner: str,
+    limit: int,
+    lease: float,
+    actions: list[str] | None = None,
+    exclude_actions: list[str] | None = None,
+    policy: BreakerPolicy = DEFAULT_POLICY,
+) -> list[Delivery]:
     """Lease up to `limit` due deliveries (see the module docstring)."""
     at = now()
     with engine.begin() as conn:
@@ -58,8 +66,12 @@ def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | Non
             conditions.append(deliveries.c.action.not_in(exclude_actions))
 
         postgres = engine.dialect.name == "postgresql"
-        query = (select(deliveries).where(*conditions)
-                 .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit * 2))
+        query = (
+            select(deliveries)
+            .where(*conditions)
+            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+            .limit(limit * 2)
+        )
         if postgres:
             query = query.with_for_update(skip_locked=True)
         rows = list(conn.execute(query))
@@ -68,14 +80,21 @@ def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | Non
         for probe in probes:
             # If the probe never reports back (worker died), the next one still comes, later.
             # Only the claimer that moves probe_at on sends the probe (several may race here).
-            moved = conn.execute(update(breakers).where(breakers.c.scope == probe.scope,
-                                                        breakers.c.probe_at == probe.probe_at)
-                                 .values(opened=probe.opened + 1, updated_at=at,
-                                         probe_at=at + policy.interval(probe.opened + 1)))
+            moved = conn.execute(
+                update(breakers)
+                .where(breakers.c.scope == probe.scope, breakers.c.probe_at == probe.probe_at)
+                .values(
+                    opened=probe.opened + 1, updated_at=at, probe_at=at + policy.interval(probe.opened + 1)
+                )
+            )
             if moved.rowcount != 1:
                 continue
-            probe_query = (select(deliveries).where(due, _in_scope(parse_scope(probe.scope)))
-                           .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(1))
+            probe_query = (
+                select(deliveries)
+                .where(due, _in_scope(parse_scope(probe.scope)))
+                .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+                .limit(1)
+            )
             if postgres:
                 probe_query = probe_query.with_for_update(skip_locked=True)
             one = conn.execute(probe_query).first()
@@ -88,13 +107,30 @@ def claim(engine, owner: str, limit: int, lease: float, actions: list[str] | Non
         picked = _one_per_contact(conn, rows, at)[:limit]
         if not picked:
             return []
-        conn.execute(update(deliveries).where(deliveries.c.id.in_([r.id for r in picked]))
-                     .values(lease_owner=owner, lease_expires_at=at + lease))
-        return [Delivery(r.id, r.event_pk, r.partner_id, r.action, r.environment,
-                         r.partner_key_id, r.contact_key, r.batch_key, r.event_time,
-                         json.loads(r.spec), r.attempts, r.state, probe=r.id in probe_ids,
-                         leased_until=at + lease)
-                for r in picked]
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_([r.id for r in picked]))
+            .values(lease_owner=owner, lease_expires_at=at + lease)
+        )
+        return [
+            Delivery(
+                r.id,
+                r.event_pk,
+                r.partner_id,
+                r.action,
+                r.environment,
+                r.partner_key_id,
+                r.contact_key,
+                r.batch_key,
+                r.event_time,
+                json.loads(r.spec),
+                r.attempts,
+                r.state,
+                probe=r.id in probe_ids,
+                leased_until=at + lease,
+            )
+            for r in picked
+        ]
 
 
 def _one_per_contact(conn, rows, at: float):
@@ -108,8 +144,7 @@ def _one_per_contact(conn, rows, at: float):
         if row.contact_key:
             if row.contact_key in taken:
                 continue
-            change = Change(row.id, row.contact_key, row.event_time, row.state,
-                            row.lease_expires_at)
+            change = Change(row.id, row.contact_key, row.event_time, row.state, row.lease_expires_at)
             others = [o for o in stored.get(row.contact_key, []) if o.id != row.id]
             if not consent.is_newest(change, others):
                 superseded.append(row.id)
@@ -122,8 +157,7 @@ def _one_per_contact(conn, rows, at: float):
             taken.add(row.contact_key)
         picked.append(row)
         picked_ids.add(row.id)
-    consent.supersede(conn, superseded, at,
-                      "a newer event for this contact is queued or delivered")
+    consent.supersede(conn, superseded, at, "a newer event for this contact is queued or delivered")
     return picked
 
 
@@ -131,7 +165,8 @@ def release(engine, owner: str, delivery_ids: list[int]) -> None:
     """Give claimed deliveries back untouched (not sent: their circuit opened, or the lease
     ran too short to send safely)."""
     with engine.begin() as conn:
-        conn.execute(update(deliveries).where(deliveries.c.id.in_(delivery_ids),
-                                              deliveries.c.lease_owner == owner)
-                     .values(lease_owner=None, lease_expires_at=None))
-
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(delivery_ids), deliveries.c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )

@@ -37,8 +37,11 @@ class Change:
 
     def in_flight(self, at: float) -> bool:
         """Claimed by a worker whose lease still runs: it may be on the wire right now."""
-        return (self.state != State.DELIVERED and self.lease_expires_at is not None
-                and self.lease_expires_at >= at)
+        return (
+            self.state != State.DELIVERED
+            and self.lease_expires_at is not None
+            and self.lease_expires_at >= at
+        )
 
     def supersedable(self, at: float) -> bool:
         return self.state != State.DELIVERED and not self.in_flight(at)
@@ -51,16 +54,16 @@ def is_newest(change: Change, others: list[Change]) -> bool:
 
 def older_pending(change: Change, others: list[Change], at: float) -> list[int]:
     """Ids of pending changes that lose to `change` and may be superseded now (not in flight)."""
-    return [o.id for o in others
-            if o.id != change.id and o.stamp < change.stamp and o.supersedable(at)]
+    return [o.id for o in others if o.id != change.id and o.stamp < change.stamp and o.supersedable(at)]
 
 
-_LIVE_FOR_CONTACTS = (
-    select(deliveries.c.id, deliveries.c.contact_key, deliveries.c.event_time,
-           deliveries.c.state, deliveries.c.lease_expires_at)
-    .where(deliveries.c.contact_key.in_(bindparam("keys", expanding=True)),
-           deliveries.c.state.in_(LIVE))
-)
+_LIVE_FOR_CONTACTS = select(
+    deliveries.c.id,
+    deliveries.c.contact_key,
+    deliveries.c.event_time,
+    deliveries.c.state,
+    deliveries.c.lease_expires_at,
+).where(deliveries.c.contact_key.in_(bindparam("keys", expanding=True)), deliveries.c.state.in_(LIVE))
 
 
 def live_changes(conn, keys) -> dict[str, list[Change]]:
@@ -68,9 +71,10 @@ def live_changes(conn, keys) -> dict[str, list[Change]]:
     keys = sorted(set(keys))
     found: dict[str, list[Change]] = {}
     for start in range(0, len(keys), _PAGE):
-        for row in conn.execute(_LIVE_FOR_CONTACTS, {"keys": keys[start:start + _PAGE]}):
+        for row in conn.execute(_LIVE_FOR_CONTACTS, {"keys": keys[start : start + _PAGE]}):
             found.setdefault(row.contact_key, []).append(
-                Change(row.id, row.contact_key, row.event_time, row.state, row.lease_expires_at))
+                Change(row.id, row.contact_key, row.event_time, row.state, row.lease_expires_at)
+            )
     return found
 
 
@@ -81,10 +85,13 @@ def supersede(conn, ids, at: float, reason: str) -> int:
     for start in range(0, len(ids), _PAGE):
         changed += conn.execute(
             update(deliveries)
-            .where(and_(deliveries.c.id.in_(ids[start:start + _PAGE]),
-                        deliveries.c.state.in_(PENDING),
-                        or_(deliveries.c.lease_expires_at.is_(None),
-                            deliveries.c.lease_expires_at < at)))
+            .where(
+                and_(
+                    deliveries.c.id.in_(ids[start : start + _PAGE]),
+                    deliveries.c.state.in_(PENDING),
+                    or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < at),
+                )
+            )
             .values(state=State.SUPERSEDED, reason=reason, next_attempt_at=None, updated_at=at)
         ).rowcount
     return changed
@@ -94,10 +101,12 @@ def supersede(conn, ids, at: float, reason: str) -> int:
 # reads a contact nobody else is changing. Sorted order, so two holders never deadlock.
 _LOCK_CONTACTS = text(
     "SELECT count(pg_advisory_xact_lock(hashtext(k))) "
-    "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS s")
+    "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS s"
+)
 _TRY_LOCK_CONTACTS = text(
     "SELECT k FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS s "
-    "WHERE pg_try_advisory_xact_lock(hashtext(k))")
+    "WHERE pg_try_advisory_xact_lock(hashtext(k))"
+)
 
 
 def lock_contacts(conn, keys) -> None:

@@ -127,8 +127,9 @@ def _sqlite_engine(url: str):
     in_memory = not path or path == ":memory:"
     if not in_memory:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False,
-                                              "factory": _GatedConnection})
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False, "factory": _GatedConnection}
+    )
     gate = None if in_memory else _WriteGate.for_path(path)
 
     @event.listens_for(engine, "connect")

@@ -38,8 +38,13 @@ def _event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
     }
 
 
-def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[str, PlannedDelivery]]]],
-           due_delay: dict[str, float] | None = None, also=None) -> IngestResult:
+def ingest(
+    engine,
+    source_id: str,
+    items: list[tuple[InboundEvent, list[tuple[str, PlannedDelivery]]]],
+    due_delay: dict[str, float] | None = None,
+    also=None,
+) -> IngestResult:
     """Store events with their deliveries [(partner_id, planned)]; repeated event ids are
     duplicates. `due_delay` maps an action name to a gathering window (batching). `also(conn)`
     runs in the same transaction (a pull source's cursor moves with the events it read)."""
@@ -61,8 +66,7 @@ def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[st
             return IngestResult(0, 0)
         # ON CONFLICT DO NOTHING: an event id already stored (a retry by the sender, or a
         # concurrent request on PostgreSQL) is a duplicate, never an error.
-        pk_by_event_id = {event_id: pk for pk, event_id in
-                          conn.execute(_insert_events(engine), rows)}
+        pk_by_event_id = {event_id: pk for pk, event_id in conn.execute(_insert_events(engine), rows)}
         fresh = [(e, p) for e, p in unique if e.event_id in pk_by_event_id]
         duplicates = len(items) - len(fresh)
         if not fresh:
@@ -72,24 +76,27 @@ def ingest(engine, source_id: str, items: list[tuple[InboundEvent, list[tuple[st
         for event, planned in fresh:
             pk = pk_by_event_id[event.event_id]
             for partner_id, plan in planned:
-                delivery_rows.append({
-                    "event_pk": pk,
-                    "partner_id": partner_id,
-                    "action": plan.action,
-                    "environment": event.environment,
-                    "partner_key_id": plan.partner_key_id,
-                    "contact_key": plan.contact_key,
-                    "batch_key": plan.batch_key,
-                    "event_time": event.event_time.timestamp(),
-                    "spec": dumps(plan.spec),
-                    "state": State.SKIPPED if plan.skip_reason else State.QUEUED,
-                    "reason": plan.skip_reason,
-                    "attempts": 0,
-                    "next_attempt_at": None if plan.skip_reason
-                    else received_at + due_delay.get(plan.action, 0.0),
-                    "created_at": received_at,
-                    "updated_at": received_at,
-                })
+                delivery_rows.append(
+                    {
+                        "event_pk": pk,
+                        "partner_id": partner_id,
+                        "action": plan.action,
+                        "environment": event.environment,
+                        "partner_key_id": plan.partner_key_id,
+                        "contact_key": plan.contact_key,
+                        "batch_key": plan.batch_key,
+                        "event_time": event.event_time.timestamp(),
+                        "spec": dumps(plan.spec),
+                        "state": State.SKIPPED if plan.skip_reason else State.QUEUED,
+                        "reason": plan.skip_reason,
+                        "attempts": 0,
+                        "next_attempt_at": None
+                        if plan.skip_reason
+                        else received_at + due_delay.get(plan.action, 0.0),
+                        "created_at": received_at,
+                        "updated_at": received_at,
+                    }
+                )
         _apply_consent_order(conn, delivery_rows, received_at)
         if delivery_rows:
             conn.execute(_INSERT_DELIVERIES, delivery_rows)
@@ -101,9 +108,11 @@ def _insert_events(engine):
     statement = _INSERT_EVENTS.get(engine.dialect.name)
     if statement is None:
         dialect_insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        statement = (dialect_insert(events)
-                     .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
-                     .returning(events.c.id, events.c.event_id))
+        statement = (
+            dialect_insert(events)
+            .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
+            .returning(events.c.id, events.c.event_id)
+        )
         _INSERT_EVENTS[engine.dialect.name] = statement
     return statement
 
@@ -119,8 +128,11 @@ _ARRIVING = 2**62
 def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
     """The consent rule on a request's new deliveries: per contact only the newest stays
     queued, and then only if nothing stored is newer; older pending ones lose to it."""
-    arriving = [Change(_ARRIVING + i, r["contact_key"], r["event_time"], State.QUEUED)
-                for i, r in enumerate(rows) if r["contact_key"] and r["state"] == State.QUEUED]
+    arriving = [
+        Change(_ARRIVING + i, r["contact_key"], r["event_time"], State.QUEUED)
+        for i, r in enumerate(rows)
+        if r["contact_key"] and r["state"] == State.QUEUED
+    ]
     if not arriving:
         return
     keys = {c.contact_key for c in arriving}
@@ -137,6 +149,9 @@ def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
                 stale += consent.older_pending(change, others, at)
             else:
                 row = rows[change.id - _ARRIVING]
-                row.update(state=State.SUPERSEDED, next_attempt_at=None,
-                           reason="a newer event for this contact is already queued or delivered")
+                row.update(
+                    state=State.SUPERSEDED,
+                    next_attempt_at=None,
+                    reason="a newer event for this contact is already queued or delivered",
+                )
     consent.supersede(conn, stale, at, "a newer event for this contact arrived")

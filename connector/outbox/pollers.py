@@ -21,9 +21,20 @@ def _ensure_rows(conn, source_ids: list[str], at: float) -> None:
     if not source_ids:
         return
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(dialect_insert(pollers).on_conflict_do_nothing(index_elements=["source_id"]),
-                 [{"source_id": s, "next_poll_at": 0.0, "failures": 0, "rows_read": 0,
-                   "events_produced": 0, "updated_at": at} for s in source_ids])
+    conn.execute(
+        dialect_insert(pollers).on_conflict_do_nothing(index_elements=["source_id"]),
+        [
+            {
+                "source_id": s,
+                "next_poll_at": 0.0,
+                "failures": 0,
+                "rows_read": 0,
+                "events_produced": 0,
+                "updated_at": at,
+            }
+            for s in source_ids
+        ],
+    )
 
 
 def acquire(engine, source_id: str, owner: str, lease: float, due_only: bool = True):
@@ -33,26 +44,31 @@ def acquire(engine, source_id: str, owner: str, lease: float, due_only: bool = T
     at = now()
     with engine.begin() as conn:
         _ensure_rows(conn, [source_id], at)
-        free = or_(pollers.c.lease_expires_at.is_(None), pollers.c.lease_expires_at < at,
-                   pollers.c.lease_owner == owner)
+        free = or_(
+            pollers.c.lease_expires_at.is_(None),
+            pollers.c.lease_expires_at < at,
+            pollers.c.lease_owner == owner,
+        )
         conditions = [pollers.c.source_id == source_id, free]
         if due_only:
             conditions.append(pollers.c.next_poll_at <= at)
-        taken = conn.execute(update(pollers).where(and_(*conditions))
-                             .values(lease_owner=owner, lease_expires_at=at + lease,
-                                     last_poll_at=at, updated_at=at)).rowcount
+        taken = conn.execute(
+            update(pollers)
+            .where(and_(*conditions))
+            .values(lease_owner=owner, lease_expires_at=at + lease, last_poll_at=at, updated_at=at)
+        ).rowcount
         if taken != 1:
             return None
-        stored = conn.execute(select(pollers.c.cursor)
-                              .where(pollers.c.source_id == source_id)).scalar()
+        stored = conn.execute(select(pollers.c.cursor).where(pollers.c.source_id == source_id)).scalar()
     return {"cursor": json.loads(stored) if stored else None}
 
 
 def holder(engine, source_id: str) -> str | None:
     """Who polls this source right now, if anyone."""
     with reading(engine) as conn:
-        row = conn.execute(select(pollers.c.lease_owner, pollers.c.lease_expires_at)
-                           .where(pollers.c.source_id == source_id)).first()
+        row = conn.execute(
+            select(pollers.c.lease_owner, pollers.c.lease_expires_at).where(pollers.c.source_id == source_id)
+        ).first()
     if row is None or row.lease_expires_at is None or row.lease_expires_at < now():
         return None
     return row.lease_owner
@@ -62,50 +78,61 @@ def extend(engine, source_id: str, owner: str, lease: float) -> bool:
     """Keep the lease while a long poll runs; False once another worker has it."""
     at = now()
     with engine.begin() as conn:
-        return conn.execute(update(pollers).where(pollers.c.source_id == source_id,
-                                                  pollers.c.lease_owner == owner)
-                            .values(lease_expires_at=at + lease, updated_at=at)).rowcount == 1
+        return (
+            conn.execute(
+                update(pollers)
+                .where(pollers.c.source_id == source_id, pollers.c.lease_owner == owner)
+                .values(lease_expires_at=at + lease, updated_at=at)
+            ).rowcount
+            == 1
+        )
 
 
 def save_cursor(conn, source_id: str, owner: str, cursor: dict, rows: int, events: int) -> None:
     """Inside the transaction that stores a page's events: move the cursor on, or raise
     LeaseLost (rolling the page back) when this worker no longer holds the source."""
-    changed = conn.execute(update(pollers).where(pollers.c.source_id == source_id,
-                                                 pollers.c.lease_owner == owner)
-                           .values(cursor=json.dumps(cursor, separators=(",", ":")),
-                                   rows_read=pollers.c.rows_read + rows,
-                                   events_produced=pollers.c.events_produced + events,
-                                   updated_at=now())).rowcount
+    changed = conn.execute(
+        update(pollers)
+        .where(pollers.c.source_id == source_id, pollers.c.lease_owner == owner)
+        .values(
+            cursor=json.dumps(cursor, separators=(",", ":")),
+            rows_read=pollers.c.rows_read + rows,
+            events_produced=pollers.c.events_produced + events,
+            updated_at=now(),
+        )
+    ).rowcount
     if changed != 1:
         raise LeaseLost(f"source {source_id}: another worker holds the poll now")
 
 
-def finish(engine, source_id: str, owner: str, next_poll_at: float,
-           error: str | None = None) -> None:
+def finish(engine, source_id: str, owner: str, next_poll_at: float, error: str | None = None) -> None:
     """End a poll: give the lease back, schedule the next one, and note success or failure.
     Counts of rows and events restart at each poll's first page (see `start_counts`)."""
     at = now()
-    values = {"lease_owner": None, "lease_expires_at": None, "next_poll_at": next_poll_at,
-              "updated_at": at}
+    values = {"lease_owner": None, "lease_expires_at": None, "next_poll_at": next_poll_at, "updated_at": at}
     if error is None:
         values.update(last_ok_at=at, last_error=None, failures=0)
     else:
         values.update(last_error=error[:2000], failures=pollers.c.failures + 1)
     with engine.begin() as conn:
-        conn.execute(update(pollers).where(pollers.c.source_id == source_id,
-                                           pollers.c.lease_owner == owner).values(**values))
+        conn.execute(
+            update(pollers)
+            .where(pollers.c.source_id == source_id, pollers.c.lease_owner == owner)
+            .values(**values)
+        )
 
 
 def start_counts(engine, source_id: str, owner: str) -> None:
     """Rows read and events produced describe the latest poll: zero them as it starts."""
     with engine.begin() as conn:
-        conn.execute(update(pollers).where(pollers.c.source_id == source_id,
-                                           pollers.c.lease_owner == owner)
-                     .values(rows_read=0, events_produced=0))
+        conn.execute(
+            update(pollers)
+            .where(pollers.c.source_id == source_id, pollers.c.lease_owner == owner)
+            .values(rows_read=0, events_produced=0)
+        )
 
 
 def states(engine) -> list[dict]:
     """Every pull source's poll state, by source id."""
     with reading(engine) as conn:
-        return [dict(r._mapping) for r in conn.execute(
-            select(pollers).order_by(pollers.c.source_id))]
+        return [dict(r._mapping) for r in conn.execute(select(pollers).order_by(pollers.c.source_id))]

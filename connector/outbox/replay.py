@@ -15,8 +15,14 @@ from connector.outbox.engine import now
 from connector.outbox.tables import deliveries, events
 
 
-def replay(engine, delivery_ids=None, dead: bool = False, partner: str | None = None,
-           since: float | None = None, runtime=None) -> dict[str, int]:
+def replay(
+    engine,
+    delivery_ids=None,
+    dead: bool = False,
+    partner: str | None = None,
+    since: float | None = None,
+    runtime=None,
+) -> dict[str, int]:
     """Queue matching finished deliveries again. Explicit ids may be any finished state;
     otherwise `dead=True` selects dead ones (and skipped ones are never picked implicitly).
     With a runtime, a delivery skipped at intake (e.g. no staging key then) is planned anew
@@ -34,8 +40,11 @@ def replay(engine, delivery_ids=None, dead: bool = False, partner: str | None = 
     counts = {"queued": 0, "superseded": 0, "unchanged": 0}
     at = now()
     with engine.begin() as conn:
-        rows = list(conn.execute(select(deliveries).where(and_(*conditions))
-                                 .order_by(deliveries.c.event_time, deliveries.c.id)))
+        rows = list(
+            conn.execute(
+                select(deliveries).where(and_(*conditions)).order_by(deliveries.c.event_time, deliveries.c.id)
+            )
+        )
         for row in rows:
             values = {"updated_at": at}
             if row.state == State.SKIPPED and row.attempts == 0 and runtime is not None:
@@ -43,21 +52,28 @@ def replay(engine, delivery_ids=None, dead: bool = False, partner: str | None = 
                 if replanned is None or replanned.skip_reason:
                     counts["unchanged"] += 1
                     continue
-                values.update(partner_key_id=replanned.partner_key_id,
-                              spec=json.dumps(replanned.spec))
+                values.update(partner_key_id=replanned.partner_key_id, spec=json.dumps(replanned.spec))
             if row.contact_key:
                 others = consent.live_changes(conn, [row.contact_key]).get(row.contact_key, [])
                 newer = not consent.is_newest(
-                    Change(row.id, row.contact_key, row.event_time, row.state), others)
+                    Change(row.id, row.contact_key, row.event_time, row.state), others
+                )
             else:
                 newer = False
             if newer:
-                values.update(state=State.SUPERSEDED,
-                              reason="replay refused: a newer event for this contact exists")
+                values.update(
+                    state=State.SUPERSEDED, reason="replay refused: a newer event for this contact exists"
+                )
                 counts["superseded"] += 1
             else:
-                values.update(state=State.QUEUED, reason="replayed", attempts=0, next_attempt_at=at,
-                              lease_owner=None, lease_expires_at=None)
+                values.update(
+                    state=State.QUEUED,
+                    reason="replayed",
+                    attempts=0,
+                    next_attempt_at=at,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
                 counts["queued"] += 1
             conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
     return counts
@@ -68,9 +84,14 @@ def _replan(conn, runtime, row):
     event_row = conn.execute(select(events).where(events.c.id == row.event_pk)).first()
     if partner is None or event_row is None:
         return None
-    event = InboundEvent(event_row.event_id, event_row.type,
-                         datetime.fromtimestamp(event_row.event_time, UTC),
-                         event_row.environment, event_row.email, json.loads(event_row.payload))
+    event = InboundEvent(
+        event_row.event_id,
+        event_row.type,
+        datetime.fromtimestamp(event_row.event_time, UTC),
+        event_row.environment,
+        event_row.email,
+        json.loads(event_row.payload),
+    )
     for planned in runtime.destination(partner).plan(event, partner):
         if planned.action == row.action:
             return planned

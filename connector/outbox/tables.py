@@ -22,7 +22,8 @@ metadata = MetaData()
 
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("source_id", String(128), nullable=False),
     Column("event_id", String(128), nullable=False),
@@ -38,7 +39,8 @@ events = Table(
 )
 
 deliveries = Table(
-    "deliveries", metadata,
+    "deliveries",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("event_pk", Integer, ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
     Column("partner_id", String(128), nullable=False),
@@ -68,10 +70,10 @@ deliveries = Table(
 )
 
 attempts = Table(
-    "attempts", metadata,
+    "attempts",
+    metadata,
     Column("id", Integer, primary_key=True),
-    Column("delivery_id", Integer, ForeignKey("deliveries.id", ondelete="CASCADE"),
-           nullable=False),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
     Column("started_at", Float, nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("status", Integer),
@@ -86,7 +88,8 @@ attempts = Table(
 
 # A paused key or an open circuit; `scope` is a contract.KeyScope / CircuitScope as text.
 breakers = Table(
-    "breakers", metadata,
+    "breakers",
+    metadata,
     Column("scope", String(300), primary_key=True),
     Column("state", String(16), nullable=False),  # closed | open | paused
     Column("reason", Text),
@@ -99,7 +102,8 @@ breakers = Table(
 # One row per pull source: where its next poll starts, who polls it now (a lease, so one
 # worker at a time polls a source across all workers), and how its last polls went.
 pollers = Table(
-    "pollers", metadata,
+    "pollers",
+    metadata,
     Column("source_id", String(128), primary_key=True),
     Column("cursor", Text),
     Column("lease_owner", String(128)),

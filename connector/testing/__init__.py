@@ -7,5 +7,15 @@ from connector.testing.load import batches, peak_rate, post_all
 from connector.testing.stack import ROOT, Sidecar, Signer, Stack, free_port, wait_until
 from connector.testing.store import StoreReader
 
-__all__ = ["ROOT", "Sidecar", "Signer", "Stack", "StoreReader", "batches", "free_port",
-           "peak_rate", "post_all", "wait_until"]
+__all__ = [
+    "ROOT",
+    "Sidecar",
+    "Signer",
+    "Stack",
+    "StoreReader",
+    "batches",
+    "free_port",
+    "peak_rate",
+    "post_all",
+    "wait_until",
+]

@@ -17,13 +17,14 @@ def batches(items: list, rng: random.Random, largest: int = 40) -> list[list]:
     out, i = [], 0
     while i < len(items):
         size = rng.randint(1, largest)
-        out.append(items[i:i + size])
+        out.append(items[i : i + size])
         i += size
     return out
 
 
-def post_all(post: Callable[[list], requests.Response], payloads: list[list],
-             senders: int = 4, patience: float = 30.0) -> int:
+def post_all(
+    post: Callable[[list], requests.Response], payloads: list[list], senders: int = 4, patience: float = 30.0
+) -> int:
     """Post every batch from `senders` threads; the number of events acknowledged (accepted or
     duplicate). A 503 from a busy store is a retry for the sender, as for a real source."""
 
@@ -32,11 +33,11 @@ def post_all(post: Callable[[list], requests.Response], payloads: list[list],
             response = post(batch)
             return None if response.status_code == 503 else (response,)
 
-        (response,) = wait_until(answered, timeout=patience, interval=0.2,
-                                 message="intake to take a batch (503: store busy)")
+        (response,) = wait_until(
+            answered, timeout=patience, interval=0.2, message="intake to take a batch (503: store busy)"
+        )
         if response.status_code != 202:
-            raise AssertionError(f"intake refused a batch: {response.status_code} "
-                                 f"{response.text}")
+            raise AssertionError(f"intake refused a batch: {response.status_code} {response.text}")
         body = response.json()
         return body["accepted"] + body["duplicates"]
 

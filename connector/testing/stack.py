@@ -67,12 +67,22 @@ class Stack:
     signature headers for a body (used by `post_events`).
     """
 
-    def __init__(self, workdir: Path, settings: dict | None = None, web_workers: int = 2,
-                 partner_overrides: dict[str, dict] | None = None,
-                 extra_files: dict | None = None, database_url: str | None = None, *,
-                 env: dict[str, str] | None = None, sidecars: list[Sidecar] | tuple = (),
-                 signers: dict[str, Signer] | None = None, default_source: str | None = None,
-                 admin_token: str = "e2e-admin-token", example_config: Path = ROOT / "config"):
+    def __init__(
+        self,
+        workdir: Path,
+        settings: dict | None = None,
+        web_workers: int = 2,
+        partner_overrides: dict[str, dict] | None = None,
+        extra_files: dict | None = None,
+        database_url: str | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        sidecars: list[Sidecar] | tuple = (),
+        signers: dict[str, Signer] | None = None,
+        default_source: str | None = None,
+        admin_token: str = "e2e-admin-token",
+        example_config: Path = ROOT / "config",
+    ):
         self.workdir = Path(workdir)
         self.config_dir = self.workdir / "config"
         self.example_config = Path(example_config)
@@ -121,8 +131,9 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        return subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start(self, workers: int = 1) -> Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -130,20 +141,29 @@ class Stack:
         self.write_config()
         for sidecar in self.sidecars:
             self.procs[sidecar.name] = self._spawn(sidecar.name, sidecar.argv)
-            wait_until(lambda url=sidecar.ready_url: requests.get(url, timeout=1).ok,
-                       message=sidecar.name)
-        self.procs["web"] = self._spawn("web", [
-            sys.executable, "-m", "gunicorn", "--workers", str(self.web_workers),
-            "--bind", f"127.0.0.1:{self.web_port}", "--log-level", "warning", "wsgi:app"])
-        wait_until(lambda: requests.get(f"{self.base_url}/readyz", timeout=1).ok,
-                   message="gunicorn /readyz")
+            wait_until(lambda url=sidecar.ready_url: requests.get(url, timeout=1).ok, message=sidecar.name)
+        self.procs["web"] = self._spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(self.web_workers),
+                "--bind",
+                f"127.0.0.1:{self.web_port}",
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
+        )
+        wait_until(lambda: requests.get(f"{self.base_url}/readyz", timeout=1).ok, message="gunicorn /readyz")
         for _ in range(workers):
             self.add_worker()
         return self
 
     def add_worker(self) -> subprocess.Popen:
-        proc = self._spawn(f"worker-{len(self.workers)}",
-                           [sys.executable, "-m", "connector.cli", "worker"])
+        proc = self._spawn(f"worker-{len(self.workers)}", [sys.executable, "-m", "connector.cli", "worker"])
         self.workers.append(proc)
         return proc
 
@@ -169,8 +189,10 @@ class Stack:
         self.procs.clear()
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
-                         for p in sorted(self.workdir.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
+            for p in sorted(self.workdir.glob("*.log"))
+        )
 
     # -- talking to it -------------------------------------------------------------------------
     def post_events(self, payload, source: str | None = None) -> requests.Response:
@@ -179,13 +201,11 @@ class Stack:
         body = json.dumps(payload).encode()
         signer = self.signers.get(source)
         headers = {"Content-Type": "application/json", **(signer(body) if signer else {})}
-        return requests.post(f"{self.base_url}/webhooks/{source}", data=body, timeout=30,
-                             headers=headers)
+        return requests.post(f"{self.base_url}/webhooks/{source}", data=body, timeout=30, headers=headers)
 
     def admin(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.admin_token}", **kwargs.pop("headers", {})}
-        return requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=10,
-                                **kwargs)
+        return requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=10, **kwargs)
 
     def delivery_states(self) -> dict[str, int]:
         """{state: number of deliveries} read from the store."""

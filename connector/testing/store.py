@@ -16,9 +16,15 @@ class StoreReader:
 
     def deliveries_for(self, event_id: str) -> list[dict]:
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(deliveries).join(events, deliveries.c.event_pk == events.c.id)
-                .where(events.c.event_id == event_id).order_by(deliveries.c.id))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(deliveries)
+                    .join(events, deliveries.c.event_pk == events.c.id)
+                    .where(events.c.event_id == event_id)
+                    .order_by(deliveries.c.id)
+                )
+            ]
 
     def delivery(self, event_id: str) -> dict:
         (row,) = self.deliveries_for(event_id)
@@ -26,9 +32,12 @@ class StoreReader:
 
     def attempts_for(self, delivery_id: int) -> list[dict]:
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(attempts).where(attempts.c.delivery_id == delivery_id)
-                .order_by(attempts.c.id))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(attempts).where(attempts.c.delivery_id == delivery_id).order_by(attempts.c.id)
+                )
+            ]
 
     def breakers(self) -> dict[str, dict]:
         with self.engine.connect() as conn:
@@ -50,8 +59,9 @@ class StoreReader:
     def pending(self) -> int:
         """Deliveries still to settle (queued, retrying or paused)."""
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(deliveries)
-                                .where(deliveries.c.state.in_(PENDING))).scalar()
+            return conn.execute(
+                select(func.count()).select_from(deliveries).where(deliveries.c.state.in_(PENDING))
+            ).scalar()
 
     def event_count(self) -> int:
         with self.engine.connect() as conn:
@@ -73,8 +83,11 @@ class StoreReader:
     def latest_due(self, action: str) -> float | None:
         """When the last still-queued delivery of `action` becomes due (None: none queued)."""
         with self.engine.connect() as conn:
-            return conn.execute(select(func.max(deliveries.c.next_attempt_at)).where(
-                deliveries.c.action == action, deliveries.c.state.in_(PENDING))).scalar()
+            return conn.execute(
+                select(func.max(deliveries.c.next_attempt_at)).where(
+                    deliveries.c.action == action, deliveries.c.state.in_(PENDING)
+                )
+            ).scalar()
 
     def drain_span(self, action: str | None = None) -> tuple[float, float]:
         """(first attempt started, last delivery updated): the workers' busy span."""

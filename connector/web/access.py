@@ -36,8 +36,7 @@ def authenticate() -> str | None:
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
-                                                              token.encode()):
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
             return "bearer"
         return None
     if session.get("admin") is True:
@@ -104,5 +103,4 @@ def configure(app: Flask) -> None:
     if token:
         runtime.redactor.keep(token)
     else:
-        log.warning("%s is not set: the Live View and admin API refuse every request",
-                    ADMIN_TOKEN_ENV)
+        log.warning("%s is not set: the Live View and admin API refuse every request", ADMIN_TOKEN_ENV)

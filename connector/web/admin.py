@@ -20,8 +20,7 @@ def _guard():
     refused = refusal()
     if refused is not None:
         message, status = refused
-        response = jsonify(error="forbidden" if status == 403 else "unauthorized",
-                           message=message)
+        response = jsonify(error="forbidden" if status == 403 else "unauthorized", message=message)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="connector admin"'
         return response, status
@@ -45,15 +44,15 @@ def list_events():
     except arguments.ArgumentError as exc:
         return _bad(str(exc))
     page = readmodel.recent_events(runtime.engine, filters, before, limit)
-    return jsonify(page | {"filters": filters.as_args(),
-                           "counts": readmodel.outcome_counts(runtime.engine, filters)})
+    return jsonify(
+        page | {"filters": filters.as_args(), "counts": readmodel.outcome_counts(runtime.engine, filters)}
+    )
 
 
 @api.get("/events/<int:event_pk>")
 def get_event(event_pk: int):
     runtime = current_app.extensions["connector"]
-    event = readmodel.event_detail(runtime.engine, event_pk, runtime.redactor) if event_pk <= MAX_ID \
-        else None
+    event = readmodel.event_detail(runtime.engine, event_pk, runtime.redactor) if event_pk <= MAX_ID else None
     if event is None:
         return _bad(f"no event {event_pk}", 404)
     return jsonify(event)
@@ -62,8 +61,7 @@ def get_event(event_pk: int):
 @api.get("/deliveries/<int:delivery_id>")
 def get_delivery(delivery_id: int):
     runtime = current_app.extensions["connector"]
-    event_pk = readmodel.delivery_event_pk(runtime.engine, delivery_id) if delivery_id <= MAX_ID \
-        else None
+    event_pk = readmodel.delivery_event_pk(runtime.engine, delivery_id) if delivery_id <= MAX_ID else None
     event = readmodel.event_detail(runtime.engine, event_pk, runtime.redactor) if event_pk else None
     if event is None:
         return _bad(f"no delivery {delivery_id}", 404)
@@ -80,17 +78,21 @@ def summary():
         filters = arguments.filters(request)
     except arguments.ArgumentError as exc:
         return _bad(str(exc))
-    return jsonify({"counts": readmodel.outcome_counts(runtime.engine, filters),
-                    **readmodel.breakers(runtime.engine),
-                    "pull_sources": readmodel.pull_sources(
-                        runtime.engine, sorted(runtime.config.pull_sources))})
+    return jsonify(
+        {
+            "counts": readmodel.outcome_counts(runtime.engine, filters),
+            **readmodel.breakers(runtime.engine),
+            "pull_sources": readmodel.pull_sources(runtime.engine, sorted(runtime.config.pull_sources)),
+        }
+    )
 
 
 def replay_deliveries(**selection) -> dict[str, int]:
     runtime = current_app.extensions["connector"]
     counts = replay(runtime.engine, runtime=runtime, **selection)
-    log.info("replay by admin (%s): %s → %s", g.get("admin_via"),
-             {k: v for k, v in selection.items() if v}, counts)
+    log.info(
+        "replay by admin (%s): %s → %s", g.get("admin_via"), {k: v for k, v in selection.items() if v}, counts
+    )
     return counts
 
 

@@ -37,9 +37,13 @@ def load(schema: Schema, data: Any) -> Any:
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise ArgumentError("; ".join(
-            message if field == "_schema" else f"{field}: {message}"
-            for field, messages in exc.normalized_messages().items() for message in messages)) from exc
+        raise ArgumentError(
+            "; ".join(
+                message if field == "_schema" else f"{field}: {message}"
+                for field, messages in exc.normalized_messages().items()
+                for message in messages
+            )
+        ) from exc
 
 
 def _printable(text: str) -> None:
@@ -49,8 +53,9 @@ def _printable(text: str) -> None:
 
 
 def _text(cls: type[fields.String] = fields.String, **kwargs) -> fields.String:
-    return cls(validate=[validate.Length(max=MAX_TEXT, error="at most {max} characters"), _printable],
-               **kwargs)
+    return cls(
+        validate=[validate.Length(max=MAX_TEXT, error="at most {max} characters"), _printable], **kwargs
+    )
 
 
 class _Outcomes(fields.String):
@@ -123,11 +128,16 @@ class ListingArgs(_FilterFields):
     """Query arguments → the filters and one page: `before` (an event id, for the next older
     page) and `limit`."""
 
-    before = _WholeNumber(load_default=None, validate=validate.Range(1, MAX_ID, error="an event id"),
-                          error_messages={"invalid": "an event id"})
-    limit = _WholeNumber(load_default=DEFAULT_PAGE,
-                         validate=validate.Range(1, MAX_PAGE, error="between {min} and {max}"),
-                         error_messages={"invalid": f"a whole number between 1 and {MAX_PAGE}"})
+    before = _WholeNumber(
+        load_default=None,
+        validate=validate.Range(1, MAX_ID, error="an event id"),
+        error_messages={"invalid": "an event id"},
+    )
+    limit = _WholeNumber(
+        load_default=DEFAULT_PAGE,
+        validate=validate.Range(1, MAX_PAGE, error="between {min} and {max}"),
+        error_messages={"invalid": f"a whole number between 1 and {MAX_PAGE}"},
+    )
 
     @post_load
     def _load(self, data, **kwargs) -> Listing:
@@ -150,9 +160,12 @@ class _DeliveryIds(fields.List):
 
     def __init__(self, **kwargs):
         problem = f"a list of at most {MAX_REPLAY_IDS} delivery ids"
-        super().__init__(fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
-                         validate=validate.Length(max=MAX_REPLAY_IDS, error=problem),
-                         error_messages={"invalid": problem}, **kwargs)
+        super().__init__(
+            fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
+            validate=validate.Length(max=MAX_REPLAY_IDS, error=problem),
+            error_messages={"invalid": problem},
+            **kwargs,
+        )
 
     def _deserialize(self, value, attr, data, **kwargs) -> list[int]:
         try:
@@ -168,28 +181,37 @@ class ReplayRequest(Schema):
     class Meta:
         unknown = RAISE
 
-    error_messages = {"unknown": "unknown field",
-                      "type": 'send a JSON object: {"delivery_ids": [...]} or {"dead": true}'}
+    error_messages = {
+        "unknown": "unknown field",
+        "type": 'send a JSON object: {"delivery_ids": [...]} or {"dead": true}',
+    }
 
     delivery_ids = _DeliveryIds(load_default=None, allow_none=True)
     dead = _StrictBoolean(load_default=False)
     partner = _text(load_default=None, allow_none=True, error_messages={"invalid": "a partner id"})
-    since = fields.AwareDateTime(load_default=None, allow_none=True, error_messages={
-        "invalid": "an ISO-8601 time with offset",
-        "invalid_awareness": "needs a UTC offset, e.g. 2026-11-22T05:00:00Z"})
+    since = fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        error_messages={
+            "invalid": "an ISO-8601 time with offset",
+            "invalid_awareness": "needs a UTC offset, e.g. 2026-11-22T05:00:00Z",
+        },
+    )
 
     @validates_schema
     def _names_what_to_replay(self, data, **kwargs) -> None:
         if not data["delivery_ids"] and not data["dead"]:
-            raise ValidationError("name delivery_ids, or set dead: true (optionally with "
-                                  "partner/since)")
+            raise ValidationError("name delivery_ids, or set dead: true (optionally with partner/since)")
 
     @post_load
     def _load(self, data, **kwargs) -> dict:
         since = data["since"]
-        return {"delivery_ids": data["delivery_ids"] or None, "dead": data["dead"],
-                "partner": data["partner"] or None,
-                "since": since.timestamp() if since is not None else None}
+        return {
+            "delivery_ids": data["delivery_ids"] or None,
+            "dead": data["dead"],
+            "partner": data["partner"] or None,
+            "since": since.timestamp() if since is not None else None,
+        }
 
 
 FILTERS = FilterArgs()

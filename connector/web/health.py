@@ -27,8 +27,9 @@ def readyz():
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         return jsonify(status="unavailable", store=type(exc).__name__), 503
-    return jsonify(status="ready", sources=sorted(runtime.config.all_sources),
-                   partners=sorted(runtime.config.partners))
+    return jsonify(
+        status="ready", sources=sorted(runtime.config.all_sources), partners=sorted(runtime.config.partners)
+    )
 
 
 @bp.get("/metrics")

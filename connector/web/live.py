@@ -26,12 +26,20 @@ from flask import (
 from connector.contract import STATES
 from connector.web import access, admin, arguments, readmodel
 
-bp = Blueprint("live", __name__, url_prefix="/live", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint(
+    "live",
+    __name__,
+    url_prefix="/live",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 PUBLIC = {"live.login", "live.login_post", "live.static"}
 _NEXT = re.compile(r"/live(?:/[\w/-]*)?(?:\?[!-\[\]-~]*)?", re.ASCII)  # no backslash, no ".."
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def _partial() -> bool:
@@ -46,8 +54,12 @@ def _guard():
     if refused is None:
         return None
     message, status = refused
-    browsing = (status == 401 and request.method == "GET" and not _partial()
-                and "Authorization" not in request.headers)
+    browsing = (
+        status == 401
+        and request.method == "GET"
+        and not _partial()
+        and "Authorization" not in request.headers
+    )
     if browsing:
         return redirect(url_for("live.login", next=request.full_path.rstrip("?")))
     return render_template("live/refused.html", message=message), status
@@ -80,8 +92,7 @@ def pretty(value) -> str:
 @bp.app_context_processor
 def _template_globals():
     browser = g.get("admin_via") == "session"
-    return {"csrf_token": access.csrf_token if browser else None,
-            "OUTCOMES": STATES}
+    return {"csrf_token": access.csrf_token if browser else None, "OUTCOMES": STATES}
 
 
 # -- login ------------------------------------------------------------------------------------
@@ -94,8 +105,9 @@ def _safe_next(target: str | None) -> str:
 
 @bp.get("/login")
 def login():
-    return render_template("live/login.html", next=_safe_next(request.args.get("next")),
-                           disabled=access.admin_token() is None)
+    return render_template(
+        "live/login.html", next=_safe_next(request.args.get("next")), disabled=access.admin_token() is None
+    )
 
 
 @bp.post("/login")
@@ -105,8 +117,9 @@ def login_post():
     target = _safe_next(request.form.get("next"))
     if token is None or not hmac.compare_digest(given.encode(), token.encode()):
         current_app.logger.warning("Live View login refused")
-        return render_template("live/login.html", next=target, disabled=token is None,
-                               error="That is not the admin token."), 401
+        return render_template(
+            "live/login.html", next=target, disabled=token is None, error="That is not the admin token."
+        ), 401
     session.clear()
     session.permanent = True
     session["admin"] = True
@@ -134,10 +147,8 @@ def dashboard():
         "page": page,
         "counts": readmodel.outcome_counts(runtime.engine, filters),
         "breakers": readmodel.breakers(runtime.engine),
-        "pull_sources": readmodel.pull_sources(runtime.engine,
-                                               sorted(runtime.config.pull_sources)),
-        "older_url": _url(filters, before=page["next_before"], limit=limit)
-        if page["next_before"] else None,
+        "pull_sources": readmodel.pull_sources(runtime.engine, sorted(runtime.config.pull_sources)),
+        "older_url": _url(filters, before=page["next_before"], limit=limit) if page["next_before"] else None,
         "newest_url": _url(filters, limit=limit) if before else None,
         "outcome_url": lambda outcome: _url(filters, outcome=outcome),
         "sources": sorted(runtime.config.all_sources),
@@ -161,29 +172,38 @@ def _url(filters: readmodel.Filters, **changes) -> str:
 @bp.get("/events/<int:event_pk>")
 def event(event_pk: int):
     runtime = current_app.extensions["connector"]
-    found = readmodel.event_detail(runtime.engine, event_pk, runtime.redactor) \
-        if event_pk <= access.MAX_ID else None
+    found = (
+        readmodel.event_detail(runtime.engine, event_pk, runtime.redactor)
+        if event_pk <= access.MAX_ID
+        else None
+    )
     if found is None:
         return render_template("live/refused.html", message=f"No event {event_pk}."), 404
     template = "live/_deliveries.html" if _partial() else "live/event.html"
-    return render_template(template, event=found,
-                           breakers=readmodel.breakers(runtime.engine))
+    return render_template(template, event=found, breakers=readmodel.breakers(runtime.engine))
 
 
 @bp.post("/deliveries/<int:delivery_id>/replay")
 def replay_one(delivery_id: int):
     runtime = current_app.extensions["connector"]
-    event_pk = readmodel.delivery_event_pk(runtime.engine, delivery_id) \
-        if delivery_id <= access.MAX_ID else None
+    event_pk = (
+        readmodel.delivery_event_pk(runtime.engine, delivery_id) if delivery_id <= access.MAX_ID else None
+    )
     if event_pk is None:
         return render_template("live/refused.html", message=f"No delivery {delivery_id}."), 404
     counts = admin.replay_deliveries(delivery_ids=[delivery_id])
     if counts["queued"]:
         flash(f"Delivery {delivery_id} queued again.", "ok")
     elif counts["superseded"]:
-        flash(f"Delivery {delivery_id} not replayed: a newer event for this contact exists, "
-              "so it is superseded.", "warn")
+        flash(
+            f"Delivery {delivery_id} not replayed: a newer event for this contact exists, "
+            "so it is superseded.",
+            "warn",
+        )
     else:
-        flash(f"Delivery {delivery_id} not replayed: it is still pending, or would still be "
-              "skipped with the current configuration.", "warn")
+        flash(
+            f"Delivery {delivery_id} not replayed: it is still pending, or would still be "
+            "skipped with the current configuration.",
+            "warn",
+        )
     return redirect(url_for("live.event", event_pk=event_pk))

@@ -69,8 +69,7 @@ class Filters:
 def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _event_dict(row) -> dict:
@@ -101,15 +100,15 @@ def _delivery_dict(row) -> dict:
         "last_error_code": row.last_error_code,
         "last_error_message": row.last_error_message,
         "last_latency_ms": row.last_latency_ms,
-        "next_attempt_at": iso(row.next_attempt_at) if row.state in ("retrying", "paused",
-                                                                      "queued") else None,
+        "next_attempt_at": iso(row.next_attempt_at)
+        if row.state in ("retrying", "paused", "queued")
+        else None,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
     }
 
 
-def recent_events(engine, filters: Filters, before: int | None = None,
-                  limit: int = DEFAULT_PAGE) -> dict:
+def recent_events(engine, filters: Filters, before: int | None = None, limit: int = DEFAULT_PAGE) -> dict:
     """One page of events, newest first, each with its deliveries (those matching the
     partner/outcome filters). `next_before` pages on to older events, or is None."""
     query = select(events).where(*filters.event_conditions())
@@ -117,11 +116,11 @@ def recent_events(engine, filters: Filters, before: int | None = None,
     if filters.outcome and "delivered" not in filters.outcome:
         # Rare outcomes (dead, retrying, ...): start from the deliveries' state index instead
         # of walking every event.
-        query = query.where(events.c.id.in_(select(deliveries.c.event_pk).where(
-            *delivery_filter)))
+        query = query.where(events.c.id.in_(select(deliveries.c.event_pk).where(*delivery_filter)))
     elif delivery_filter:
-        query = query.where(select(deliveries.c.id).where(
-            deliveries.c.event_pk == events.c.id, *delivery_filter).exists())
+        query = query.where(
+            select(deliveries.c.id).where(deliveries.c.event_pk == events.c.id, *delivery_filter).exists()
+        )
     if before is not None:
         query = query.where(events.c.id < before)
     query = query.order_by(events.c.id.desc()).limit(limit + 1)
@@ -132,9 +131,11 @@ def recent_events(engine, filters: Filters, before: int | None = None,
         page = [_event_dict(r) | {"deliveries": []} for r in rows]
         by_pk = {e["id"]: e for e in page}
         if by_pk:
-            for d in conn.execute(select(deliveries).where(
-                    deliveries.c.event_pk.in_(list(by_pk)), *delivery_filter)
-                    .order_by(deliveries.c.id)):
+            for d in conn.execute(
+                select(deliveries)
+                .where(deliveries.c.event_pk.in_(list(by_pk)), *delivery_filter)
+                .order_by(deliveries.c.id)
+            ):
                 by_pk[d.event_pk]["deliveries"].append(_delivery_dict(d))
     return {"events": page, "next_before": rows[-1].id if more and rows else None}
 
@@ -142,8 +143,7 @@ def recent_events(engine, filters: Filters, before: int | None = None,
 def outcome_counts(engine, filters: Filters) -> dict[str, int]:
     """Deliveries per outcome under the filters (all outcomes listed, zeros included; the
     outcome filter itself is ignored so the counts show what else there is)."""
-    query = select(deliveries.c.state, func.count()).where(
-        *filters.delivery_conditions(with_outcome=False))
+    query = select(deliveries.c.state, func.count()).where(*filters.delivery_conditions(with_outcome=False))
     event_filter = filters.event_conditions()
     if event_filter:
         query = query.join(events, events.c.id == deliveries.c.event_pk).where(*event_filter)
@@ -189,21 +189,22 @@ def event_detail(engine, event_pk: int, redactor=None) -> dict | None:
         event = _event_dict(row) | {"payload": _load_json(row.payload, redactor)}
         event["deliveries"] = [
             _delivery_dict(d) | {"spec": _load_json(d.spec, redactor), "attempt_log": []}
-            for d in conn.execute(select(deliveries).where(deliveries.c.event_pk == event_pk)
-                                  .order_by(deliveries.c.id))
+            for d in conn.execute(
+                select(deliveries).where(deliveries.c.event_pk == event_pk).order_by(deliveries.c.id)
+            )
         ]
         by_id = {d["id"]: d for d in event["deliveries"]}
         if by_id:
-            for a in conn.execute(select(attempts).where(
-                    attempts.c.delivery_id.in_(list(by_id))).order_by(attempts.c.id)):
+            for a in conn.execute(
+                select(attempts).where(attempts.c.delivery_id.in_(list(by_id))).order_by(attempts.c.id)
+            ):
                 by_id[a.delivery_id]["attempt_log"].append(_attempt_dict(a, redactor))
     return event
 
 
 def delivery_event_pk(engine, delivery_id: int) -> int | None:
     with reading(engine) as conn:
-        return conn.execute(select(deliveries.c.event_pk)
-                            .where(deliveries.c.id == delivery_id)).scalar()
+        return conn.execute(select(deliveries.c.event_pk).where(deliveries.c.id == delivery_id)).scalar()
 
 
 def breakers(engine) -> dict[str, list[dict]]:
@@ -212,8 +213,13 @@ def breakers(engine) -> dict[str, list[dict]]:
     paused, circuits = [], []
     for row in open_breakers(engine):
         scope = row["scope"]
-        item = {"state": row["state"], "reason": row["reason"], "failures": row["failures"],
-                "next_probe_at": iso(row["probe_at"]), "updated_at": iso(row["updated_at"])}
+        item = {
+            "state": row["state"],
+            "reason": row["reason"],
+            "failures": row["failures"],
+            "next_probe_at": iso(row["probe_at"]),
+            "updated_at": iso(row["updated_at"]),
+        }
         if isinstance(scope, KeyScope):
             paused.append({"key": scope.partner_key_id} | item)
         else:
@@ -230,15 +236,17 @@ def pull_sources(engine, source_ids: list[str]) -> list[dict]:
     for source_id in source_ids:
         row = by_id.get(source_id, {})
         leased = row.get("lease_expires_at") is not None and row["lease_expires_at"] >= at
-        found.append({
-            "source": source_id,
-            "last_poll_at": iso(row.get("last_poll_at")),
-            "last_ok_at": iso(row.get("last_ok_at")),
-            "next_poll_at": iso(row.get("next_poll_at")) if row else None,
-            "rows_read": row.get("rows_read", 0),
-            "events_produced": row.get("events_produced", 0),
-            "failures": row.get("failures", 0),
-            "last_error": row.get("last_error"),
-            "polling_now": row.get("lease_owner") if leased else None,
-        })
+        found.append(
+            {
+                "source": source_id,
+                "last_poll_at": iso(row.get("last_poll_at")),
+                "last_ok_at": iso(row.get("last_ok_at")),
+                "next_poll_at": iso(row.get("next_poll_at")) if row else None,
+                "rows_read": row.get("rows_read", 0),
+                "events_produced": row.get("events_produced", 0),
+                "failures": row.get("failures", 0),
+                "last_error": row.get("last_error"),
+                "polling_now": row.get("lease_owner") if leased else None,
+            }
+        )
     return found

@@ -26,8 +26,12 @@ def receive(source_id: str):
     if source_config is None:
         return jsonify(error="unknown source", message=f"no source {source_id!r} is configured"), 404
     if request.mimetype != "application/json":
-        return _reject(source_id, 415, "unsupported content type",
-                       message="send the events with Content-Type: application/json")
+        return _reject(
+            source_id,
+            415,
+            "unsupported content type",
+            message="send the events with Content-Type: application/json",
+        )
     body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
     try:
         runtime.verify_inbound(source_config, request.headers, body)
@@ -43,6 +47,12 @@ def receive(source_id: str):
     metrics.EVENTS_RECEIVED.labels(source=source_id, result="accepted").inc(result.accepted)
     metrics.EVENTS_RECEIVED.labels(source=source_id, result="duplicate").inc(result.duplicates)
     for event, planned in items:
-        log.info("event %s from %s: %s %s for %d partner deliveries", event.event_id, source_id,
-                 event.type, event.email or "-", len(planned))
+        log.info(
+            "event %s from %s: %s %s for %d partner deliveries",
+            event.event_id,
+            source_id,
+            event.type,
+            event.email or "-",
+            len(planned),
+        )
     return jsonify(accepted=result.accepted, duplicates=result.duplicates), 202

@@ -38,8 +38,7 @@ class ReferralEventSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(["opt_in", "opt_out"]))
     event_time = AwareDateTime(required=True, validate=check_event_time)
     client_id = fields.String()
-    environment = fields.String(load_default="production",
-                                validate=validate.OneOf(["production", "staging"]))
+    environment = fields.String(load_default="production", validate=validate.OneOf(["production", "staging"]))
     person = fields.Nested(PersonSchema, required=True)
 
     @pre_load

@@ -22,12 +22,30 @@ def signature_headers(secret: str):
     return lambda body: {"X-Extole-Signature": sign(body, secret)}
 
 
-def referral_event(event_id="e-1", type="opt_in", email="Jane.Doe@Example.com ",
-                   event_time="2026-11-22T05:44:22.123Z", environment="production", **person):
+def referral_event(
+    event_id="e-1",
+    type="opt_in",
+    email="Jane.Doe@Example.com ",
+    event_time="2026-11-22T05:44:22.123Z",
+    environment="production",
+    **person,
+):
     """One referral event; `person` keys replace or add to Jane Doe's."""
-    base_person = {"email": email, "first_name": "Jane", "last_name": "Doe",
-                   "phone_number": "+15555555555", "share_link": "refer.example.com/jdoe",
-                   "funnel": "advocate", "partner_user_id": "u-829"}
+    base_person = {
+        "email": email,
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "phone_number": "+15555555555",
+        "share_link": "refer.example.com/jdoe",
+        "funnel": "advocate",
+        "partner_user_id": "u-829",
+    }
     base_person.update(person)
-    return {"event_id": event_id, "type": type, "event_time": event_time, "client_id": "1890234",
-            "environment": environment, "person": base_person}
+    return {
+        "event_id": event_id,
+        "type": type,
+        "event_time": event_time,
+        "client_id": "1890234",
+        "environment": environment,
+        "person": base_person,
+    }

@@ -4,5 +4,4 @@ from connector.contract import Plugin
 from plugins.listrak.destination import ListrakDestination
 from plugins.listrak.oauth import ListrakOAuthAlgorithm
 
-plugin = Plugin(name="listrak", destinations=[ListrakDestination()],
-                key_algorithms=[ListrakOAuthAlgorithm()])
+plugin = Plugin(name="listrak", destinations=[ListrakDestination()], key_algorithms=[ListrakOAuthAlgorithm()])

@@ -69,8 +69,11 @@ class ContactSubscription(Action):
             body["segmentationFieldValues"] = spec.get("fields", [])
         params = {"overrideUnsubscribe": "true"} if spec.get("override") else {}
         return OutboundRequest(
-            "POST", f"{partner['api_url']}/List/{spec['list_id']}/Contact", params=params,
-            json=body, headers={"Content-Type": "application/json"},
+            "POST",
+            f"{partner['api_url']}/List/{spec['list_id']}/Contact",
+            params=params,
+            json=body,
+            headers={"Content-Type": "application/json"},
         )
 
     def interpret(self, partner, specs, result):
@@ -78,8 +81,11 @@ class ContactSubscription(Action):
         code = result.body.get("error") if isinstance(result.body, dict) else None
         if result.status == 400 and spec["state"] == "Unsubscribed" and code in ALREADY_OUT:
             return [Verdict(State.DELIVERED, "already unsubscribed or not subscribed in Listrak")]
-        if (result.status == 400 and spec["state"] == "Subscribed"
-                and code == "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS"):
+        if (
+            result.status == 400
+            and spec["state"] == "Subscribed"
+            and code == "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS"
+        ):
             return [Verdict(State.SKIPPED, "unsubscribed in Listrak (resubscribe is off)")]
         return None
 
@@ -89,9 +95,14 @@ class ListrakDestination(Destination):
     config_schema = ListrakPartnerSchema
 
     def __init__(self):
-        self.actions = {action.name: action for action in (
-            ContactSubscription(), UpdateEmailContactProfileFields(),
-            UpdateEmailContactProfileFieldsUnbatched())}
+        self.actions = {
+            action.name: action
+            for action in (
+                ContactSubscription(),
+                UpdateEmailContactProfileFields(),
+                UpdateEmailContactProfileFieldsUnbatched(),
+            )
+        }
 
     def plan(self, event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
         if event.type in ("opt_in", "opt_out"):
@@ -101,8 +112,7 @@ class ListrakDestination(Destination):
     def _plan_subscription(self, event: InboundEvent, partner: dict) -> PlannedDelivery:
         opt_in = event.type == "opt_in"
         list_id = partner["subscription_list_id"]
-        spec = {"list_id": list_id, "email": event.email,
-                "state": "Subscribed" if opt_in else "Unsubscribed"}
+        spec = {"list_id": list_id, "email": event.email, "state": "Subscribed" if opt_in else "Unsubscribed"}
         person = event.payload.get("person", {})
         if opt_in:
             spec["fields"] = [
@@ -123,13 +133,16 @@ class ListrakDestination(Destination):
         elif key_id is None:
             skip = f"{event.environment} event and no {event.environment} key is configured"
         return PlannedDelivery(
-            action=ContactSubscription.name, spec=spec, partner_key_id=key_id,
+            action=ContactSubscription.name,
+            spec=spec,
+            partner_key_id=key_id,
             contact_key=contact_key(partner, event.environment, list_id, event.email),
             skip_reason=skip,
         )
 
     def verify(self, partner, http, credentials):
         from plugins.listrak.verify import verify
+
         return verify(partner, http, credentials)
 
     def error_details(self, result):

@@ -91,8 +91,9 @@ class MappingSchema(StrictSchema):
     action = fields.String(required=True, validate=validate.OneOf([ACTION]))
     list_id = ListId(required=True)
     email_address = fields.Nested(PathSchema, load_default=None)
-    profile_field_values = fields.Dict(keys=fields.Raw(), values=Scalar(), required=True,
-                                       validate=validate.Length(min=1))
+    profile_field_values = fields.Dict(
+        keys=fields.Raw(), values=Scalar(), required=True, validate=validate.Length(min=1)
+    )
     enable_batching = fields.Boolean(load_default=True)
 
     @validates_schema
@@ -112,7 +113,8 @@ class MappingSchema(StrictSchema):
 
 def mappings_field() -> fields.List:
     return fields.List(
-        fields.Nested(MappingSchema), load_default=list,
+        fields.Nested(MappingSchema),
+        load_default=list,
         validate=validate.Length(max=MAX_MAPPINGS, error="at most {max} mappings per partner"),
     )
 
@@ -145,8 +147,9 @@ def matches(mapping: dict, payload: dict) -> bool:
 # -- planning ---------------------------------------------------------------------------------
 def plan_mappings(event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
     """One delivery per mapping whose trigger the event meets, in mapping order."""
-    return [_plan(event, partner, mapping) for mapping in partner["mappings"]
-            if matches(mapping, event.payload)]
+    return [
+        _plan(event, partner, mapping) for mapping in partner["mappings"] if matches(mapping, event.payload)
+    ]
 
 
 class Refused(Exception):
@@ -179,8 +182,7 @@ def _list_id(payload: dict, mapping: dict) -> int:
     value = resolve(payload, spec["path"])
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_LISTRAK_ID:
         return value
-    if isinstance(value, str) and _FIELD_ID.match(value.strip()) \
-            and int(value.strip()) <= MAX_LISTRAK_ID:
+    if isinstance(value, str) and _FIELD_ID.match(value.strip()) and int(value.strip()) <= MAX_LISTRAK_ID:
         return int(value.strip())
     shown = "nothing" if value is _MISSING else _short(value)
     raise Refused(f"list_id: {spec['path']} holds {shown}, not a positive integer list id")
@@ -210,20 +212,19 @@ def field_values(payload: dict, mapping: dict) -> list[dict]:
             if entered is None:
                 raise Refused(
                     f"field {key} is useAudienceKey but the event has no true/false at "
-                    "properties (or traits) [context.personas.computation_key]")
+                    "properties (or traits) [context.personas.computation_key]"
+                )
             value = "on" if entered else "off"
         values[int(key)] = value
     return [{"segmentationFieldId": fid, "value": value} for fid, value in values.items()]
 
 
-def contact_key(partner_id: str, environment: str, list_id: int, email: str,
-                field_ids: list[int]) -> str:
+def contact_key(partner_id: str, environment: str, list_id: int, email: str, field_ids: list[int]) -> str:
     """Orders updates of the same fields of one contact: the newest event wins."""
     ids = ",".join(str(i) for i in sorted(field_ids))
     key = f"{partner_id}|{environment}|{list_id}|{email}|{ids}"
     if len(key) > MAX_CONTACT_KEY:
-        key = f"{partner_id}|{environment}|{list_id}|{email}|sha1:" \
-              f"{hashlib.sha1(ids.encode()).hexdigest()}"
+        key = f"{partner_id}|{environment}|{list_id}|{email}|sha1:{hashlib.sha1(ids.encode()).hexdigest()}"
     return key
 
 
@@ -244,13 +245,17 @@ def _plan(event: InboundEvent, partner: dict, mapping: dict) -> PlannedDelivery:
     except Refused as refusal:
         return PlannedDelivery(action, spec, key_id, skip_reason=str(refusal))
     if key_id is None:
-        return PlannedDelivery(action, spec, key_id, skip_reason=(
-            f"{event.environment} event and no {event.environment} key is configured"))
+        return PlannedDelivery(
+            action,
+            spec,
+            key_id,
+            skip_reason=(f"{event.environment} event and no {event.environment} key is configured"),
+        )
     ids = [f["segmentationFieldId"] for f in spec["fields"]]
     return PlannedDelivery(
-        action=action, spec=spec, partner_key_id=key_id,
-        contact_key=contact_key(partner["id"], event.environment, spec["list_id"],
-                                spec["email"], ids),
-        batch_key=batch_key(partner["id"], event.environment, spec["list_id"]) if batching
-        else None,
+        action=action,
+        spec=spec,
+        partner_key_id=key_id,
+        contact_key=contact_key(partner["id"], event.environment, spec["list_id"], spec["email"], ids),
+        batch_key=batch_key(partner["id"], event.environment, spec["list_id"]) if batching else None,
     )

@@ -48,9 +48,12 @@ def merge(specs: list[dict]) -> tuple[list[_Contact], set[int]]:
                 contact.values[fid] = item["value"]
                 contact.winners[fid] = index
     overridden = {
-        index for index, spec in enumerate(specs)
-        if spec["fields"] and not any(contacts[spec["email"]].winners.get(f["segmentationFieldId"])
-                                      == index for f in spec["fields"])
+        index
+        for index, spec in enumerate(specs)
+        if spec["fields"]
+        and not any(
+            contacts[spec["email"]].winners.get(f["segmentationFieldId"]) == index for f in spec["fields"]
+        )
     }
     return list(contacts.values()), overridden
 
@@ -64,31 +67,44 @@ class UpdateEmailContactProfileFields(Action):
         if len(lists) != 1:
             raise ValueError(f"one request per list, got specs for lists {lists}")
         contacts, _ = merge(specs)
-        body = [{"emailAddress": c.email,
-                 "segmentationFieldValues": [{"segmentationFieldId": fid, "value": value}
-                                             for fid, value in c.values.items()]}
-                for c in contacts]
+        body = [
+            {
+                "emailAddress": c.email,
+                "segmentationFieldValues": [
+                    {"segmentationFieldId": fid, "value": value} for fid, value in c.values.items()
+                ],
+            }
+            for c in contacts
+        ]
         return OutboundRequest(
-            "POST", f"{partner['api_url']}/List/{lists[0]}/Contact/SegmentationField",
-            json=body, headers={"Content-Type": "application/json"},
+            "POST",
+            f"{partner['api_url']}/List/{lists[0]}/Contact/SegmentationField",
+            json=body,
+            headers={"Content-Type": "application/json"},
         )
 
     def interpret(self, partner: dict, specs: list[dict], result) -> list[Verdict] | None:
         contacts, overridden = merge(specs)
         if result.ok:
-            return [Verdict(State.SKIPPED, "a newer event in the same request set these fields")
-                    if index in overridden else Verdict(State.DELIVERED)
-                    for index in range(len(specs))]
+            return [
+                Verdict(State.SKIPPED, "a newer event in the same request set these fields")
+                if index in overridden
+                else Verdict(State.DELIVERED)
+                for index in range(len(specs))
+            ]
         refused = _refused_item(result, len(contacts))
         if refused is None:
             return None  # the core's policy: 408/429/5xx retry, other 4xx dead
         error, message = refused[1], refused[2]
         culprits = set(contacts[refused[0]].specs)
-        return [Verdict(State.DEAD, f"Listrak refused this contact: {error}: {message}")
-                if index in culprits else
-                Verdict(State.RETRYING, "another contact in the same request was refused; "
-                                 "sending again without it")
-                for index in range(len(specs))]
+        return [
+            Verdict(State.DEAD, f"Listrak refused this contact: {error}: {message}")
+            if index in culprits
+            else Verdict(
+                State.RETRYING, "another contact in the same request was refused; sending again without it"
+            )
+            for index in range(len(specs))
+        ]
 
 
 class UpdateEmailContactProfileFieldsUnbatched(UpdateEmailContactProfileFields):

@@ -37,8 +37,12 @@ SANDBOX_CLIENTS_ENV = {  # the sandbox's DEFAULT_CLIENTS
     "LISTRAK_STAGING_CLIENT_SECRET": "sandbox-staging-secret",
 }
 # Everything the example configuration needs on real processes (the sandbox URLs aside).
-SANDBOX_ENV = {**SANDBOX_CLIENTS_ENV, **extole_testing.STACK_ENV, **segment_testing.STACK_ENV,
-               "CONNECTOR_ADMIN_TOKEN": "e2e-admin-token"}
+SANDBOX_ENV = {
+    **SANDBOX_CLIENTS_ENV,
+    **extole_testing.STACK_ENV,
+    **segment_testing.STACK_ENV,
+    "CONNECTOR_ADMIN_TOKEN": "e2e-admin-token",
+}
 
 
 class Stack(testing.Stack):
@@ -47,24 +51,42 @@ class Stack(testing.Stack):
     (`connector sandbox`) as the partner. `partner_overrides` replace keys of
     config/partners/listrak.yaml."""
 
-    def __init__(self, workdir: Path, settings: dict | None = None, web_workers: int = 2,
-                 partner_overrides: dict | None = None, extra_files: dict | None = None,
-                 database_url: str | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        settings: dict | None = None,
+        web_workers: int = 2,
+        partner_overrides: dict | None = None,
+        extra_files: dict | None = None,
+        database_url: str | None = None,
+    ):
         self.sandbox_port = free_port()
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         sandbox = testing.Sidecar(
-            "sandbox", [sys.executable, "-m", "connector.cli", "sandbox",
-                        "--port", str(self.sandbox_port)], f"{self.sandbox_url}/_sandbox/state")
+            "sandbox",
+            [sys.executable, "-m", "connector.cli", "sandbox", "--port", str(self.sandbox_port)],
+            f"{self.sandbox_url}/_sandbox/state",
+        )
         super().__init__(
-            workdir, settings, web_workers, {"listrak": partner_overrides or {}}, extra_files,
-            database_url, sidecars=[sandbox], default_source="extole",
-            env={**SANDBOX_ENV, "LISTRAK_AUTH_URL": f"{self.sandbox_url}/OAuth2/Token",
-                 "LISTRAK_API_URL": f"{self.sandbox_url}/email/v1"},
+            workdir,
+            settings,
+            web_workers,
+            {"listrak": partner_overrides or {}},
+            extra_files,
+            database_url,
+            sidecars=[sandbox],
+            default_source="extole",
+            env={
+                **SANDBOX_ENV,
+                "LISTRAK_AUTH_URL": f"{self.sandbox_url}/OAuth2/Token",
+                "LISTRAK_API_URL": f"{self.sandbox_url}/email/v1",
+            },
             signers={
                 "extole": extole_testing.signature_headers(SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]),
-                "segment": segment_testing.signature_headers(
-                    SANDBOX_ENV["SEGMENT_WEBHOOK_SECRET"])},
-            admin_token=SANDBOX_ENV["CONNECTOR_ADMIN_TOKEN"])
+                "segment": segment_testing.signature_headers(SANDBOX_ENV["SEGMENT_WEBHOOK_SECRET"]),
+            },
+            admin_token=SANDBOX_ENV["CONNECTOR_ADMIN_TOKEN"],
+        )
         self.webhook_secret = SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]
 
     def sandbox_state(self) -> dict:
@@ -98,23 +120,27 @@ def make_events(people: int, per_person: int, seed: int) -> tuple[list[dict], di
         for k in range(per_person):
             kind = rng.choice(["opt_in", "opt_out"])
             at = BASE_TIME + timedelta(seconds=k * 10 + rng.random())
-            out.append(referral_event(f"r-{seed}-{p}-{k}", type=kind, email=email,
-                                      event_time=at.isoformat()))
+            out.append(referral_event(f"r-{seed}-{p}-{k}", type=kind, email=email, event_time=at.isoformat()))
             newest[email] = kind
     rng.shuffle(out)
     return out, newest
 
 
-def kill_workers(stack: Stack, store: StoreReader, rounds: int, rng: random.Random,
-                 posted) -> list[float]:
+def kill_workers(stack: Stack, store: StoreReader, rounds: int, rng: random.Random, posted) -> list[float]:
     """SIGKILL a random worker and start another, `rounds` times, each once the workers have
     made progress since the last (or have nothing left to do). When each kill happened."""
     kills = []
     for _ in range(rounds):
         seen = store.attempt_count()
-        wait_until(lambda seen=seen: store.attempt_count() >= seen + ATTEMPTS_BETWEEN_KILLS
-                   or (posted.is_set() and store.pending() == 0),
-                   timeout=60, interval=0.05, message="deliveries between worker kills")
+        wait_until(
+            lambda seen=seen: (
+                store.attempt_count() >= seen + ATTEMPTS_BETWEEN_KILLS
+                or (posted.is_set() and store.pending() == 0)
+            ),
+            timeout=60,
+            interval=0.05,
+            message="deliveries between worker kills",
+        )
         stack.kill_worker(rng.choice(stack.workers))
         kills.append(time.time())
         stack.add_worker()
@@ -125,8 +151,15 @@ def circuit_open(store: StoreReader) -> bool:
     return any(b["state"] == "open" for b in store.breakers().values())
 
 
-def run(stack: Stack, people: int = 150, per_person: int = 4, kill_rounds: int = 3,
-        outage_seconds: float = 4.0, seed: int = 7, workers: int = 2) -> dict:
+def run(
+    stack: Stack,
+    people: int = 150,
+    per_person: int = 4,
+    kill_rounds: int = 3,
+    outage_seconds: float = 4.0,
+    seed: int = 7,
+    workers: int = 2,
+) -> dict:
     """Returns the figures of one run; the stack must be started with resubscribe: true.
     Request rates come from the attempt log (when each request started)."""
     rng = random.Random(seed)
@@ -153,13 +186,16 @@ def run(stack: Stack, people: int = 150, per_person: int = 4, kill_rounds: int =
         outage_start = time.time()
         stack.sandbox("POST", "/_sandbox/faults", json={"mode": "503", "ratio": 1.0})
         sent += post_all(stack.post_events, payloads[half:])
-        wait_until(lambda: time.time() >= outage_start + outage_seconds and circuit_open(store),
-                   timeout=outage_seconds + 30, interval=0.05, message="the outage's end")
+        wait_until(
+            lambda: time.time() >= outage_start + outage_seconds and circuit_open(store),
+            timeout=outage_seconds + 30,
+            interval=0.05,
+            message="the outage's end",
+        )
         stack.sandbox("DELETE", "/_sandbox/faults")
         outage_end = time.time()
 
-        wait_until(lambda: store.pending() == 0, timeout=120, interval=0.5,
-                   message="backlog drained")
+        wait_until(lambda: store.pending() == 0, timeout=120, interval=0.5, message="backlog drained")
         finished = time.time()
         stored_events, states = store.event_count(), store.delivery_states()
         outage_times = store.request_times(outage_start, outage_end)
@@ -194,7 +230,8 @@ def run(stack: Stack, people: int = 150, per_person: int = 4, kill_rounds: int =
         "peak_requests_per_second_in_outage": peak_rate(outage_times),
         # after the first second, once the circuit has opened: probes only
         "requests_per_second_in_outage_after_1s": round(
-            len(settled_times) / max(0.001, outage_end - outage_start - 1.0), 2),
+            len(settled_times) / max(0.001, outage_end - outage_start - 1.0), 2
+        ),
         "peak_requests_per_second_overall": peak_rate(all_times),
         "seconds": round(finished - started, 1),
     }

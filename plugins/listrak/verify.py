@@ -22,17 +22,18 @@ def _failure(result) -> str:
 def _fields_to_check(partner: dict) -> dict[int, list[tuple[str, int]]]:
     """{list id: [(what uses it, field id)]}: the subscription list's attributes, then the
     field ids of mappings whose list id is fixed in the config."""
-    wanted: dict[int, list[tuple[str, int]]] = {partner["subscription_list_id"]: [
-        (attribute, field_id) for attribute, field_id in partner["segmentation_fields"].items()
-    ]}
+    wanted: dict[int, list[tuple[str, int]]] = {
+        partner["subscription_list_id"]: [
+            (attribute, field_id) for attribute, field_id in partner["segmentation_fields"].items()
+        ]
+    }
     for mapping in partner.get("mappings") or []:
         list_id = mapping.get("list_id")
         if not isinstance(list_id, int):
             continue  # read from each event: nothing fixed to check
         for key in mapping.get("profile_field_values", {}):
             if str(key).isdigit() and int(key) > 0:
-                wanted.setdefault(list_id, []).append(
-                    (f"mapping {mapping.get('name', '?')!r}", int(key)))
+                wanted.setdefault(list_id, []).append((f"mapping {mapping.get('name', '?')!r}", int(key)))
     return wanted
 
 
@@ -68,14 +69,16 @@ def _list_fields(http, creds, api: str, list_id: int) -> tuple[dict[int, str] | 
     group_rows = (groups.body or {}).get("data") or []
     for group in group_rows:
         group_id = group.get("segmentationFieldGroupId")
-        result = _get(http, creds,
-                      f"{api}/List/{list_id}/SegmentationFieldGroup/{group_id}/SegmentationField")
+        result = _get(
+            http, creds, f"{api}/List/{list_id}/SegmentationFieldGroup/{group_id}/SegmentationField"
+        )
         if not result.ok:
             return None, f"fields of group {group_id} unreadable: {_failure(result)}"
         for row in (result.body or {}).get("data") or []:
             found[row.get("segmentationFieldId")] = (
                 f"{row.get('segmentationFieldName')!r}, {row.get('dataType')}, "
-                f"group {group.get('segmentationFieldGroupName')!r}")
+                f"group {group.get('segmentationFieldGroupName')!r}"
+            )
     return found, f"{len(group_rows)} field group(s)"
 
 
@@ -100,8 +103,9 @@ def verify(partner: dict, http, credentials) -> list[tuple[bool, str]]:
         if not wanted:
             continue
         if readable is None:
-            checks.append((False, f"{_FIELD_PREFIX}s of list {list_id}: not checked "
-                                  "(the list could not be read)"))
+            checks.append(
+                (False, f"{_FIELD_PREFIX}s of list {list_id}: not checked (the list could not be read)")
+            )
             continue
         found, how = _list_fields(http, readable, api, list_id)
         if found is None:
@@ -109,9 +113,15 @@ def verify(partner: dict, http, credentials) -> list[tuple[bool, str]]:
             continue
         for used_by, field_id in wanted:
             if field_id in found:
-                checks.append((True, f"{_FIELD_PREFIX} {field_id} ({used_by}): exists in list "
-                                     f"{list_id} ({found[field_id]})"))
+                checks.append(
+                    (
+                        True,
+                        f"{_FIELD_PREFIX} {field_id} ({used_by}): exists in list "
+                        f"{list_id} ({found[field_id]})",
+                    )
+                )
             else:
-                checks.append((False, f"{_FIELD_PREFIX} {field_id} ({used_by}): not in list "
-                                      f"{list_id} (searched {how})"))
+                checks.append(
+                    (False, f"{_FIELD_PREFIX} {field_id} ({used_by}): not in list {list_id} (searched {how})")
+                )
     return checks

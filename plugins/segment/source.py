@@ -25,8 +25,7 @@ TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 
 class SegmentSourceSchema(SourceConfigSchema):
     #: Segment events carry no environment; a source feeds one (a staging workspace → staging).
-    environment = fields.String(load_default="production",
-                                validate=validate.OneOf(["production", "staging"]))
+    environment = fields.String(load_default="production", validate=validate.OneOf(["production", "staging"]))
 
 
 class SegmentTime(fields.DateTime):
@@ -87,8 +86,7 @@ class SegmentSource(Source):
             if not isinstance(items, list) or not items:
                 raise PayloadError({"batch": ["must be a non-empty array of events"]})
             if len(items) > MAX_EVENTS:
-                raise PayloadError({"batch": [f"at most {MAX_EVENTS} events per request, "
-                                              f"got {len(items)}"]})
+                raise PayloadError({"batch": [f"at most {MAX_EVENTS} events per request, got {len(items)}"]})
         else:
             items = [document]
         received = datetime.now(UTC)

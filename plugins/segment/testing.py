@@ -21,9 +21,14 @@ def signature_headers(secret: str):
     return lambda body: {"X-Signature": segment_signature(body, secret)}
 
 
-def audience_event(message_id: str, email: str = "jane@example.com", entered: bool = True,
-                   audience: str = "my_audience", timestamp: str = "2026-11-22T05:44:22.000Z",
-                   **extra) -> dict:
+def audience_event(
+    message_id: str,
+    email: str = "jane@example.com",
+    entered: bool = True,
+    audience: str = "my_audience",
+    timestamp: str = "2026-11-22T05:44:22.000Z",
+    **extra,
+) -> dict:
     """A track call `Audience Entered` / `Audience Exited` from an Engage audience."""
     event = {
         "type": "track",
@@ -32,15 +37,22 @@ def audience_event(message_id: str, email: str = "jane@example.com", entered: bo
         "userId": f"user-{email}",
         "timestamp": timestamp,
         "properties": {"audience_key": audience, audience: entered},
-        "context": {"traits": {"email": email},
-                    "personas": {"computation_key": audience, "computation_class": "audience"}},
+        "context": {
+            "traits": {"email": email},
+            "personas": {"computation_key": audience, "computation_class": "audience"},
+        },
     }
     event.update(extra)
     return event
 
 
-def identify_event(message_id: str, email: str = "jane@example.com", entered: bool = True,
-                   audience: str = "my_audience", timestamp: str = "2026-11-22T05:44:22.000Z"):
+def identify_event(
+    message_id: str,
+    email: str = "jane@example.com",
+    entered: bool = True,
+    audience: str = "my_audience",
+    timestamp: str = "2026-11-22T05:44:22.000Z",
+):
     """An identify call of an Engage user-property sync: the trait <audience>: true|false."""
     return {
         "type": "identify",
@@ -52,8 +64,9 @@ def identify_event(message_id: str, email: str = "jane@example.com", entered: bo
     }
 
 
-def post_segment(client, payload, source: str = "segment", secret: str = SEGMENT_SECRET,
-                 headers: dict | None = None):
+def post_segment(
+    client, payload, source: str = "segment", secret: str = SEGMENT_SECRET, headers: dict | None = None
+):
     """POST `payload` signed as Segment does, through a Flask test client."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     sent = {"Content-Type": "application/json", "X-Signature": segment_signature(body, secret)}

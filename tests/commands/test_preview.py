@@ -85,11 +85,13 @@ def test_opt_in_shows_the_exact_request(preview):
 def test_opt_out_sends_no_profile_fields(preview):
     code, lines, _ = preview(referral_event(type="opt_out"))
     assert code == 0
-    body = lines[lines.index("    {"):lines.index("    }") + 1]
-    assert body == ["    {",
-                    '      "emailAddress": "jane.doe@example.com",',
-                    '      "subscriptionState": "Unsubscribed"',
-                    "    }"]
+    body = lines[lines.index("    {") : lines.index("    }") + 1]
+    assert body == [
+        "    {",
+        '      "emailAddress": "jane.doe@example.com",',
+        '      "subscriptionState": "Unsubscribed"',
+        "    }",
+    ]
 
 
 def test_resubscribe_shows_the_query(preview, config_dir):
@@ -134,7 +136,8 @@ def test_an_array_previews_every_event(preview):
     _, lines, _ = preview([referral_event("a-1"), referral_event("a-2", type="opt_out")])
     assert [line for line in lines if line.startswith("event ")] == [
         "event a-1: opt_in, production, jane.doe@example.com (source extole)",
-        "event a-2: opt_out, production, jane.doe@example.com (source extole)"]
+        "event a-2: opt_out, production, jane.doe@example.com (source extole)",
+    ]
 
 
 def test_invalid_event_names_every_problem(preview):

@@ -18,8 +18,7 @@ FIELDS_OK = [
     "group 'Referral profile')",
     "  ok    profile field 1004 (last_name): exists in list 12345 ('last_name', Text, "
     "group 'Referral profile')",
-    "  ok    profile field 1005 (funnel): exists in list 12345 ('funnel', Text, "
-    "group 'Referral profile')",
+    "  ok    profile field 1005 (funnel): exists in list 12345 ('funnel', Text, group 'Referral profile')",
     "  ok    profile field 6789 (mapping 'Engage audience my_audience → field 6789'): exists in "
     "list 12345 ('My audience', CheckBox, group 'Audiences')",
 ]
@@ -28,9 +27,12 @@ FIELDS_OK = [
 @pytest.fixture
 def sandbox(env, monkeypatch):
     """The sandbox, knowing the test keys' client ids and secrets; config points at it."""
-    app = create_sandbox_app(clients={
-        TEST_ENV["LISTRAK_CLIENT_ID"]: TEST_ENV["LISTRAK_CLIENT_SECRET"],
-        TEST_ENV["LISTRAK_STAGING_CLIENT_ID"]: TEST_ENV["LISTRAK_STAGING_CLIENT_SECRET"]})
+    app = create_sandbox_app(
+        clients={
+            TEST_ENV["LISTRAK_CLIENT_ID"]: TEST_ENV["LISTRAK_CLIENT_SECRET"],
+            TEST_ENV["LISTRAK_STAGING_CLIENT_ID"]: TEST_ENV["LISTRAK_STAGING_CLIENT_SECRET"],
+        }
+    )
     server, url = serve_in_thread(app=app)
     monkeypatch.setenv("LISTRAK_AUTH_URL", f"{url}/OAuth2/Token")
     monkeypatch.setenv("LISTRAK_API_URL", f"{url}/email/v1")
@@ -63,17 +65,20 @@ def test_one_get_per_field_group(config_dir, sandbox, capsys):
     verify(config_dir, capsys)
     routes = sandbox.state()["requests"]["per_route"]
     assert routes["GET /List/<listId>/SegmentationFieldGroup"] == 1
-    assert routes["GET /List/<listId>/SegmentationFieldGroup/<segmentationFieldGroupId>"
-                  "/SegmentationField"] == 2
+    assert (
+        routes["GET /List/<listId>/SegmentationFieldGroup/<segmentationFieldGroupId>/SegmentationField"] == 2
+    )
 
 
 def test_wrong_list_id_fails_with_a_clear_line(config_dir, sandbox, capsys):
     update_yaml(config_dir / "partners" / "listrak.yaml", {"subscription_list_id": 999})
     code, lines = verify(config_dir, capsys)
     assert code == 1
-    assert ("  FAIL  list 999 with key listrak-production: HTTP 404 "
-            "ERROR_UNABLE_TO_LOCATE_RESOURCE: Unable to locate a resource associated with the "
-            "listId supplied.") in lines
+    assert (
+        "  FAIL  list 999 with key listrak-production: HTTP 404 "
+        "ERROR_UNABLE_TO_LOCATE_RESOURCE: Unable to locate a resource associated with the "
+        "listId supplied."
+    ) in lines
     assert "  FAIL  profile fields of list 999: not checked (the list could not be read)" in lines
     assert lines[-1] == "5 of 8 checks passed; 3 failed"
 
@@ -82,20 +87,20 @@ def test_wrong_field_id_fails_with_a_clear_line(config_dir, sandbox, capsys):
     update_yaml(config_dir / "partners" / "listrak.yaml", {"segmentation_fields.funnel": 1099})
     code, lines = verify(config_dir, capsys)
     assert code == 1
-    assert ("  FAIL  profile field 1099 (funnel): not in list 12345 (searched 2 field group(s))"
-            in lines)
+    assert "  FAIL  profile field 1099 (funnel): not in list 12345 (searched 2 field group(s))" in lines
     assert [line for line in lines if "FAIL" in line] == [
-        "  FAIL  profile field 1099 (funnel): not in list 12345 (searched 2 field group(s))"]
+        "  FAIL  profile field 1099 (funnel): not in list 12345 (searched 2 field group(s))"
+    ]
 
 
-def test_wrong_secret_fails_with_a_clear_line_and_no_secret(config_dir, sandbox, capsys,
-                                                            monkeypatch):
+def test_wrong_secret_fails_with_a_clear_line_and_no_secret(config_dir, sandbox, capsys, monkeypatch):
     monkeypatch.setenv("LISTRAK_STAGING_CLIENT_SECRET", "not-the-staging-secret")
     code, lines = verify(config_dir, capsys)
     assert code == 1
     assert [line for line in lines if "FAIL" in line] == [
         "  FAIL  token for key listrak-staging (staging): refused by the token endpoint: "
-        "token endpoint refused the credentials (Invalid Credentials)"]
+        "token endpoint refused the credentials (Invalid Credentials)"
+    ]
     assert "  ok    list 12345: exists ('Referral opt-ins')" in lines
     assert not any("not-the-staging-secret" in line for line in lines)
 
@@ -113,8 +118,7 @@ def test_unreachable_api_fails_every_token_line(config_dir, env, capsys, monkeyp
     monkeypatch.setenv("LISTRAK_API_URL", "http://127.0.0.1:9/email/v1")
     code, lines = verify(config_dir, capsys)
     assert code == 1
-    assert lines[1].startswith("  FAIL  token for key listrak-production (production): "
-                               "could not fetch: ")
+    assert lines[1].startswith("  FAIL  token for key listrak-production (production): could not fetch: ")
     assert not any("prod-secret-value" in line for line in lines)
 
 

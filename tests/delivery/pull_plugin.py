@@ -51,16 +51,20 @@ class RowsSource(PullSource):
         for first in range(start, len(self.rows), 2):
             if self.fail_after is not None and pages >= self.fail_after:
                 raise self.failure
-            page = self.rows[first:first + 2]
-            yield Poll([_event(row) for row in page], {"after": first + len(page)},
-                       rows_read=len(page))
+            page = self.rows[first : first + 2]
+            yield Poll([_event(row) for row in page], {"after": first + len(page)}, rows_read=len(page))
             pages += 1
 
 
 def _event(row: dict) -> InboundEvent:
-    return InboundEvent(event_id=f"row-{row['id']}", type="row",
-                        event_time=datetime(2026, 11, 22, 5, 0, tzinfo=UTC),
-                        environment="production", email=row.get("email"), payload=row)
+    return InboundEvent(
+        event_id=f"row-{row['id']}",
+        type="row",
+        event_time=datetime(2026, 11, 22, 5, 0, tzinfo=UTC),
+        environment="production",
+        email=row.get("email"),
+        payload=row,
+    )
 
 
 class SendBatch(Action):
@@ -76,8 +80,10 @@ class SendBatch(Action):
         return "over the size limit" if spec["id"] in self.too_big else None
 
     def batches(self, partner, specs):
-        return [list(range(i, min(i + self.per_request, len(specs))))
-                for i in range(0, len(specs), self.per_request)]
+        return [
+            list(range(i, min(i + self.per_request, len(specs))))
+            for i in range(0, len(specs), self.per_request)
+        ]
 
     def build_request(self, partner, specs):
         return OutboundRequest("POST", partner["api_url"], json={"batch": specs})
@@ -93,15 +99,19 @@ class Sink(Destination):
     actions = {SendBatch.name: SendBatch()}
 
     def plan(self, event, partner):
-        return [PlannedDelivery(SendBatch.name, {"id": event.payload["id"]},
-                                partner["keys"]["production"],
-                                batch_key=f"{partner['id']}|{event.environment}")]
+        return [
+            PlannedDelivery(
+                SendBatch.name,
+                {"id": event.payload["id"]},
+                partner["keys"]["production"],
+                batch_key=f"{partner['id']}|{event.environment}",
+            )
+        ]
 
 
 def registry_with(source: RowsSource):
     registry = load_registry()
-    registry.add(Plugin(name="test-pull", pull_sources=[source], destinations=[Sink()]),
-                 "test plugin")
+    registry.add(Plugin(name="test-pull", pull_sources=[source], destinations=[Sink()]), "test plugin")
     return registry
 
 

@@ -52,7 +52,8 @@ def one_opt_in(post_events, runtime, requests_mock, listrak_token):
 
 @pytest.mark.parametrize("step, patch, reached_partner", STEPS, ids=[s[0] for s in STEPS])
 def test_exception_at_a_step_is_a_recorded_attempt_on_the_schedule(
-        step, patch, reached_partner, clock, one_opt_in, runtime, monkeypatch):
+    step, patch, reached_partner, clock, one_opt_in, runtime, monkeypatch
+):
     monkeypatch.setattr(outcomes, "random", SimpleNamespace(uniform=lambda low, high: 1.0))
     patch(monkeypatch, runtime)
     assert Worker(runtime).run_once() == 1
@@ -72,15 +73,27 @@ def test_exception_at_a_step_is_a_recorded_attempt_on_the_schedule(
 
 
 def test_exception_building_a_batch_members_part_settles_every_member(
-        config_dir, make_runtime, requests_mock, listrak_token, monkeypatch):
+    config_dir, make_runtime, requests_mock, listrak_token, monkeypatch
+):
     """A batch: each delivery's share of the request is recorded after the answer; failing
     there settles every delivery of the batch, once each."""
-    bulk = requests_mock.post(f"{API}/List/123/Contact/SegmentationField", status_code=201,
-                              json={"status": 201})
-    update_yaml(config_dir / "partners" / "listrak.yaml", set={"mappings": [{
-        "name": "audience", "action": "update_email_contact_profile_fields", "list_id": 123,
-        "when": [{"field": "context.personas.computation_key", "is": "my_audience"}],
-        "profile_field_values": {"6789": "useAudienceKey"}}]})
+    bulk = requests_mock.post(
+        f"{API}/List/123/Contact/SegmentationField", status_code=201, json={"status": 201}
+    )
+    update_yaml(
+        config_dir / "partners" / "listrak.yaml",
+        set={
+            "mappings": [
+                {
+                    "name": "audience",
+                    "action": "update_email_contact_profile_fields",
+                    "list_id": 123,
+                    "when": [{"field": "context.personas.computation_key", "is": "my_audience"}],
+                    "profile_field_values": {"6789": "useAudienceKey"},
+                }
+            ]
+        },
+    )
     update_yaml(config_dir / "connector.yaml", set={"worker.batch_window": "0s"})
     runtime = make_runtime()
     client = create_app({"TESTING": True}, runtime=runtime).test_client()
@@ -92,15 +105,15 @@ def test_exception_building_a_batch_members_part_settles_every_member(
 
     assert bulk.call_count == 1
     found = stored_deliveries(runtime)
-    assert [(d["state"], d["attempts"], d["lease_owner"]) for d in found] == [
-        ("retrying", 1, None)] * 3
+    assert [(d["state"], d["attempts"], d["lease_owner"]) for d in found] == [("retrying", 1, None)] * 3
     assert [a["error_code"] for a in stored_attempts(runtime)] == ["INTERNAL_ERROR"] * 3
     assert stored_breakers(runtime) == []
 
 
 def test_verdict_an_action_may_not_give_is_an_internal_error(one_opt_in, runtime, monkeypatch):
-    monkeypatch.setattr(ContactSubscription, "interpret",
-                        lambda *a: [Verdict(State.SUPERSEDED, "not for actions to say")])
+    monkeypatch.setattr(
+        ContactSubscription, "interpret", lambda *a: [Verdict(State.SUPERSEDED, "not for actions to say")]
+    )
     Worker(runtime).run_once()
     (delivery,) = stored_deliveries(runtime)
     assert (delivery["state"], delivery["attempts"]) == ("retrying", 1)
@@ -114,8 +127,7 @@ def test_wrong_number_of_verdicts_is_an_internal_error(one_opt_in, runtime, monk
     Worker(runtime).run_once()
     (attempt,) = stored_attempts(runtime)
     assert attempt["error_code"] == "INTERNAL_ERROR"
-    assert attempt["error_message"] == ("ValueError: contact_subscription gave 0 verdicts for 1 "
-                                        "deliveries")
+    assert attempt["error_message"] == ("ValueError: contact_subscription gave 0 verdicts for 1 deliveries")
 
 
 def test_internal_failures_run_down_the_schedule_to_dead(one_opt_in, runtime, monkeypatch):
@@ -141,8 +153,7 @@ def test_failure_after_recording_does_not_record_twice(one_opt_in, runtime, monk
     assert len(stored_attempts(runtime)) == 1
 
 
-def test_partner_failures_still_open_the_circuit(post_events, runtime, requests_mock,
-                                                 listrak_token):
+def test_partner_failures_still_open_the_circuit(post_events, runtime, requests_mock, listrak_token):
     requests_mock.post(CONTACT, status_code=503, json={"status": 503})
     for i in range(runtime.config.settings["breaker"]["threshold"]):
         assert post_events(referral_event(f"c-{i}", email=f"p{i}@example.com")).status_code == 202

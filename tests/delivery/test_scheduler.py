@@ -157,8 +157,7 @@ def test_due_polls_wait_for_their_interval(pull_runtime, source):
     assert scheduler.poll_due() == []  # polled a moment ago, interval 1m
 
 
-def test_worker_polls_due_sources_and_delivers_their_events_in_a_batch(
-        pull_runtime, source, requests_mock):
+def test_worker_polls_due_sources_and_delivers_their_events_in_a_batch(pull_runtime, source, requests_mock):
     sink = requests_mock.post(SINK_URL, status_code=200, json={})
     source.rows = rows(1, 2, 3)
     assert Worker(pull_runtime).run_once() == 3
@@ -169,14 +168,18 @@ def test_worker_polls_due_sources_and_delivers_their_events_in_a_batch(
 
 
 def test_refused_delivery_is_dead_and_the_rest_of_its_batch_is_sent(
-        pull_runtime, source, requests_mock, monkeypatch):
+    pull_runtime, source, requests_mock, monkeypatch
+):
     sink = requests_mock.post(SINK_URL, status_code=200, json={})
     monkeypatch.setattr(SendBatch, "too_big", {2})
     source.rows = rows(1, 2, 3)
     Worker(pull_runtime).run_once()
     assert [r.json() for r in sink.request_history] == [{"batch": [{"id": 1}, {"id": 3}]}]
     assert [(d["state"], d["reason"]) for d in stored_deliveries(pull_runtime)] == [
-        ("delivered", None), ("dead", "over the size limit"), ("delivered", None)]
+        ("delivered", None),
+        ("dead", "over the size limit"),
+        ("delivered", None),
+    ]
 
 
 def test_action_splits_a_batch_into_requests(pull_runtime, source, requests_mock, monkeypatch):
@@ -185,14 +188,14 @@ def test_action_splits_a_batch_into_requests(pull_runtime, source, requests_mock
     source.rows = rows(1, 2, 3)
     Worker(pull_runtime).run_once()
     assert [r.json() for r in sink.request_history] == [
-        {"batch": [{"id": 1}, {"id": 2}]}, {"batch": [{"id": 3}]}]
+        {"batch": [{"id": 1}, {"id": 2}]},
+        {"batch": [{"id": 3}]},
+    ]
 
 
-def test_poll_command_polls_now(pull_runtime, source, config_dir, database_url, monkeypatch,
-                                capsys):
+def test_poll_command_polls_now(pull_runtime, source, config_dir, database_url, monkeypatch, capsys):
     source.rows = rows(1, 2, 3)
-    monkeypatch.setattr("connector.cli.runtimes.Runtime.build",
-                        lambda *a, **k: pull_runtime)
+    monkeypatch.setattr("connector.cli.runtimes.Runtime.build", lambda *a, **k: pull_runtime)
     assert cli(["poll", "activity"]) == 0
     assert capsys.readouterr().out == "polled activity: 3 rows, 3 events, 3 new\n"
     assert cli(["poll", "activity"]) == 0  # not due yet, but `poll` polls now
@@ -205,8 +208,7 @@ def test_pull_source_needs_no_auth_and_polls_at_most_every_second(config_dir, so
     (config_dir / "sources" / "activity.yaml").write_text("plugin: rows\npoll_interval: 500ms\n")
     with pytest.raises(ConfigError) as caught:
         Runtime.build(str(config_dir), "sqlite://", registry=registry_with(source))
-    assert caught.value.problems == ["config/sources/activity.yaml: poll_interval: must be at "
-                                     "least 1s"]
+    assert caught.value.problems == ["config/sources/activity.yaml: poll_interval: must be at least 1s"]
 
 
 def test_metrics_show_each_pull_sources_latest_poll(pull_runtime, source, clock):
@@ -219,8 +221,11 @@ def test_metrics_show_each_pull_sources_latest_poll(pull_runtime, source, clock)
     assert 'connector_poll_rows_read{source="activity"} 3.0' in scraped
     assert 'connector_poll_events_produced{source="activity"} 3.0' in scraped
     assert 'connector_poll_consecutive_failures{source="activity"} 0.0' in scraped
-    (last_ok,) = [line for line in scraped
-                  if line.startswith('connector_poll_last_success_timestamp_seconds{source="activity"}')]
+    (last_ok,) = [
+        line
+        for line in scraped
+        if line.startswith('connector_poll_last_success_timestamp_seconds{source="activity"}')
+    ]
     assert float(last_ok.rsplit(" ", 1)[1]) == clock.at
 
 
@@ -233,10 +238,26 @@ def test_live_view_and_summary_show_each_pull_sources_latest_poll(pull_runtime, 
     client = create_app({"TESTING": True}, runtime=pull_runtime).test_client()
     admin = {"Authorization": "Bearer test-admin-token"}
     (shown,) = client.get("/admin/api/summary", headers=admin).json["pull_sources"]
-    assert {k: shown[k] for k in ("source", "rows_read", "events_produced", "failures",
-                                  "last_error", "last_ok_at", "polling_now")} == {
-        "source": "activity", "rows_read": 0, "events_produced": 0, "failures": 1,
-        "last_error": "partner answered 503", "last_ok_at": None, "polling_now": None}
+    assert {
+        k: shown[k]
+        for k in (
+            "source",
+            "rows_read",
+            "events_produced",
+            "failures",
+            "last_error",
+            "last_ok_at",
+            "polling_now",
+        )
+    } == {
+        "source": "activity",
+        "rows_read": 0,
+        "events_produced": 0,
+        "failures": 1,
+        "last_error": "partner answered 503",
+        "last_ok_at": None,
+        "polling_now": None,
+    }
     page = client.get("/live", headers=admin).get_data(as_text=True)
     assert 'data-source="activity"' in page
     assert "1 failed in a row: partner answered 503" in page

@@ -43,8 +43,9 @@ def test_schedule_running_out_gives_no_delay():
     assert retry_delay([1.0, 10.0], 3, retry_after=None) is None
 
 
-def test_claim_whose_lease_is_nearly_gone_is_released_not_sent(post_events, runtime,
-                                                               requests_mock, listrak_token):
+def test_claim_whose_lease_is_nearly_gone_is_released_not_sent(
+    post_events, runtime, requests_mock, listrak_token
+):
     contact = requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={})
     assert post_events(referral_event("w-1")).status_code == 202
     worker = Worker(runtime)
@@ -57,8 +58,9 @@ def test_claim_whose_lease_is_nearly_gone_is_released_not_sent(post_events, runt
     assert worker.run_once() == 1 and contact.call_count == 1
 
 
-def test_open_circuit_stops_requests_until_its_probe(post_events, runtime, requests_mock,
-                                                     listrak_token, clock):
+def test_open_circuit_stops_requests_until_its_probe(
+    post_events, runtime, requests_mock, listrak_token, clock
+):
     breaker = runtime.config.settings["breaker"]
     threshold = breaker["threshold"]
     contact = requests_mock.post(f"{API}/List/12345/Contact", status_code=503, json={})
@@ -67,9 +69,10 @@ def test_open_circuit_stops_requests_until_its_probe(post_events, runtime, reque
 
     Worker(runtime).run_once()
     assert contact.call_count == threshold  # then the circuit is open: the rest go back
-    assert Counter((d["state"], d["attempts"], d["lease_owner"])
-                   for d in stored_deliveries(runtime)) == {
-        ("retrying", 1, None): threshold, ("queued", 0, None): threshold}
+    assert Counter((d["state"], d["attempts"], d["lease_owner"]) for d in stored_deliveries(runtime)) == {
+        ("retrying", 1, None): threshold,
+        ("queued", 0, None): threshold,
+    }
 
     clock.advance(breaker["probe_interval"] - 1)
     Worker(runtime).run_once()

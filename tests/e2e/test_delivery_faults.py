@@ -39,8 +39,11 @@ def fault(stack, **body):
 
 
 def settled(store, event_id, state):
-    return wait_until(lambda: store.delivery(event_id)["state"] == state and store.delivery(event_id),
-                      timeout=20, message=f"{event_id} {state}")
+    return wait_until(
+        lambda: store.delivery(event_id)["state"] == state and store.delivery(event_id),
+        timeout=20,
+        message=f"{event_id} {state}",
+    )
 
 
 def send(stack, event_id, email, **kwargs):
@@ -104,10 +107,15 @@ def test_refused_credentials_pause_the_key_and_resume_by_themselves(stack, store
     assert store.breakers()["key:listrak-production"]["state"] == "paused"
     # Probes keep being refused (each claim of one moves `opened` on): the deliveries wait,
     # never burned into dead.
-    wait_until(lambda: store.breakers()["key:listrak-production"]["opened"] >= 3, timeout=20,
-               message="two more probes of the paused key")
-    assert [(store.delivery(e)["state"], store.delivery(e)["attempts"])
-            for e in ("f-ref-0", "f-ref-1")] == [("paused", 0), ("paused", 0)]
+    wait_until(
+        lambda: store.breakers()["key:listrak-production"]["opened"] >= 3,
+        timeout=20,
+        message="two more probes of the paused key",
+    )
+    assert [(store.delivery(e)["state"], store.delivery(e)["attempts"]) for e in ("f-ref-0", "f-ref-1")] == [
+        ("paused", 0),
+        ("paused", 0),
+    ]
     stack.sandbox("DELETE", "/_sandbox/faults")
     settled(store, "f-ref-1", "delivered")
     settled(store, "f-ref-0", "delivered")

@@ -16,9 +16,15 @@ from plugins.listrak.testing import Stack
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOT = ROOT / "test-artifacts" / "live-view.png"
 WAIT_MS = 20_000
 SETTINGS = {
@@ -37,8 +43,10 @@ def stack(tmp_path):
         stack.stop()
 
 
-MISSING = (f"{CHROMIUM} is missing: run scripts/install-browser.sh (installs Debian's chromium "
-           "with apt-get) before the browser tests")
+MISSING = (
+    f"{CHROMIUM} is missing: run scripts/install-browser.sh (installs Debian's chromium "
+    "with apt-get) before the browser tests"
+)
 
 
 @pytest.fixture
@@ -51,8 +59,7 @@ def page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1440, "height": 900})
             yield context.new_page()
@@ -79,11 +86,16 @@ def test_live_view_follows_a_delivery_through_failure_and_replay(stack, page):
     page.evaluate("window.notReloaded = true")
 
     # An event appears as delivered without a reload.
-    assert stack.post_events([
-        referral_event("ok-1", email="Ada@example.com"),
-        referral_event("ok-2", type="opt_out", email="grace@example.com"),
-        referral_event("ok-3", email="linus@example.org", first_name="Linus"),
-    ]).status_code == 202
+    assert (
+        stack.post_events(
+            [
+                referral_event("ok-1", email="Ada@example.com"),
+                referral_event("ok-2", type="opt_out", email="grace@example.com"),
+                referral_event("ok-3", email="linus@example.org", first_name="Linus"),
+            ]
+        ).status_code
+        == 202
+    )
     expect(row(page, "ok-1").locator(".outcome")).to_have_text("delivered")
     expect(row(page, "ok-1")).to_contain_text("ada@example.com")
     expect(row(page, "ok-1")).to_contain_text("201")
@@ -127,8 +139,7 @@ def test_live_view_follows_a_delivery_through_failure_and_replay(stack, page):
     # A refused staging key shows as a banner on the list.
     page.get_by_role("link", name="← all events").click()
     stack.sandbox("POST", "/_sandbox/faults", json={"mode": "refuse_credentials"})
-    assert stack.post_events(referral_event("stage-1", email="kay@example.com",
-                                            environment="staging")).ok
+    assert stack.post_events(referral_event("stage-1", email="kay@example.com", environment="staging")).ok
     expect(row(page, "stage-1").locator(".outcome")).to_have_text("paused")
     expect(page.locator("#breakers")).to_contain_text("Key paused: listrak-staging")
     expect(row(page, "bad-1").locator(".outcome")).to_have_text("delivered")

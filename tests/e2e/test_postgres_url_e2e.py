@@ -15,8 +15,9 @@ def test_plain_postgresql_url_carries_an_opt_in_to_the_sandbox(tmp_path, postgre
         stack.start(workers=1)
         response = stack.post_events([referral_event("pg-plain-1", email="plain@example.com")])
         assert response.status_code == 202
-        wait_until(lambda: stack.delivery_states() == {"delivered": 1}, timeout=30,
-                   message="the opt-in delivered")
+        wait_until(
+            lambda: stack.delivery_states() == {"delivered": 1}, timeout=30, message="the opt-in delivered"
+        )
         contacts = stack.sandbox_state()["lists"]["12345"]["contacts"]
     finally:
         stack.stop()

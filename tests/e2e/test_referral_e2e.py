@@ -19,14 +19,19 @@ def test_opt_in_lands_with_profile_fields_then_opt_out_unsubscribes(stack):
     jane = wait_until(lambda: contact(stack, "jane.doe@example.com"), message="opt-in in Listrak")
     assert jane["subscriptionState"] == "Subscribed"
     assert jane["segmentationFieldValues"] == {
-        "1001": "+15555555555", "1002": "refer.example.com/jdoe", "1003": "Jane",
-        "1004": "Doe", "1005": "advocate"}
+        "1001": "+15555555555",
+        "1002": "refer.example.com/jdoe",
+        "1003": "Jane",
+        "1004": "Doe",
+        "1005": "advocate",
+    }
 
-    response = stack.post_events(referral_event("e2e-2", type="opt_out",
-                                                event_time="2026-11-22T06:00:00Z"))
+    response = stack.post_events(referral_event("e2e-2", type="opt_out", event_time="2026-11-22T06:00:00Z"))
     assert response.status_code == 202
-    wait_until(lambda: contact(stack, "jane.doe@example.com")["subscriptionState"] == "Unsubscribed",
-               message="opt-out in Listrak")
+    wait_until(
+        lambda: contact(stack, "jane.doe@example.com")["subscriptionState"] == "Unsubscribed",
+        message="opt-out in Listrak",
+    )
 
 
 def test_repeated_event_is_a_duplicate_and_sent_once(stack):
@@ -71,15 +76,25 @@ def test_gunicorn_refuses_to_boot_on_bad_config_and_says_why(tmp_path):
     from connector.testing import ROOT, free_port
     from plugins.listrak.testing import SANDBOX_ENV
 
-    env = {**os.environ, **SANDBOX_ENV, "CONNECTOR_CONFIG_DIR": str(ROOT / "config"),
-           "CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
-           "LISTRAK_AUTH_URL": "http://127.0.0.1:1/OAuth2/Token",
-           "LISTRAK_API_URL": "ftp://example.com/email/v1"}
+    env = {
+        **os.environ,
+        **SANDBOX_ENV,
+        "CONNECTOR_CONFIG_DIR": str(ROOT / "config"),
+        "CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
+        "LISTRAK_AUTH_URL": "http://127.0.0.1:1/OAuth2/Token",
+        "LISTRAK_API_URL": "ftp://example.com/email/v1",
+    }
     env.pop("LISTRAK_CLIENT_SECRET", None)
-    done = subprocess.run([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}",
-                           "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
-    assert ("config/keys/listrak-production.yaml: key: environment variable "
-            "LISTRAK_CLIENT_SECRET is not set") in done.stderr
+    assert (
+        "config/keys/listrak-production.yaml: key: environment variable LISTRAK_CLIENT_SECRET is not set"
+    ) in done.stderr
     assert "config/partners/listrak.yaml: api_url: must be an https:// URL" in done.stderr

@@ -15,8 +15,7 @@ pytestmark = pytest.mark.e2e
 
 def make_stack(path, database_url=None, **settings):
     merged = {**reliability.RELIABILITY_SETTINGS, **settings}
-    return Stack(path, settings=merged, partner_overrides={"resubscribe": True},
-                 database_url=database_url)
+    return Stack(path, settings=merged, partner_overrides={"resubscribe": True}, database_url=database_url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -29,8 +28,9 @@ def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp
     stack = make_stack(tmp_path / "flood", database_url=store_url)
     try:
         stack.start(workers=0)
-        figures = reliability.run(stack, people=150, per_person=4, kill_rounds=3,
-                                  outage_seconds=4.0, workers=2)
+        figures = reliability.run(
+            stack, people=150, per_person=4, kill_rounds=3, outage_seconds=4.0, workers=2
+        )
     finally:
         stack.stop()
     print(figures)
@@ -49,9 +49,8 @@ def test_two_workers_deliver_each_delivery_once(tmp_path, store_url):
         stack.sandbox("POST", "/_sandbox/latency", json={"ms": 20})
         events = [referral_event(f"two-{i}", email=f"p{i}@example.com") for i in range(300)]
         for start in range(0, 300, 50):
-            assert stack.post_events(events[start:start + 50]).status_code == 202
-        wait_until(lambda: stack.delivery_states() == {"delivered": 300}, timeout=60,
-                   message="all delivered")
+            assert stack.post_events(events[start : start + 50]).status_code == 202
+        wait_until(lambda: stack.delivery_states() == {"delivered": 300}, timeout=60, message="all delivered")
         per_route = stack.sandbox_state()["requests"]["per_route"]
         assert per_route["POST /List/<listId>/Contact"] == 300
         reader = StoreReader(stack.database_url)
@@ -70,20 +69,25 @@ def test_shuffled_burst_ends_with_each_persons_newest_state(tmp_path):
         rng = random.Random(3)
         for batch in reliability.batches(all_events, rng, largest=15):
             assert stack.post_events(batch).status_code == 202
-        wait_until(lambda: not ({"queued", "retrying", "paused"} & set(stack.delivery_states())),
-                   timeout=60, message="drained")
+        wait_until(
+            lambda: not ({"queued", "retrying", "paused"} & set(stack.delivery_states())),
+            timeout=60,
+            message="drained",
+        )
         contacts = stack.sandbox_state()["lists"]["12345"]["contacts"]
         reader = StoreReader(stack.database_url)
         specs = [(d["state"], json.loads(d["spec"])) for d in reader.all_deliveries()]
         reader.close()
         # Listrak keeps no contact for someone whose every opt-in was superseded before it
         # was sent (an opt-out of a stranger is "not subscribed").
-        known = {spec["email"] for state, spec in specs
-                 if state == "delivered" and spec["state"] == "Subscribed"}
+        known = {
+            spec["email"] for state, spec in specs if state == "delivered" and spec["state"] == "Subscribed"
+        }
         held = {email: contacts.get(email, {}).get("subscriptionState") for email in newest}
-        assert held == {email: "Subscribed" if kind == "opt_in"
-                        else "Unsubscribed" if email in known else None
-                        for email, kind in newest.items()}
+        assert held == {
+            email: "Subscribed" if kind == "opt_in" else "Unsubscribed" if email in known else None
+            for email, kind in newest.items()
+        }
         states = stack.delivery_states()
         assert states.get("superseded", 0) > 0 and "dead" not in states
     finally:
@@ -94,12 +98,12 @@ def test_late_opt_in_never_undoes_a_newer_opt_out(tmp_path):
     stack = make_stack(tmp_path / "late")
     try:
         stack.start(workers=1)
-        out = referral_event("late-2", type="opt_out", email="late@example.com",
-                             event_time="2026-11-22T10:00:00Z")
+        out = referral_event(
+            "late-2", type="opt_out", email="late@example.com", event_time="2026-11-22T10:00:00Z"
+        )
         assert stack.post_events(out).status_code == 202
         wait_until(lambda: stack.delivery_states() == {"delivered": 1}, message="opt-out sent")
-        late_in = referral_event("late-1", email="late@example.com",
-                                 event_time="2026-11-22T09:00:00Z")
+        late_in = referral_event("late-1", email="late@example.com", event_time="2026-11-22T09:00:00Z")
         assert stack.post_events(late_in).status_code == 202
         reader = StoreReader(stack.database_url)
         assert reader.delivery("late-1")["state"] == "superseded"

@@ -19,6 +19,14 @@ def by_id(runtime, delivery_id: int) -> dict:
 
 def set_breaker(engine, scope, state: str, probe_at: float, opened: int = 1) -> None:
     with engine.begin() as conn:
-        conn.execute(insert(breakers).values(scope=str(scope), state=state, reason="test",
-                                             failures=1, opened=opened, probe_at=probe_at,
-                                             updated_at=now()))
+        conn.execute(
+            insert(breakers).values(
+                scope=str(scope),
+                state=state,
+                reason="test",
+                failures=1,
+                opened=opened,
+                probe_at=probe_at,
+                updated_at=now(),
+            )
+        )

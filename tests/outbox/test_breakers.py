@@ -18,11 +18,14 @@ def test_probe_interval_doubles_up_to_the_cap():
 
 def test_trip_opens_at_the_threshold_and_reset_closes(engine, runtime, clock):
     policy = BreakerPolicy(threshold=3)
-    assert [trip(engine, CIRCUIT, "open", "HTTP 503", 3, policy) for _ in range(3)] == [
-        False, False, True]
+    assert [trip(engine, CIRCUIT, "open", "HTTP 503", 3, policy) for _ in range(3)] == [False, False, True]
     (breaker,) = stored_breakers(runtime)
     assert (breaker["scope"], breaker["state"], breaker["failures"], breaker["probe_at"]) == (
-        "circuit:listrak|listrak-production", "open", 3, clock.at + policy.probe_interval)
+        "circuit:listrak|listrak-production",
+        "open",
+        3,
+        clock.at + policy.probe_interval,
+    )
     reset(engine, [CIRCUIT])
     assert stored_breakers(runtime) == []
 
@@ -38,7 +41,11 @@ def test_refused_key_pauses_at_the_first_refusal(engine, clock):
     assert trip(engine, KEY, "paused", "Invalid Credentials") is True
     (paused,) = open_breakers(engine)
     assert (paused["scope"], paused["state"], paused["reason"], paused["probe_at"]) == (
-        KEY, "paused", "Invalid Credentials", clock.at + BreakerPolicy().probe_interval)
+        KEY,
+        "paused",
+        "Invalid Credentials",
+        clock.at + BreakerPolicy().probe_interval,
+    )
 
 
 def test_a_failed_probe_keeps_the_wait_the_claim_doubled(engine, runtime, clock):

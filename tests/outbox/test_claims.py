@@ -22,6 +22,7 @@ def record(engine, owner: str, results: list[Result], started_at: float) -> int:
 
 # -- leases ----------------------------------------------------------------------------------------
 
+
 def test_claim_leases_due_deliveries_to_the_owner(engine, add, runtime, clock):
     first, second = add("a"), add("b")
     claimed = claim(engine, "w1", 10, LEASE)
@@ -71,8 +72,7 @@ def test_lease_holds_until_it_runs_out_then_another_owner_claims(engine, add, cl
     assert ids(claim(engine, "w2", 10, LEASE)) == [delivery]
 
 
-def test_released_deliveries_are_claimable_at_once_and_only_by_their_owner(engine, add,
-                                                                             runtime):
+def test_released_deliveries_are_claimable_at_once_and_only_by_their_owner(engine, add, runtime):
     first, second = add("a"), add("b")
     claim(engine, "w1", 10, LEASE)
     release(engine, "w2", [first, second])  # not w2's to give back
@@ -80,11 +80,16 @@ def test_released_deliveries_are_claimable_at_once_and_only_by_their_owner(engin
     release(engine, "w1", [first])
     row = by_id(runtime, first)
     assert (row["state"], row["lease_owner"], row["lease_expires_at"], row["attempts"]) == (
-        "queued", None, None, 0)
+        "queued",
+        None,
+        None,
+        0,
+    )
     assert ids(claim(engine, "w3", 10, LEASE)) == [first]
 
 
 # -- one per contact, in order ---------------------------------------------------------------------
+
 
 def test_one_delivery_per_contact_per_claim(engine, add, runtime):
     first = add("a", event_time=100.0)
@@ -119,7 +124,10 @@ def test_due_older_delivery_is_superseded_when_a_newer_one_exists(engine, add, r
     assert claim(engine, "w1", 10, LEASE) == []
     row = by_id(runtime, older)
     assert (row["state"], row["next_attempt_at"], row["reason"]) == (
-        "superseded", None, "a newer event for this contact is queued or delivered")
+        "superseded",
+        None,
+        "a newer event for this contact is queued or delivered",
+    )
     assert by_id(runtime, newer)["state"] == "queued"
 
 
@@ -137,6 +145,7 @@ def test_unordered_deliveries_are_claimed_together(engine, add):
 
 # -- breakers hold deliveries back ------------------------------------------------------------------
 
+
 def test_paused_key_is_excluded_until_its_probe(engine, add, clock):
     add("a")
     staging = add("b", partner_key_id="listrak-staging", environment="staging")
@@ -146,8 +155,7 @@ def test_paused_key_is_excluded_until_its_probe(engine, add, clock):
 
 def test_one_probe_when_a_paused_key_is_due(engine, add, runtime, clock):
     first, _second, _third = add("a"), add("b"), add("c")
-    set_breaker(engine, KeyScope("listrak-production"), "paused", probe_at=clock.at - 1,
-                opened=1)
+    set_breaker(engine, KeyScope("listrak-production"), "paused", probe_at=clock.at - 1, opened=1)
     (probe,) = claim(engine, "w1", 10, LEASE)
     assert (probe.id, probe.probe) == (first, True)
     (breaker,) = stored_breakers(runtime)
@@ -159,16 +167,14 @@ def test_open_circuit_holds_back_only_its_partner_and_key(engine, add, clock):
     add("a")
     staging = add("b", partner_key_id="listrak-staging", environment="staging")
     other_partner = add("c", partner_id="segment")
-    set_breaker(engine, CircuitScope("listrak", "listrak-production"), "open",
-                probe_at=clock.at + 60)
+    set_breaker(engine, CircuitScope("listrak", "listrak-production"), "open", probe_at=clock.at + 60)
     assert ids(claim(engine, "w1", 10, LEASE)) == [staging, other_partner]
 
 
 def test_one_probe_when_an_open_circuit_is_due(engine, add, clock):
     first = add("a")
     add("b")
-    set_breaker(engine, CircuitScope("listrak", "listrak-production"), "open",
-                probe_at=clock.at - 1)
+    set_breaker(engine, CircuitScope("listrak", "listrak-production"), "open", probe_at=clock.at - 1)
     assert ids(claim(engine, "w1", 10, LEASE)) == [first]
     assert claim(engine, "w1", 10, LEASE) == []
 

@@ -25,8 +25,9 @@ from tests.store_rows import stored_deliveries
 AT = 1000.0  # "now" for in-flight checks
 
 
-def change(id: int, event_time: float, state: str = "queued",
-           lease_expires_at: float | None = None) -> Change:
+def change(
+    id: int, event_time: float, state: str = "queued", lease_expires_at: float | None = None
+) -> Change:
     return Change(id, "c", event_time, state, lease_expires_at)
 
 
@@ -46,8 +47,7 @@ IS_NEWEST = [
 ]
 
 
-@pytest.mark.parametrize("others, expected", [c[1:] for c in IS_NEWEST],
-                         ids=[c[0] for c in IS_NEWEST])
+@pytest.mark.parametrize("others, expected", [c[1:] for c in IS_NEWEST], ids=[c[0] for c in IS_NEWEST])
 def test_is_newest(others, expected):
     assert is_newest(ME, others) is expected
 
@@ -55,35 +55,41 @@ def test_is_newest(others, expected):
 OLDER_PENDING = [
     # (case, others, ids that lose to ME now)
     ("older queued", [change(1, 50.0)], [1]),
-    ("older retrying and paused", [change(1, 50.0, "retrying"), change(2, 60.0, "paused")],
-     [1, 2]),
+    ("older retrying and paused", [change(1, 50.0, "retrying"), change(2, 60.0, "paused")], [1, 2]),
     ("older delivered: never superseded", [change(1, 50.0, "delivered")], []),
-    ("older delivered, lease left over", [change(1, 50.0, "delivered", lease_expires_at=AT + 9)],
-     []),
+    ("older delivered, lease left over", [change(1, 50.0, "delivered", lease_expires_at=AT + 9)], []),
     ("older in flight: left to finish", [change(1, 50.0, lease_expires_at=AT + 60)], []),
-    ("older whose lease ends this instant is still in flight",
-     [change(1, 50.0, lease_expires_at=AT)], []),
+    ("older whose lease ends this instant is still in flight", [change(1, 50.0, lease_expires_at=AT)], []),
     ("older whose lease ran out", [change(1, 50.0, lease_expires_at=AT - 1)], [1]),
     ("newer queued", [change(1, 150.0)], []),
     ("equal time, earlier id", [change(4, 100.0)], [4]),
     ("equal time, later id", [change(6, 100.0)], []),
     ("itself", [ME], []),
-    ("a mix", [change(1, 50.0), change(2, 60.0, "delivered"), change(3, 70.0, lease_expires_at=AT),
-               change(7, 200.0)], [1]),
+    (
+        "a mix",
+        [
+            change(1, 50.0),
+            change(2, 60.0, "delivered"),
+            change(3, 70.0, lease_expires_at=AT),
+            change(7, 200.0),
+        ],
+        [1],
+    ),
 ]
 
 
-@pytest.mark.parametrize("others, expected", [c[1:] for c in OLDER_PENDING],
-                         ids=[c[0] for c in OLDER_PENDING])
+@pytest.mark.parametrize(
+    "others, expected", [c[1:] for c in OLDER_PENDING], ids=[c[0] for c in OLDER_PENDING]
+)
 def test_older_pending(others, expected):
     assert older_pending(ME, others, AT) == expected
 
 
 # -- the store side ------------------------------------------------------------------------
 
+
 def test_live_changes_are_pending_and_delivered_ones_of_the_asked_contacts(engine, add):
-    live = {add("a", 1.0, state=state): state
-            for state in ("queued", "retrying", "paused", "delivered")}
+    live = {add("a", 1.0, state=state): state for state in ("queued", "retrying", "paused", "delivered")}
     for state in ("skipped", "superseded", "dead"):
         add("a", 2.0, state=state)
     add(None, 3.0)
@@ -100,7 +106,8 @@ def test_live_changes_are_read_in_pages(engine, add, monkeypatch):
     with engine.connect() as conn:
         found = live_changes(conn, list(made))
     assert {key: [c.id for c in changes] for key, changes in found.items()} == {
-        key: [delivery] for key, delivery in made.items()}
+        key: [delivery] for key, delivery in made.items()
+    }
 
 
 def test_supersede_leaves_in_flight_and_finished_deliveries_alone(engine, add, runtime, clock):
@@ -111,14 +118,17 @@ def test_supersede_leaves_in_flight_and_finished_deliveries_alone(engine, add, r
     with engine.begin() as conn:
         changed = supersede(conn, [queued, expired, in_flight, delivered], clock.at, "lost")
     assert changed == 2
-    states = {d["id"]: (d["state"], d["reason"], d["next_attempt_at"])
-              for d in stored_deliveries(runtime)}
-    assert states == {queued: ("superseded", "lost", None), expired: ("superseded", "lost", None),
-                      in_flight: ("queued", None, clock.at - 1),
-                      delivered: ("delivered", None, None)}
+    states = {d["id"]: (d["state"], d["reason"], d["next_attempt_at"]) for d in stored_deliveries(runtime)}
+    assert states == {
+        queued: ("superseded", "lost", None),
+        expired: ("superseded", "lost", None),
+        in_flight: ("queued", None, clock.at - 1),
+        delivered: ("delivered", None, None),
+    }
 
 
 # -- every caller asks the one rule ---------------------------------------------------------
+
 
 @pytest.fixture
 def asked(monkeypatch):

@@ -26,22 +26,63 @@ from connector.testing import ROOT
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 HEAD = migrations.head()
 ROWS = {
-    events: {"id": 7, "source_id": "extole", "event_id": "e-7", "type": "opt_in",
-             "environment": "production", "email": "jane@example.com", "event_time": 1.5,
-             "received_at": 2.5, "payload": '{"event_id":"e-7"}'},
-    deliveries: {"id": 11, "event_pk": 7, "partner_id": "listrak", "action": "contact_subscription",
-                 "environment": "production", "partner_key_id": "listrak-production",
-                 "contact_key": "listrak|production|12345|jane@example.com", "batch_key": None,
-                 "event_time": 1.5, "spec": "{}", "state": "retrying", "reason": "HTTP 503",
-                 "attempts": 1, "next_attempt_at": 12.0, "lease_owner": None,
-                 "lease_expires_at": None, "last_status": 503, "last_error_code": None,
-                 "last_error_message": "unavailable", "last_latency_ms": 42.0, "created_at": 2.5,
-                 "updated_at": 3.5},
-    attempts: {"id": 13, "delivery_id": 11, "started_at": 3.0, "outcome": "retrying", "status": 503,
-               "error_code": None, "error_message": "unavailable", "latency_ms": 42.0,
-               "batch_size": 1, "request": "{}", "response": "{}"},
-    breakers: {"scope": "key:listrak-production", "state": "paused", "reason": "invalid_client",
-               "failures": 2, "opened": 1, "probe_at": 60.0, "updated_at": 3.5},
+    events: {
+        "id": 7,
+        "source_id": "extole",
+        "event_id": "e-7",
+        "type": "opt_in",
+        "environment": "production",
+        "email": "jane@example.com",
+        "event_time": 1.5,
+        "received_at": 2.5,
+        "payload": '{"event_id":"e-7"}',
+    },
+    deliveries: {
+        "id": 11,
+        "event_pk": 7,
+        "partner_id": "listrak",
+        "action": "contact_subscription",
+        "environment": "production",
+        "partner_key_id": "listrak-production",
+        "contact_key": "listrak|production|12345|jane@example.com",
+        "batch_key": None,
+        "event_time": 1.5,
+        "spec": "{}",
+        "state": "retrying",
+        "reason": "HTTP 503",
+        "attempts": 1,
+        "next_attempt_at": 12.0,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "last_status": 503,
+        "last_error_code": None,
+        "last_error_message": "unavailable",
+        "last_latency_ms": 42.0,
+        "created_at": 2.5,
+        "updated_at": 3.5,
+    },
+    attempts: {
+        "id": 13,
+        "delivery_id": 11,
+        "started_at": 3.0,
+        "outcome": "retrying",
+        "status": 503,
+        "error_code": None,
+        "error_message": "unavailable",
+        "latency_ms": 42.0,
+        "batch_size": 1,
+        "request": "{}",
+        "response": "{}",
+    },
+    breakers: {
+        "scope": "key:listrak-production",
+        "state": "paused",
+        "reason": "invalid_client",
+        "failures": 2,
+        "opened": 1,
+        "probe_at": 60.0,
+        "updated_at": 3.5,
+    },
 }
 
 
@@ -79,18 +120,24 @@ def schema_of(engine) -> dict:
     """Every table's columns, keys and indexes as the database reports them."""
     with reading(engine) as conn:
         inspector = inspect(conn)
-        return {table: {
-            "columns": [(c["name"], str(c["type"]), c["nullable"])
-                        for c in inspector.get_columns(table)],
-            "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
-            "foreign_keys": sorted((fk["constrained_columns"], fk["referred_table"],
-                                    fk["referred_columns"], fk["options"])
-                                   for fk in inspector.get_foreign_keys(table)),
-            "indexes": sorted((i["name"], i["column_names"], bool(i["unique"]))
-                              for i in inspector.get_indexes(table)),
-            "unique": sorted((u["name"], u["column_names"])
-                             for u in inspector.get_unique_constraints(table)),
-        } for table in sorted(inspector.get_table_names()) if table != "alembic_version"}
+        return {
+            table: {
+                "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
+                "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+                "foreign_keys": sorted(
+                    (fk["constrained_columns"], fk["referred_table"], fk["referred_columns"], fk["options"])
+                    for fk in inspector.get_foreign_keys(table)
+                ),
+                "indexes": sorted(
+                    (i["name"], i["column_names"], bool(i["unique"])) for i in inspector.get_indexes(table)
+                ),
+                "unique": sorted(
+                    (u["name"], u["column_names"]) for u in inspector.get_unique_constraints(table)
+                ),
+            }
+            for table in sorted(inspector.get_table_names())
+            if table != "alembic_version"
+        }
 
 
 def differences_from_code(engine) -> list:
@@ -119,9 +166,15 @@ def test_revision_0001_is_the_schema_from_before_migrations_on_postgres(postgres
 def check_upgrade_keeps_every_row(url: str):
     engine = made_before_migrations(url)
     assert db("current", "--database-url", url) == (
-        0, f"none (made before schema migrations; head is {HEAD})", "")
+        0,
+        f"none (made before schema migrations; head is {HEAD})",
+        "",
+    )
     assert db("upgrade", "--database-url", url) == (
-        0, f"upgraded the schema from before migrations to {HEAD}", "")
+        0,
+        f"upgraded the schema from before migrations to {HEAD}",
+        "",
+    )
     assert stored(engine) == {table: [row] for table, row in ROWS.items()}
     assert db("current", "--database-url", url) == (0, f"{HEAD} (head)", "")
     assert differences_from_code(engine) == []
@@ -142,7 +195,10 @@ def test_upgrade_adopts_a_database_whose_pollers_table_was_made_before_migration
         pollers.create(conn)
         conn.execute(insert(pollers).values(source_id="activity", cursor="c-9", updated_at=3.5))
     assert db("upgrade", "--database-url", sqlite_url) == (
-        0, f"upgraded the schema from before migrations to {HEAD}", "")
+        0,
+        f"upgraded the schema from before migrations to {HEAD}",
+        "",
+    )
     with reading(engine) as conn:
         assert conn.execute(select(pollers.c.source_id, pollers.c.cursor)).all() == [("activity", "c-9")]
     assert db("current", "--database-url", sqlite_url) == (0, f"{HEAD} (head)", "")
@@ -158,8 +214,7 @@ def test_upgrade_twice_on_an_empty_sqlite_file_exits_0_both_times(sqlite_url, mo
 def test_upgrade_brings_a_database_at_0001_to_head(sqlite_url):
     migrations.upgrade(make_engine(sqlite_url), "0001")
     assert db("current", "--database-url", sqlite_url) == (0, f"0001 (behind head {HEAD})", "")
-    assert db("upgrade", "--database-url", sqlite_url) == (
-        0, f"upgraded the schema from 0001 to {HEAD}", "")
+    assert db("upgrade", "--database-url", sqlite_url) == (0, f"upgraded the schema from 0001 to {HEAD}", "")
     assert db("current", "--database-url", sqlite_url) == (0, f"{HEAD} (head)", "")
 
 
@@ -169,24 +224,29 @@ def test_upgrade_refuses_a_database_with_only_some_of_the_tables(sqlite_url):
         events.create(conn)
     code, out, err = db("upgrade", "--database-url", sqlite_url)
     assert (code, out) == (2, "")
-    assert err == ("cannot upgrade: the database has some of the connector's tables (events) but "
-                   "neither a schema revision nor the schema from before migrations")
+    assert err == (
+        "cannot upgrade: the database has some of the connector's tables (events) but "
+        "neither a schema revision nor the schema from before migrations"
+    )
 
 
 def test_runtime_refuses_a_database_behind_the_code_naming_db_upgrade(config_dir, sqlite_url):
     migrations.upgrade(make_engine(sqlite_url), "0001")
     with pytest.raises(migrations.SchemaError) as refused:
         Runtime.build(str(config_dir), sqlite_url)
-    assert str(refused.value) == (f"cannot start: the database is at schema revision 0001, behind "
-                                  f"this code's {HEAD}: run `connector db upgrade`")
+    assert str(refused.value) == (
+        f"cannot start: the database is at schema revision 0001, behind "
+        f"this code's {HEAD}: run `connector db upgrade`"
+    )
 
 
 def test_runtime_refuses_a_database_made_before_migrations(config_dir, sqlite_url):
     made_before_migrations(sqlite_url)
     with pytest.raises(migrations.SchemaError) as refused:
         Runtime.build(str(config_dir), sqlite_url)
-    assert str(refused.value) == ("cannot start: the database was made before schema migrations: "
-                                  "run `connector db upgrade`")
+    assert str(refused.value) == (
+        "cannot start: the database was made before schema migrations: run `connector db upgrade`"
+    )
     assert migrations.status(make_engine(sqlite_url)).revision is None
 
 
@@ -200,19 +260,27 @@ def upgraded_by_newer_code(url: str) -> None:
 def test_upgrade_refuses_a_database_upgraded_by_newer_code(sqlite_url):
     upgraded_by_newer_code(sqlite_url)
     assert db("upgrade", "--database-url", sqlite_url) == (
-        2, "", f"cannot upgrade: the database is at schema revision 9999, which this code does not "
-               f"know (its newest is {HEAD}): it was upgraded by a newer connector")
+        2,
+        "",
+        f"cannot upgrade: the database is at schema revision 9999, which this code does not "
+        f"know (its newest is {HEAD}): it was upgraded by a newer connector",
+    )
     assert db("current", "--database-url", sqlite_url) == (
-        0, f"9999 (unknown to this code, whose head is {HEAD})", "")
+        0,
+        f"9999 (unknown to this code, whose head is {HEAD})",
+        "",
+    )
 
 
 def test_runtime_refuses_a_database_upgraded_by_newer_code(config_dir, sqlite_url):
     upgraded_by_newer_code(sqlite_url)
     with pytest.raises(migrations.SchemaError) as refused:
         Runtime.build(str(config_dir), sqlite_url)
-    assert str(refused.value) == (f"cannot start: the database is at schema revision 9999, which "
-                                  f"this code does not know (its newest is {HEAD}): it was upgraded "
-                                  f"by a newer connector")
+    assert str(refused.value) == (
+        f"cannot start: the database is at schema revision 9999, which "
+        f"this code does not know (its newest is {HEAD}): it was upgraded "
+        f"by a newer connector"
+    )
 
 
 def test_worker_exits_2_on_a_database_behind_the_code(config_dir, sqlite_url, capsys):
@@ -220,8 +288,10 @@ def test_worker_exits_2_on_a_database_behind_the_code(config_dir, sqlite_url, ca
     with pytest.raises(SystemExit) as exited:
         main(["--config", str(config_dir), "--database-url", sqlite_url, "worker", "--once"])
     assert exited.value.code == 2
-    assert capsys.readouterr().err == (f"cannot start: the database is at schema revision 0001, "
-                                       f"behind this code's {HEAD}: run `connector db upgrade`\n")
+    assert capsys.readouterr().err == (
+        f"cannot start: the database is at schema revision 0001, "
+        f"behind this code's {HEAD}: run `connector db upgrade`\n"
+    )
 
 
 def test_first_start_on_an_empty_database_creates_the_whole_schema(config_dir, sqlite_url):
@@ -240,10 +310,22 @@ def test_in_memory_sqlite_gets_the_schema_and_writes_no_file(tmp_path, monkeypat
 
 
 def check_first_starts_at_once_create_the_schema_once(url: str):
-    starts = [subprocess.Popen(
-        [sys.executable, "-c", "import sys; from connector import migrations; "
-         "from connector.outbox.engine import make_engine; migrations.prepare(make_engine(sys.argv[1]))",
-         url], cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    starts = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from connector import migrations; "
+                "from connector.outbox.engine import make_engine; "
+                "migrations.prepare(make_engine(sys.argv[1]))",
+                url,
+            ],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
     results = [(start.wait(timeout=120), start.stderr.read()) for start in starts]
     assert results == [(0, "")] * 6
     engine = make_engine(url)
@@ -280,13 +362,24 @@ def test_gunicorn_refuses_to_boot_on_a_database_behind_the_code(tmp_path, sqlite
     from plugins.listrak.testing import SANDBOX_ENV
 
     migrations.upgrade(make_engine(sqlite_url), "0001")
-    env = {**os.environ, **SANDBOX_ENV, "CONNECTOR_CONFIG_DIR": str(ROOT / "config"),
-           "CONNECTOR_DATABASE_URL": sqlite_url,
-           "LISTRAK_AUTH_URL": "http://127.0.0.1:1/OAuth2/Token",
-           "LISTRAK_API_URL": "http://127.0.0.1:1/email/v1"}
-    done = subprocess.run([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}",
-                           "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
+    env = {
+        **os.environ,
+        **SANDBOX_ENV,
+        "CONNECTOR_CONFIG_DIR": str(ROOT / "config"),
+        "CONNECTOR_DATABASE_URL": sqlite_url,
+        "LISTRAK_AUTH_URL": "http://127.0.0.1:1/OAuth2/Token",
+        "LISTRAK_API_URL": "http://127.0.0.1:1/email/v1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 3
-    assert (f"SchemaError: cannot start: the database is at schema revision 0001, behind this "
-            f"code's {HEAD}: run `connector db upgrade`") in done.stderr
+    assert (
+        f"SchemaError: cannot start: the database is at schema revision 0001, behind this "
+        f"code's {HEAD}: run `connector db upgrade`"
+    ) in done.stderr

@@ -20,8 +20,9 @@ CONTACT = f"{API}/List/12345/Contact"
 
 
 def dead_opt_in(post_events, runtime, requests_mock, event_id="r-1", **event):
-    requests_mock.post(CONTACT, status_code=400,
-                       json={"status": 400, "error": "ERROR_INVALID_PARAMETER", "message": "bad"})
+    requests_mock.post(
+        CONTACT, status_code=400, json={"status": 400, "error": "ERROR_INVALID_PARAMETER", "message": "bad"}
+    )
     assert post_events(referral_event(event_id, **event)).status_code == 202
     Worker(runtime).run_once()
     (delivery,) = [d for d in stored_deliveries(runtime) if d["state"] == "dead"]
@@ -30,8 +31,7 @@ def dead_opt_in(post_events, runtime, requests_mock, event_id="r-1", **event):
 
 def test_replayed_dead_delivery_is_sent_again(post_events, runtime, requests_mock, listrak_token):
     delivery = dead_opt_in(post_events, runtime, requests_mock)
-    assert replay(runtime.engine, [delivery["id"]]) == {"queued": 1, "superseded": 0,
-                                                        "unchanged": 0}
+    assert replay(runtime.engine, [delivery["id"]]) == {"queued": 1, "superseded": 0, "unchanged": 0}
     requests_mock.post(CONTACT, status_code=201, json={"status": 201})
     Worker(runtime).run_once()
     (after,) = stored_deliveries(runtime)
@@ -40,9 +40,9 @@ def test_replayed_dead_delivery_is_sent_again(post_events, runtime, requests_moc
 
 
 def test_replay_of_an_opt_in_older_than_a_delivered_opt_out_is_superseded(
-        post_events, runtime, requests_mock, listrak_token):
-    old = dead_opt_in(post_events, runtime, requests_mock, "r-old",
-                      event_time="2026-11-22T01:00:00Z")
+    post_events, runtime, requests_mock, listrak_token
+):
+    old = dead_opt_in(post_events, runtime, requests_mock, "r-old", event_time="2026-11-22T01:00:00Z")
     requests_mock.post(CONTACT, status_code=200, json={"status": 200})
     post_events(referral_event("r-new", type="opt_out", event_time="2026-11-22T02:00:00Z"))
     Worker(runtime).run_once()
@@ -53,8 +53,7 @@ def test_replay_of_an_opt_in_older_than_a_delivered_opt_out_is_superseded(
     assert {d["id"]: d["state"] for d in stored_deliveries(runtime)}[old["id"]] == "superseded"
 
 
-def test_replay_dead_filters_by_partner_and_since(post_events, runtime, requests_mock,
-                                                  listrak_token):
+def test_replay_dead_filters_by_partner_and_since(post_events, runtime, requests_mock, listrak_token):
     dead_opt_in(post_events, runtime, requests_mock)
     assert replay(runtime.engine, dead=True, partner="other")["queued"] == 0
     assert replay(runtime.engine, dead=True, since=time.time() + 60)["queued"] == 0
@@ -62,19 +61,22 @@ def test_replay_dead_filters_by_partner_and_since(post_events, runtime, requests
 
 
 def test_replay_of_skipped_staging_event_uses_the_key_configured_since(
-        config_dir, make_runtime, client, requests_mock, listrak_token):
+    config_dir, make_runtime, client, requests_mock, listrak_token
+):
     update_yaml(config_dir / "partners" / "listrak.yaml", drop=("keys.staging",))
     runtime = make_runtime()
     body = json.dumps(referral_event("stg", environment="staging")).encode()
     app = create_app({"TESTING": True}, runtime=runtime)
-    app.test_client().post("/webhooks/extole", data=body, headers={
-        "Content-Type": "application/json", "X-Extole-Signature": sign(body)})
+    app.test_client().post(
+        "/webhooks/extole",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
+    )
     (skipped,) = stored_deliveries(runtime)
     assert skipped["state"] == "skipped" and skipped["partner_key_id"] is None
     assert replay(runtime.engine, [skipped["id"]], runtime=runtime)["unchanged"] == 1
 
-    update_yaml(config_dir / "partners" / "listrak.yaml",
-                set={"keys.staging": "listrak-staging"})
+    update_yaml(config_dir / "partners" / "listrak.yaml", set={"keys.staging": "listrak-staging"})
     runtime = make_runtime()
     assert replay(runtime.engine, [skipped["id"]], runtime=runtime)["queued"] == 1
     (queued,) = stored_deliveries(runtime)
@@ -98,8 +100,9 @@ def test_purge_keeps_dead_deliveries_a_week(post_events, runtime, requests_mock,
     assert stored_deliveries(runtime) == []
 
 
-def test_replay_and_purge_commands(config_dir, database_url, post_events, runtime, requests_mock,
-                                   listrak_token, capsys):
+def test_replay_and_purge_commands(
+    config_dir, database_url, post_events, runtime, requests_mock, listrak_token, capsys
+):
     delivery = dead_opt_in(post_events, runtime, requests_mock)
     base = ["--config", str(config_dir), "--database-url", database_url]
     assert cli([*base, "replay"]) == 2

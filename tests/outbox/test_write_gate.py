@@ -30,10 +30,10 @@ def _write_many(url: str, writer: int, writes: int, start, errors) -> None:
             with engine.begin() as conn:
                 began = time.monotonic_ns()  # CLOCK_MONOTONIC: one clock for all processes
                 conn.execute(text("UPDATE counter SET value = value + 1"))
-                conn.execute(text("INSERT INTO spans (writer, n, began, ended) "
-                                  "VALUES (:writer, :n, :began, :ended)"),
-                             {"writer": writer, "n": n, "began": began,
-                              "ended": time.monotonic_ns()})
+                conn.execute(
+                    text("INSERT INTO spans (writer, n, began, ended) VALUES (:writer, :n, :began, :ended)"),
+                    {"writer": writer, "n": n, "began": began, "ended": time.monotonic_ns()},
+                )
         except Exception as exc:  # reported to the test, which fails naming it
             errors.put(f"writer {writer}, write {n}: {exc!r}")
     engine.dispose()
@@ -58,8 +58,12 @@ def database(tmp_path) -> tuple[str, str]:
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE counter (value INTEGER NOT NULL)"))
         conn.execute(text("INSERT INTO counter VALUES (0)"))
-        conn.execute(text("CREATE TABLE spans (writer INTEGER, n INTEGER, began INTEGER, "
-                          "ended INTEGER, PRIMARY KEY (writer, n))"))
+        conn.execute(
+            text(
+                "CREATE TABLE spans (writer INTEGER, n INTEGER, began INTEGER, "
+                "ended INTEGER, PRIMARY KEY (writer, n))"
+            )
+        )
     engine.dispose()
     return url, path
 
@@ -69,8 +73,9 @@ def test_writers_in_several_processes_take_turns_and_lose_nothing(database, star
     url, _ = database
     context = multiprocessing.get_context(start_method)
     start, errors = context.Barrier(WRITERS), context.Queue()
-    writers = [context.Process(target=_write_many, args=(url, w, WRITES, start, errors))
-               for w in range(WRITERS)]
+    writers = [
+        context.Process(target=_write_many, args=(url, w, WRITES, start, errors)) for w in range(WRITERS)
+    ]
     for process in writers:
         process.start()
     for process in writers:
@@ -86,10 +91,12 @@ def test_writers_in_several_processes_take_turns_and_lose_nothing(database, star
         assert conn.execute(text("SELECT value FROM counter")).scalar() == WRITERS * WRITES
         spans = conn.execute(text("SELECT writer, n, began, ended FROM spans ORDER BY began")).all()
     engine.dispose()
-    assert sorted((w, n) for w, n, _, _ in spans) == [
-        (w, n) for w in range(WRITERS) for n in range(WRITES)]
-    overlapping = [(earlier, later) for earlier, later in zip(spans, spans[1:], strict=False)
-                   if later.began < earlier.ended]
+    assert sorted((w, n) for w, n, _, _ in spans) == [(w, n) for w in range(WRITERS) for n in range(WRITES)]
+    overlapping = [
+        (earlier, later)
+        for earlier, later in zip(spans, spans[1:], strict=False)
+        if later.began < earlier.ended
+    ]
     assert overlapping == []
 
 

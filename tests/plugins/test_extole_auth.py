@@ -25,13 +25,16 @@ def refused(sent: Headers, body: bytes = BODY, secrets=SECRETS) -> str:
     return str(exc.value)
 
 
-@pytest.mark.parametrize("signature", [
-    sign(BODY, "current-secret"),
-    sign(BODY, "current-secret", "sha1"),
-    sign(BODY, "current-secret").upper().replace("SHA256=", "sha256="),
-    "SHA256=" + sign(BODY, "current-secret").split("=", 1)[1],
-    f" {sign(BODY, 'current-secret')} ",
-])
+@pytest.mark.parametrize(
+    "signature",
+    [
+        sign(BODY, "current-secret"),
+        sign(BODY, "current-secret", "sha1"),
+        sign(BODY, "current-secret").upper().replace("SHA256=", "sha256="),
+        "SHA256=" + sign(BODY, "current-secret").split("=", 1)[1],
+        f" {sign(BODY, 'current-secret')} ",
+    ],
+)
 def test_accepted_forms(signature):
     VERIFIER.verify(SECRETS, signed(signature), BODY)
 
@@ -40,17 +43,22 @@ def test_header_name_case_does_not_matter():
     VERIFIER.verify(SECRETS, Headers([("x-extole-signature", sign(BODY, "current-secret"))]), BODY)
 
 
-@pytest.mark.parametrize("signature, message", [
-    (None, "missing X-Extole-Signature header"),
-    ("  ", "missing X-Extole-Signature header"),
-    ("deadbeef", "X-Extole-Signature must be sha256=<hex> or sha1=<hex>"),
-    ("md5=abc", "X-Extole-Signature must be sha256=<hex> or sha1=<hex>"),
-    ("sha256=", "X-Extole-Signature must be sha256=<hex> or sha1=<hex>"),
-    ("=abc", "X-Extole-Signature must be sha256=<hex> or sha1=<hex>"),
-    (sign(BODY, "other-secret"), "signature does not match the body"),
-    ("sha256=" + sign(BODY, "current-secret", "sha1").split("=", 1)[1],
-     "signature does not match the body"),
-])
+@pytest.mark.parametrize(
+    "signature, message",
+    [
+        (None, "missing X-Extole-Signature header"),
+        ("  ", "missing X-Extole-Signature header"),
+        ("deadbeef", "X-Extole-Signature must be sha256=<hex> or sha1=<hex>"),
+        ("md5=abc", "X-Extole-Signature must be sha256=<hex> or sha1=<hex>"),
+        ("sha256=", "X-Extole-Signature must be sha256=<hex> or sha1=<hex>"),
+        ("=abc", "X-Extole-Signature must be sha256=<hex> or sha1=<hex>"),
+        (sign(BODY, "other-secret"), "signature does not match the body"),
+        (
+            "sha256=" + sign(BODY, "current-secret", "sha1").split("=", 1)[1],
+            "signature does not match the body",
+        ),
+    ],
+)
 def test_refusals(signature, message):
     sent = Headers() if signature is None else signed(signature)
     assert refused(sent) == message
@@ -58,14 +66,14 @@ def test_refusals(signature, message):
 
 def test_tampered_body_is_refused():
     assert refused(signed(sign(BODY, "current-secret")), BODY.replace(b"opt_in", b"opt_out")) == (
-        "signature does not match the body")
+        "signature does not match the body"
+    )
 
 
 def test_signature_is_over_raw_bytes_not_reserialised_json():
     spaced = b'{"event_id": "e-1",  "type": "opt_in"}'
     VERIFIER.verify(SECRETS, signed(sign(spaced, "current-secret")), spaced)
-    assert refused(signed(sign(BODY, "current-secret")), spaced) == (
-        "signature does not match the body")
+    assert refused(signed(sign(BODY, "current-secret")), spaced) == ("signature does not match the body")
 
 
 def test_rotation_any_configured_secret_matches():
@@ -73,4 +81,5 @@ def test_rotation_any_configured_secret_matches():
     VERIFIER.verify(rotating, signed(sign(BODY, "new-secret")), BODY)
     VERIFIER.verify(rotating, signed(sign(BODY, "old-secret", "sha1")), BODY)
     assert refused(signed(sign(BODY, "retired-secret")), secrets=rotating) == (
-        "signature does not match the body")
+        "signature does not match the body"
+    )

@@ -26,8 +26,12 @@ def problems(document) -> dict[str, list[str]]:
 
 
 def event(**changes) -> dict:
-    base = {"event_id": "e-1", "type": "opt_in", "event_time": "2026-11-22T05:44:22.123Z",
-            "person": {"email": "jane@example.com"}}
+    base = {
+        "event_id": "e-1",
+        "type": "opt_in",
+        "event_time": "2026-11-22T05:44:22.123Z",
+        "person": {"email": "jane@example.com"},
+    }
     person = changes.pop("person", {})
     base.update(changes)
     base["person"] = {**base["person"], **person}
@@ -48,21 +52,31 @@ ACCEPTED = [
     ("minimal", event(), ("e-1", "opt_in", "production", "jane@example.com")),
     ("opt_out", event(type="opt_out"), ("e-1", "opt_out", "production", "jane@example.com")),
     ("staging", event(environment="staging"), ("e-1", "opt_in", "staging", "jane@example.com")),
-    ("email trimmed and lower-cased", event(person={"email": " Jane.Doe@Example.COM\n"}),
-     ("e-1", "opt_in", "production", "jane.doe@example.com")),
-    ("numeric event_id", event(event_id=7371940231718590001),
-     ("7371940231718590001", "opt_in", "production", "jane@example.com")),
-    ("128-char event_id", event(event_id="x" * 128),
-     ("x" * 128, "opt_in", "production", "jane@example.com")),
-    ("unknown fields ignored", event(program="spring", person={"shoe": 9}),
-     ("e-1", "opt_in", "production", "jane@example.com")),
-    ("offset time", event(event_time="2026-11-22T07:44:22+02:00"),
-     ("e-1", "opt_in", "production", "jane@example.com")),
+    (
+        "email trimmed and lower-cased",
+        event(person={"email": " Jane.Doe@Example.COM\n"}),
+        ("e-1", "opt_in", "production", "jane.doe@example.com"),
+    ),
+    (
+        "numeric event_id",
+        event(event_id=7371940231718590001),
+        ("7371940231718590001", "opt_in", "production", "jane@example.com"),
+    ),
+    ("128-char event_id", event(event_id="x" * 128), ("x" * 128, "opt_in", "production", "jane@example.com")),
+    (
+        "unknown fields ignored",
+        event(program="spring", person={"shoe": 9}),
+        ("e-1", "opt_in", "production", "jane@example.com"),
+    ),
+    (
+        "offset time",
+        event(event_time="2026-11-22T07:44:22+02:00"),
+        ("e-1", "opt_in", "production", "jane@example.com"),
+    ),
 ]
 
 
-@pytest.mark.parametrize("document,expected", [(c[1], c[2]) for c in ACCEPTED],
-                         ids=[c[0] for c in ACCEPTED])
+@pytest.mark.parametrize("document,expected", [(c[1], c[2]) for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
 def test_accepted(document, expected):
     (parsed,) = parse(document)
     assert (parsed.event_id, parsed.type, parsed.environment, parsed.email) == expected
@@ -72,41 +86,52 @@ REFUSED = [
     # (case, input, problems)
     ("missing event_id", without("event_id"), {"event_id": ["Missing data for required field."]}),
     ("missing type", without("type"), {"type": ["Missing data for required field."]}),
-    ("missing event_time", without("event_time"),
-     {"event_time": ["Missing data for required field."]}),
+    ("missing event_time", without("event_time"), {"event_time": ["Missing data for required field."]}),
     ("missing person", without("person"), {"person": ["Missing data for required field."]}),
-    ("missing email", without("person.email"),
-     {"person.email": ["Missing data for required field."]}),
+    ("missing email", without("person.email"), {"person.email": ["Missing data for required field."]}),
     ("empty event_id", event(event_id=""), {"event_id": ["Length must be between 1 and 128."]}),
-    ("129-char event_id", event(event_id="x" * 129),
-     {"event_id": ["Length must be between 1 and 128."]}),
+    ("129-char event_id", event(event_id="x" * 129), {"event_id": ["Length must be between 1 and 128."]}),
     ("boolean event_id", event(event_id=True), {"event_id": ["Not a valid string."]}),
     ("unknown type", event(type="signup"), {"type": ["Must be one of: opt_in, opt_out."]}),
-    ("unknown environment", event(environment="dev"),
-     {"environment": ["Must be one of: production, staging."]}),
-    ("time without offset", event(event_time="2026-11-22T05:44:22"),
-     {"event_time": ["needs a UTC offset, e.g. 2026-11-22T05:44:22Z"]}),
-    ("time not a date", event(event_time="yesterday"),
-     {"event_time": ["not an ISO-8601 date-time"]}),
-    ("time as a number", event(event_time=1795326262),
-     {"event_time": ["not an ISO-8601 date-time"]}),
-    ("invalid email", event(person={"email": "jane.example.com"}),
-     {"person.email": ["not a valid email address"]}),
+    (
+        "unknown environment",
+        event(environment="dev"),
+        {"environment": ["Must be one of: production, staging."]},
+    ),
+    (
+        "time without offset",
+        event(event_time="2026-11-22T05:44:22"),
+        {"event_time": ["needs a UTC offset, e.g. 2026-11-22T05:44:22Z"]},
+    ),
+    ("time not a date", event(event_time="yesterday"), {"event_time": ["not an ISO-8601 date-time"]}),
+    ("time as a number", event(event_time=1795326262), {"event_time": ["not an ISO-8601 date-time"]}),
+    (
+        "invalid email",
+        event(person={"email": "jane.example.com"}),
+        {"person.email": ["not a valid email address"]},
+    ),
     ("email as a number", event(person={"email": 42}), {"person.email": ["Not a valid string."]}),
     ("null email", event(person={"email": None}), {"person.email": ["Field may not be null."]}),
-    ("funnel not allowed", event(person={"funnel": "vip"}),
-     {"person.funnel": ["Must be one of: advocate, friend."]}),
-    ("first_name not a string", event(person={"first_name": 7}),
-     {"person.first_name": ["Not a valid string."]}),
-    ("person not an object", event() | {"person": ["jane@example.com"]},
-     {"person": ["Invalid input type."]}),
-    ("several problems at once", event(type="x", person={"email": "x"}),
-     {"type": ["Must be one of: opt_in, opt_out."], "person.email": ["not a valid email address"]}),
+    (
+        "funnel not allowed",
+        event(person={"funnel": "vip"}),
+        {"person.funnel": ["Must be one of: advocate, friend."]},
+    ),
+    (
+        "first_name not a string",
+        event(person={"first_name": 7}),
+        {"person.first_name": ["Not a valid string."]},
+    ),
+    ("person not an object", event() | {"person": ["jane@example.com"]}, {"person": ["Invalid input type."]}),
+    (
+        "several problems at once",
+        event(type="x", person={"email": "x"}),
+        {"type": ["Must be one of: opt_in, opt_out."], "person.email": ["not a valid email address"]},
+    ),
 ]
 
 
-@pytest.mark.parametrize("document,expected", [(c[1], c[2]) for c in REFUSED],
-                         ids=[c[0] for c in REFUSED])
+@pytest.mark.parametrize("document,expected", [(c[1], c[2]) for c in REFUSED], ids=[c[0] for c in REFUSED])
 def test_refused(document, expected):
     assert problems(document) == expected
 
@@ -114,9 +139,14 @@ def test_refused(document, expected):
 def test_profile_attributes_are_kept_in_the_payload():
     (parsed,) = parse(referral_event(email=" Jane.Doe@Example.com "))
     assert parsed.payload["person"] == {
-        "email": "jane.doe@example.com", "first_name": "Jane", "last_name": "Doe",
-        "phone_number": "+15555555555", "share_link": "refer.example.com/jdoe",
-        "funnel": "advocate", "partner_user_id": "u-829"}
+        "email": "jane.doe@example.com",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "phone_number": "+15555555555",
+        "share_link": "refer.example.com/jdoe",
+        "funnel": "advocate",
+        "partner_user_id": "u-829",
+    }
     assert parsed.payload["client_id"] == "1890234"
 
 
@@ -131,32 +161,40 @@ def test_array_keeps_order_and_indexes_problems():
     assert [(e.event_id, e.type) for e in parsed] == [("a", "opt_in"), ("b", "opt_out")]
     assert problems([event(), event(type="x"), 3]) == {
         "[1].type": ["Must be one of: opt_in, opt_out."],
-        "[2]": ["an event must be a JSON object"]}
+        "[2]": ["an event must be a JSON object"],
+    }
 
 
 def test_array_limit():
     assert len(parse([event(event_id=str(i)) for i in range(MAX_EVENTS)])) == MAX_EVENTS
     assert problems([event(event_id=str(i)) for i in range(MAX_EVENTS + 1)]) == {
-        "$": [f"at most {MAX_EVENTS} events per request, got {MAX_EVENTS + 1}"]}
+        "$": [f"at most {MAX_EVENTS} events per request, got {MAX_EVENTS + 1}"]
+    }
 
 
-@pytest.mark.parametrize("body,message", [
-    (b"", "malformed JSON: "),
-    (b"{", "malformed JSON: "),
-    (b"\xff\xfe\xfd", "malformed JSON: "),
-    (b"[" * 100_000, "malformed JSON: "),
-    (b"[]", "an empty array holds no events"),
-    (b"true", "an event must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        (b"", "malformed JSON: "),
+        (b"{", "malformed JSON: "),
+        (b"\xff\xfe\xfd", "malformed JSON: "),
+        (b"[" * 100_000, "malformed JSON: "),
+        (b"[]", "an empty array holds no events"),
+        (b"true", "an event must be a JSON object"),
+    ],
+)
 def test_unreadable_documents(body, message):
     (only,) = problems(body)["$"]
     assert only.startswith(message)
 
 
-@pytest.mark.parametrize("moment, message", [
-    ("9999-12-31T23:59:59-23:59", "is more than a day in the future"),
-    ("0001-01-01T00:00:00+14:00", "is before 2000-01-01"),
-])
+@pytest.mark.parametrize(
+    "moment, message",
+    [
+        ("9999-12-31T23:59:59-23:59", "is more than a day in the future"),
+        ("0001-01-01T00:00:00+14:00", "is before 2000-01-01"),
+    ],
+)
 def test_implausible_event_times_are_refused(moment, message):
     with pytest.raises(PayloadError) as refused:
         ExtoleSource().parse(json.dumps(referral_event(event_time=moment)).encode(), {})

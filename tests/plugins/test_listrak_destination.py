@@ -66,19 +66,26 @@ def partner_config(config_dir):
 def post_with(runtime, payload):
     body = json.dumps(payload).encode()
     client = create_app({"TESTING": True}, runtime=runtime).test_client()
-    return client.post("/webhooks/extole", data=body, headers={
-        "Content-Type": "application/json", "X-Extole-Signature": sign(body)})
+    return client.post(
+        "/webhooks/extole",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
+    )
 
 
 # -- opt-in --------------------------------------------------------------------------------------
+
 
 def test_opt_in_subscribes_with_every_profile_attribute(deliver, contact):
     (delivery,) = deliver(referral_event(), expect_sent=1)
     request = contact.last_request
     assert request.method == "POST"
     assert request.url == CONTACT
-    assert request.json() == {"emailAddress": JANE, "subscriptionState": "Subscribed",
-                              "segmentationFieldValues": ALL_FIELDS}
+    assert request.json() == {
+        "emailAddress": JANE,
+        "subscriptionState": "Subscribed",
+        "segmentationFieldValues": ALL_FIELDS,
+    }
     assert request.headers["Authorization"] == "Bearer tok-1"
     assert request.headers["Content-Type"] == "application/json"
     assert delivery["state"] == "delivered"
@@ -90,34 +97,41 @@ def test_opt_in_sends_only_the_attributes_present(deliver, contact):
     event["person"] = {"email": JANE, "first_name": "Jane", "funnel": "friend", "last_name": ""}
     deliver(event)
     assert contact.last_request.json() == {
-        "emailAddress": JANE, "subscriptionState": "Subscribed",
-        "segmentationFieldValues": [{"segmentationFieldId": 1003, "value": "Jane"},
-                                    {"segmentationFieldId": 1005, "value": "friend"}]}
+        "emailAddress": JANE,
+        "subscriptionState": "Subscribed",
+        "segmentationFieldValues": [
+            {"segmentationFieldId": 1003, "value": "Jane"},
+            {"segmentationFieldId": 1005, "value": "friend"},
+        ],
+    }
 
 
 def test_opt_in_without_profile_attributes_sends_an_empty_list(deliver, contact):
     event = referral_event()
     event["person"] = {"email": "Only.Email@Example.com"}
     deliver(event)
-    assert contact.last_request.json() == {"emailAddress": "only.email@example.com",
-                                           "subscriptionState": "Subscribed",
-                                           "segmentationFieldValues": []}
+    assert contact.last_request.json() == {
+        "emailAddress": "only.email@example.com",
+        "subscriptionState": "Subscribed",
+        "segmentationFieldValues": [],
+    }
     assert contact.last_request.url == CONTACT
 
 
-def test_unmapped_attributes_are_not_sent(partner_config, make_runtime, requests_mock,
-                                          listrak_token):
+def test_unmapped_attributes_are_not_sent(partner_config, make_runtime, requests_mock, listrak_token):
     partner_config(drop=("segmentation_fields.share_link", "segmentation_fields.funnel"))
     runtime = make_runtime()
     contact = requests_mock.post(CONTACT, status_code=200, json={"status": 200})
     post_with(runtime, referral_event())
     Worker(runtime).run_once()
-    assert [f["segmentationFieldId"] for f in contact.last_request.json()["segmentationFieldValues"]
-            ] == [1001, 1003, 1004]
+    assert [f["segmentationFieldId"] for f in contact.last_request.json()["segmentationFieldValues"]] == [
+        1001,
+        1003,
+        1004,
+    ]
 
 
-def test_external_contact_id_when_configured(partner_config, make_runtime, requests_mock,
-                                             listrak_token):
+def test_external_contact_id_when_configured(partner_config, make_runtime, requests_mock, listrak_token):
     partner_config(send_external_contact_id=True)
     runtime = make_runtime()
     contact = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
@@ -126,8 +140,7 @@ def test_external_contact_id_when_configured(partner_config, make_runtime, reque
     assert contact.last_request.json()["externalContactID"] == "u-829"
 
 
-def test_resubscribe_sets_override_unsubscribe(partner_config, make_runtime, requests_mock,
-                                               listrak_token):
+def test_resubscribe_sets_override_unsubscribe(partner_config, make_runtime, requests_mock, listrak_token):
     partner_config(resubscribe=True)
     runtime = make_runtime()
     contact = requests_mock.post(CONTACT, status_code=200, json={"status": 200})
@@ -144,6 +157,7 @@ def test_without_resubscribe_no_query_is_sent(deliver, contact):
 
 # -- opt-out -------------------------------------------------------------------------------------
 
+
 def test_opt_out_sends_no_profile_fields(deliver, contact):
     (delivery,) = deliver(referral_event(type="opt_out"), expect_sent=1)
     request = contact.last_request
@@ -154,8 +168,9 @@ def test_opt_out_sends_no_profile_fields(deliver, contact):
     assert delivery["state"] == "delivered"
 
 
-def test_opt_out_never_overrides_or_sends_external_id(partner_config, make_runtime, requests_mock,
-                                                      listrak_token):
+def test_opt_out_never_overrides_or_sends_external_id(
+    partner_config, make_runtime, requests_mock, listrak_token
+):
     partner_config(resubscribe=True, send_external_contact_id=True)
     runtime = make_runtime()
     contact = requests_mock.post(CONTACT, status_code=200, json={"status": 200})
@@ -165,8 +180,7 @@ def test_opt_out_never_overrides_or_sends_external_id(partner_config, make_runti
     assert contact.last_request.json() == {"emailAddress": JANE, "subscriptionState": "Unsubscribed"}
 
 
-@pytest.mark.parametrize("code", ["ERROR_UNSUBSCRIBED_EMAIL_ADDRESS",
-                                  "ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS"])
+@pytest.mark.parametrize("code", ["ERROR_UNSUBSCRIBED_EMAIL_ADDRESS", "ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS"])
 def test_opt_out_of_someone_already_out_is_delivered(deliver, requests_mock, listrak_token, code):
     requests_mock.post(CONTACT, **listrak_error(400, code))
     (delivery,) = deliver(referral_event(type="opt_out"))
@@ -177,10 +191,9 @@ def test_opt_out_of_someone_already_out_is_delivered(deliver, requests_mock, lis
 
 # -- directions switched off and staging ---------------------------------------------------------
 
-@pytest.mark.parametrize("setting,event_type", [("send_opt_ins", "opt_in"),
-                                                ("send_opt_outs", "opt_out")])
-def test_direction_switched_off_is_skipped(partner_config, make_runtime, requests_mock, setting,
-                                           event_type):
+
+@pytest.mark.parametrize("setting,event_type", [("send_opt_ins", "opt_in"), ("send_opt_outs", "opt_out")])
+def test_direction_switched_off_is_skipped(partner_config, make_runtime, requests_mock, setting, event_type):
     partner_config(**{setting: False})
     runtime = make_runtime()
     assert post_with(runtime, referral_event(type=event_type)).status_code == 202
@@ -202,8 +215,9 @@ def test_staging_event_uses_staging_credentials(deliver, requests_mock, contact)
     assert delivery["partner_key_id"] == "listrak-staging"
 
 
-def test_staging_event_without_staging_key_never_uses_production(partner_config, make_runtime,
-                                                                 requests_mock, listrak_token):
+def test_staging_event_without_staging_key_never_uses_production(
+    partner_config, make_runtime, requests_mock, listrak_token
+):
     partner_config(drop=("keys.staging",))
     runtime = make_runtime()
     post_with(runtime, referral_event(environment="staging"))
@@ -216,11 +230,16 @@ def test_staging_event_without_staging_key_never_uses_production(partner_config,
 
 # -- Listrak's answers → outcomes ----------------------------------------------------------------
 
-def test_opt_in_of_someone_unsubscribed_in_listrak_is_skipped(deliver, requests_mock,
-                                                               listrak_token, runtime):
-    requests_mock.post(CONTACT, **listrak_error(
-        400, "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS",
-        "The emailAddress has already been unsubscribed from the list."))
+
+def test_opt_in_of_someone_unsubscribed_in_listrak_is_skipped(deliver, requests_mock, listrak_token, runtime):
+    requests_mock.post(
+        CONTACT,
+        **listrak_error(
+            400,
+            "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS",
+            "The emailAddress has already been unsubscribed from the list.",
+        ),
+    )
     (delivery,) = deliver(referral_event())
     assert delivery["state"] == "skipped"
     assert delivery["reason"] == "unsubscribed in Listrak (resubscribe is off)"
@@ -228,41 +247,51 @@ def test_opt_in_of_someone_unsubscribed_in_listrak_is_skipped(deliver, requests_
     assert attempt["error_code"] == "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS"
 
 
-@pytest.mark.parametrize("status,code", [
-    (400, "ERROR_INVALID_PARAMETER"),
-    (400, "ERROR_BANNED_EMAIL_ADDRESS"),
-    (400, "ERROR_SUPPRESSED_EMAIL"),
-    (404, "ERROR_UNABLE_TO_LOCATE_RESOURCE"),
-    (415, "ERROR_UNSUPPORTED_CONTENT_TYPE"),
-])
-def test_other_client_errors_are_dead_with_the_listrak_code(deliver, requests_mock, listrak_token,
-                                                            runtime, status, code):
+@pytest.mark.parametrize(
+    "status,code",
+    [
+        (400, "ERROR_INVALID_PARAMETER"),
+        (400, "ERROR_BANNED_EMAIL_ADDRESS"),
+        (400, "ERROR_SUPPRESSED_EMAIL"),
+        (404, "ERROR_UNABLE_TO_LOCATE_RESOURCE"),
+        (415, "ERROR_UNSUPPORTED_CONTENT_TYPE"),
+    ],
+)
+def test_other_client_errors_are_dead_with_the_listrak_code(
+    deliver, requests_mock, listrak_token, runtime, status, code
+):
     requests_mock.post(CONTACT, **listrak_error(status, code, "Listrak says no"))
     (delivery,) = deliver(referral_event())
     assert delivery["state"] == "dead"
-    assert (delivery["last_status"], delivery["last_error_code"], delivery["last_error_message"]) \
-        == (status, code, "Listrak says no")
+    assert (delivery["last_status"], delivery["last_error_code"], delivery["last_error_message"]) == (
+        status,
+        code,
+        "Listrak says no",
+    )
     (attempt,) = stored_attempts(runtime)
     assert (attempt["outcome"], attempt["status"], attempt["error_code"]) == ("dead", status, code)
     assert attempt["response"]["status"] == status
 
 
-@pytest.mark.parametrize("answer", [
-    {"status_code": 500, "json": {"status": 500, "error": "ERROR_INTERNAL", "message": "boom"}},
-    {"status_code": 502, "text": "<html>bad gateway</html>"},
-    {"status_code": 503, "text": ""},
-    {"status_code": 429, "text": "slow down"},
-    {"status_code": 408, "text": ""},
-    {"exc": requests.exceptions.ConnectTimeout},
-    {"exc": requests.exceptions.ReadTimeout},
-    {"exc": requests.exceptions.ConnectionError},
-])
-def test_transient_failures_are_retried_later(deliver, requests_mock, listrak_token, runtime,
-                                              clock, no_jitter, answer):
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status_code": 500, "json": {"status": 500, "error": "ERROR_INTERNAL", "message": "boom"}},
+        {"status_code": 502, "text": "<html>bad gateway</html>"},
+        {"status_code": 503, "text": ""},
+        {"status_code": 429, "text": "slow down"},
+        {"status_code": 408, "text": ""},
+        {"exc": requests.exceptions.ConnectTimeout},
+        {"exc": requests.exceptions.ReadTimeout},
+        {"exc": requests.exceptions.ConnectionError},
+    ],
+)
+def test_transient_failures_are_retried_later(
+    deliver, requests_mock, listrak_token, runtime, clock, no_jitter, answer
+):
     requests_mock.post(CONTACT, **answer)
     (delivery,) = deliver(referral_event())
-    assert (delivery["state"], delivery["attempts"], delivery["lease_owner"]) == (
-        "retrying", 1, None)
+    assert (delivery["state"], delivery["attempts"], delivery["lease_owner"]) == ("retrying", 1, None)
     assert delivery["next_attempt_at"] == clock.at + 1  # the schedule's first step: 1s
     (attempt,) = stored_attempts(runtime)
     assert attempt["outcome"] == "retrying"
@@ -282,10 +311,10 @@ def test_retry_after_is_honoured(deliver, requests_mock, listrak_token, clock, f
     assert (delivery["state"], delivery["next_attempt_at"]) == ("retrying", clock.at + 120)
 
 
-def test_retrying_delivery_is_delivered_on_the_next_try(deliver, requests_mock, listrak_token,
-                                                        runtime):
-    contact = requests_mock.post(CONTACT, [{"status_code": 503, "text": ""},
-                                           {"status_code": 201, "json": {"status": 201}}])
+def test_retrying_delivery_is_delivered_on_the_next_try(deliver, requests_mock, listrak_token, runtime):
+    contact = requests_mock.post(
+        CONTACT, [{"status_code": 503, "text": ""}, {"status_code": 201, "json": {"status": 201}}]
+    )
     deliver(referral_event())
     make_due(runtime)
     assert Worker(runtime).run_once() == 1
@@ -295,8 +324,7 @@ def test_retrying_delivery_is_delivered_on_the_next_try(deliver, requests_mock, 
     assert [a["outcome"] for a in stored_attempts(runtime)] == ["retrying", "delivered"]
 
 
-def test_dead_when_the_schedule_runs_out(partner_config, make_runtime, requests_mock,
-                                         listrak_token):
+def test_dead_when_the_schedule_runs_out(partner_config, make_runtime, requests_mock, listrak_token):
     partner_config(retry_schedule=["1s"])
     runtime = make_runtime()
     requests_mock.post(CONTACT, status_code=500, text="")
@@ -315,11 +343,11 @@ def make_due(runtime):
     from connector.outbox.tables import deliveries
 
     with runtime.engine.begin() as conn:
-        conn.execute(update(deliveries).where(deliveries.c.state == "retrying")
-                     .values(next_attempt_at=0))
+        conn.execute(update(deliveries).where(deliveries.c.state == "retrying").values(next_attempt_at=0))
 
 
 # -- the attempt log ----------------------------------------------------------------------------
+
 
 def test_attempt_records_redacted_request_and_response(deliver, contact, runtime):
     deliver(referral_event())
@@ -339,7 +367,10 @@ def test_attempt_records_redacted_request_and_response(deliver, contact, runtime
 
 
 def test_each_delivery_is_sent_once(deliver, contact):
-    deliver(referral_event("a", email="a@example.com"), referral_event("b", email="b@example.com"),
-            expect_sent=2)
+    deliver(
+        referral_event("a", email="a@example.com"), referral_event("b", email="b@example.com"), expect_sent=2
+    )
     assert sorted(r.json()["emailAddress"] for r in contact.request_history) == [
-        "a@example.com", "b@example.com"]
+        "a@example.com",
+        "b@example.com",
+    ]

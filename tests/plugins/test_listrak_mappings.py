@@ -14,8 +14,13 @@ from connector.registry import load_registry
 from plugins.listrak.mappings import MappingSchema, matches, plan_mappings
 from plugins.segment.testing import audience_event, identify_event
 
-BASE = {"name": "m", "action": "update_email_contact_profile_fields", "list_id": 12345,
-        "when": [{"field": "type", "is": "track"}], "profile_field_values": {"6789": "on"}}
+BASE = {
+    "name": "m",
+    "action": "update_email_contact_profile_fields",
+    "list_id": 12345,
+    "when": [{"field": "type", "is": "track"}],
+    "profile_field_values": {"6789": "on"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +44,9 @@ def test_more_than_fifty_mappings_is_a_config_error_naming_the_file(config_dir, 
 
 
 def test_bad_mapping_fields_are_named_with_their_index(config_dir, registry):
-    bad = dict(BASE, list_id="twelve", when=[{"field": "event", "is": "x", "exists": True}],
-               action="send_email")
+    bad = dict(
+        BASE, list_id="twelve", when=[{"field": "event", "is": "x", "exists": True}], action="send_email"
+    )
     problems = config_problems(config_dir, registry, [BASE, bad])
     assert sorted(problems) == [
         "config/partners/listrak.yaml: mappings.1.action: Must be one of: "
@@ -57,14 +63,16 @@ def test_a_mapping_needs_exactly_one_trigger(triggers):
     untriggered = {k: v for k, v in BASE.items() if k != "when"}
     with pytest.raises(ValidationError) as refused:
         MappingSchema().load({**untriggered, **triggers})
-    assert refused.value.messages == {
-        "_schema": ["give the trigger as either when: (all of) or any:"]}
+    assert refused.value.messages == {"_schema": ["give the trigger as either when: (all of) or any:"]}
 
 
 def test_yaml_on_and_off_become_check_box_values():
-    loaded = MappingSchema().load(yaml.safe_load(
-        "{name: m, action: update_email_contact_profile_fields, list_id: {path: context.l},"
-        " any: [{field: type, is: track}], profile_field_values: {6789: on, 6790: off}}"))
+    loaded = MappingSchema().load(
+        yaml.safe_load(
+            "{name: m, action: update_email_contact_profile_fields, list_id: {path: context.l},"
+            " any: [{field: type, is: track}], profile_field_values: {6789: on, 6790: off}}"
+        )
+    )
     assert loaded["profile_field_values"] == {"6789": "on", "6790": "off"}
     assert loaded["list_id"] == {"path": "context.l"}
     assert loaded["enable_batching"] is True
@@ -74,22 +82,27 @@ def test_yaml_on_and_off_become_check_box_values():
 ENTERED = audience_event("m1")
 
 
-@pytest.mark.parametrize("kind, conditions, expected", [
-    ("when", [{"field": "type", "is": "track"}, {"field": "event", "is": "Audience Entered"}], True),
-    ("when", [{"field": "type", "is": "track"}, {"field": "event", "is": "Audience Exited"}], False),
-    ("any", [{"field": "event", "is": "Audience Exited"}, {"field": "type", "is": "track"}], True),
-    ("when", [{"field": "properties.audience_key", "is": "my_audience"}], True),
-    ("when", [{"field": "context.personas.computation_key", "is_not": "other"}], True),
-    ("when", [{"field": "context.traits.listrak_list_12345", "is_not": "x"}], True),
-    ("when", [{"field": "context.traits.listrak_list_12345", "exists": True}], False),
-    ("when", [{"field": "context.traits.email", "exists": True}], True),
-    ("when", [{"field": "properties.my_audience", "is": True}], True),
-    ("when", [{"field": "properties.my_audience", "is": "true"}], False),
-])
+@pytest.mark.parametrize(
+    "kind, conditions, expected",
+    [
+        ("when", [{"field": "type", "is": "track"}, {"field": "event", "is": "Audience Entered"}], True),
+        ("when", [{"field": "type", "is": "track"}, {"field": "event", "is": "Audience Exited"}], False),
+        ("any", [{"field": "event", "is": "Audience Exited"}, {"field": "type", "is": "track"}], True),
+        ("when", [{"field": "properties.audience_key", "is": "my_audience"}], True),
+        ("when", [{"field": "context.personas.computation_key", "is_not": "other"}], True),
+        ("when", [{"field": "context.traits.listrak_list_12345", "is_not": "x"}], True),
+        ("when", [{"field": "context.traits.listrak_list_12345", "exists": True}], False),
+        ("when", [{"field": "context.traits.email", "exists": True}], True),
+        ("when", [{"field": "properties.my_audience", "is": True}], True),
+        ("when", [{"field": "properties.my_audience", "is": "true"}], False),
+    ],
+)
 def test_trigger(kind, conditions, expected):
-    mapping = (MappingSchema().load({**{k: v for k, v in BASE.items() if k != "when"},
-                                     "any": conditions}) if kind == "any"
-               else MappingSchema().load(dict(BASE, when=conditions)))
+    mapping = (
+        MappingSchema().load({**{k: v for k, v in BASE.items() if k != "when"}, "any": conditions})
+        if kind == "any"
+        else MappingSchema().load(dict(BASE, when=conditions))
+    )
     assert matches(mapping, ENTERED) is expected
 
 
@@ -103,23 +116,31 @@ PARTNER = {"id": "listrak", "keys": {"production": "listrak-production", "stagin
 
 
 def event(payload, environment="production") -> InboundEvent:
-    return InboundEvent(event_id=payload["messageId"], type=payload["type"],
-                        event_time=datetime(2026, 11, 22, 5, 0, tzinfo=UTC),
-                        environment=environment, email=None, payload=payload)
+    return InboundEvent(
+        event_id=payload["messageId"],
+        type=payload["type"],
+        event_time=datetime(2026, 11, 22, 5, 0, tzinfo=UTC),
+        environment=environment,
+        email=None,
+        payload=payload,
+    )
 
 
 def plan(payload, environment="production", **changes):
-    mapping = MappingSchema().load(dict(BASE, when=[{"field": "messageId", "exists": True}],
-                                        **changes))
+    mapping = MappingSchema().load(dict(BASE, when=[{"field": "messageId", "exists": True}], **changes))
     return plan_mappings(event(payload, environment), dict(PARTNER, mappings=[mapping]))
 
 
 def test_planned_delivery_orders_and_batches_by_contact_and_list():
-    (delivery,) = plan(audience_event("m1", "Jane@Example.com "),
-                       profile_field_values={"6790": "useAudienceKey", "6789": "off"})
+    (delivery,) = plan(
+        audience_event("m1", "Jane@Example.com "),
+        profile_field_values={"6790": "useAudienceKey", "6789": "off"},
+    )
     assert delivery.skip_reason is None
-    assert delivery.spec["fields"] == [{"segmentationFieldId": 6790, "value": "on"},
-                                       {"segmentationFieldId": 6789, "value": "off"}]
+    assert delivery.spec["fields"] == [
+        {"segmentationFieldId": 6790, "value": "on"},
+        {"segmentationFieldId": 6789, "value": "off"},
+    ]
     assert delivery.contact_key == "listrak|production|12345|jane@example.com|6789,6790"
     assert delivery.batch_key == "listrak|production|12345"
     assert delivery.partner_key_id == "listrak-production"
@@ -127,8 +148,7 @@ def test_planned_delivery_orders_and_batches_by_contact_and_list():
 
 def test_batching_off_plans_the_one_event_per_request_action():
     (delivery,) = plan(audience_event("m1"), enable_batching=False)
-    assert (delivery.action, delivery.batch_key) == (
-        "update_email_contact_profile_fields_unbatched", None)
+    assert (delivery.action, delivery.batch_key) == ("update_email_contact_profile_fields_unbatched", None)
     assert delivery.contact_key == "listrak|production|12345|jane@example.com|6789"
 
 
@@ -143,18 +163,32 @@ def test_email_from_a_configured_path():
     assert delivery.spec["email"] == "w@example.com"
 
 
-@pytest.mark.parametrize("payload, changes, reason", [
-    (audience_event("m1", "not-an-email"), {},
-     "invalid email address 'not-an-email' at context.traits.email"),
-    ({"type": "track", "event": "x", "messageId": "m1"}, {},
-     "no email address at context.traits.email or traits.email"),
-    (audience_event("m1"), {"list_id": {"path": "context.traits.listId"}},
-     "list_id: context.traits.listId holds nothing, not a positive integer list id"),
-    (audience_event("m1", context={"traits": {"email": "a@b.co"}}),
-     {"profile_field_values": {"6789": "useAudienceKey"}},
-     "field 6789 is useAudienceKey but the event has no true/false at properties (or traits) "
-     "[context.personas.computation_key]"),
-])
+@pytest.mark.parametrize(
+    "payload, changes, reason",
+    [
+        (
+            audience_event("m1", "not-an-email"),
+            {},
+            "invalid email address 'not-an-email' at context.traits.email",
+        ),
+        (
+            {"type": "track", "event": "x", "messageId": "m1"},
+            {},
+            "no email address at context.traits.email or traits.email",
+        ),
+        (
+            audience_event("m1"),
+            {"list_id": {"path": "context.traits.listId"}},
+            "list_id: context.traits.listId holds nothing, not a positive integer list id",
+        ),
+        (
+            audience_event("m1", context={"traits": {"email": "a@b.co"}}),
+            {"profile_field_values": {"6789": "useAudienceKey"}},
+            "field 6789 is useAudienceKey but the event has no true/false at properties (or traits) "
+            "[context.personas.computation_key]",
+        ),
+    ],
+)
 def test_events_that_cannot_be_sent_are_skipped_with_the_reason(payload, changes, reason):
     (delivery,) = plan(payload, **changes)
     assert delivery.skip_reason == reason

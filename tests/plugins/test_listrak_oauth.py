@@ -19,14 +19,23 @@ from tests.store_rows import stored_attempts, stored_breakers, stored_deliveries
 
 CONTACT = f"{API}/List/12345/Contact"
 SECRET = "prod-secret-value"
-KEY = {"partner_key_id": "listrak-production", "name": "Listrak production", "type": "WEBHOOK",
-       "algorithm": "OAUTH_LISTRAK", "client_id": "prod-client", "key": SECRET,
-       "authorization_url": TOKEN_URL, "scope": ""}
+KEY = {
+    "partner_key_id": "listrak-production",
+    "name": "Listrak production",
+    "type": "WEBHOOK",
+    "algorithm": "OAUTH_LISTRAK",
+    "client_id": "prod-client",
+    "key": SECRET,
+    "authorization_url": TOKEN_URL,
+    "scope": "",
+}
 
 
 def token_answer(token: str, expires_in: int = 3599) -> dict:
-    return {"status_code": 200,
-            "json": {"access_token": token, "token_type": "bearer", "expires_in": expires_in}}
+    return {
+        "status_code": 200,
+        "json": {"access_token": token, "token_type": "bearer", "expires_in": expires_in},
+    }
 
 
 def authorize(credentials) -> str:
@@ -47,6 +56,7 @@ def contact_ok(requests_mock):
 
 # -- the token request ------------------------------------------------------------------------
 
+
 def test_token_request_is_form_encoded_client_credentials(credentials, listrak_token):
     assert authorize(credentials) == "Bearer tok-1"
     request = listrak_token.last_request
@@ -54,8 +64,10 @@ def test_token_request_is_form_encoded_client_credentials(credentials, listrak_t
     assert request.url == TOKEN_URL
     assert request.headers["Content-Type"].startswith("application/x-www-form-urlencoded")
     assert parse_qs(request.text, keep_blank_values=True) == {
-        "grant_type": ["client_credentials"], "client_id": ["prod-client"],
-        "client_secret": [SECRET]}
+        "grant_type": ["client_credentials"],
+        "client_id": ["prod-client"],
+        "client_secret": [SECRET],
+    }
     assert "Authorization" not in request.headers
 
 
@@ -66,6 +78,7 @@ def test_scope_is_sent_when_configured(requests_mock):
 
 
 # -- reuse, threads, expiry ---------------------------------------------------------------------
+
 
 def test_token_is_reused_across_many_deliveries(post_events, runtime, listrak_token, contact_ok):
     events = [referral_event(f"e-{i}", email=f"p{i}@example.com") for i in range(25)]
@@ -124,18 +137,27 @@ def test_token_that_could_run_out_during_a_request_is_not_used(runtime, requests
 
 # -- 401 from the API ---------------------------------------------------------------------------
 
+
 def test_401_refetches_the_token_once_and_retries_at_once(post_events, runtime, requests_mock):
     token = requests_mock.post(TOKEN_URL, [token_answer("tok-1"), token_answer("tok-2")])
-    contact = requests_mock.post(CONTACT, [
-        {"status_code": 401, "json": {"status": 401, "error": "ERROR_UNAUTHORIZED",
-                                      "message": "Authorization was denied for this request."}},
-        {"status_code": 201, "json": {"status": 201}},
-    ])
+    contact = requests_mock.post(
+        CONTACT,
+        [
+            {
+                "status_code": 401,
+                "json": {
+                    "status": 401,
+                    "error": "ERROR_UNAUTHORIZED",
+                    "message": "Authorization was denied for this request.",
+                },
+            },
+            {"status_code": 201, "json": {"status": 201}},
+        ],
+    )
     post_events(referral_event())
     assert Worker(runtime).run_once() == 1
     assert token.call_count == 2
-    assert [r.headers["Authorization"] for r in contact.request_history] == [
-        "Bearer tok-1", "Bearer tok-2"]
+    assert [r.headers["Authorization"] for r in contact.request_history] == ["Bearer tok-1", "Bearer tok-2"]
     assert contact.request_history[0].json() == contact.request_history[1].json()
     (delivery,) = stored_deliveries(runtime)
     assert (delivery["state"], delivery["attempts"]) == ("delivered", 1)
@@ -143,8 +165,9 @@ def test_401_refetches_the_token_once_and_retries_at_once(post_events, runtime, 
 
 def test_second_401_is_not_refetched_again(post_events, runtime, requests_mock):
     token = requests_mock.post(TOKEN_URL, [token_answer("tok-1"), token_answer("tok-2")])
-    contact = requests_mock.post(CONTACT, status_code=401, json={
-        "status": 401, "error": "ERROR_UNAUTHORIZED", "message": "denied"})
+    contact = requests_mock.post(
+        CONTACT, status_code=401, json={"status": 401, "error": "ERROR_UNAUTHORIZED", "message": "denied"}
+    )
     post_events(referral_event())
     Worker(runtime).run_once()
     assert token.call_count == 2
@@ -167,38 +190,44 @@ def test_refresh_does_not_drop_a_token_another_thread_already_renewed(credential
 
 # -- refused credentials and unusable answers --------------------------------------------------
 
+
 def test_invalid_credentials_raise(credentials, requests_mock):
     requests_mock.post(TOKEN_URL, status_code=400, json={"error": "Invalid Credentials"})
     with pytest.raises(InvalidCredentials, match="Invalid Credentials"):
         authorize(credentials)
 
 
-def test_invalid_credentials_pause_deliveries_instead_of_killing_them(post_events, runtime,
-                                                                      requests_mock, clock):
+def test_invalid_credentials_pause_deliveries_instead_of_killing_them(
+    post_events, runtime, requests_mock, clock
+):
     token = requests_mock.post(TOKEN_URL, status_code=400, json={"error": "Invalid Credentials"})
     contact = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
-    post_events([referral_event("a", email="a@example.com"),
-                 referral_event("b", email="b@example.com")])
+    post_events([referral_event("a", email="a@example.com"), referral_event("b", email="b@example.com")])
     Worker(runtime).run_once()
     assert contact.call_count == 0
     assert token.call_count == 1  # the refusal is remembered, not asked again per delivery
     first, second = stored_deliveries(runtime)
     assert (first["state"], first["attempts"], first["last_error_code"]) == (
-        "paused", 0, "INVALID_CREDENTIALS")
+        "paused",
+        0,
+        "INVALID_CREDENTIALS",
+    )
     # the other one, claimed in the same round, is handed back untouched: it waits for the probe
     assert (second["state"], second["attempts"], second["lease_owner"]) == ("queued", 0, None)
     (breaker,) = stored_breakers(runtime)
     assert (breaker["scope"], breaker["state"], breaker["probe_at"]) == (
-        "key:listrak-production", "paused",
-        clock.at + runtime.config.settings["breaker"]["probe_interval"])
+        "key:listrak-production",
+        "paused",
+        clock.at + runtime.config.settings["breaker"]["probe_interval"],
+    )
     assert Worker(runtime).run_once() == 0  # the paused key is not claimed before its probe
 
 
-def test_paused_key_resumes_when_the_probe_succeeds(post_events, runtime, requests_mock,
-                                                    monkeypatch):
+def test_paused_key_resumes_when_the_probe_succeeds(post_events, runtime, requests_mock, monkeypatch):
     monkeypatch.setattr("plugins.listrak.oauth.REFUSAL_MEMORY", 0.0)
-    token = requests_mock.post(TOKEN_URL, [
-        {"status_code": 400, "json": {"error": "Invalid Credentials"}}, token_answer("tok-ok")])
+    token = requests_mock.post(
+        TOKEN_URL, [{"status_code": 400, "json": {"error": "Invalid Credentials"}}, token_answer("tok-ok")]
+    )
     contact = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
     post_events(referral_event())
     Worker(runtime).run_once()
@@ -220,20 +249,26 @@ def make_probe_due(runtime):
         conn.execute(update(deliveries).values(next_attempt_at=0))
 
 
-@pytest.mark.parametrize("answer", [
-    {"status_code": 200, "json": {"token_type": "bearer", "expires_in": 3599}},
-    {"status_code": 200, "json": {"access_token": "", "token_type": "bearer"}},
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status_code": 200, "json": {"token_type": "bearer", "expires_in": 3599}},
+        {"status_code": 200, "json": {"access_token": "", "token_type": "bearer"}},
+    ],
+)
 def test_response_without_access_token_is_an_error(credentials, requests_mock, answer):
     requests_mock.post(TOKEN_URL, **answer)
     with pytest.raises(TokenError, match="no access_token"):
         authorize(credentials)
 
 
-@pytest.mark.parametrize("answer", [
-    {"status_code": 200, "json": {"token_type": "bearer", "expires_in": 3599}},
-    {"status_code": 503, "text": "<html>maintenance</html>"},
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status_code": 200, "json": {"token_type": "bearer", "expires_in": 3599}},
+        {"status_code": 503, "text": "<html>maintenance</html>"},
+    ],
+)
 def test_unusable_token_answer_retries_the_delivery(post_events, runtime, requests_mock, answer):
     requests_mock.post(TOKEN_URL, **answer)
     contact = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
@@ -247,18 +282,32 @@ def test_unusable_token_answer_retries_the_delivery(post_events, runtime, reques
 
 # -- secrets stay secret ----------------------------------------------------------------------------
 
-def test_secret_and_token_never_stored_or_logged(post_events, runtime, requests_mock, caplog,
-                                                 monkeypatch):
+
+def test_secret_and_token_never_stored_or_logged(post_events, runtime, requests_mock, caplog, monkeypatch):
     monkeypatch.setattr(logging.getLogger("connector"), "propagate", True)
     caplog.set_level(logging.DEBUG)
-    requests_mock.post(TOKEN_URL, [token_answer("tok-first-value"),
-                                   token_answer("tok-second-value")])
-    requests_mock.post(CONTACT, [
-        {"status_code": 401, "json": {"status": 401, "error": "ERROR_UNAUTHORIZED",
-                                      "message": "token tok-first-value was denied"}},
-        {"status_code": 400, "json": {"status": 400, "error": "ERROR_INVALID_PARAMETER",
-                                      "message": "bad request for tok-second-value"}},
-    ])
+    requests_mock.post(TOKEN_URL, [token_answer("tok-first-value"), token_answer("tok-second-value")])
+    requests_mock.post(
+        CONTACT,
+        [
+            {
+                "status_code": 401,
+                "json": {
+                    "status": 401,
+                    "error": "ERROR_UNAUTHORIZED",
+                    "message": "token tok-first-value was denied",
+                },
+            },
+            {
+                "status_code": 400,
+                "json": {
+                    "status": 400,
+                    "error": "ERROR_INVALID_PARAMETER",
+                    "message": "bad request for tok-second-value",
+                },
+            },
+        ],
+    )
     post_events(referral_event())
     Worker(runtime).run_once()
     (attempt,) = stored_attempts(runtime)
@@ -272,12 +321,16 @@ def test_secret_and_token_never_stored_or_logged(post_events, runtime, requests_
     assert delivery["last_error_message"] == "bad request for ***"
 
 
-def test_secret_not_logged_when_credentials_are_refused(post_events, runtime, requests_mock,
-                                                        caplog, monkeypatch):
+def test_secret_not_logged_when_credentials_are_refused(
+    post_events, runtime, requests_mock, caplog, monkeypatch
+):
     monkeypatch.setattr(logging.getLogger("connector"), "propagate", True)
     caplog.set_level(logging.DEBUG)
-    requests_mock.post(TOKEN_URL, status_code=400, json={
-        "error": "Invalid Credentials", "error_description": f"client_secret {SECRET} unknown"})
+    requests_mock.post(
+        TOKEN_URL,
+        status_code=400,
+        json={"error": "Invalid Credentials", "error_description": f"client_secret {SECRET} unknown"},
+    )
     post_events(referral_event())
     Worker(runtime).run_once()
     assert "paused" in caplog.text

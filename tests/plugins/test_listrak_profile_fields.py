@@ -23,13 +23,21 @@ ALWAYS = [{"field": "context.personas.computation_key", "is": "my_audience"}]
 
 
 def mapping(values, list_id=123, **extra) -> dict:
-    return {"name": "audience", "when": ALWAYS, "action": "update_email_contact_profile_fields",
-            "list_id": list_id, "profile_field_values": values, **extra}
+    return {
+        "name": "audience",
+        "when": ALWAYS,
+        "action": "update_email_contact_profile_fields",
+        "list_id": list_id,
+        "profile_field_values": values,
+        **extra,
+    }
 
 
 def item(email, *pairs) -> dict:
-    return {"emailAddress": email,
-            "segmentationFieldValues": [{"segmentationFieldId": f, "value": v} for f, v in pairs]}
+    return {
+        "emailAddress": email,
+        "segmentationFieldValues": [{"segmentationFieldId": f, "value": v} for f, v in pairs],
+    }
 
 
 @pytest.fixture
@@ -55,8 +63,9 @@ def connector(config_dir, make_runtime, listrak_token, requests_mock):
 @pytest.fixture
 def sent(requests_mock):
     def requests() -> list[tuple[str, list]]:
-        return [(r.path.split("/v1", 1)[1], r.json()) for r in requests_mock.request_history
-                if BULK.match(r.url)]
+        return [
+            (r.path.split("/v1", 1)[1], r.json()) for r in requests_mock.request_history if BULK.match(r.url)
+        ]
 
     return requests
 
@@ -76,10 +85,11 @@ CASES = {
     # value: (single event for Jane (audience true), batch Jane true + Joe false)
     "on": ([item(JANE, (6789, "on"))], [item(JANE, (6789, "on")), item(JOE, (6789, "on"))]),
     "off": ([item(JANE, (6789, "off"))], [item(JANE, (6789, "off")), item(JOE, (6789, "off"))]),
-    "useAudienceKey": ([item(JANE, (6789, "on"))],
-                       [item(JANE, (6789, "on")), item(JOE, (6789, "off"))]),
-    "gold tier": ([item(JANE, (6789, "gold tier"))],
-                  [item(JANE, (6789, "gold tier")), item(JOE, (6789, "gold tier"))]),
+    "useAudienceKey": ([item(JANE, (6789, "on"))], [item(JANE, (6789, "on")), item(JOE, (6789, "off"))]),
+    "gold tier": (
+        [item(JANE, (6789, "gold tier"))],
+        [item(JANE, (6789, "gold tier")), item(JOE, (6789, "gold tier"))],
+    ),
 }
 
 
@@ -91,8 +101,11 @@ def test_value_single_event(value, connector, sent):
 
 @pytest.mark.parametrize("value", list(CASES))
 def test_value_batched_two_people(value, connector, sent):
-    deliver(connector, [mapping({"6789": value})],
-            [audience_event("m1", JANE, entered=True), audience_event("m2", JOE, entered=False)])
+    deliver(
+        connector,
+        [mapping({"6789": value})],
+        [audience_event("m1", JANE, entered=True), audience_event("m2", JOE, entered=False)],
+    )
     assert sent() == [(PATH, CASES[value][1])]
 
 
@@ -108,9 +121,17 @@ def test_contact_without_valid_field_ids_is_sent_with_an_empty_list(connector, s
 
 
 def test_events_are_grouped_into_one_request_per_list(connector, sent):
-    events = [audience_event(f"m{i}", f"p{i}@example.com", context={
-        "traits": {"email": f"p{i}@example.com", "listId": list_id},
-        "personas": {"computation_key": "my_audience"}}) for i, list_id in enumerate([123, 456, 123])]
+    events = [
+        audience_event(
+            f"m{i}",
+            f"p{i}@example.com",
+            context={
+                "traits": {"email": f"p{i}@example.com", "listId": list_id},
+                "personas": {"computation_key": "my_audience"},
+            },
+        )
+        for i, list_id in enumerate([123, 456, 123])
+    ]
     deliver(connector, [mapping({"6789": "on"}, list_id={"path": "context.traits.listId"})], events)
     assert sent() == [
         (PATH, [item("p0@example.com", (6789, "on")), item("p2@example.com", (6789, "on"))]),
@@ -119,38 +140,54 @@ def test_events_are_grouped_into_one_request_per_list(connector, sent):
 
 
 def test_identify_reads_the_audience_trait(connector, sent):
-    deliver(connector, [mapping({"6789": "useAudienceKey"})],
-            [identify_event("m1", JANE, entered=True), identify_event("m2", JOE, entered=False)])
+    deliver(
+        connector,
+        [mapping({"6789": "useAudienceKey"})],
+        [identify_event("m1", JANE, entered=True), identify_event("m2", JOE, entered=False)],
+    )
     assert sent() == [(PATH, [item(JANE, (6789, "on")), item(JOE, (6789, "off"))])]
 
 
 def test_entered_then_exited_in_one_batch_ends_off(connector, sent):
-    deliver(connector, [mapping({"6789": "useAudienceKey"})], [
-        audience_event("m1", JANE, entered=True, timestamp="2026-11-22T05:00:00Z"),
-        audience_event("m2", JANE, entered=False, timestamp="2026-11-22T05:00:01Z")])
+    deliver(
+        connector,
+        [mapping({"6789": "useAudienceKey"})],
+        [
+            audience_event("m1", JANE, entered=True, timestamp="2026-11-22T05:00:00Z"),
+            audience_event("m2", JANE, entered=False, timestamp="2026-11-22T05:00:01Z"),
+        ],
+    )
     assert sent() == [(PATH, [item(JANE, (6789, "off"))])]
 
 
 def test_entered_then_exited_across_batches_ends_off(connector, sent):
-    deliver(connector, [mapping({"6789": "useAudienceKey"})],
-            [audience_event("m1", JANE, entered=True, timestamp="2026-11-22T05:00:00Z")],
-            [audience_event("m2", JANE, entered=False, timestamp="2026-11-22T05:00:01Z")])
+    deliver(
+        connector,
+        [mapping({"6789": "useAudienceKey"})],
+        [audience_event("m1", JANE, entered=True, timestamp="2026-11-22T05:00:00Z")],
+        [audience_event("m2", JANE, entered=False, timestamp="2026-11-22T05:00:01Z")],
+    )
     assert sent() == [(PATH, [item(JANE, (6789, "on"))]), (PATH, [item(JANE, (6789, "off"))])]
 
 
 def test_late_entered_after_exited_is_superseded(connector, sent):
-    runtime = deliver(connector, [mapping({"6789": "useAudienceKey"})],
-                      [audience_event("m2", JANE, entered=False, timestamp="2026-11-22T05:00:01Z")],
-                      [audience_event("m1", JANE, entered=True, timestamp="2026-11-22T05:00:00Z")])
+    runtime = deliver(
+        connector,
+        [mapping({"6789": "useAudienceKey"})],
+        [audience_event("m2", JANE, entered=False, timestamp="2026-11-22T05:00:01Z")],
+        [audience_event("m1", JANE, entered=True, timestamp="2026-11-22T05:00:00Z")],
+    )
     assert sent() == [(PATH, [item(JANE, (6789, "off"))])]
     with runtime.engine.connect() as conn:
-        assert sorted(conn.execute(select(deliveries.c.state))
-                      .scalars()) == ["delivered", "superseded"]
+        assert sorted(conn.execute(select(deliveries.c.state)).scalars()) == ["delivered", "superseded"]
 
 
 def test_batching_off_sends_one_request_per_event(connector, sent):
-    deliver(connector, [mapping({"6789": "on"}, enable_batching=False)],
-            [audience_event("m1", JANE), audience_event("m2", JOE)])
+    deliver(
+        connector,
+        [mapping({"6789": "on"}, enable_batching=False)],
+        [audience_event("m1", JANE), audience_event("m2", JOE)],
+    )
     assert sent() == [(PATH, [item(JANE, (6789, "on"))]), (PATH, [item(JOE, (6789, "on"))])]
 
 
@@ -158,12 +195,13 @@ def test_large_burst_is_split_into_chunks(connector, sent):
     events = [audience_event(f"m{i}", f"p{i}@example.com") for i in range(CHUNK_SIZE * 2 + 10)]
     runtime, client = connector(mapping({"6789": "on"}))
     for start in range(0, len(events), 1000):
-        assert post_segment(client, {"batch": events[start:start + 1000]}).status_code == 202
+        assert post_segment(client, {"batch": events[start : start + 1000]}).status_code == 202
     Worker(runtime).run_once()
     sizes = sorted(len(body) for _, body in sent())
     assert sizes == [10, CHUNK_SIZE, CHUNK_SIZE]
     assert {i["emailAddress"] for _, body in sent() for i in body} == {
-        f"p{i}@example.com" for i in range(len(events))}
+        f"p{i}@example.com" for i in range(len(events))
+    }
 
 
 # -- one request, one outcome per event ----------------------------------------------------------
@@ -172,13 +210,21 @@ PARTNER = {"api_url": API}
 
 
 def spec(email, value, at, list_id=123, fid=6789):
-    return {"list_id": list_id, "email": email, "event_time": at,
-            "fields": [{"segmentationFieldId": fid, "value": value}]}
+    return {
+        "list_id": list_id,
+        "email": email,
+        "event_time": at,
+        "fields": [{"segmentationFieldId": fid, "value": value}],
+    }
 
 
 def test_same_email_and_field_in_one_request_newest_wins():
-    specs = [spec(JANE, "off", 20.0), spec(JOE, "on", 5.0), spec(JANE, "on", 10.0),
-             spec(JANE, "on", 30.0, fid=6790)]
+    specs = [
+        spec(JANE, "off", 20.0),
+        spec(JOE, "on", 5.0),
+        spec(JANE, "on", 10.0),
+        spec(JANE, "on", 30.0, fid=6790),
+    ]
     request = ACTION.build_request(PARTNER, specs)
     assert request.json == [item(JANE, (6789, "off"), (6790, "on")), item(JOE, (6789, "on"))]
     outcomes = ACTION.interpret(PARTNER, specs, HttpResult(status=201, latency_ms=1.0))
@@ -187,20 +233,33 @@ def test_same_email_and_field_in_one_request_newest_wins():
 
 def test_refused_item_fails_alone_and_the_rest_retry():
     specs = [spec(JANE, "on", 1.0), spec(JOE, "on", 2.0)]
-    refusal = HttpResult(status=400, latency_ms=1.0, body={
-        "status": 400, "error": "ERROR_INVALID_PARAMETER",
-        "message": "An invalid value was supplied for [1].segmentationFieldValues[0].value."})
+    refusal = HttpResult(
+        status=400,
+        latency_ms=1.0,
+        body={
+            "status": 400,
+            "error": "ERROR_INVALID_PARAMETER",
+            "message": "An invalid value was supplied for [1].segmentationFieldValues[0].value.",
+        },
+    )
     outcomes = ACTION.interpret(PARTNER, specs, refusal)
     assert [(o.state, o.reason) for o in outcomes] == [
         ("retrying", "another contact in the same request was refused; sending again without it"),
-        ("dead", "Listrak refused this contact: ERROR_INVALID_PARAMETER: An invalid value was "
-                 "supplied for [1].segmentationFieldValues[0].value.")]
+        (
+            "dead",
+            "Listrak refused this contact: ERROR_INVALID_PARAMETER: An invalid value was "
+            "supplied for [1].segmentationFieldValues[0].value.",
+        ),
+    ]
 
 
 def test_refusal_of_the_whole_request_is_left_to_the_core():
     specs = [spec(JANE, "on", 1.0), spec(JOE, "on", 2.0)]
-    beta = HttpResult(status=400, latency_ms=1.0, body={
-        "status": 400, "error": "ERROR_INTEGRATION_CANNOT_ACCESS_BETA_ROUTE", "message": "No."})
+    beta = HttpResult(
+        status=400,
+        latency_ms=1.0,
+        body={"status": 400, "error": "ERROR_INTEGRATION_CANNOT_ACCESS_BETA_ROUTE", "message": "No."},
+    )
     assert ACTION.interpret(PARTNER, specs, beta) is None
 
 

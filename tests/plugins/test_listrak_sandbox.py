@@ -17,8 +17,11 @@ from plugins.listrak.sandbox import create_sandbox_app, serve_in_thread
 ROOT = Path(__file__).resolve().parents[2]
 CONTACT = "/email/v1/List/12345/Contact"
 BULK = "/email/v1/List/12345/Contact/SegmentationField"
-CREDENTIALS = {"grant_type": "client_credentials", "client_id": "sandbox-client",
-               "client_secret": "sandbox-secret"}
+CREDENTIALS = {
+    "grant_type": "client_credentials",
+    "client_id": "sandbox-client",
+    "client_secret": "sandbox-secret",
+}
 
 
 class Clock:
@@ -64,8 +67,7 @@ def subscribe(client, auth, email="jane@example.com", **extra):
 
 
 def unsubscribe(client, auth, email="jane@example.com", **extra):
-    return post_contact(client, auth, {"emailAddress": email, "subscriptionState": "Unsubscribed",
-                                       **extra})
+    return post_contact(client, auth, {"emailAddress": email, "subscriptionState": "Unsubscribed", **extra})
 
 
 def state(client) -> dict:
@@ -78,6 +80,7 @@ def fault(client, **spec):
 
 
 # -- auth ---------------------------------------------------------------------------------------
+
 
 def test_token_is_issued_for_form_encoded_client_credentials(client):
     response = client.post("/OAuth2/Token", data=CREDENTIALS)
@@ -98,8 +101,11 @@ def test_token_refused_for_bad_secret_or_unknown_client(client):
 
 
 def test_api_refuses_missing_bad_or_expired_token(client, clock):
-    unauthorized = {"status": 401, "error": "ERROR_UNAUTHORIZED",
-                    "message": "Authorization was denied for this request."}
+    unauthorized = {
+        "status": 401,
+        "error": "ERROR_UNAUTHORIZED",
+        "message": "Authorization was denied for this request.",
+    }
     assert client.get("/email/v1/List/12345").json == unauthorized
     bad = client.get("/email/v1/List/12345", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
@@ -112,13 +118,19 @@ def test_api_refuses_missing_bad_or_expired_token(client, clock):
 
 # -- contacts -----------------------------------------------------------------------------------
 
+
 def test_body_without_json_content_type_is_415(client, auth):
-    response = client.post(CONTACT, data='{"emailAddress": "a@example.com"}', headers=auth,
-                           content_type="text/plain")
+    response = client.post(
+        CONTACT, data='{"emailAddress": "a@example.com"}', headers=auth, content_type="text/plain"
+    )
     assert response.status_code == 415
     assert response.json["error"] == "ERROR_UNSUPPORTED_CONTENT_TYPE"
-    charset = client.post(CONTACT, data='{"emailAddress": "a@example.com"}', headers=auth,
-                          content_type="application/json; charset=utf-8")
+    charset = client.post(
+        CONTACT,
+        data='{"emailAddress": "a@example.com"}',
+        headers=auth,
+        content_type="application/json; charset=utf-8",
+    )
     assert charset.status_code == 201
 
 
@@ -130,23 +142,35 @@ def test_invalid_json_is_malformed(client, auth):
 def test_subscribe_creates_201_then_updates_200(client, auth):
     values = [{"segmentationFieldId": 1001, "value": "+15555555555"}]
     first = subscribe(client, auth, "Jane@Example.com", segmentationFieldValues=values)
-    assert first.status_code == 201 and first.json == {"status": 201,
-                                                       "resourceId": "jane@example.com"}
-    second = subscribe(client, auth, segmentationFieldValues=[
-        {"segmentationFieldId": 1003, "value": "Jane"}], externalContactID="u-1")
+    assert first.status_code == 201 and first.json == {"status": 201, "resourceId": "jane@example.com"}
+    second = subscribe(
+        client,
+        auth,
+        segmentationFieldValues=[{"segmentationFieldId": 1003, "value": "Jane"}],
+        externalContactID="u-1",
+    )
     assert second.status_code == 200 and second.json["status"] == 200
     got = client.get(f"{CONTACT}/JANE@example.com", headers=auth).json["data"]
     assert got["subscriptionState"] == "Subscribed" and got["externalContactID"] == "u-1"
     assert {v["segmentationFieldId"]: v["value"] for v in got["segmentationFieldValues"]} == {
-        1001: "+15555555555", 1003: "Jane"}
+        1001: "+15555555555",
+        1003: "Jane",
+    }
     stored = state(client)["lists"]["12345"]["contacts"]["jane@example.com"]
     assert stored["segmentationFieldValues"] == {"1001": "+15555555555", "1003": "Jane"}
 
 
 def test_overwrite_replaces_profile_values(client, auth):
     subscribe(client, auth, segmentationFieldValues=[{"segmentationFieldId": 1001, "value": "1"}])
-    post_contact(client, auth, {"emailAddress": "jane@example.com", "segmentationFieldValues": [
-        {"segmentationFieldId": 1003, "value": "Jane"}]}, "?updateType=Overwrite")
+    post_contact(
+        client,
+        auth,
+        {
+            "emailAddress": "jane@example.com",
+            "segmentationFieldValues": [{"segmentationFieldId": 1003, "value": "Jane"}],
+        },
+        "?updateType=Overwrite",
+    )
     stored = state(client)["lists"]["12345"]["contacts"]["jane@example.com"]
     assert stored["segmentationFieldValues"] == {"1003": "Jane"}
 
@@ -154,25 +178,47 @@ def test_overwrite_replaces_profile_values(client, auth):
 def test_contact_body_and_query_are_checked_strictly(client, auth):
     cases = [
         ({"emailAddress": "not-an-email"}, "", "ERROR_INVALID_PARAMETER"),
-        ({"emailAddress": "a@example.com", "subscriptionState": "Pending"}, "",
-         "ERROR_INVALID_PARAMETER"),
-        ({"emailAddress": "a@example.com", "segmentationFieldValues": [
-            {"segmentationFieldId": 999, "value": "x"}]}, "", "ERROR_INVALID_PARAMETER"),
-        ({"emailAddress": "a@example.com", "segmentationFieldValues": [
-            {"segmentationFieldId": "1001", "value": "x"}]}, "", "ERROR_INVALID_PARAMETER"),
-        ({"emailAddress": "a@example.com", "segmentationFieldValues": [
-            {"segmentationFieldId": 6789, "value": "true"}]}, "", "ERROR_INVALID_PARAMETER"),
-        ({"emailAddress": "a@example.com", "segmentationFieldValues": [
-            {"segmentationFieldId": 1001, "value": "1"},
-            {"segmentationFieldId": 1001, "value": "2"}]}, "",
-         "ERROR_SEGMENTATION_FIELD_DEFINED_TWICE"),
+        ({"emailAddress": "a@example.com", "subscriptionState": "Pending"}, "", "ERROR_INVALID_PARAMETER"),
+        (
+            {
+                "emailAddress": "a@example.com",
+                "segmentationFieldValues": [{"segmentationFieldId": 999, "value": "x"}],
+            },
+            "",
+            "ERROR_INVALID_PARAMETER",
+        ),
+        (
+            {
+                "emailAddress": "a@example.com",
+                "segmentationFieldValues": [{"segmentationFieldId": "1001", "value": "x"}],
+            },
+            "",
+            "ERROR_INVALID_PARAMETER",
+        ),
+        (
+            {
+                "emailAddress": "a@example.com",
+                "segmentationFieldValues": [{"segmentationFieldId": 6789, "value": "true"}],
+            },
+            "",
+            "ERROR_INVALID_PARAMETER",
+        ),
+        (
+            {
+                "emailAddress": "a@example.com",
+                "segmentationFieldValues": [
+                    {"segmentationFieldId": 1001, "value": "1"},
+                    {"segmentationFieldId": 1001, "value": "2"},
+                ],
+            },
+            "",
+            "ERROR_SEGMENTATION_FIELD_DEFINED_TWICE",
+        ),
         ({"emailAddress": "a@example.com", "email": "x"}, "", "ERROR_MALFORMED_REQUEST_BODY"),
         (["a@example.com"], "", "ERROR_MALFORMED_REQUEST_BODY"),
-        ({"emailAddress": "a@example.com"}, "?overideUnsubscribe=true",
-         "ERROR_INVALID_PARAMETER"),
+        ({"emailAddress": "a@example.com"}, "?overideUnsubscribe=true", "ERROR_INVALID_PARAMETER"),
         ({"emailAddress": "a@example.com"}, "?updateType=Merge", "ERROR_INVALID_PARAMETER"),
-        ({"emailAddress": "a@example.com"}, "?overrideUnsubscribe=yes",
-         "ERROR_INVALID_PARAMETER"),
+        ({"emailAddress": "a@example.com"}, "?overrideUnsubscribe=yes", "ERROR_INVALID_PARAMETER"),
     ]
     for body, query, error in cases:
         response = post_contact(client, auth, body, query)
@@ -181,8 +227,7 @@ def test_contact_body_and_query_are_checked_strictly(client, auth):
 
 
 def test_unknown_list_is_404(client, auth):
-    response = client.post("/email/v1/List/999/Contact", json={"emailAddress": "a@example.com"},
-                           headers=auth)
+    response = client.post("/email/v1/List/999/Contact", json={"emailAddress": "a@example.com"}, headers=auth)
     assert response.status_code == 404
     assert response.json["error"] == "ERROR_UNABLE_TO_LOCATE_RESOURCE"
     assert client.get(f"{CONTACT}/nobody@example.com", headers=auth).status_code == 404
@@ -190,12 +235,14 @@ def test_unknown_list_is_404(client, auth):
 
 def test_unsubscribe_with_profile_data_or_events_is_refused(client, auth):
     subscribe(client, auth)
-    with_fields = unsubscribe(client, auth, segmentationFieldValues=[
-        {"segmentationFieldId": 1003, "value": "Jane"}])
+    with_fields = unsubscribe(
+        client, auth, segmentationFieldValues=[{"segmentationFieldId": 1003, "value": "Jane"}]
+    )
     assert with_fields.status_code == 400
     assert with_fields.json["error"] == "ERROR_UNSUBSCRIBE_WITH_SEGMENTATION_DATA"
-    with_events = post_contact(client, auth, {"emailAddress": "jane@example.com",
-                                              "subscriptionState": "Unsubscribed"}, "?eventIds=7")
+    with_events = post_contact(
+        client, auth, {"emailAddress": "jane@example.com", "subscriptionState": "Unsubscribed"}, "?eventIds=7"
+    )
     assert with_events.json["error"] == "ERROR_UNSUBSCRIBE_WITH_EVENTS"
     stored = state(client)["lists"]["12345"]["contacts"]["jane@example.com"]
     assert stored["subscriptionState"] == "Subscribed"
@@ -206,10 +253,11 @@ def test_resubscribe_refused_without_override_and_accepted_with_it(client, auth)
     assert unsubscribe(client, auth).status_code == 200
     refused = subscribe(client, auth)
     assert refused.status_code == 400 and refused.json == {
-        "status": 400, "error": "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS",
-        "message": "The emailAddress has already been unsubscribed from the list."}
-    accepted = post_contact(client, auth, {"emailAddress": "jane@example.com"},
-                            "?overrideUnsubscribe=true")
+        "status": 400,
+        "error": "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS",
+        "message": "The emailAddress has already been unsubscribed from the list.",
+    }
+    accepted = post_contact(client, auth, {"emailAddress": "jane@example.com"}, "?overrideUnsubscribe=true")
     assert accepted.status_code == 200
     stored = state(client)["lists"]["12345"]["contacts"]["jane@example.com"]
     assert stored["subscriptionState"] == "Subscribed" and stored["unsubscribeDate"] is None
@@ -243,12 +291,19 @@ def test_contacts_page_with_cursor(client, auth):
 
 # -- bulk profile fields, lists, field groups ---------------------------------------------------
 
+
 def test_bulk_route_creates_and_merges_and_is_recorded(client, auth):
     subscribe(client, auth, segmentationFieldValues=[{"segmentationFieldId": 1003, "value": "J"}])
-    body = [{"emailAddress": "jane@example.com",
-             "segmentationFieldValues": [{"segmentationFieldId": 6789, "value": "on"}]},
-            {"emailAddress": "new@example.com",
-             "segmentationFieldValues": [{"segmentationFieldId": 6790, "value": "off"}]}]
+    body = [
+        {
+            "emailAddress": "jane@example.com",
+            "segmentationFieldValues": [{"segmentationFieldId": 6789, "value": "on"}],
+        },
+        {
+            "emailAddress": "new@example.com",
+            "segmentationFieldValues": [{"segmentationFieldId": 6790, "value": "off"}],
+        },
+    ]
     response = client.post(BULK, json=body, headers=auth)
     assert response.status_code == 201 and response.json["status"] == 201
     assert response.json["resourceId"]
@@ -263,10 +318,14 @@ def test_bulk_route_creates_and_merges_and_is_recorded(client, auth):
 def test_bulk_route_validates_shape_and_names_the_index(client, auth):
     not_array = client.post(BULK, json={"emailAddress": "a@example.com"}, headers=auth)
     assert not_array.json["error"] == "ERROR_MALFORMED_REQUEST_BODY"
-    good = {"emailAddress": "a@example.com",
-            "segmentationFieldValues": [{"segmentationFieldId": 6789, "value": "on"}]}
-    bad = {"emailAddress": "b@example.com",
-           "segmentationFieldValues": [{"segmentationFieldId": 1234, "value": "on"}]}
+    good = {
+        "emailAddress": "a@example.com",
+        "segmentationFieldValues": [{"segmentationFieldId": 6789, "value": "on"}],
+    }
+    bad = {
+        "emailAddress": "b@example.com",
+        "segmentationFieldValues": [{"segmentationFieldId": 1234, "value": "on"}],
+    }
     response = client.post(BULK, json=[good, bad], headers=auth)
     assert response.status_code == 400 and response.json["error"] == "ERROR_INVALID_PARAMETER"
     assert "[1]" in response.json["message"]
@@ -280,32 +339,50 @@ def test_list_and_field_groups_describe_profile_fields(client, auth):
     assert listed["listId"] == 12345 and listed["listName"] == "Referral opt-ins"
     groups = client.get("/email/v1/List/12345/SegmentationFieldGroup", headers=auth).json["data"]
     assert [(g["segmentationFieldGroupId"], g["segmentationFieldGroupName"]) for g in groups] == [
-        (10, "Referral profile"), (20, "Audiences")]
-    fields = client.get("/email/v1/List/12345/SegmentationFieldGroup/10/SegmentationField",
-                        headers=auth).json["data"]
-    assert [(f["segmentationFieldId"], f["segmentationFieldName"], f["dataType"])
-            for f in fields][:2] == [(1001, "phone_number", "Text"), (1002, "share_link", "Text")]
-    second = client.get("/email/v1/List/456/SegmentationFieldGroup/30/SegmentationField",
-                        headers=auth).json["data"]
+        (10, "Referral profile"),
+        (20, "Audiences"),
+    ]
+    fields = client.get(
+        "/email/v1/List/12345/SegmentationFieldGroup/10/SegmentationField", headers=auth
+    ).json["data"]
+    assert [(f["segmentationFieldId"], f["segmentationFieldName"], f["dataType"]) for f in fields][:2] == [
+        (1001, "phone_number", "Text"),
+        (1002, "share_link", "Text"),
+    ]
+    second = client.get("/email/v1/List/456/SegmentationFieldGroup/30/SegmentationField", headers=auth).json[
+        "data"
+    ]
     assert [(f["segmentationFieldId"], f["dataType"]) for f in second] == [(6789, "CheckBox")]
-    missing = client.get("/email/v1/List/12345/SegmentationFieldGroup/99/SegmentationField",
-                         headers=auth)
+    missing = client.get("/email/v1/List/12345/SegmentationFieldGroup/99/SegmentationField", headers=auth)
     assert missing.status_code == 404
     assert client.get("/email/v1/List/1/SegmentationFieldGroup", headers=auth).status_code == 404
 
 
 def test_custom_lists_and_clients(clock):
-    app = create_sandbox_app(clients={"c": "s"}, lists={"7": {"listName": "Mine",
-        "segmentationFieldGroups": {"1": {"name": "G", "fields": {"5": {"name": "f"}}}}}})
+    app = create_sandbox_app(
+        clients={"c": "s"},
+        lists={
+            "7": {
+                "listName": "Mine",
+                "segmentationFieldGroups": {"1": {"name": "G", "fields": {"5": {"name": "f"}}}},
+            }
+        },
+    )
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token(client, client_id='c', client_secret='s')}"}
-    response = client.post("/email/v1/List/7/Contact", headers=headers, json={
-        "emailAddress": "a@example.com", "segmentationFieldValues": [
-            {"segmentationFieldId": 5, "value": "x"}]})
+    response = client.post(
+        "/email/v1/List/7/Contact",
+        headers=headers,
+        json={
+            "emailAddress": "a@example.com",
+            "segmentationFieldValues": [{"segmentationFieldId": 5, "value": "x"}],
+        },
+    )
     assert response.status_code == 201
 
 
 # -- faults -------------------------------------------------------------------------------------
+
 
 def test_500_fault_applies_to_the_next_n_requests(client, auth):
     fault(client, mode="500", count=2)
@@ -334,17 +411,24 @@ def test_fault_ratio_picks_that_share_and_delete_clears(client, auth):
 
 
 def test_fault_spec_is_validated(client):
-    for spec in ({"mode": "boom"}, {"mode": "500", "count": 0}, {"mode": "500", "ratio": 2},
-                 {"mode": "500", "extra": 1}):
+    for spec in (
+        {"mode": "boom"},
+        {"mode": "500", "count": 0},
+        {"mode": "500", "ratio": 2},
+        {"mode": "500", "extra": 1},
+    ):
         assert client.post("/_sandbox/faults", json=spec).status_code == 400
 
 
 def test_control_errors_name_the_field(client):
     response = client.post("/_sandbox/faults", json={"mode": "500", "count": 0})
-    assert response.json == {"error": "count: Must be greater than or equal to 1.",
-                             "fields": {"count": ["Must be greater than or equal to 1."]}}
+    assert response.json == {
+        "error": "count: Must be greater than or equal to 1.",
+        "fields": {"count": ["Must be greater than or equal to 1."]},
+    }
     assert client.post("/_sandbox/latency", json={"ms": "5"}).json["fields"] == {
-        "ms": ["Not a valid number."]}
+        "ms": ["Not a valid number."]
+    }
 
 
 def test_expire_token_fault_invalidates_issued_tokens_once(client, auth):
@@ -372,8 +456,9 @@ def hang(client, auth) -> tuple[threading.Thread, dict]:
     answer = {}
     request = threading.Thread(target=lambda: answer.update(r=subscribe(client, auth)))
     request.start()
-    wait_until(lambda: state(client)["faults_applied"].get("hang") == 1, timeout=10,
-               message="the request hanging")
+    wait_until(
+        lambda: state(client)["faults_applied"].get("hang") == 1, timeout=10, message="the request hanging"
+    )
     return request, answer
 
 
@@ -421,6 +506,7 @@ def test_state_counts_and_reset(client, auth):
 
 # -- served for real ----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def served():
     server, base = serve_in_thread()
@@ -440,22 +526,25 @@ def test_drop_fault_closes_the_connection_without_a_response(served):
         session.post(f"{base}{CONTACT}", json={"emailAddress": "a@example.com"}, timeout=5)
     response = session.post(f"{base}{CONTACT}", json={"emailAddress": "a@example.com"}, timeout=5)
     assert response.status_code == 201
-    assert requests.get(f"{base}/_sandbox/state", timeout=5).json()["faults_applied"] == {
-        "drop": 1}
+    assert requests.get(f"{base}/_sandbox/state", timeout=5).json()["faults_applied"] == {"drop": 1}
 
 
 def test_hang_fault_makes_a_real_client_time_out(served):
     base, session = served
-    requests.post(f"{base}/_sandbox/faults", json={"mode": "hang", "count": 1, "hang_seconds": 5},
-                  timeout=5)
+    requests.post(f"{base}/_sandbox/faults", json={"mode": "hang", "count": 1, "hang_seconds": 5}, timeout=5)
     with pytest.raises(requests.Timeout):
         session.get(f"{base}/email/v1/List/12345", timeout=0.3)
     requests.delete(f"{base}/_sandbox/faults", timeout=5)
 
 
 def test_module_entry_point_prints_its_address():
-    proc = subprocess.Popen([sys.executable, "-m", "plugins.listrak.sandbox", "--port", "0"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plugins.listrak.sandbox", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("Listrak sandbox on http://127.0.0.1:")

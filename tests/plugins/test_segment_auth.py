@@ -25,24 +25,29 @@ def signed(signature: str) -> Headers:
     return Headers({"X-Signature": signature})
 
 
-@pytest.mark.parametrize("signature", [
-    segment_signature(BODY, "seg-secret"),
-    segment_signature(BODY, "seg-next"),
-    segment_signature(BODY, "seg-secret").upper(),
-    f" {segment_signature(BODY, 'seg-secret')}\t",
-])
+@pytest.mark.parametrize(
+    "signature",
+    [
+        segment_signature(BODY, "seg-secret"),
+        segment_signature(BODY, "seg-next"),
+        segment_signature(BODY, "seg-secret").upper(),
+        f" {segment_signature(BODY, 'seg-secret')}\t",
+    ],
+)
 def test_accepted(signature):
     VERIFIER.verify(SECRETS, signed(signature), BODY)
 
 
-@pytest.mark.parametrize("sent, body, message", [
-    (Headers(), BODY, "missing X-Signature header"),
-    (signed(" "), BODY, "missing X-Signature header"),
-    (signed(segment_signature(BODY, "nope")), BODY, "signature does not match the body"),
-    (signed(segment_signature(BODY, "seg-secret")), BODY + b" ", "signature does not match the body"),
-    (signed("sha1=" + segment_signature(BODY, "seg-secret")), BODY,
-     "signature does not match the body"),
-])
+@pytest.mark.parametrize(
+    "sent, body, message",
+    [
+        (Headers(), BODY, "missing X-Signature header"),
+        (signed(" "), BODY, "missing X-Signature header"),
+        (signed(segment_signature(BODY, "nope")), BODY, "signature does not match the body"),
+        (signed(segment_signature(BODY, "seg-secret")), BODY + b" ", "signature does not match the body"),
+        (signed("sha1=" + segment_signature(BODY, "seg-secret")), BODY, "signature does not match the body"),
+    ],
+)
 def test_refusals(sent, body, message):
     with pytest.raises(Unauthorized) as exc:
         VERIFIER.verify(SECRETS, sent, body)

@@ -44,9 +44,17 @@ def delivered(post_events):
 
 def test_routes_cover_live_view_and_admin_api(app):
     urls = {url for _, url in guarded_routes(app)}
-    assert {"/live", "/live/events/1", "/live/logout", "/live/deliveries/1/replay",
-            "/admin/api/events", "/admin/api/events/1", "/admin/api/deliveries/1",
-            "/admin/api/summary", "/admin/api/replay"} <= urls
+    assert {
+        "/live",
+        "/live/events/1",
+        "/live/logout",
+        "/live/deliveries/1/replay",
+        "/admin/api/events",
+        "/admin/api/events/1",
+        "/admin/api/deliveries/1",
+        "/admin/api/summary",
+        "/admin/api/replay",
+    } <= urls
 
 
 def test_every_route_refuses_a_missing_token(app, client, delivered):
@@ -60,8 +68,9 @@ def test_every_route_refuses_a_missing_token(app, client, delivered):
         assert b"jane.doe" not in response.data
 
 
-@pytest.mark.parametrize("header", ["Bearer wrong-token", f"Bearer {TOKEN}x", "Bearer ",
-                                    f"Basic {TOKEN}", TOKEN])
+@pytest.mark.parametrize(
+    "header", ["Bearer wrong-token", f"Bearer {TOKEN}x", "Bearer ", f"Basic {TOKEN}", TOKEN]
+)
 def test_every_route_refuses_a_wrong_token(app, client, delivered, header):
     for method, url in guarded_routes(app):
         response = client.open(url, method=method, headers={"Authorization": header})
@@ -112,20 +121,34 @@ def test_login_sets_a_session_cookie_that_opens_pages_and_api(client, delivered)
     assert client.get("/admin/api/events").json["events"][0]["email"] == "jane.doe@example.com"
 
 
-@pytest.mark.xfail(strict=True, reason="DESIGN (Security, contract): the session cookie is "
-                   "Secure, HttpOnly, SameSite=Strict; the app sets SameSite=Lax and no Secure")
+@pytest.mark.xfail(
+    strict=True,
+    reason="DESIGN (Security, contract): the session cookie is "
+    "Secure, HttpOnly, SameSite=Strict; the app sets SameSite=Lax and no Secure",
+)
 def test_session_cookie_is_secure_http_only_and_same_site_strict(client):
     cookie = login(client).headers["Set-Cookie"]
-    attributes = {part.strip().split("=")[0]: part.strip().partition("=")[2]
-                  for part in cookie.split(";")[1:]}
+    attributes = {
+        part.strip().split("=")[0]: part.strip().partition("=")[2] for part in cookie.split(";")[1:]
+    }
     assert (attributes.get("Secure"), attributes.get("HttpOnly"), attributes.get("SameSite")) == (
-        "", "", "Strict")
+        "",
+        "",
+        "Strict",
+    )
 
 
 def test_login_only_redirects_inside_the_live_view(client):
-    for target in ("https://evil.example/live", "//evil.example/live", "/admin/api/events",
-                   "/live\\@evil.example", "/live/../admin", "/live\r\nSet-Cookie: x=1",
-                   "/live/\u4e2d", "/live/" + "a" * 3000):
+    for target in (
+        "https://evil.example/live",
+        "//evil.example/live",
+        "/admin/api/events",
+        "/live\\@evil.example",
+        "/live/../admin",
+        "/live\r\nSet-Cookie: x=1",
+        "/live/\u4e2d",
+        "/live/" + "a" * 3000,
+    ):
         response = client.post("/live/login", data={"token": TOKEN, "next": target})
         assert response.headers["Location"] == "/live", target
     response = client.post("/live/login", data={"token": TOKEN, "next": "/live/events/7?x=1"})
@@ -135,19 +158,21 @@ def test_login_only_redirects_inside_the_live_view(client):
 def test_replay_without_the_csrf_token_is_refused(client, delivered, runtime):
     login(client)
     assert client.post("/live/deliveries/1/replay").status_code == 403
-    assert client.post("/live/deliveries/1/replay",
-                       data={"csrf_token": "forged"}).status_code == 403
+    assert client.post("/live/deliveries/1/replay", data={"csrf_token": "forged"}).status_code == 403
     assert client.post("/admin/api/replay", json={"delivery_ids": [1]}).status_code == 403
-    assert client.post("/admin/api/replay", json={"delivery_ids": [1]},
-                       headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert (
+        client.post(
+            "/admin/api/replay", json={"delivery_ids": [1]}, headers={"X-CSRF-Token": "forged"}
+        ).status_code
+        == 403
+    )
     assert client.post("/live/logout").status_code == 403
 
 
 def test_replay_with_the_csrf_token_goes_through(client, delivered):
     login(client)
     token = csrf_of(client)
-    response = client.post("/admin/api/replay", json={"delivery_ids": [1]},
-                           headers={"X-CSRF-Token": token})
+    response = client.post("/admin/api/replay", json={"delivery_ids": [1]}, headers={"X-CSRF-Token": token})
     assert response.status_code == 200
     response = client.post("/live/deliveries/1/replay", data={"csrf_token": token})
     assert response.status_code == 302
@@ -155,8 +180,9 @@ def test_replay_with_the_csrf_token_goes_through(client, delivered):
 
 
 def test_bearer_calls_need_no_csrf_token(client, delivered):
-    response = client.post("/admin/api/replay", json={"delivery_ids": [1]},
-                           headers={"Authorization": f"Bearer {TOKEN}"})
+    response = client.post(
+        "/admin/api/replay", json={"delivery_ids": [1]}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     assert response.status_code == 200
 
 

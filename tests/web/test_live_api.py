@@ -31,12 +31,18 @@ def api(client):
 def flow(post_events, runtime, requests_mock, listrak_token):
     """Three production opt-ins answered 201, 400 (dead) and 500 (retrying), and a staging
     opt-out, all delivered by one worker pass."""
-    answers = {"ok@example.com": (201, {"status": 201, "resourceId": "ok@example.com"}),
-               "banned@example.com": (400, {"status": 400, "error": "ERROR_BANNED_EMAIL_ADDRESS",
-                                            "message": "The emailAddress is banned."}),
-               "flaky@example.com": (500, {"status": 500, "error": "ERROR_UNHANDLED_EXCEPTION",
-                                           "message": "An unexpected error occurred."}),
-               "stage@example.com": (200, {"status": 200, "resourceId": "stage@example.com"})}
+    answers = {
+        "ok@example.com": (201, {"status": 201, "resourceId": "ok@example.com"}),
+        "banned@example.com": (
+            400,
+            {"status": 400, "error": "ERROR_BANNED_EMAIL_ADDRESS", "message": "The emailAddress is banned."},
+        ),
+        "flaky@example.com": (
+            500,
+            {"status": 500, "error": "ERROR_UNHANDLED_EXCEPTION", "message": "An unexpected error occurred."},
+        ),
+        "stage@example.com": (200, {"status": 200, "resourceId": "stage@example.com"}),
+    }
 
     def answer(request, context):
         status, body = answers[request.json()["emailAddress"]]
@@ -44,11 +50,12 @@ def flow(post_events, runtime, requests_mock, listrak_token):
         return body
 
     requests_mock.post(CONTACT, json=answer)
-    events = [referral_event("e-ok", email="OK@example.com"),
-              referral_event("e-banned", email="banned@example.com"),
-              referral_event("e-flaky", email="flaky@example.com"),
-              referral_event("e-stage", type="opt_out", email="stage@example.com",
-                             environment="staging")]
+    events = [
+        referral_event("e-ok", email="OK@example.com"),
+        referral_event("e-banned", email="banned@example.com"),
+        referral_event("e-flaky", email="flaky@example.com"),
+        referral_event("e-stage", type="opt_out", email="stage@example.com", environment="staging"),
+    ]
     assert post_events(events).status_code == 202
     Worker(runtime).run_once()
     return events
@@ -71,23 +78,35 @@ def test_events_are_listed_newest_first_with_their_deliveries(api, flow):
     assert delivery["last_error_code"] == "ERROR_BANNED_EMAIL_ADDRESS"
     assert delivery["last_error_message"] == "The emailAddress is banned."
     assert delivery["last_latency_ms"] >= 0
-    assert page["counts"] == {"queued": 0, "retrying": 1, "paused": 0, "delivered": 2,
-                              "skipped": 0, "superseded": 0, "dead": 1}
+    assert page["counts"] == {
+        "queued": 0,
+        "retrying": 1,
+        "paused": 0,
+        "delivered": 2,
+        "skipped": 0,
+        "superseded": 0,
+        "dead": 1,
+    }
     assert page["next_before"] is None
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    ({"outcome": "dead"}, {"e-banned": ["dead"]}),
-    ({"outcome": "dead,retrying"}, {"e-banned": ["dead"], "e-flaky": ["retrying"]}),
-    ({"environment": "staging"}, {"e-stage": ["delivered"]}),
-    ({"email": "OK@example.com "}, {"e-ok": ["delivered"]}),
-    ({"email": "flak"}, {"e-flaky": ["retrying"]}),
-    ({"email": "@example.com", "type": "opt_out"}, {"e-stage": ["delivered"]}),
-    ({"partner": "listrak", "outcome": "delivered", "source": "extole"},
-     {"e-ok": ["delivered"], "e-stage": ["delivered"]}),
-    ({"partner": "nobody"}, {}),
-    ({"source": "segment"}, {}),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({"outcome": "dead"}, {"e-banned": ["dead"]}),
+        ({"outcome": "dead,retrying"}, {"e-banned": ["dead"], "e-flaky": ["retrying"]}),
+        ({"environment": "staging"}, {"e-stage": ["delivered"]}),
+        ({"email": "OK@example.com "}, {"e-ok": ["delivered"]}),
+        ({"email": "flak"}, {"e-flaky": ["retrying"]}),
+        ({"email": "@example.com", "type": "opt_out"}, {"e-stage": ["delivered"]}),
+        (
+            {"partner": "listrak", "outcome": "delivered", "source": "extole"},
+            {"e-ok": ["delivered"], "e-stage": ["delivered"]},
+        ),
+        ({"partner": "nobody"}, {}),
+        ({"source": "segment"}, {}),
+    ],
+)
 def test_filters(api, flow, args, expected):
     assert outcomes(api("/admin/api/events", **args).json) == expected
 
@@ -105,8 +124,17 @@ def test_paging_with_before(api, flow):
     assert second["next_before"] is None
 
 
-@pytest.mark.parametrize("args", [{"outcome": "lost"}, {"limit": "0"}, {"limit": "201"},
-                                  {"before": "x"}, {"before": "9" * 20}, {"email": "a" * 400}])
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"outcome": "lost"},
+        {"limit": "0"},
+        {"limit": "201"},
+        {"before": "x"},
+        {"before": "9" * 20},
+        {"email": "a" * 400},
+    ],
+)
 def test_bad_filters_are_a_400_naming_the_problem(api, client, args):
     response = api("/admin/api/events", **args)
     assert response.status_code == 400
@@ -142,9 +170,9 @@ def queue_now(runtime):
     from sqlalchemy import update
 
     from connector.outbox.tables import deliveries
+
     with runtime.engine.begin() as conn:
-        conn.execute(update(deliveries).where(deliveries.c.state == "retrying")
-                     .values(next_attempt_at=0))
+        conn.execute(update(deliveries).where(deliveries.c.state == "retrying").values(next_attempt_at=0))
 
 
 def test_delivery_route_gives_one_delivery_with_its_event(api, flow):
@@ -155,8 +183,10 @@ def test_delivery_route_gives_one_delivery_with_its_event(api, flow):
     assert len(response["attempt_log"]) == 1
 
 
-@pytest.mark.parametrize("path", ["/admin/api/events/999", "/admin/api/deliveries/999",
-                                  "/admin/api/events/99999999999999999999999"])
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/api/events/999", "/admin/api/deliveries/999", "/admin/api/events/99999999999999999999999"],
+)
 def test_unknown_ids_are_404(api, path):
     assert api(path).status_code == 404
 
@@ -164,27 +194,31 @@ def test_unknown_ids_are_404(api, path):
 def test_summary_shows_paused_keys_and_open_circuits(api, runtime, clock):
     refused = "token endpoint refused the credentials (Invalid Credentials)"
     outbox_breakers.trip(runtime.engine, KeyScope("listrak-staging"), "paused", refused)
-    outbox_breakers.trip(runtime.engine, CircuitScope("listrak", "listrak-production"), "open",
-               "HTTP 503")
+    outbox_breakers.trip(runtime.engine, CircuitScope("listrak", "listrak-production"), "open", "HTTP 503")
     summary = api("/admin/api/summary").json
     (paused,) = summary["paused_keys"]
     probe_at = datetime.fromtimestamp(clock.at + BreakerPolicy().probe_interval, UTC)
     assert (paused["key"], paused["state"], paused["reason"], paused["next_probe_at"]) == (
-        "listrak-staging", "paused", refused, probe_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        "listrak-staging",
+        "paused",
+        refused,
+        probe_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+    )
     (circuit,) = summary["open_circuits"]
     assert (circuit["partner"], circuit["key"], circuit["reason"]) == (
-        "listrak", "listrak-production", "HTTP 503")
+        "listrak",
+        "listrak-production",
+        "HTTP 503",
+    )
     page = api("/live").get_data(as_text=True)
     assert "Key paused: listrak-staging" in page
     assert "Circuit open: listrak / listrak-production" in page
 
 
-def test_replay_queues_a_dead_delivery_and_the_worker_delivers_it(client, api, flow, runtime,
-                                                                   requests_mock):
+def test_replay_queues_a_dead_delivery_and_the_worker_delivers_it(client, api, flow, runtime, requests_mock):
     dead = api("/admin/api/events", outcome="dead").json["events"][0]["deliveries"][0]
     requests_mock.post(CONTACT, status_code=200, json={"status": 200})
-    response = client.post("/admin/api/replay", json={"delivery_ids": [dead["id"]]},
-                           headers=BEARER)
+    response = client.post("/admin/api/replay", json={"delivery_ids": [dead["id"]]}, headers=BEARER)
     assert response.json == {"queued": 1, "superseded": 0, "unchanged": 0}
     assert api(f"/admin/api/deliveries/{dead['id']}").json["outcome"] == "queued"
     Worker(runtime).run_once()
@@ -194,16 +228,26 @@ def test_replay_queues_a_dead_delivery_and_the_worker_delivers_it(client, api, f
 
 
 def test_replay_all_dead_of_a_partner(client, flow):
-    response = client.post("/admin/api/replay", json={"dead": True, "partner": "listrak"},
-                           headers=BEARER)
+    response = client.post("/admin/api/replay", json={"dead": True, "partner": "listrak"}, headers=BEARER)
     assert response.json["queued"] == 1
 
 
-@pytest.mark.parametrize("body", [None, [], {}, {"delivery_ids": "1"}, {"delivery_ids": [0]},
-                                  {"delivery_ids": [True]}, {"dead": "yes"}, {"what": 1},
-                                  {"dead": True, "since": "yesterday"},
-                                  {"dead": True, "since": "2026-11-22T05:00:00"},
-                                  {"delivery_ids": list(range(1, 1002))}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        {},
+        {"delivery_ids": "1"},
+        {"delivery_ids": [0]},
+        {"delivery_ids": [True]},
+        {"dead": "yes"},
+        {"what": 1},
+        {"dead": True, "since": "yesterday"},
+        {"dead": True, "since": "2026-11-22T05:00:00"},
+        {"delivery_ids": list(range(1, 1002))},
+    ],
+)
 def test_bad_replay_bodies_are_400(client, body):
     response = client.post("/admin/api/replay", json=body, headers=BEARER)
     assert response.status_code == 400

@@ -21,11 +21,18 @@ def test_accepted_event_is_committed_with_its_delivery(post_events, runtime):
     assert response.json == {"accepted": 1, "duplicates": 0}
     (event,) = stored_events(runtime)
     assert (event["source_id"], event["event_id"], event["type"], event["environment"]) == (
-        "extole", "e-1", "opt_in", "production")
+        "extole",
+        "e-1",
+        "opt_in",
+        "production",
+    )
     (delivery,) = stored_deliveries(runtime)
     assert delivery["event_pk"] == event["id"]
     assert (delivery["partner_id"], delivery["state"], delivery["partner_key_id"]) == (
-        "listrak", "queued", "listrak-production")
+        "listrak",
+        "queued",
+        "listrak-production",
+    )
 
 
 def test_email_is_trimmed_and_lower_cased(post_events, runtime):
@@ -37,8 +44,12 @@ def test_email_is_trimmed_and_lower_cased(post_events, runtime):
 
 
 def test_array_of_events_is_accepted(post_events, runtime):
-    response = post_events([referral_event("a", email="a@example.com"),
-                            referral_event("b", email="b@example.com", type="opt_out")])
+    response = post_events(
+        [
+            referral_event("a", email="a@example.com"),
+            referral_event("b", email="b@example.com", type="opt_out"),
+        ]
+    )
     assert response.json == {"accepted": 2, "duplicates": 0}
     assert [d["spec"]["state"] for d in stored_deliveries(runtime)] == ["Subscribed", "Unsubscribed"]
 
@@ -59,16 +70,16 @@ def test_repeated_event_id_is_a_duplicate_and_not_queued_twice(post_events, runt
 
 
 def test_repeated_event_id_within_one_array(post_events, runtime):
-    response = post_events([referral_event("x"), referral_event("y", email="y@example.com"),
-                            referral_event("x")])
+    response = post_events(
+        [referral_event("x"), referral_event("y", email="y@example.com"), referral_event("x")]
+    )
     assert response.json == {"accepted": 2, "duplicates": 1}
     assert [e["event_id"] for e in stored_events(runtime)] == ["x", "y"]
     assert len(stored_deliveries(runtime)) == 2
 
 
 def test_same_event_id_from_another_source_is_not_a_duplicate(config_dir, make_runtime):
-    (config_dir / "sources/extole-eu.yaml").write_text(
-        (config_dir / "sources/extole.yaml").read_text())
+    (config_dir / "sources/extole-eu.yaml").write_text((config_dir / "sources/extole.yaml").read_text())
     runtime = make_runtime()
     client = create_app({"TESTING": True}, runtime=runtime).test_client()
     body = json.dumps(referral_event()).encode()
@@ -90,6 +101,7 @@ def test_no_202_when_the_commit_fails(post_events, runtime, monkeypatch):
 
 
 # -- bad input: documented 4xx, a JSON body naming the problem, nothing queued -----------------
+
 
 def assert_nothing_queued(runtime):
     assert stored_events(runtime) == []
@@ -153,31 +165,35 @@ def test_event_time_needs_an_offset(post_events, runtime):
 def test_missing_email(post_events, runtime):
     event = referral_event()
     del event["person"]["email"]
-    assert bad_payload(post_events, runtime, event) == {
-        "person.email": ["Missing data for required field."]}
+    assert bad_payload(post_events, runtime, event) == {"person.email": ["Missing data for required field."]}
 
 
 @pytest.mark.parametrize("email", ["", "   ", "jane", "jane@", "@example.com", "a b@example.com"])
 def test_invalid_email(post_events, runtime, email):
     assert bad_payload(post_events, runtime, referral_event(email=email)) == {
-        "person.email": ["not a valid email address"]}
+        "person.email": ["not a valid email address"]
+    }
 
 
 def test_unknown_type(post_events, runtime):
     assert bad_payload(post_events, runtime, referral_event(type="subscribe")) == {
-        "type": ["Must be one of: opt_in, opt_out."]}
+        "type": ["Must be one of: opt_in, opt_out."]
+    }
 
 
 def test_unknown_funnel(post_events, runtime):
     assert bad_payload(post_events, runtime, referral_event(funnel="partner")) == {
-        "person.funnel": ["Must be one of: advocate, friend."]}
+        "person.funnel": ["Must be one of: advocate, friend."]
+    }
 
 
 def test_bad_event_in_an_array_names_its_index_and_queues_none(post_events, runtime):
-    payload = [referral_event("ok-1", email="a@example.com"),
-               referral_event("bad", email="not-an-email"),
-               referral_event("ok-2", email="b@example.com"),
-               "opt_in"]
+    payload = [
+        referral_event("ok-1", email="a@example.com"),
+        referral_event("bad", email="not-an-email"),
+        referral_event("ok-2", email="b@example.com"),
+        "opt_in",
+    ]
     assert bad_payload(post_events, runtime, payload) == {
         "[1].person.email": ["not a valid email address"],
         "[3]": ["an event must be a JSON object"],
@@ -186,13 +202,19 @@ def test_bad_event_in_an_array_names_its_index_and_queues_none(post_events, runt
 
 def test_more_than_1000_events(post_events, runtime):
     payload = [referral_event(f"e-{i}", email=f"p{i}@example.com") for i in range(1001)]
-    assert bad_payload(post_events, runtime, payload) == {
-        "$": ["at most 1000 events per request, got 1001"]}
+    assert bad_payload(post_events, runtime, payload) == {"$": ["at most 1000 events per request, got 1001"]}
 
 
 def test_exactly_1000_events_are_accepted(post_events, runtime):
-    payload = [{"event_id": f"e-{i}", "type": "opt_in", "event_time": "2026-11-22T05:44:22Z",
-                "person": {"email": f"p{i}@example.com"}} for i in range(1000)]
+    payload = [
+        {
+            "event_id": f"e-{i}",
+            "type": "opt_in",
+            "event_time": "2026-11-22T05:44:22Z",
+            "person": {"email": f"p{i}@example.com"},
+        }
+        for i in range(1000)
+    ]
     assert post_events(payload).json == {"accepted": 1000, "duplicates": 0}
     assert len(stored_deliveries(runtime)) == 1000
 
@@ -210,22 +232,22 @@ def test_body_over_one_mebibyte_is_413(post_events, runtime):
 def test_wrong_content_type_is_415(post_events, runtime, content_type):
     response = post_events(referral_event(), headers={"Content-Type": content_type})
     assert response.status_code == 415
-    assert response.json == {"error": "unsupported content type",
-                             "message": "send the events with Content-Type: application/json"}
+    assert response.json == {
+        "error": "unsupported content type",
+        "message": "send the events with Content-Type: application/json",
+    }
     assert_nothing_queued(runtime)
 
 
 def test_json_with_charset_is_accepted(post_events):
-    response = post_events(referral_event(),
-                           headers={"Content-Type": "application/json; charset=utf-8"})
+    response = post_events(referral_event(), headers={"Content-Type": "application/json; charset=utf-8"})
     assert response.status_code == 202
 
 
 def test_unknown_source_is_404(post_events, runtime):
     response = post_events(referral_event(), source="friendbuy")
     assert response.status_code == 404
-    assert response.json == {"error": "unknown source",
-                             "message": "no source 'friendbuy' is configured"}
+    assert response.json == {"error": "unknown source", "message": "no source 'friendbuy' is configured"}
     assert_nothing_queued(runtime)
 
 
@@ -237,8 +259,9 @@ def test_bad_signature_is_401(post_events, runtime):
 
 
 def test_missing_signature_is_401(client, runtime):
-    response = client.post("/webhooks/extole", data=json.dumps(referral_event()),
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/extole", data=json.dumps(referral_event()), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 401
     assert response.json == {"error": "unauthorized", "message": "missing X-Extole-Signature header"}
     assert_nothing_queued(runtime)
@@ -246,8 +269,11 @@ def test_missing_signature_is_401(client, runtime):
 
 def test_sha1_signature_form_is_accepted(client):
     body = json.dumps(referral_event()).encode()
-    response = client.post("/webhooks/extole", data=body, headers={
-        "Content-Type": "application/json", "X-Extole-Signature": sign(body, algorithm="sha1")})
+    response = client.post(
+        "/webhooks/extole",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body, algorithm="sha1")},
+    )
     assert response.status_code == 202
 
 
@@ -264,14 +290,17 @@ def test_get_is_405_json(client):
 
 # -- staging events and keys -----------------------------------------------------------------
 
-def test_staging_event_without_staging_key_is_skipped_and_never_sent(
-        config_dir, make_runtime, requests_mock):
+
+def test_staging_event_without_staging_key_is_skipped_and_never_sent(config_dir, make_runtime, requests_mock):
     update_yaml(config_dir / "partners/listrak.yaml", drop=("keys.staging",))
     runtime = make_runtime()
     client = create_app({"TESTING": True}, runtime=runtime).test_client()
     body = json.dumps(referral_event(environment="staging")).encode()
-    response = client.post("/webhooks/extole", data=body, headers={
-        "Content-Type": "application/json", "X-Extole-Signature": sign(body)})
+    response = client.post(
+        "/webhooks/extole",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
+    )
     assert response.json == {"accepted": 1, "duplicates": 0}
     (delivery,) = stored_deliveries(runtime)
     assert delivery["state"] == "skipped"
@@ -285,5 +314,8 @@ def test_staging_event_uses_the_staging_key(post_events, runtime):
     post_events(referral_event(environment="staging"))
     (delivery,) = stored_deliveries(runtime)
     assert (delivery["state"], delivery["environment"], delivery["partner_key_id"]) == (
-        "queued", "staging", "listrak-staging")
+        "queued",
+        "staging",
+        "listrak-staging",
+    )
     assert delivery["contact_key"] == "listrak|staging|12345|jane.doe@example.com"

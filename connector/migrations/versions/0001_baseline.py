@@ -41,8 +41,7 @@ def upgrade() -> None:
     op.create_table(
         "deliveries",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("event_pk", sa.Integer, sa.ForeignKey("events.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("event_pk", sa.Integer, sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
         sa.Column("partner_id", sa.String(128), nullable=False),
         sa.Column("action", sa.String(64), nullable=False),
         sa.Column("environment", sa.String(16), nullable=False),
@@ -72,8 +71,9 @@ def upgrade() -> None:
     op.create_table(
         "attempts",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("delivery_id", sa.Integer,
-                  sa.ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "delivery_id", sa.Integer, sa.ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("started_at", sa.Float, nullable=False),
         sa.Column("outcome", sa.String(16), nullable=False),
         sa.Column("status", sa.Integer),

@@ -24,20 +24,34 @@ from plugins.listrak.sandbox.state import DEFAULT_CLIENTS, DEFAULT_LISTS, ApiErr
 # Plain HTTP is served on purpose: real Listrak refuses it (ERROR_UNSUPPORTED_PROTOCOL), but the
 # sandbox only ever listens on loopback, where the connector accepts http:// URLs.
 
-UNAUTHORIZED = {"status": 401, "error": "ERROR_UNAUTHORIZED",
-                "message": "Authorization was denied for this request."}
-KNOWN_HTTP_ERRORS = {404: ("ERROR_UNKNOWN_ROUTE", "Invalid route was supplied."),
-                     405: ("ERROR_UNSUPPORTED_METHOD", "The route does not support this method.")}
+UNAUTHORIZED = {
+    "status": 401,
+    "error": "ERROR_UNAUTHORIZED",
+    "message": "Authorization was denied for this request.",
+}
+KNOWN_HTTP_ERRORS = {
+    404: ("ERROR_UNKNOWN_ROUTE", "Invalid route was supplied."),
+    405: ("ERROR_UNSUPPORTED_METHOD", "The route does not support this method."),
+}
 
 
-def create_sandbox_app(clients: dict[str, str] | None = None, lists: dict | None = None, *,
-                       token_lifetime: int = 3599, clock=time.time) -> Flask:
+def create_sandbox_app(
+    clients: dict[str, str] | None = None,
+    lists: dict | None = None,
+    *,
+    token_lifetime: int = 3599,
+    clock=time.time,
+) -> Flask:
     """The sandbox app: /OAuth2/Token, /email/v1/..., and the /_sandbox/ control routes.
 
     The Sandbox object (state, faults) is at app.extensions["listrak_sandbox"].
     """
-    sb = Sandbox(DEFAULT_CLIENTS if clients is None else clients,
-                 DEFAULT_LISTS if lists is None else lists, token_lifetime, clock)
+    sb = Sandbox(
+        DEFAULT_CLIENTS if clients is None else clients,
+        DEFAULT_LISTS if lists is None else lists,
+        token_lifetime,
+        clock,
+    )
     app = Flask(__name__)
     app.extensions["listrak_sandbox"] = sb
     app.register_blueprint(email_api(sb))
@@ -75,15 +89,15 @@ def create_sandbox_app(clients: dict[str, str] | None = None, lists: dict | None
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        error, message = KNOWN_HTTP_ERRORS.get(exc.code or 500,
-                                               ("ERROR_INVALID_PARAMETER", exc.description))
+        error, message = KNOWN_HTTP_ERRORS.get(exc.code or 500, ("ERROR_INVALID_PARAMETER", exc.description))
         return jsonify(status=exc.code, error=error, message=message), exc.code
 
     @app.errorhandler(Exception)
     def unhandled(exc: Exception):
         app.logger.exception("listrak sandbox: unhandled error")
-        return jsonify(status=500, error="ERROR_UNHANDLED_EXCEPTION",
-                       message="An unexpected error occurred."), 500
+        return jsonify(
+            status=500, error="ERROR_UNHANDLED_EXCEPTION", message="An unexpected error occurred."
+        ), 500
 
     return app
 

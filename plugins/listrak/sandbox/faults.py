@@ -38,8 +38,7 @@ class JsonNumber(fields.Float):
     """A JSON number, kept as sent (3 stays 3): no numeric strings, booleans, NaN or infinity."""
 
     def _validated(self, value):
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not math.isfinite(value)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.make_error("invalid", input=value)
         return value
 
@@ -48,8 +47,7 @@ class FaultSchema(Schema):
     """The body of `POST /_sandbox/faults`; loads as a Fault."""
 
     mode = fields.String(required=True, validate=validate.OneOf(MODES))
-    count = fields.Integer(strict=True, allow_none=True, load_default=None,
-                           validate=validate.Range(min=1))
+    count = fields.Integer(strict=True, allow_none=True, load_default=None, validate=validate.Range(min=1))
     ratio = JsonNumber(allow_none=True, load_default=None, validate=validate.Range(min=0, max=1))
     retry_after = JsonNumber(allow_none=True, load_default=None, validate=validate.Range(min=0))
     hang_seconds = JsonNumber(allow_none=True, load_default=None, validate=validate.Range(min=0))
@@ -71,8 +69,14 @@ class FaultSchema(Schema):
         elif mode == "expire_token":
             target, count = "api", 1 if count is None else count
         hang = data["hang_seconds"]
-        return Fault(mode=mode, count=count, ratio=data["ratio"], retry_after=data["retry_after"],
-                     hang_seconds=30.0 if hang is None else float(hang), target=target)
+        return Fault(
+            mode=mode,
+            count=count,
+            ratio=data["ratio"],
+            retry_after=data["retry_after"],
+            hang_seconds=30.0 if hang is None else float(hang),
+            target=target,
+        )
 
 
 class LatencySchema(Schema):
@@ -92,8 +96,7 @@ def load_body(schema: Schema):
 def problem(exc: ValidationError):
     """A 400 naming each field: {"error": "count: Must be ...", "fields": {"count": [...]}}."""
     messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
-    summary = "; ".join(f"{name}: {' '.join(map(str, errors))}"
-                        for name, errors in sorted(messages.items()))
+    summary = "; ".join(f"{name}: {' '.join(map(str, errors))}" for name, errors in sorted(messages.items()))
     return jsonify(error=summary, fields=messages), 400
 
 
@@ -182,21 +185,24 @@ def drop_connection(environ: dict) -> Response:
         except OSError:
             pass
         return Response(b"", status=500)
-    return Response(_truncated_body(), status=200, headers={"Content-Length": "64"},
-                    mimetype="application/json")
+    return Response(
+        _truncated_body(), status=200, headers={"Content-Length": "64"}, mimetype="application/json"
+    )
 
 
 def apply_fault(fault: Fault, book: FaultBook, environ: dict, expire_tokens) -> Response | None:
     """The response a fault answers with, or None to go on handling the request normally."""
     if fault.mode == "500":
-        return jsonify(status=500, error="ERROR_UNHANDLED_EXCEPTION",
-                       message="An unexpected error occurred."), 500
+        return jsonify(
+            status=500, error="ERROR_UNHANDLED_EXCEPTION", message="An unexpected error occurred."
+        ), 500
     if fault.mode == "503":
         page = "<html><body><h1>503 Service Unavailable</h1></body></html>"
         return _retry_after(Response(page, status=503, mimetype="text/html"), fault)
     if fault.mode == "429":
-        response = jsonify(status=429, error="ERROR_TOO_MANY_REQUESTS",
-                           message="The rate limit was exceeded.")
+        response = jsonify(
+            status=429, error="ERROR_TOO_MANY_REQUESTS", message="The rate limit was exceeded."
+        )
         response.status_code = 429
         return _retry_after(response, fault)
     if fault.mode == "hang":

@@ -20,14 +20,19 @@ from plugins.listrak.sandbox.state import (
     not_found,
 )
 
-EMAIL_RE = re.compile(r"^[^@\s\"(),:;<>\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[^@\s\"(),:;<>\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 CONTACT_KEYS = {"emailAddress", "subscriptionState", "externalContactID", "segmentationFieldValues"}
 VALUE_KEYS = {"segmentationFieldId", "value"}
 BULK_KEYS = {"emailAddress", "segmentationFieldValues"}
 BULK_MAX, PAGE_MAX, FIELD_IDS_MAX = 10_000, 5_000, 30
-ROUTE_NAMES = {"<int:list_id>": "<listId>", "<identifier>": "<contactIdentifier>",
-               "<int:group_id>": "<segmentationFieldGroupId>"}
+ROUTE_NAMES = {
+    "<int:list_id>": "<listId>",
+    "<identifier>": "<contactIdentifier>",
+    "<int:group_id>": "<segmentationFieldGroupId>",
+}
 
 
 def check_email(value: object, name: str) -> str:
@@ -56,8 +61,11 @@ def parse_values(raw: object, fields: dict[int, dict], name: str) -> dict[int, s
         if field["dataType"] == "CheckBox" and value not in ("on", "off", ""):
             raise invalid(f"{where}.value")
         if fid in values:
-            raise ApiError(400, "ERROR_SEGMENTATION_FIELD_DEFINED_TWICE",
-                           f"Two or more values were supplied for segmentationFieldId {fid}.")
+            raise ApiError(
+                400,
+                "ERROR_SEGMENTATION_FIELD_DEFINED_TWICE",
+                f"Two or more values were supplied for segmentationFieldId {fid}.",
+            )
         values[fid] = value
     return values
 
@@ -91,8 +99,9 @@ def _ids(raw: str | None, name: str) -> list[int] | None:
 
 def _json_body() -> object:
     if request.mimetype != "application/json":
-        raise ApiError(415, "ERROR_UNSUPPORTED_CONTENT_TYPE",
-                       "The request's Content-Type must be application/json.")
+        raise ApiError(
+            415, "ERROR_UNSUPPORTED_CONTENT_TYPE", "The request's Content-Type must be application/json."
+        )
     try:
         return json.loads(request.get_data())
     except (ValueError, UnicodeDecodeError):
@@ -102,8 +111,11 @@ def _json_body() -> object:
 def _field_ids(query: dict[str, str], fields: dict) -> list[int] | None:
     ids = _ids(query.get("segmentationFieldIds"), "segmentationFieldIds")
     if ids is not None and len(ids) > FIELD_IDS_MAX:
-        raise ApiError(400, "ERROR_TOO_MANY_SEGMENTATION_FIELDS",
-                       f"At most {FIELD_IDS_MAX} segmentationFieldIds may be requested.")
+        raise ApiError(
+            400,
+            "ERROR_TOO_MANY_SEGMENTATION_FIELDS",
+            f"At most {FIELD_IDS_MAX} segmentationFieldIds may be requested.",
+        )
     if ids is not None and any(i not in fields for i in ids):
         raise invalid("segmentationFieldIds")
     return ids
@@ -114,8 +126,16 @@ def email_api(sb: Sandbox) -> Blueprint:
 
     @bp.post("/List/<int:list_id>/Contact")
     def upsert_contact(list_id: int):
-        query = _query({"overrideUnsubscribe", "subscribedByContact", "sendDoubleOptIn",
-                        "updateType", "eventIds", "newEmailAddress"})
+        query = _query(
+            {
+                "overrideUnsubscribe",
+                "subscribedByContact",
+                "sendDoubleOptIn",
+                "updateType",
+                "eventIds",
+                "newEmailAddress",
+            }
+        )
         body = _json_body()
         fields = sb.list_fields(list_id)
         if not isinstance(body, dict):
@@ -142,14 +162,27 @@ def email_api(sb: Sandbox) -> Blueprint:
         new_email = query.get("newEmailAddress")
         new_email = check_email(new_email, "newEmailAddress") if new_email is not None else None
         if state == UNSUBSCRIBED and values:
-            raise ApiError(400, "ERROR_UNSUBSCRIBE_WITH_SEGMENTATION_DATA",
-                           "Profile field data cannot be supplied when unsubscribing a contact.")
+            raise ApiError(
+                400,
+                "ERROR_UNSUBSCRIBE_WITH_SEGMENTATION_DATA",
+                "Profile field data cannot be supplied when unsubscribing a contact.",
+            )
         if state == UNSUBSCRIBED and event_ids:
-            raise ApiError(400, "ERROR_UNSUBSCRIBE_WITH_EVENTS",
-                           "Events cannot be supplied when unsubscribing a contact.")
-        status, resource = sb.upsert(list_id, email, state, external_id,
-                                     None if raw_values is None else values, override,
-                                     update_type, new_email)
+            raise ApiError(
+                400,
+                "ERROR_UNSUBSCRIBE_WITH_EVENTS",
+                "Events cannot be supplied when unsubscribing a contact.",
+            )
+        status, resource = sb.upsert(
+            list_id,
+            email,
+            state,
+            external_id,
+            None if raw_values is None else values,
+            override,
+            update_type,
+            new_email,
+        )
         return jsonify(status=status, resourceId=resource), status
 
     @bp.get("/List/<int:list_id>/Contact/<identifier>")
@@ -166,8 +199,7 @@ def email_api(sb: Sandbox) -> Blueprint:
     @bp.get("/List/<int:list_id>/Contact")
     def list_contacts(list_id: int):
         # startDate/endDate/useOriginalSubscribeDate are not imitated: refused as unknown.
-        query = _query({"subscriptionState", "externalContactId", "segmentationFieldIds",
-                        "cursor", "count"})
+        query = _query({"subscriptionState", "externalContactId", "segmentationFieldIds", "cursor", "count"})
         field_ids = _field_ids(query, sb.list_fields(list_id))
         state = query.get("subscriptionState", SUBSCRIBED)
         if state not in (SUBSCRIBED, UNSUBSCRIBED):
@@ -184,10 +216,13 @@ def email_api(sb: Sandbox) -> Blueprint:
             raise invalid("cursor")
         external = query.get("externalContactId")
         with sb.lock:
-            rows = [c for c in sb.contacts[list_id].values() if c["subscriptionState"] == state
-                    and (external is None or c["externalContactID"] == external)]
-            page = [sb.public_contact(list_id, c, field_ids)
-                    for c in rows[offset:offset + int(count)]]
+            rows = [
+                c
+                for c in sb.contacts[list_id].values()
+                if c["subscriptionState"] == state
+                and (external is None or c["externalContactID"] == external)
+            ]
+            page = [sb.public_contact(list_id, c, field_ids) for c in rows[offset : offset + int(count)]]
         more = offset + int(count) < len(rows)
         cursor = base64.urlsafe_b64encode(str(offset + int(count)).encode()).decode()
         return jsonify(status=200, nextPageCursor=cursor if more else None, data=page)
@@ -204,13 +239,11 @@ def email_api(sb: Sandbox) -> Blueprint:
         items = []
         for i, item in enumerate(body):
             if not isinstance(item, dict) or set(item) - BULK_KEYS:
-                raise malformed(f"[{i}] must be an object with emailAddress and "
-                                "segmentationFieldValues.")
+                raise malformed(f"[{i}] must be an object with emailAddress and segmentationFieldValues.")
             if not isinstance(item.get("segmentationFieldValues"), list):
                 raise invalid(f"[{i}].segmentationFieldValues")
             email = check_email(item.get("emailAddress"), f"[{i}].emailAddress")
-            values = parse_values(item["segmentationFieldValues"], fields,
-                                  f"[{i}].segmentationFieldValues")
+            values = parse_values(item["segmentationFieldValues"], fields, f"[{i}].segmentationFieldValues")
             items.append((email, values))
         return jsonify(status=201, resourceId=sb.bulk_update(list_id, items)), 201
 
@@ -219,21 +252,35 @@ def email_api(sb: Sandbox) -> Blueprint:
         _query(set())
         sb.list_fields(list_id)
         spec = sb.lists[list_id]
-        return jsonify(status=200, data={
-            "listId": list_id, "listName": spec["listName"], "folderId": 0, "ipPoolId": 0,
-            "bounceDomainAlias": None, "bounceHandling": "Standard", "bounceUnsubscribeCount": 5,
-            "createDate": "2024-01-01T00:00:00", "enableDoubleOptIn": False,
-            "fromEmail": spec.get("fromEmail", "news@example.com"),
-            "fromName": spec.get("fromName", "Sandbox")})
+        return jsonify(
+            status=200,
+            data={
+                "listId": list_id,
+                "listName": spec["listName"],
+                "folderId": 0,
+                "ipPoolId": 0,
+                "bounceDomainAlias": None,
+                "bounceHandling": "Standard",
+                "bounceUnsubscribeCount": 5,
+                "createDate": "2024-01-01T00:00:00",
+                "enableDoubleOptIn": False,
+                "fromEmail": spec.get("fromEmail", "news@example.com"),
+                "fromName": spec.get("fromName", "Sandbox"),
+            },
+        )
 
     @bp.get("/List/<int:list_id>/SegmentationFieldGroup")
     def get_groups(list_id: int):
         _query(set())
         sb.list_fields(list_id)
         groups = sb.lists[list_id]["segmentationFieldGroups"]
-        return jsonify(status=200, data=[
-            {"segmentationFieldGroupId": gid, "segmentationFieldGroupName": g["name"],
-             "position": pos} for pos, (gid, g) in enumerate(groups.items(), start=1)])
+        return jsonify(
+            status=200,
+            data=[
+                {"segmentationFieldGroupId": gid, "segmentationFieldGroupName": g["name"], "position": pos}
+                for pos, (gid, g) in enumerate(groups.items(), start=1)
+            ],
+        )
 
     @bp.get("/List/<int:list_id>/SegmentationFieldGroup/<int:group_id>/SegmentationField")
     def get_fields(list_id: int, group_id: int):
@@ -242,11 +289,20 @@ def email_api(sb: Sandbox) -> Blueprint:
         group = sb.lists[list_id]["segmentationFieldGroups"].get(group_id)
         if group is None:
             raise not_found("listId and segmentationFieldGroupId")
-        return jsonify(status=200, data=[
-            {"segmentationFieldId": fid, "segmentationFieldName": f["name"],
-             "segmentationFieldGroupId": group_id, "dataType": f["dataType"],
-             "maxLength": f["maxLength"], "position": pos}
-            for pos, (fid, f) in enumerate(group["fields"].items(), start=1)])
+        return jsonify(
+            status=200,
+            data=[
+                {
+                    "segmentationFieldId": fid,
+                    "segmentationFieldName": f["name"],
+                    "segmentationFieldGroupId": group_id,
+                    "dataType": f["dataType"],
+                    "maxLength": f["maxLength"],
+                    "position": pos,
+                }
+                for pos, (fid, f) in enumerate(group["fields"].items(), start=1)
+            ],
+        )
 
     return bp
 
@@ -262,8 +318,9 @@ def token_endpoint(sb: Sandbox):
     expected = sb.clients.get(client_id)
     if expected is None or not hmac.compare_digest(expected.encode(), secret.encode()):
         return jsonify(error="Invalid Credentials"), 400
-    response = jsonify(access_token=sb.issue_token(client_id), token_type="bearer",
-                       expires_in=sb.token_lifetime)
+    response = jsonify(
+        access_token=sb.issue_token(client_id), token_type="bearer", expires_in=sb.token_lifetime
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 
 from plugins.listrak.sandbox.faults import FaultBook
 
-DEFAULT_CLIENTS = {"sandbox-client": "sandbox-secret",
-                   "sandbox-staging-client": "sandbox-staging-secret"}
+DEFAULT_CLIENTS = {"sandbox-client": "sandbox-secret", "sandbox-staging-client": "sandbox-staging-secret"}
 
 
 def _fields(*rows):
@@ -23,16 +22,31 @@ def _fields(*rows):
 # lists: {listId: {"listName", "segmentationFieldGroups": {groupId: {"name", "fields":
 #   {fieldId: {"name", "dataType", "maxLength" (optional)}}}}}}; str ids are accepted too.
 DEFAULT_LISTS = {
-    12345: {"listName": "Referral opt-ins", "segmentationFieldGroups": {
-        10: {"name": "Referral profile", "fields": _fields(
-            (1001, "phone_number", "Text"), (1002, "share_link", "Text"),
-            (1003, "first_name", "Text"), (1004, "last_name", "Text"), (1005, "funnel", "Text"))},
-        20: {"name": "Audiences", "fields": _fields(
-            (6789, "My audience", "CheckBox"), (6790, "Other audience", "CheckBox"))},
-    }},
-    456: {"listName": "Second list", "segmentationFieldGroups": {
-        30: {"name": "Audiences", "fields": _fields((6789, "My audience", "CheckBox"))},
-    }},
+    12345: {
+        "listName": "Referral opt-ins",
+        "segmentationFieldGroups": {
+            10: {
+                "name": "Referral profile",
+                "fields": _fields(
+                    (1001, "phone_number", "Text"),
+                    (1002, "share_link", "Text"),
+                    (1003, "first_name", "Text"),
+                    (1004, "last_name", "Text"),
+                    (1005, "funnel", "Text"),
+                ),
+            },
+            20: {
+                "name": "Audiences",
+                "fields": _fields((6789, "My audience", "CheckBox"), (6790, "Other audience", "CheckBox")),
+            },
+        },
+    },
+    456: {
+        "listName": "Second list",
+        "segmentationFieldGroups": {
+            30: {"name": "Audiences", "fields": _fields((6789, "My audience", "CheckBox"))},
+        },
+    },
 }
 DEFAULT_MAX_LENGTH = {"CheckBox": 3, "RadioButton": 100}
 SUBSCRIBED, UNSUBSCRIBED = "Subscribed", "Unsubscribed"
@@ -55,8 +69,11 @@ def malformed(detail: str = "Invalid JSON body was supplied.") -> ApiError:
 
 
 def not_found(what: str) -> ApiError:
-    return ApiError(404, "ERROR_UNABLE_TO_LOCATE_RESOURCE",
-                    f"Unable to locate a resource associated with the {what} supplied.")
+    return ApiError(
+        404,
+        "ERROR_UNABLE_TO_LOCATE_RESOURCE",
+        f"Unable to locate a resource associated with the {what} supplied.",
+    )
 
 
 def _normalize_lists(lists: dict) -> dict[int, dict]:
@@ -67,12 +84,17 @@ def _normalize_lists(lists: dict) -> dict[int, dict]:
             fields = {}
             for field_id, f in group.get("fields", {}).items():
                 kind = f.get("dataType", "Text")
-                fields[int(field_id)] = {"name": f["name"], "dataType": kind, "maxLength": int(
-                    f.get("maxLength", DEFAULT_MAX_LENGTH.get(kind, 500)))}
-            groups[int(group_id)] = {"name": group.get("name", f"Group {group_id}"),
-                                     "fields": fields}
-        out[int(list_id)] = {**spec, "listName": spec.get("listName", f"List {list_id}"),
-                             "segmentationFieldGroups": groups}
+                fields[int(field_id)] = {
+                    "name": f["name"],
+                    "dataType": kind,
+                    "maxLength": int(f.get("maxLength", DEFAULT_MAX_LENGTH.get(kind, 500))),
+                }
+            groups[int(group_id)] = {"name": group.get("name", f"Group {group_id}"), "fields": fields}
+        out[int(list_id)] = {
+            **spec,
+            "listName": spec.get("listName", f"List {list_id}"),
+            "segmentationFieldGroups": groups,
+        }
     return out
 
 
@@ -81,8 +103,14 @@ def _iso(ts: float) -> str:
 
 
 def _new_contact(email: str, now: str) -> dict:
-    return {"emailAddress": email, "subscriptionState": SUBSCRIBED, "subscribeDate": now,
-            "unsubscribeDate": None, "externalContactID": None, "segmentationFieldValues": {}}
+    return {
+        "emailAddress": email,
+        "subscriptionState": SUBSCRIBED,
+        "subscribeDate": now,
+        "unsubscribeDate": None,
+        "externalContactID": None,
+        "segmentationFieldValues": {},
+    }
 
 
 @dataclass
@@ -108,10 +136,14 @@ class Sandbox:
 
     def __init__(self, clients: dict[str, str], lists: dict, token_lifetime: int, clock):
         self.clients, self.lists = dict(clients), _normalize_lists(lists)
-        self.fields = {lid: {fid: {**f, "groupId": gid}
-                             for gid, g in spec["segmentationFieldGroups"].items()
-                             for fid, f in g["fields"].items()}
-                       for lid, spec in self.lists.items()}
+        self.fields = {
+            lid: {
+                fid: {**f, "groupId": gid}
+                for gid, g in spec["segmentationFieldGroups"].items()
+                for fid, f in g["fields"].items()
+            }
+            for lid, spec in self.lists.items()
+        }
         self.token_lifetime, self.clock = token_lifetime, clock
         self.lock = threading.Lock()
         self.faults = FaultBook()
@@ -163,17 +195,28 @@ class Sandbox:
             raise not_found("listId")
         return self.fields[list_id]
 
-    def upsert(self, list_id: int, email: str, state: str, external_id: str | None,
-               values: dict[int, str] | None, override: bool, update_type: str,
-               new_email: str | None) -> tuple[int, str]:
+    def upsert(
+        self,
+        list_id: int,
+        email: str,
+        state: str,
+        external_id: str | None,
+        values: dict[int, str] | None,
+        override: bool,
+        update_type: str,
+        new_email: str | None,
+    ) -> tuple[int, str]:
         now = _iso(self.clock())
         with self.lock:
             contacts = self.contacts[list_id]
             contact = contacts.get(email)
             if contact is None:
                 if state == UNSUBSCRIBED:
-                    raise ApiError(400, "ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS",
-                                   "The emailAddress is not subscribed to the list.")
+                    raise ApiError(
+                        400,
+                        "ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS",
+                        "The emailAddress is not subscribed to the list.",
+                    )
                 contact = contacts[email] = _new_contact(email, now)
                 status = 201
             else:
@@ -181,16 +224,21 @@ class Sandbox:
                 current = contact["subscriptionState"]
                 if state == SUBSCRIBED and current == UNSUBSCRIBED:
                     if not override:
-                        raise ApiError(400, "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS", "The emailAddress "
-                                       "has already been unsubscribed from the list.")
-                    contact.update(subscriptionState=SUBSCRIBED, subscribeDate=now,
-                                   unsubscribeDate=None)
+                        raise ApiError(
+                            400,
+                            "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS",
+                            "The emailAddress has already been unsubscribed from the list.",
+                        )
+                    contact.update(subscriptionState=SUBSCRIBED, subscribeDate=now, unsubscribeDate=None)
                 elif state == UNSUBSCRIBED and current == SUBSCRIBED:
                     contact.update(subscriptionState=UNSUBSCRIBED, unsubscribeDate=now)
                 if new_email and new_email != email:
                     if new_email in contacts:
-                        raise ApiError(400, "ERROR_SUBSCRIBED_NEW_EMAIL_ADDRESS",
-                                       "The newEmailAddress is already on the list.")
+                        raise ApiError(
+                            400,
+                            "ERROR_SUBSCRIBED_NEW_EMAIL_ADDRESS",
+                            "The newEmailAddress is already on the list.",
+                        )
                     contacts[new_email] = contacts.pop(email)
                     contact["emailAddress"] = email = new_email
             if external_id is not None:
@@ -220,25 +268,48 @@ class Sandbox:
         email = contact["emailAddress"]
         return {
             "emailAddress": email,
-            "emailKey": hashlib.md5(f"{list_id}:{email}".encode(), usedforsecurity=False
-                                    ).hexdigest(),
+            "emailKey": hashlib.md5(f"{list_id}:{email}".encode(), usedforsecurity=False).hexdigest(),
             "universalEmailKey": hashlib.sha256(email.encode()).hexdigest(),
             "subscriptionState": contact["subscriptionState"],
-            "subscribeDate": contact["subscribeDate"], "resubscribeDate": None,
-            "subscribeMethod": None, "unsubscribeDate": contact["unsubscribeDate"],
-            "unsubscribeMethod": None, "externalContactID": contact["externalContactID"],
+            "subscribeDate": contact["subscribeDate"],
+            "resubscribeDate": None,
+            "subscribeMethod": None,
+            "unsubscribeDate": contact["unsubscribeDate"],
+            "unsubscribeMethod": None,
+            "externalContactID": contact["externalContactID"],
             "segmentationFieldValues": [
-                {"segmentationFieldGroupId": fields[fid]["groupId"], "segmentationFieldId": fid,
-                 "value": values[fid]} for fid in wanted],
+                {
+                    "segmentationFieldGroupId": fields[fid]["groupId"],
+                    "segmentationFieldId": fid,
+                    "value": values[fid],
+                }
+                for fid in wanted
+            ],
         }
 
     def state(self) -> dict:
         """The /_sandbox/state document (JSON-ready: list and field ids become strings)."""
         with self.lock:
-            lists = {str(lid): {"listName": self.lists[lid]["listName"], "contacts": {
-                email: {**c, "segmentationFieldValues": {
-                    str(k): v for k, v in c["segmentationFieldValues"].items()}}
-                for email, c in book.items()}} for lid, book in self.contacts.items()}
+            lists = {
+                str(lid): {
+                    "listName": self.lists[lid]["listName"],
+                    "contacts": {
+                        email: {
+                            **c,
+                            "segmentationFieldValues": {
+                                str(k): v for k, v in c["segmentationFieldValues"].items()
+                            },
+                        }
+                        for email, c in book.items()
+                    },
+                }
+                for lid, book in self.contacts.items()
+            }
             counts = asdict(self.counts)
-        return {"lists": lists, "requests": counts, "faults": self.faults.describe(),
-                "faults_applied": dict(self.faults.applied), "latency_ms": self.faults.latency_ms}
+        return {
+            "lists": lists,
+            "requests": counts,
+            "faults": self.faults.describe(),
+            "faults_applied": dict(self.faults.applied),
+            "latency_ms": self.faults.latency_ms,
+        }
