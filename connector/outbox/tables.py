@@ -1,7 +1,10 @@
-"""The outbox's tables: events, deliveries, attempts and breakers (SQLAlchemy Core).
+"""The outbox's tables: events, deliveries, attempts and breakers (SQLAlchemy Core), and the
+memory that outlives a purge: consent marks, seen event ids and used replay keys.
 
 Times are UNIX seconds (floats) so SQLite and PostgreSQL behave the same. A delivery's `state`
-is a `connector.contract.State`; its pending states are the queue."""
+is a `connector.contract.State`; its pending states are the queue. Ids are never reused after a
+delete (AUTOINCREMENT on SQLite, sequences on PostgreSQL), so a link to an event or a delivery
+can never come to point at another one."""
 
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ events = Table(
     UniqueConstraint("source_id", "event_id", name="uq_events_source_event"),
     Index("ix_events_received", "received_at"),
     Index("ix_events_email", "email"),
+    sqlite_autoincrement=True,
 )
 
 deliveries = Table(
@@ -67,6 +71,7 @@ deliveries = Table(
     Index("ix_deliveries_contact", "contact_key", "event_time"),
     Index("ix_deliveries_event", "event_pk"),
     Index("ix_deliveries_updated", "updated_at"),
+    sqlite_autoincrement=True,
 )
 
 attempts = Table(
@@ -84,6 +89,7 @@ attempts = Table(
     Column("request", Text),
     Column("response", Text),
     Index("ix_attempts_delivery", "delivery_id"),
+    sqlite_autoincrement=True,
 )
 
 # A paused key or an open circuit; `scope` is a contract.KeyScope / CircuitScope as text.
@@ -116,4 +122,38 @@ pollers = Table(
     Column("rows_read", Integer, nullable=False, default=0),
     Column("events_produced", Integer, nullable=False, default=0),
     Column("updated_at", Float, nullable=False),
+)
+
+# The newest consent change ever queued for a contact (a delivery's `contact_key`): its event
+# time and delivery id, the stamp the consent rule orders by. Purge never deletes a mark, so a
+# captured request sent again after a purge is still older than what the contact said last.
+consent_marks = Table(
+    "consent_marks",
+    metadata,
+    Column("contact_key", String(600), primary_key=True),
+    Column("event_time", Float, nullable=False),
+    Column("delivery_id", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Every event id a source had accepted, kept for the replay window even after its event is
+# purged: the same id sent again within the window is a duplicate.
+seen_events = Table(
+    "seen_events",
+    metadata,
+    Column("source_id", String(128), primary_key=True),
+    Column("event_id", String(128), primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Index("ix_seen_events_received", "received_at"),
+)
+
+# Keys a source's verifier allows once (a Standard Webhooks `webhook-id`), until the request
+# carrying one could no longer pass the verifier anyway.
+replay_keys = Table(
+    "replay_keys",
+    metadata,
+    Column("source_id", String(128), primary_key=True),
+    Column("replay_key", String(256), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_replay_keys_expires", "expires_at"),
 )

@@ -14,12 +14,21 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import delete, insert, inspect, select, text
 
 from connector import migrations
 from connector.cli import main
 from connector.outbox.engine import make_engine, reading
-from connector.outbox.tables import attempts, breakers, deliveries, events, metadata, pollers
+from connector.outbox.tables import (
+    attempts,
+    breakers,
+    consent_marks,
+    deliveries,
+    events,
+    metadata,
+    pollers,
+    seen_events,
+)
 from connector.runtime import Runtime
 from connector.testing import ROOT
 
@@ -187,6 +196,56 @@ def test_upgrade_keeps_every_row_of_a_database_made_before_migrations(sqlite_url
 @pytest.mark.postgres
 def test_upgrade_keeps_every_row_of_a_database_made_before_migrations_on_postgres(postgres_url):
     check_upgrade_keeps_every_row(postgres_url)
+
+
+def check_upgrade_remembers_the_stored_consent_and_event_ids(url: str):
+    engine = made_before_migrations(url)
+    migrations.upgrade(engine)
+    with reading(engine) as conn:
+        assert [tuple(r) for r in conn.execute(select(consent_marks))] == [
+            ("listrak|production|12345|jane@example.com", 1.5, 11, 3.5)
+        ]
+        assert [tuple(r) for r in conn.execute(select(seen_events))] == [("extole", "e-7", 2.5)]
+
+
+def test_upgrade_remembers_the_stored_consent_and_event_ids(sqlite_url):
+    check_upgrade_remembers_the_stored_consent_and_event_ids(sqlite_url)
+
+
+@pytest.mark.postgres
+def test_upgrade_remembers_the_stored_consent_and_event_ids_on_postgres(postgres_url):
+    check_upgrade_remembers_the_stored_consent_and_event_ids(postgres_url)
+
+
+def ids_after_deleting_the_newest(engine) -> dict:
+    """Each table's next id after its newest row (the fixture's) is deleted."""
+
+    def add(conn, table, **values):
+        row = {k: v for k, v in (ROWS[table] | values).items() if k != "id"}
+        return conn.execute(insert(table).values(**row)).inserted_primary_key[0]
+
+    with engine.begin() as conn:
+        for table in (attempts, deliveries, events):
+            conn.execute(delete(table).where(table.c.id == ROWS[table]["id"]))
+        event_pk = add(conn, events)
+        delivery_id = add(conn, deliveries, event_pk=event_pk)
+        attempt_id = add(conn, attempts, delivery_id=delivery_id)
+    return {"events": event_pk, "deliveries": delivery_id, "attempts": attempt_id}
+
+
+def test_sqlite_ids_are_never_reused_after_the_newest_row_is_deleted_once_upgraded(sqlite_url):
+    engine = made_before_migrations(sqlite_url)
+    migrations.upgrade(engine)
+    assert ids_after_deleting_the_newest(engine) == {"events": 8, "deliveries": 12, "attempts": 14}
+
+
+def test_sqlite_ids_are_never_reused_after_the_newest_row_is_deleted_on_a_new_database(sqlite_url):
+    engine = make_engine(sqlite_url)
+    migrations.upgrade(engine)
+    with engine.begin() as conn:
+        for table in (events, deliveries, attempts):
+            conn.execute(insert(table).values(**ROWS[table]))
+    assert ids_after_deleting_the_newest(engine) == {"events": 8, "deliveries": 12, "attempts": 14}
 
 
 def test_upgrade_adopts_a_database_whose_pollers_table_was_made_before_migrations(sqlite_url):
