@@ -176,9 +176,23 @@ class Source:
     #: Schema of `config/sources/<id>.yaml`; subclass `SourceConfigSchema`.
     config_schema: type[Schema]
 
+    #: Routes under `/webhooks/<source_id>/` shaped like the sender's own API, each path
+    #: (e.g. "v1/batch") naming a call kind for `parse_call`; empty: no such routes (404).
+    calls: Mapping[str, str] = {}
+    #: The status and JSON body that acknowledge a committed call on those routes.
+    call_accepted: tuple[int, dict] = (202, {"accepted": True})
+
     def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
         """Return the events in `body`, or raise `PayloadError` naming every bad path."""
         raise NotImplementedError
+
+    def parse_call(self, kind: str, body: bytes, source_config: dict) -> list[InboundEvent]:
+        """The events of one call of `kind` (a value of `calls`), as `parse` does."""
+        raise NotImplementedError
+
+    def call_error(self, status: int, message: str, problems: dict[str, list[str]] | None = None) -> dict:
+        """The JSON body refusing a call on those routes, in the sender's own error shape."""
+        return {"error": message, **({"problems": problems} if problems else {})}
 
 
 class PullSource:

@@ -188,7 +188,7 @@ def test_inbound_algorithm_must_be_known(config_dir, registry):
     (found,) = problems(config_dir, registry)
     assert found == (
         f"{SOURCE}: auth.algorithm: unknown auth algorithm 'MD5' (known: BEARER, "
-        "HS256, HTTP_BASIC, SEGMENT_SIGNATURE, STANDARD_WEBHOOKS)"
+        "HS256, HTTP_BASIC, SEGMENT_SIGNATURE, SEGMENT_WRITE_KEY, STANDARD_WEBHOOKS)"
     )
 
 

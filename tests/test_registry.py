@@ -14,7 +14,7 @@ from connector.registry import GROUP, PluginError, load_registry
 from connector.verifiers import Bearer, HttpBasic, StandardWebhooks
 from plugins.extole.auth import ExtoleSignature
 from plugins.extole.testing import referral_event
-from plugins.segment.auth import SegmentSignature
+from plugins.segment.auth import SegmentSignature, SegmentWriteKey
 from tests.config_files import update_yaml
 
 
@@ -63,6 +63,7 @@ def test_built_in_verifiers_come_from_the_core_and_their_plugins():
         "STANDARD_WEBHOOKS": StandardWebhooks,
         "HS256": ExtoleSignature,
         "SEGMENT_SIGNATURE": SegmentSignature,
+        "SEGMENT_WRITE_KEY": SegmentWriteKey,
     }
 
 

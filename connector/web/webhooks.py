@@ -1,22 +1,39 @@
-"""POST /webhooks/<source_id>: authenticate, validate, plan, commit, then answer 202."""
+"""POST /webhooks/<source_id>: authenticate, validate, plan, commit, then answer 202.
+
+A source may also answer routes under /webhooks/<source_id>/ shaped like its sender's own API
+(`Source.calls`): the same road, answered the way that API answers (`Source.call_accepted`,
+`Source.call_error`). Both take `Content-Encoding: gzip`; the size limit applies to the
+decoded body too, and authentication reads the decoded body (what the sender signed)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector import metrics
-from connector.contract import PayloadError, Unauthorized
+from connector.contract import InboundEvent, PayloadError, Unauthorized
 from connector.outbox.intake import ingest
+from connector.web.bodies import BodyRefused, decoded
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("connector.webhooks")
+#: What a call route takes besides JSON: some tracking clients send JSON as text/plain.
+CALL_MIMETYPES = ("application/json", "text/plain")
 
 
-def _reject(source_id: str, status: int, error: str, **extra):
-    metrics.EVENTS_RECEIVED.labels(source=source_id, result=error).inc()
-    return jsonify(error=error, **extra), status
+class Refused(Exception):
+    """A request answered with a 4xx: `error` is the short name (metrics, plain answers)."""
+
+    def __init__(self, status: int, error: str, message: str, problems: dict | None = None):
+        super().__init__(message)
+        self.status, self.error, self.message, self.problems = status, error, message, problems
+
+
+def _unknown_source(source_id: str):
+    return jsonify(error="unknown source", message=f"no source {source_id!r} is configured"), 404
 
 
 @bp.post("/webhooks/<source_id>")
@@ -24,24 +41,75 @@ def receive(source_id: str):
     runtime = current_app.extensions["connector"]
     source_config = runtime.config.sources.get(source_id)
     if source_config is None:
-        return jsonify(error="unknown source", message=f"no source {source_id!r} is configured"), 404
-    if request.mimetype != "application/json":
-        return _reject(
-            source_id,
-            415,
-            "unsupported content type",
-            message="send the events with Content-Type: application/json",
-        )
-    body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
-    try:
-        runtime.verify_inbound(source_config, request.headers, body)
-    except Unauthorized as exc:
-        return _reject(source_id, 401, "unauthorized", message=str(exc))
+        return _unknown_source(source_id)
     source = runtime.registry.sources[source_config["plugin"]]
     try:
-        parsed = source.parse(body, source_config)
-    except PayloadError as exc:
-        return _reject(source_id, 400, "invalid payload", problems=exc.problems)
+        accepted, duplicates = _take(
+            runtime,
+            source_id,
+            source_config,
+            ("application/json",),
+            lambda body: source.parse(body, source_config),
+        )
+    except Refused as refused:
+        extra = {"problems": refused.problems} if refused.problems else {"message": refused.message}
+        return jsonify(error=refused.error, **extra), refused.status
+    return jsonify(accepted=accepted, duplicates=duplicates), 202
+
+
+@bp.post("/webhooks/<source_id>/<path:call>")
+def receive_call(source_id: str, call: str):
+    runtime = current_app.extensions["connector"]
+    source_config = runtime.config.sources.get(source_id)
+    if source_config is None:
+        return _unknown_source(source_id)
+    source = runtime.registry.sources[source_config["plugin"]]
+    kind = source.calls.get(call)
+    if kind is None:
+        return jsonify(error="unknown route", message=f"source {source_id!r} has no route {call!r}"), 404
+    try:
+        _take(
+            runtime,
+            source_id,
+            source_config,
+            CALL_MIMETYPES,
+            lambda body: source.parse_call(kind, body, source_config),
+        )
+    except Refused as refused:
+        return jsonify(source.call_error(refused.status, refused.message, refused.problems)), refused.status
+    status, answer = source.call_accepted
+    return jsonify(answer), status
+
+
+def _take(
+    runtime, source_id: str, source_config: dict, mimetypes, parse: Callable[[bytes], list[InboundEvent]]
+) -> tuple[int, int]:
+    """Read, authenticate, parse, plan and commit one request: (accepted, duplicates)."""
+    try:
+        if request.mimetype not in mimetypes:
+            raise Refused(
+                415, "unsupported content type", "send the events with Content-Type: application/json"
+            )
+        try:
+            raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+        except RequestEntityTooLarge as exc:
+            raise Refused(413, "request entity too large", exc.description) from exc
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        try:
+            body = decoded(raw, request.headers.get("Content-Encoding"), limit)
+        except BodyRefused as exc:
+            raise Refused(exc.status, exc.error, exc.message) from exc
+        try:
+            runtime.verify_inbound(source_config, request.headers, body)
+        except Unauthorized as exc:
+            raise Refused(401, "unauthorized", str(exc)) from exc
+        try:
+            parsed = parse(body)
+        except PayloadError as exc:
+            raise Refused(400, "invalid payload", str(exc), exc.problems) from exc
+    except Refused as refused:
+        metrics.EVENTS_RECEIVED.labels(source=source_id, result=refused.error).inc()
+        raise
     items = [(event, runtime.plan(source_id, event)) for event in parsed]
     result = ingest(runtime.engine, source_id, items, runtime.due_delays)
     metrics.EVENTS_RECEIVED.labels(source=source_id, result="accepted").inc(result.accepted)
@@ -55,4 +123,4 @@ def receive(source_id: str):
             event.email or "-",
             len(planned),
         )
-    return jsonify(accepted=result.accepted, duplicates=result.duplicates), 202
+    return result.accepted, result.duplicates

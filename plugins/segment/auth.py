@@ -1,8 +1,11 @@
-"""Segment's webhook destinations sign with `X-Signature: <hex HMAC-SHA1 of the raw body>`
-(SEGMENT_SIGNATURE)."""
+"""Inbound authentication the way Segment does it: webhook destinations sign with
+`X-Signature: <hex HMAC-SHA1 of the raw body>` (SEGMENT_SIGNATURE); the HTTP tracking API takes
+HTTP Basic with the write key as the user name and an empty password (SEGMENT_WRITE_KEY)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 
 from connector.contract import InboundVerifier, Unauthorized
@@ -18,3 +21,29 @@ class SegmentSignature(InboundVerifier):
             raise Unauthorized("missing X-Signature header")
         if not any_equal([hmac_hex(s, body, hashlib.sha1) for s in secrets], signature):
             raise Unauthorized("signature does not match the body")
+
+
+class SegmentWriteKey(InboundVerifier):
+    """`Authorization: Basic base64(<write key>:)`; `secrets` are the accepted write keys.
+    A password, if a client sends one, is ignored, as Segment ignores it."""
+
+    name = "SEGMENT_WRITE_KEY"
+
+    def verify(self, secrets, headers, body: bytes) -> None:
+        scheme, _, encoded = headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic" or not encoded.strip():
+            raise Unauthorized("missing Authorization: Basic header with the write key as user name")
+        try:
+            credentials = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+            raise Unauthorized("Authorization: Basic is not valid base64") from exc
+        write_key = credentials.partition(":")[0]
+        if not write_key or not any_equal(secrets, write_key):
+            raise Unauthorized("write key is not valid for this source")
+
+    def check_secrets(self, secrets):
+        problems = {}
+        for index, secret in enumerate(secrets):
+            if ":" in secret or secret != secret.strip():
+                problems[index] = "a write key is an HTTP Basic user name: no ':' and no surrounding spaces"
+        return problems

@@ -1,8 +1,13 @@
-"""Segment spec events (track, identify, …) as a source: one event or {"batch": [...]}, as
-Segment's webhook destinations and Engage send them; deduplicated on `messageId`."""
+"""Segment spec events (track, identify, …) as a source: one event, a bare array (the Webhooks
+destination in batch mode) or {"batch": [...]}, as Segment's destinations and Engage send them;
+and the HTTP tracking API's calls (`/v1/batch`, `/v1/track`, `/v1/identify` and the short
+forms), so a Segment library pointed at `host=<connector>/webhooks/<source_id>` feeds it.
+Deduplicated on `messageId`."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
@@ -74,25 +79,94 @@ def event_email(payload: dict) -> str | None:
     return None
 
 
+#: The tracking API's routes (under /webhooks/<source_id>/) and the call each one takes.
+TRACKING_CALLS = {
+    "v1/batch": "batch",
+    "v1/b": "batch",
+    "v1/track": "track",
+    "v1/t": "track",
+    "v1/identify": "identify",
+    "v1/i": "identify",
+}
+#: Top-level fields of a call that are about the request, not the event (never stored).
+REQUEST_FIELDS = ("writeKey", "sentAt")
+
+
 class SegmentSource(Source):
     name = "segment"
     config_schema = SegmentSourceSchema
+    calls = TRACKING_CALLS
+    call_accepted = (200, {"success": True})
 
     def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
         document = parse_json(body)
-        batched = isinstance(document, dict) and "batch" in document
-        if batched:
-            items = document["batch"]
-            if not isinstance(items, list) or not items:
-                raise PayloadError({"batch": ["must be a non-empty array of events"]})
-            if len(items) > MAX_EVENTS:
-                raise PayloadError({"batch": [f"at most {MAX_EVENTS} events per request, got {len(items)}"]})
-        else:
-            items = [document]
-        received = datetime.now(UTC)
-        environment = source_config.get("environment", "production")
-        loaded = load_each(items, _EVENT_SCHEMA, lambda i: f"batch[{i}]" if batched else "")
-        return [_to_event(item, data, environment, received) for item, data in loaded]
+        if isinstance(document, list):
+            return _events(_checked_items(document, ""), "", source_config)
+        if isinstance(document, dict) and "batch" in document:
+            return _events(_checked_items(document["batch"], "batch"), "batch", source_config)
+        return _events([document], None, source_config)
+
+    def parse_call(self, kind: str, body: bytes, source_config: dict) -> list[InboundEvent]:
+        """A tracking-API call: `batch` ({"batch": [...], "context": {...}}, whose context is
+        merged under each item's own), or one `track` / `identify` call, whose type the route
+        gives. A call without a messageId gets one derived from its content, so a retried
+        request is not queued twice."""
+        document = parse_json(body)
+        if kind == "batch":
+            if not isinstance(document, dict) or "batch" not in document:
+                raise PayloadError({"$": ['a batch call is {"batch": [...]}']})
+            items = _checked_items(document["batch"], "batch")
+            shared = document.get("context")
+            if isinstance(shared, dict):
+                items = [_with_context(item, shared) for item in items]
+            return _events([_with_message_id(item) for item in items], "batch", source_config)
+        if not isinstance(document, dict):
+            raise PayloadError({"$": [f"a {kind} call is one JSON object"]})
+        call = {k: v for k, v in document.items() if k not in REQUEST_FIELDS}
+        call.setdefault("type", kind)
+        if call["type"] != kind:
+            raise PayloadError({"type": [f"must be {kind} on this route"]})
+        return _events([_with_message_id(call)], None, source_config)
+
+    def call_error(self, status: int, message: str, problems=None) -> dict:
+        # Segment's libraries read `code` and `message` from a refusal.
+        code = {400: "invalid_request", 401: "unauthorized", 413: "payload_too_large"}.get(status, "error")
+        body = {"success": False, "code": code, "message": message}
+        if problems:
+            body["problems"] = problems
+        return body
+
+
+def _checked_items(items, where: str) -> list:
+    name = where or "$"
+    if not isinstance(items, list) or not items:
+        raise PayloadError({name: ["must be a non-empty array of events"]})
+    if len(items) > MAX_EVENTS:
+        raise PayloadError({name: [f"at most {MAX_EVENTS} events per request, got {len(items)}"]})
+    return items
+
+
+def _events(items: list, where: str | None, source_config: dict) -> list[InboundEvent]:
+    """`where` is the array's path ("batch", "" for a bare array), or None for one event."""
+    received = datetime.now(UTC)
+    environment = source_config.get("environment", "production")
+    path_of = (lambda i: "") if where is None else (lambda i: f"{where}[{i}]")
+    loaded = load_each(items, _EVENT_SCHEMA, path_of)
+    return [_to_event(item, data, environment, received) for item, data in loaded]
+
+
+def _with_context(item, shared: dict):
+    if not isinstance(item, dict):
+        return item  # refused by the schema, with its path
+    own = item.get("context")
+    return {**item, "context": {**shared, **own} if isinstance(own, dict) else shared}
+
+
+def _with_message_id(item):
+    if not isinstance(item, dict) or item.get("messageId") not in (None, ""):
+        return item
+    digest = hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()
+    return {**item, "messageId": f"derived-{digest[:40]}"}
 
 
 _EVENT_SCHEMA = SegmentEventSchema()

@@ -3,13 +3,23 @@ events as Segment sends them and their signatures, for tests and benchmarks."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import hmac
 import json
 
 SEGMENT_SECRET = "test-segment-secret"
-TEST_ENV = {"SEGMENT_WEBHOOK_SECRET": SEGMENT_SECRET}  # unit tests (the Flask test client)
-STACK_ENV = {"SEGMENT_WEBHOOK_SECRET": "e2e-segment-secret"}  # real processes
+#: The write key a Segment library sends to the `segment-library` source (tracking-API routes).
+INBOUND_WRITE_KEY = "testInboundWriteKey"
+TEST_ENV = {  # unit tests (the Flask test client)
+    "SEGMENT_WEBHOOK_SECRET": SEGMENT_SECRET,
+    "SEGMENT_INBOUND_WRITE_KEY": INBOUND_WRITE_KEY,
+}
+STACK_ENV = {  # real processes
+    "SEGMENT_WEBHOOK_SECRET": "e2e-segment-secret",
+    "SEGMENT_INBOUND_WRITE_KEY": "e2eInboundWriteKey",
+}
 
 
 def segment_signature(body: bytes, secret: str = SEGMENT_SECRET) -> str:
@@ -72,3 +82,27 @@ def post_segment(
     sent = {"Content-Type": "application/json", "X-Signature": segment_signature(body, secret)}
     sent.update(headers or {})
     return client.post(f"/webhooks/{source}", data=body, headers=sent)
+
+
+def write_key_headers(write_key: str = INBOUND_WRITE_KEY) -> dict[str, str]:
+    """HTTP Basic as Segment's libraries send it: the write key as user name, no password."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
+
+
+def post_call(
+    client,
+    route: str,
+    payload,
+    source: str = "segment-library",
+    write_key: str = INBOUND_WRITE_KEY,
+    gzipped: bool = False,
+    headers: dict | None = None,
+):
+    """POST a tracking-API call (`route` such as "v1/batch") through a Flask test client."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    sent = {"Content-Type": "application/json", **write_key_headers(write_key)}
+    if gzipped:
+        body = gzip.compress(body)
+        sent["Content-Encoding"] = "gzip"
+    sent.update(headers or {})
+    return client.post(f"/webhooks/{source}/{route}", data=body, headers=sent)
