@@ -48,7 +48,8 @@ SANDBOX_ENV = {
 class Stack(testing.Stack):
     """The example configuration on real processes: Extole and Segment webhooks in (signed with
     SANDBOX_ENV's secrets; `post_events` posts to extole unless told), the Listrak sandbox
-    (`connector sandbox`) as the partner. `partner_overrides` replace keys of
+    (`connector sandbox`) as the partner, and the Segment look-alike (`connector segment-sandbox`,
+    read through `stack.segment`) for the segment partner. `partner_overrides` replace keys of
     config/partners/listrak.yaml."""
 
     def __init__(
@@ -62,6 +63,7 @@ class Stack(testing.Stack):
     ):
         self.sandbox_port = free_port()
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        self.segment = segment_testing.Lookalike(free_port())  # the Segment partner's look-alike
         sandbox = testing.Sidecar(
             "sandbox",
             [sys.executable, "-m", "connector.cli", "sandbox", "--port", str(self.sandbox_port)],
@@ -74,10 +76,11 @@ class Stack(testing.Stack):
             {"listrak": partner_overrides or {}},
             extra_files,
             database_url,
-            sidecars=[sandbox],
+            sidecars=[sandbox, self.segment.sidecar],
             default_source="extole",
             env={
                 **SANDBOX_ENV,
+                **self.segment.env,
                 "LISTRAK_AUTH_URL": f"{self.sandbox_url}/OAuth2/Token",
                 "LISTRAK_API_URL": f"{self.sandbox_url}/email/v1",
             },

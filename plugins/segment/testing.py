@@ -1,5 +1,7 @@
-"""Test helpers for Segment's webhook destinations (`X-Signature`, HMAC-SHA1): Engage audience
-events as Segment sends them and their signatures, for tests and benchmarks."""
+"""Test helpers for the Segment plugin: Engage audience events as Segment's webhook destinations
+send them and their signatures (`X-Signature`, HMAC-SHA1); the tracking API that unit tests mock
+and the look-alike (`connector segment-sandbox`) that real processes send to; for tests and
+benchmarks."""
 
 from __future__ import annotations
 
@@ -8,18 +10,58 @@ import gzip
 import hashlib
 import hmac
 import json
+import sys
+
+import requests
+
+from connector.testing import Sidecar
+from plugins.segment.sandbox import DEMO_WRITE_KEY
 
 SEGMENT_SECRET = "test-segment-secret"
+TRACKING_API = "https://api.segment.test"  # unit tests: requests_mock answers here
+TEST_WRITE_KEY = "testWriteKeyForUnitTests00000001"
 #: The write key a Segment library sends to the `segment-library` source (tracking-API routes).
 INBOUND_WRITE_KEY = "testInboundWriteKey"
 TEST_ENV = {  # unit tests (the Flask test client)
     "SEGMENT_WEBHOOK_SECRET": SEGMENT_SECRET,
+    "SEGMENT_API_URL": TRACKING_API,
+    "SEGMENT_WRITE_KEY": TEST_WRITE_KEY,
     "SEGMENT_INBOUND_WRITE_KEY": INBOUND_WRITE_KEY,
 }
-STACK_ENV = {  # real processes
+STACK_ENV = {  # real processes; SEGMENT_API_URL is the look-alike's, see `Lookalike`
     "SEGMENT_WEBHOOK_SECRET": "e2e-segment-secret",
+    "SEGMENT_WRITE_KEY": DEMO_WRITE_KEY,
     "SEGMENT_INBOUND_WRITE_KEY": "e2eInboundWriteKey",
 }
+
+
+class Lookalike:
+    """The Segment tracking-API look-alike as a sidecar of a connector.testing.Stack, and what
+    it received: `state()` (counts, messageIds, request sizes), `calls(type=, event=)` (every
+    call kept, as received), `fault(status, count, retry_after)`, `reset()`."""
+
+    def __init__(self, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self.sidecar = Sidecar(
+            "segment-sandbox",
+            [sys.executable, "-m", "connector.cli", "segment-sandbox", "--port", str(port)],
+            f"{self.url}/_sandbox/state",
+        )
+        self.env = {"SEGMENT_API_URL": self.url, "SEGMENT_WRITE_KEY": DEMO_WRITE_KEY}
+
+    def state(self) -> dict:
+        return requests.get(f"{self.url}/_sandbox/state", timeout=10).json()
+
+    def calls(self, **wanted) -> list[dict]:
+        return requests.get(f"{self.url}/_sandbox/calls", params=wanted, timeout=10).json()["calls"]
+
+    def fault(self, status: int, count: int = 1, retry_after: int | None = None) -> None:
+        body = {"status": status, "count": count, "retry_after": retry_after}
+        response = requests.post(f"{self.url}/_sandbox/faults", json=body, timeout=10)
+        response.raise_for_status()
+
+    def reset(self) -> None:
+        requests.post(f"{self.url}/_sandbox/reset", timeout=10).raise_for_status()
 
 
 def segment_signature(body: bytes, secret: str = SEGMENT_SECRET) -> str:

@@ -1,0 +1,191 @@
+"""Segment's HTTP tracking API as a destination: Segment spec messages forwarded as they are to
+`POST {api_url}/v1/batch`, authenticated with a SEGMENT_WRITE_KEY key (HTTP Basic, the write key
+as user name). Requests stay within Segment's limits: 500 KB and 2,500 events per batch, 32 KB per
+event; a bigger event is dead, never sent, and the rest of its batch goes on."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+from connector.contract import (
+    Action,
+    Destination,
+    InboundEvent,
+    InvalidCredentials,
+    OutboundRequest,
+    OutboundUrl,
+    PartnerConfigSchema,
+    PlannedDelivery,
+)
+from plugins.segment.keys import SegmentWriteKeyAlgorithm
+from plugins.segment.source import EVENT_TYPES
+
+#: Segment's own libraries drop messages over 32 << 10 bytes; the API answers 400 to them.
+MAX_EVENT_BYTES = 32 << 10
+#: "500 KB" per batch request, read as the smaller 500,000 bytes (the whole body, sentAt included).
+MAX_REQUEST_BYTES = 500_000
+#: Segment takes at most 2,500 events in one batch (more are dropped, with a 200).
+MAX_EVENTS = 2500
+SEPARATOR_BYTES = len(", ")  # between two events in the body as sent
+
+
+def sent_at() -> str:
+    """Now, as Segment's libraries stamp `sentAt`: it lets Segment correct clock skew."""
+    moment = datetime.fromtimestamp(time.time(), UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def body_bytes(value) -> int:
+    """Bytes of `value` in a request body: the core's HTTP client sends `json=` with json.dumps'
+    defaults (", " separators, ASCII escapes), so this is the exact size."""
+    return len(json.dumps(value))
+
+
+EMPTY_REQUEST_BYTES = body_bytes({"batch": [], "sentAt": "2026-11-22T05:44:22.123Z"})
+
+
+class SegmentPartnerSchema(PartnerConfigSchema):
+    api_url = OutboundUrl(required=True)  # requests go to {api_url}/v1/batch
+
+
+class TrackBatch(Action):
+    """`{"batch": [...], "sentAt": ...}`: one request per group of events within the limits."""
+
+    name = "track_batch"
+    max_batch = MAX_EVENTS
+
+    def refuse(self, partner: dict, spec: dict) -> str | None:
+        size = body_bytes(spec)
+        if size > MAX_EVENT_BYTES:
+            return f"event is {size} bytes, over Segment's 32 KB limit"
+        return None
+
+    def batches(self, partner: dict, specs: list[dict]) -> list[list[int]]:
+        """In order, as many events per request as fit 500 KB and 2,500 events. An event over
+        32 KB takes no room: it is refused, never sent."""
+        groups: list[list[int]] = []
+        current: list[int] = []
+        size, sent = EMPTY_REQUEST_BYTES, 0
+        for index, spec in enumerate(specs):
+            own = body_bytes(spec)
+            refused = own > MAX_EVENT_BYTES
+            grown = size + (SEPARATOR_BYTES if sent else 0) + own
+            if current and (len(current) >= self.max_batch or (not refused and grown > MAX_REQUEST_BYTES)):
+                groups.append(current)
+                current, size, sent = [], EMPTY_REQUEST_BYTES, 0
+                grown = size + own
+            current.append(index)
+            if not refused:
+                size, sent = grown, sent + 1
+        if current:
+            groups.append(current)
+        return groups
+
+    def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
+        return OutboundRequest(
+            "POST",
+            f"{partner['api_url']}/v1/batch",
+            json={"batch": specs, "sentAt": sent_at()},
+            headers={"Content-Type": "application/json"},
+        )
+
+    def interpret(self, partner, specs, result):
+        if result.status in (401, 403):
+            # The real API takes any write key; a refusal means the key itself, so the
+            # deliveries wait (paused) as for a refused OAuth key, instead of going dead.
+            raise InvalidCredentials(f"the tracking API refused the write key ({answer(result)})")
+        return None  # 2xx delivered; 429/5xx retrying (Retry-After); 400 dead
+
+    def part_of_request(self, partner: dict, spec: dict):
+        return spec
+
+
+def error_details(result) -> tuple[str | None, str | None]:
+    """Segment answers errors with `{"code": ..., "message": ...}`."""
+    if isinstance(result.body, dict) and result.status and result.status >= 400:
+        code, message = result.body.get("code"), result.body.get("message")
+        return (str(code) if code is not None else None), (str(message) if message is not None else None)
+    return None, None
+
+
+def answer(result) -> str:
+    """An answer in one phrase: `HTTP 400 invalid_request: <message>`, or why there was none."""
+    if result.status is None:
+        return result.error or "no response"
+    code, message = error_details(result)
+    return " ".join(p for p in (f"HTTP {result.status}", code and f"{code}:", message) if p).rstrip(":")
+
+
+def is_spec_message(payload: dict) -> bool:
+    return payload.get("type") in EVENT_TYPES and isinstance(payload.get("messageId"), str)
+
+
+class SegmentDestination(Destination):
+    name = "segment"
+    config_schema = SegmentPartnerSchema
+
+    def __init__(self):
+        self.actions = {TrackBatch.name: TrackBatch()}
+
+    def plan(self, event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
+        """One delivery per event, its payload as it is; facts, so no consent ordering."""
+        key_id = partner["keys"].get(event.environment)
+        skip = None
+        if not is_spec_message(event.payload):
+            skip = f"not a Segment spec message (needs a messageId and a type: {', '.join(EVENT_TYPES)})"
+        elif key_id is None:
+            skip = f"{event.environment} event and no {event.environment} key is configured"
+        return [
+            PlannedDelivery(
+                action=TrackBatch.name,
+                spec=event.payload,
+                partner_key_id=key_id,
+                contact_key=None,
+                batch_key=f"{partner['id']}|{event.environment}",
+                skip_reason=skip,
+            )
+        ]
+
+    def error_details(self, result):
+        return error_details(result)
+
+    def check(self, partner: dict, config) -> list[str]:
+        problems = []
+        for environment, key_id in partner["keys"].items():
+            key = config.keys.get(key_id) if key_id else None
+            if key is not None and key["algorithm"] != SegmentWriteKeyAlgorithm.name:
+                problems.append(
+                    f"keys.{environment}: key {key_id!r} is {key['algorithm']}; "
+                    f"the tracking API takes a {SegmentWriteKeyAlgorithm.name} key"
+                )
+        return problems
+
+    def verify(self, partner: dict, http, credentials) -> list[tuple[bool, str]]:
+        """An empty batch per write key, which creates no data. What it proves is limited and
+        the lines say so: Segment's API answers 200 to write keys it does not know (it checks
+        them later, out of band) and 400 to an empty or malformed one; only a look-alike or a
+        proxy in front of it answers 401 for an unknown key."""
+        url = f"{partner['api_url']}/v1/batch"
+        checks = []
+        for environment, key_id in partner["keys"].items():
+            if not key_id:
+                continue
+            label = f"write key {key_id} ({environment})"
+            request = OutboundRequest(
+                "POST", url, json={"batch": []}, headers={"Content-Type": "application/json"}
+            )
+            result = http.send(request, credentials(key_id))
+            if result.ok:
+                line = (
+                    f"{label}: an empty batch to {url} was accepted (HTTP {result.status}): the API is "
+                    "reachable and takes the request; Segment accepts unknown write keys here, so "
+                    "this does not prove the key belongs to a source"
+                )
+            elif result.status in (401, 403):
+                line = f"{label}: refused by {url}: {answer(result)}"
+            else:
+                line = f"{label}: an empty batch to {url} failed: {answer(result)}"
+            checks.append((result.ok, line))
+        return checks

@@ -1,0 +1,110 @@
+"""The segment destination end to end, independently of the activity pull source: Segment spec
+messages posted to the `segment` push source (gunicorn) reach the Segment look-alike
+(`connector segment-sandbox`) over real HTTP through `connector worker`, once each; a 429 is
+retried after its Retry-After, an event over 32 KB is dead and the rest sent, a dead batch
+is replayed from the admin API, and the Live View's read model shows it all."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from connector.testing import wait_until
+from plugins.listrak.testing import Stack
+
+pytestmark = pytest.mark.e2e
+
+FILES = {
+    "partners/segment.yaml": {
+        "plugin": "segment",
+        "sources": ["segment"],
+        "api_url": "${SEGMENT_API_URL}",
+        "keys": {"production": "segment-production"},
+    },
+    "keys/segment-production.yaml": {
+        "name": "Segment production",
+        "partner_key_id": "segment-production",
+        "algorithm": "SEGMENT_WRITE_KEY",
+        "key": "${SEGMENT_WRITE_KEY}",
+    },
+}
+
+
+def opened(message_id: str, email: str, padding: int = 0) -> dict:
+    properties = {"event": "Email Opened", "email_id": "m-1"}
+    if padding:
+        properties["padding"] = "x" * padding
+    return {
+        "type": "track",
+        "event": "Email Opened",
+        "messageId": message_id,
+        "timestamp": "2026-11-22T05:44:22.000Z",
+        "anonymousId": email,
+        "properties": properties,
+        "context": {"traits": {"email": email}},
+    }
+
+
+@pytest.fixture
+def stack(tmp_path):
+    stack = Stack(
+        tmp_path / "stack",
+        extra_files=FILES,
+        settings={"retry_schedule": ["200ms", "500ms", "1s"], "worker": {"batch_window": "300ms"}},
+    )
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+def settled(stack) -> dict[str, int]:
+    states = stack.delivery_states()
+    return states if not {"queued", "retrying"} & set(states) else {}
+
+
+def test_messages_reach_the_lookalike_once_through_a_429_and_the_oversized_one_is_dead(stack):
+    stack.segment.fault(429, count=1, retry_after=1)
+    messages = [opened(f"o-{i}", f"person{i}@example.com") for i in range(20)]
+    big = opened("o-big", "big@example.com", padding=40_000)
+    response = stack.post_events({"batch": [*messages[:10], big, *messages[10:]]}, source="segment")
+    assert response.status_code == 202, response.text
+
+    states = wait_until(lambda: settled(stack), timeout=30, message="deliveries settled")
+    assert states == {"delivered": 20, "dead": 1}
+    received = stack.segment.state()
+    assert received["requests"]["by_status"] == {"200": 1, "429": 1}
+    assert received["faults"]["applied"] == {"429": 1}
+    assert (received["calls"]["total"], received["duplicates"], received["dropped"]) == (20, 0, [])
+    assert sorted(stack.segment.calls(), key=lambda m: int(m["messageId"][2:])) == messages
+
+    dead = stack.admin("GET", "/admin/api/events", params={"partner": "segment", "outcome": "dead"}).json()
+    (event,) = dead["events"]
+    (delivery,) = event["deliveries"]
+    assert (event["event_id"], delivery["outcome"]) == ("o-big", "dead")
+    assert delivery["reason"] == f"event is {len(json.dumps(big))} bytes, over Segment's 32 KB limit"
+
+
+def test_a_batch_segment_refuses_is_dead_and_a_replay_delivers_it(stack):
+    stack.segment.fault(400, count=1)
+    messages = [opened("r-1", "jane@example.com"), opened("r-2", "joe@example.com")]
+    assert stack.post_events({"batch": messages}, source="segment").status_code == 202
+    assert wait_until(lambda: settled(stack), timeout=30, message="dead") == {"dead": 2}
+
+    page = stack.admin("GET", "/admin/api/events", params={"partner": "segment"}).json()
+    detail = stack.admin("GET", f"/admin/api/events/{page['events'][0]['id']}").json()
+    (attempt,) = detail["deliveries"][0]["attempt_log"]
+    assert (attempt["status"], attempt["error_code"], attempt["error_message"]) == (
+        400,
+        "invalid_request",
+        "injected fault: HTTP 400",
+    )
+    assert stack.segment.state()["calls"]["total"] == 0
+
+    replayed = stack.admin("POST", "/admin/api/replay", json={"dead": True, "partner": "segment"})
+    assert replayed.json() == {"queued": 2, "superseded": 0, "unchanged": 0}
+    assert wait_until(lambda: settled(stack), timeout=30, message="replayed") == {"delivered": 2}
+    assert sorted(stack.segment.calls(), key=lambda m: m["messageId"]) == messages
+    live = stack.admin("GET", "/live", params={"partner": "segment"}).text
+    assert "r-1" in live and "r-2" in live
