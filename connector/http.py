@@ -1,17 +1,19 @@
-"""The one place outbound HTTP happens: pooled keep-alive sessions, timeouts, the 401 retry,
-and redaction of secrets in everything that is logged or stored."""
+"""The one place outbound HTTP happens: pooled keep-alive sessions, the 401 retry, and
+redaction of secrets in everything that is logged or stored. Under it, connector.transport:
+one deadline per attempt (a token call inside it included), a 1 MiB answer, no redirects."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
 from email.utils import parsedate_to_datetime
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from connector import transport
 from connector.contract import Credentials, HttpResult, InvalidCredentials, OutboundRequest
 
 MAX_RECORDED_BODY = 4096
@@ -62,11 +64,14 @@ class Redactor:
         return out
 
 
+_SECONDS = re.compile(r"[0-9]+", re.ASCII)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _SECONDS.fullmatch(value):
         return float(value)
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
@@ -86,11 +91,7 @@ class HttpClient:
         # One keep-alive session per thread: requests.Session is not documented thread-safe.
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no per-request .netrc / proxy environment lookups
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
+            session = transport.bounded(requests.Session(), self.timeout, self.pool_size)
             self._local.session = session
         return session
 
@@ -104,6 +105,11 @@ class HttpClient:
         return result
 
     def _send_once(self, request: OutboundRequest, credentials: Credentials | None) -> HttpResult:
+        """One attempt: the token call (when one is due) and the request share one deadline."""
+        with transport.deadline(self.timeout):
+            return self._attempt(request, credentials)
+
+    def _attempt(self, request: OutboundRequest, credentials: Credentials | None) -> HttpResult:
         headers = {"Accept": "application/json", **request.headers}
         outbound = OutboundRequest(request.method, request.url, dict(request.params), request.json, headers)
         started = time.monotonic()
@@ -123,8 +129,11 @@ class HttpClient:
                 params=outbound.params or None,
                 json=outbound.json,
                 headers=outbound.headers,
-                timeout=self.timeout,
+                timeout=transport.time_left(self.timeout),
+                allow_redirects=False,
             )
+        except transport.ResponseTooLarge as exc:
+            return self._failure(outbound, started, str(exc), record)
         except requests.Timeout as exc:
             return self._failure(outbound, started, f"timeout: {type(exc).__name__}", record)
         except requests.RequestException as exc:
@@ -139,6 +148,9 @@ class HttpClient:
             status=response.status_code,
             latency_ms=latency_ms,
             body=body,
+            error=self.redactor.text(f"partner {transport.redirect_refused(response)}")
+            if 300 <= response.status_code < 400
+            else None,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
             request_record=record,
             response_record={

@@ -13,9 +13,14 @@ MAX_RETRY_AFTER = 86400.0
 
 def default_verdict(result: HttpResult) -> Verdict:
     """2xx delivered; 408, 425, 429, 5xx and no answer retrying; 401 (after a fresh token)
-    retrying; every other status dead."""
+    retrying; a 3xx dead (never followed: the partner did not get the change); every other
+    status dead."""
     if result.ok:
         return Verdict(State.DELIVERED)
+    if result.status is not None and 300 <= result.status < 400:
+        return Verdict(
+            State.DEAD, result.error or f"partner answered a redirect (HTTP {result.status}); not followed"
+        )
     if result.status is None or result.status in RETRIABLE_STATUS or result.status >= 500:
         return Verdict(State.RETRYING, result.error or f"HTTP {result.status}")
     if result.status == 401:

@@ -1,5 +1,7 @@
 """Listrak OAuth 2.0 client credentials (OAUTH_LISTRAK): form-encoded POST to the token
-endpoint through authlib; one cached token per key per process, refreshed early."""
+endpoint through authlib; one cached token per key per process, refreshed early. The token
+call goes through the core's transport: no redirect (the client secret never reaches another
+host), no proxy variables, a total deadline shared with the delivery's attempt, a 1 MiB answer."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from marshmallow import fields
 
-from connector import metrics
+from connector import metrics, transport
 from connector.contract import (
     Credentials,
     InvalidCredentials,
@@ -31,6 +33,13 @@ INVALID_ERRORS = {"invalid credentials", "invalid_client", "unauthorized_client"
 
 class TokenError(Exception):
     """The token endpoint answered but gave no usable token (transient for the delivery)."""
+
+
+def refuse_redirect(response):
+    """authlib's access_token_response hook: a 3xx is no token (and is not followed)."""
+    if 300 <= response.status_code < 400:
+        raise TokenError(transport.redirect_refused(response))
+    return response
 
 
 class ListrakKeySchema(KeyConfigSchema):
@@ -54,6 +63,8 @@ class ListrakOAuth(Credentials):
             scope=key_config.get("scope") or None,
             leeway=LEEWAY,
         )
+        transport.bounded(self.oauth, timeout)
+        self.oauth.register_compliance_hook("access_token_response", refuse_redirect)
         self._lock = threading.Lock()
         self._token = None
         self._refused_until = 0.0
@@ -68,7 +79,9 @@ class ListrakOAuth(Credentials):
             if time.monotonic() < self._refused_until:
                 raise InvalidCredentials(self._refusal)
             try:
-                token = self.oauth.fetch_token(timeout=self.timeout)
+                token = self.oauth.fetch_token(
+                    timeout=transport.time_left(self.timeout), allow_redirects=False
+                )
             except OAuthError as exc:
                 if (exc.error or "").lower() in INVALID_ERRORS:
                     self._refusal = f"token endpoint refused the credentials ({exc.error})"
