@@ -7,6 +7,9 @@ are dropped; `useAudienceKey` reads the boolean at `<properties or traits>[compu
 Where it silently sends something Listrak cannot use, this refuses the event with the reason
 instead: an invalid email, a missing list id, or `useAudienceKey` without a true/false to read.
 A mapping with `enable_batching: false` plans the one-event-per-request variant of the action.
+Beyond Listrak's destination, a value may be read from the event (`{path: properties.tier}`): a
+path the event lacks leaves that field out, and the reason travels in the spec's `notes` to the
+attempt record (an event left with no field at all is skipped with them).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from connector.contract import InboundEvent, PlannedDelivery, StrictSchema, valid_email
+from plugins.listrak.conditions import MISSING, ConditionSchema, Scalar, dotted_path, holds, resolve
 from plugins.listrak.profile_fields import (
     UpdateEmailContactProfileFields,
     UpdateEmailContactProfileFieldsUnbatched,
@@ -28,47 +32,11 @@ USE_AUDIENCE_KEY = "useAudienceKey"
 DEFAULT_EMAIL_PATHS = ("context.traits.email", "traits.email")
 _FIELD_ID = re.compile(r"^[1-9][0-9]{0,9}$")  # Listrak ids are 32-bit integers
 MAX_LISTRAK_ID = 2**31 - 1
-_MISSING = object()
 MAX_CONTACT_KEY = 600  # deliveries.contact_key is VARCHAR(600)
 
 
-def _dotted_path(value: str) -> None:
-    if not value or any(not part.strip() for part in value.split(".")):
-        raise ValidationError("must be a dotted path such as context.traits.email")
-
-
-def resolve(payload, path: str):
-    """The value at a dotted path of the event, or _MISSING."""
-    value = payload
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return _MISSING
-        value = value[part]
-    return value
-
-
-class Scalar(fields.Raw):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str | int | float | bool):
-            raise ValidationError("must be a string, number or boolean")
-        return value
-
-
-class ConditionSchema(StrictSchema):
-    field = fields.String(required=True, validate=_dotted_path)
-    is_ = Scalar(data_key="is")
-    is_not = Scalar()
-    exists = fields.Boolean()
-
-    @validates_schema
-    def _one_operator(self, data, **kwargs):
-        given = [name for name in ("is_", "is_not", "exists") if name in data]
-        if len(given) != 1:
-            raise ValidationError("each condition needs exactly one of is, is_not, exists")
-
-
 class PathSchema(StrictSchema):
-    path = fields.String(required=True, validate=_dotted_path)
+    path = fields.String(required=True, validate=dotted_path)
 
 
 class ListId(fields.Field):
@@ -84,6 +52,22 @@ class ListId(fields.Field):
         raise ValidationError("must be a positive integer or {path: <dotted path>}")
 
 
+def as_listrak_value(value) -> str:
+    """Listrak takes every profile field value as a string; YAML and JSON booleans become the
+    check-box values "on" / "off" (YAML reads a bare on/off as true/false)."""
+    return "on" if value is True else "off" if value is False else str(value)
+
+
+class FieldValue(fields.Field):
+    """A value written in the config (on, off, useAudienceKey, text, a number) or
+    {path: <dotted path>} read from each event."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict):
+            return PathSchema().load(value)
+        return Scalar().deserialize(value)
+
+
 class MappingSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(1, 200))
     when = fields.List(fields.Nested(ConditionSchema), validate=validate.Length(min=1))
@@ -92,7 +76,7 @@ class MappingSchema(StrictSchema):
     list_id = ListId(required=True)
     email_address = fields.Nested(PathSchema, load_default=None)
     profile_field_values = fields.Dict(
-        keys=fields.Raw(), values=Scalar(), required=True, validate=validate.Length(min=1)
+        keys=fields.Raw(), values=FieldValue(), required=True, validate=validate.Length(min=1)
     )
     enable_batching = fields.Boolean(load_default=True)
 
@@ -103,16 +87,35 @@ class MappingSchema(StrictSchema):
 
     @post_load
     def _field_values_as_strings(self, data, **kwargs):
-        # YAML reads a bare on/off as true/false; Listrak's check-box values are "on"/"off".
         data["profile_field_values"] = {
-            str(key): "on" if value is True else "off" if value is False else str(value)
+            str(key): value if isinstance(value, dict) else as_listrak_value(value)
             for key, value in data["profile_field_values"].items()
         }
         return data
 
 
+class Mappings(fields.List):
+    """The list of mappings; a problem is named by the mapping's index and name
+    (`mappings.1 'VIP tier'.when.0.gt: ...`), so check-config says which mapping is wrong."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ValidationError as exc:
+            if not isinstance(exc.messages, dict) or not isinstance(value, list):
+                raise
+            named = {_named(index, value): messages for index, messages in exc.messages.items()}
+            raise ValidationError(named) from exc
+
+
+def _named(index, mappings: list) -> str:
+    mapping = mappings[index] if isinstance(index, int) and index < len(mappings) else None
+    name = mapping.get("name") if isinstance(mapping, dict) else None
+    return f"{index} {name!r}" if isinstance(name, str) and name else str(index)
+
+
 def mappings_field() -> fields.List:
-    return fields.List(
+    return Mappings(
         fields.Nested(MappingSchema),
         load_default=list,
         validate=validate.Length(max=MAX_MAPPINGS, error="at most {max} mappings per partner"),
@@ -120,28 +123,10 @@ def mappings_field() -> fields.List:
 
 
 # -- triggers ---------------------------------------------------------------------------------
-def _same(actual, expected) -> bool:
-    if isinstance(actual, bool) or isinstance(expected, bool):
-        return actual is expected
-    if isinstance(actual, str) != isinstance(expected, str):  # 12345 matches "12345"
-        return isinstance(actual, str | int | float) and str(actual) == str(expected)
-    return actual == expected
-
-
-def _holds(condition: dict, payload: dict) -> bool:
-    value = resolve(payload, condition["field"])
-    present = value is not _MISSING and value is not None
-    if "exists" in condition:
-        return present == condition["exists"]
-    if "is_" in condition:
-        return present and _same(value, condition["is_"])
-    return not (present and _same(value, condition["is_not"]))
-
-
 def matches(mapping: dict, payload: dict) -> bool:
     if mapping.get("when"):
-        return all(_holds(c, payload) for c in mapping["when"])
-    return any(_holds(c, payload) for c in mapping["any"])
+        return all(holds(c, payload) for c in mapping["when"])
+    return any(holds(c, payload) for c in mapping["any"])
 
 
 # -- planning ---------------------------------------------------------------------------------
@@ -160,7 +145,7 @@ def _email(payload: dict, mapping: dict) -> str:
     paths = [mapping["email_address"]["path"]] if mapping["email_address"] else DEFAULT_EMAIL_PATHS
     for path in paths:
         value = resolve(payload, path)
-        if value is not _MISSING and value is not None:
+        if value is not MISSING and value is not None:
             break
     else:
         raise Refused(f"no email address at {' or '.join(paths)}")
@@ -184,7 +169,7 @@ def _list_id(payload: dict, mapping: dict) -> int:
         return value
     if isinstance(value, str) and _FIELD_ID.match(value.strip()) and int(value.strip()) <= MAX_LISTRAK_ID:
         return int(value.strip())
-    shown = "nothing" if value is _MISSING else _short(value)
+    shown = "nothing" if value is MISSING else _short(value)
     raise Refused(f"list_id: {spec['path']} holds {shown}, not a positive integer list id")
 
 
@@ -200,14 +185,25 @@ def _audience_value(payload: dict) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def field_values(payload: dict, mapping: dict) -> list[dict]:
+def field_values(payload: dict, mapping: dict, notes: list[str] | None = None) -> list[dict]:
     """[{segmentationFieldId, value}] in mapping order; keys that are not positive integers
-    are dropped, as Listrak's destination does (an empty list is still sent)."""
+    are dropped, as Listrak's destination does (an empty list is still sent). A value read from
+    a path the event lacks (or holds no scalar at) is left out, and why goes to `notes`."""
     values: dict[int, str] = {}
     for key, value in mapping["profile_field_values"].items():
         if not _FIELD_ID.match(key):
             continue
-        if value == USE_AUDIENCE_KEY:
+        if isinstance(value, dict):
+            found = resolve(payload, value["path"])
+            if found is MISSING or found is None:
+                _note(notes, f"field {key} left out: the event has no value at {value['path']}")
+                continue
+            if not isinstance(found, str | int | float | bool):
+                kind = "an object" if isinstance(found, dict) else "a list"
+                _note(notes, f"field {key} left out: {value['path']} holds {kind}, not a value")
+                continue
+            value = as_listrak_value(found)
+        elif value == USE_AUDIENCE_KEY:
             entered = _audience_value(payload)
             if entered is None:
                 raise Refused(
@@ -217,6 +213,11 @@ def field_values(payload: dict, mapping: dict) -> list[dict]:
             value = "on" if entered else "off"
         values[int(key)] = value
     return [{"segmentationFieldId": fid, "value": value} for fid, value in values.items()]
+
+
+def _note(notes: list[str] | None, note: str) -> None:
+    if notes is not None:
+        notes.append(note)
 
 
 def contact_key(partner_id: str, environment: str, list_id: int, email: str, field_ids: list[int]) -> str:
@@ -238,12 +239,17 @@ def _plan(event: InboundEvent, partner: dict, mapping: dict) -> PlannedDelivery:
     batching = mapping["enable_batching"]
     action = ACTION if batching else UpdateEmailContactProfileFieldsUnbatched.name
     spec: dict = {"mapping": mapping["name"], "event_time": event.event_time.timestamp()}
+    notes: list[str] = []
     try:
         spec["list_id"] = _list_id(event.payload, mapping)
         spec["email"] = _email(event.payload, mapping)
-        spec["fields"] = field_values(event.payload, mapping)
+        spec["fields"] = field_values(event.payload, mapping, notes)
+        if notes and not spec["fields"]:
+            raise Refused("; ".join(notes))
     except Refused as refusal:
         return PlannedDelivery(action, spec, key_id, skip_reason=str(refusal))
+    if notes:
+        spec["notes"] = notes  # the action puts them in the attempt record
     if key_id is None:
         return PlannedDelivery(
             action,

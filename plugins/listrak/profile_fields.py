@@ -21,6 +21,12 @@ from connector.contract import Action, OutboundRequest, State, Verdict
 CHUNK_SIZE = 500
 #: Listrak names a refused array item by index: "... supplied for [3].emailAddress."
 _ITEM_INDEX = re.compile(r"(?:^|\s)\[(\d+)\]")
+#: The bulk route is in Beta: an integration without access to it gets this error.
+NO_BETA_ACCESS = "ERROR_INTEGRATION_CANNOT_ACCESS_BETA_ROUTE"
+BETA_ADVICE = (
+    "ask Listrak support to give this integration access to the Beta route "
+    "POST /List/{listId}/Contact/SegmentationField (Update Email Contact Profile Fields), then replay"
+)
 
 
 @dataclass
@@ -89,9 +95,11 @@ class UpdateEmailContactProfileFields(Action):
             return [
                 Verdict(State.SKIPPED, "a newer event in the same request set these fields")
                 if index in overridden
-                else Verdict(State.DELIVERED)
-                for index in range(len(specs))
+                else Verdict(State.DELIVERED, "; ".join(spec.get("notes") or ()) or None)
+                for index, spec in enumerate(specs)
             ]
+        if isinstance(result.body, dict) and result.body.get("error") == NO_BETA_ACCESS:
+            return [Verdict(State.DEAD, f"{NO_BETA_ACCESS}: {BETA_ADVICE}")] * len(specs)
         refused = _refused_item(result, len(contacts))
         if refused is None:
             return None  # the core's policy: 408/429/5xx retry, other 4xx dead

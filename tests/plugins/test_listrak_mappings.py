@@ -49,12 +49,12 @@ def test_bad_mapping_fields_are_named_with_their_index(config_dir, registry):
     )
     problems = config_problems(config_dir, registry, [BASE, bad])
     assert sorted(problems) == [
-        "config/partners/listrak.yaml: mappings.1.action: Must be one of: "
+        "config/partners/listrak.yaml: mappings.1 'm'.action: Must be one of: "
         "update_email_contact_profile_fields.",
-        "config/partners/listrak.yaml: mappings.1.list_id: must be a positive integer or "
+        "config/partners/listrak.yaml: mappings.1 'm'.list_id: must be a positive integer or "
         "{path: <dotted path>}",
-        "config/partners/listrak.yaml: mappings.1.when.0: each condition needs exactly one of "
-        "is, is_not, exists",
+        "config/partners/listrak.yaml: mappings.1 'm'.when.0: each condition needs exactly one of "
+        "is, is_not, exists, contains, starts_with, ends_with, gt, lt",
     ]
 
 
