@@ -154,9 +154,9 @@ def test_requests_are_sized_exactly_as_sent():
     assert len(json.dumps(request.json)) == expected
 
 
-def test_at_most_2500_events_go_in_one_request():
-    specs = [{"type": "track", "event": "E", "messageId": str(i), "anonymousId": "a"} for i in range(5001)]
-    assert [len(g) for g in TrackBatch().batches({}, specs)] == [2500, 2500, 1]
+def test_at_most_1000_events_go_in_one_request():
+    specs = [{"type": "track", "event": "E", "messageId": str(i), "anonymousId": "a"} for i in range(2001)]
+    assert [len(g) for g in TrackBatch().batches({}, specs)] == [1000, 1000, 1]
 
 
 def test_an_event_over_32_kb_is_dead_with_the_reason_and_the_rest_is_sent(deliver, requests_mock):

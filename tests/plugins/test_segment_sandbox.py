@@ -177,3 +177,11 @@ def test_reset_forgets_everything(lookalike):
     assert lookalike.post("/_sandbox/reset").json == {"reset": True}
     seen = state(lookalike)
     assert (seen["requests"]["total"], seen["calls"]["total"], seen["faults"]["pending"]) == (0, 0, [])
+
+
+def test_more_than_2500_calls_in_a_batch_are_answered_200_and_dropped(lookalike):
+    batch = [{"type": "identify", "messageId": str(i), "userId": "u"} for i in range(2501)]
+    assert lookalike.post("/v1/batch", json={"batch": batch}, headers=AUTH).status_code == 200
+    seen = state(lookalike)
+    assert (seen["calls"]["total"], len(seen["dropped"])) == (0, 2501)
+    assert seen["dropped"][0] == {"messageId": "0", "reason": "more than 2500 calls in one batch"}
