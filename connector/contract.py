@@ -51,7 +51,7 @@ from connector.records import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from marshmallow import Schema
 
@@ -169,6 +169,10 @@ class PartnerConfigSchema(StrictSchema):
 
 
 # -- what plugins provide ---------------------------------------------------------------------
+#: How many requests one attempt of an action may send (`Action.exchange`).
+MAX_REQUESTS_PER_ATTEMPT = 3
+
+
 class Source:
     """Parses and validates inbound webhook bodies for one kind of sender."""
 
@@ -231,6 +235,19 @@ class Action:
         """Partner-specific reading of an answer, one verdict per spec; None leaves the
         core's default (2xx delivered; 408/429/5xx/network retrying; other 4xx dead)."""
         return None
+
+    def exchange(self, partner: dict, specs: list[dict], send: Callable[[OutboundRequest], HttpResult]):
+        """The requests of one attempt, returning `interpret`'s kind of answer. By default one
+        request: `build_request`, `send`, `interpret`. Override for a short conversation (read
+        a record, then write): `send` goes through the core (credentials, timeouts, redaction)
+        at most MAX_REQUESTS_PER_ATTEMPT times; the last answer is the attempt's, the earlier
+        ones are logged with it, and None leaves the core's default reading of the last."""
+        return self.interpret(partner, specs, send(self.build_request(partner, specs)))
+
+    def notes(self, partner: dict, spec: dict) -> list[str]:
+        """What `connector preview` should say about this delivery beyond its first request
+        (e.g. a follow-up request some answers lead to)."""
+        return []
 
     def batches(self, partner: dict, specs: list[dict]) -> list[list[int]]:
         """How due deliveries sharing a batch key split into requests (indexes into `specs`,

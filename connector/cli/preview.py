@@ -79,7 +79,7 @@ def _request_lines(runtime, action, partner, planned) -> list[str]:
 
 def _rules(runtime, partner, action, planned, event) -> list[str]:
     schedule = ", ".join(duration(s) for s in runtime.config.retry_schedule(partner["id"]))
-    rules = []
+    rules = list(action.notes(partner, planned.spec))  # the partner plugin's own, first
     if planned.contact_key:
         event_time = event.event_time.isoformat(timespec="milliseconds")
         rules.append(

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 from connector import metrics
 from connector.contract import (
+    MAX_REQUESTS_PER_ATTEMPT,
     Attempt,
     CircuitScope,
     Delivery,
     HttpResult,
     InvalidCredentials,
     KeyScope,
+    OutboundRequest,
     Result,
     Scope,
     State,
@@ -126,15 +128,34 @@ class Boundary:
                 Verdict(State.DEAD, refused[i]) if i in refused else next(sent) for i in range(len(group))
             ], result
         specs = [d.spec for d in group]
-        request = action.build_request(partner, specs)
         credentials = self.runtime.credentials(first.partner_key_id) if first.partner_key_id else None
-        attempt.sent = True
-        result = self.runtime.http.send(request, credentials)
+        answers: list[HttpResult] = []
+
+        def send(request: OutboundRequest) -> HttpResult:
+            if len(answers) >= MAX_REQUESTS_PER_ATTEMPT:
+                raise RuntimeError(f"{first.action} asked for more than {MAX_REQUESTS_PER_ATTEMPT} requests")
+            if answers and now() > first.leased_until - self.settings["http_timeout"]:
+                raise RuntimeError("the lease could run out during a follow-up request; tried again later")
+            attempt.sent = True
+            answers.append(self.runtime.http.send(request, credentials))
+            return answers[-1]
+
+        verdicts = action.exchange(partner, specs, send)
+        if not answers:
+            raise ValueError(f"{first.action} sent no request")
+        result = answers[-1]
         attempt.status = result.status
-        attempt.latency_ms = round(result.latency_ms, 1)
+        attempt.latency_ms = round(sum(a.latency_ms for a in answers), 1)
         attempt.request = result.request_record or None
         attempt.response = result.response_record or None
-        verdicts = action.interpret(partner, specs, result)
+        if len(answers) > 1 and attempt.request is not None:
+            # The answers that led to the last request, so the attempt log tells the whole story.
+            attempt.request = {
+                **attempt.request,
+                "before": [
+                    {"request": a.request_record, "response": a.response_record} for a in answers[:-1]
+                ],
+            }
         if verdicts is None:
             verdicts = [default_verdict(result)] * len(group)
         if len(verdicts) != len(group):

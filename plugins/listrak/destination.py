@@ -1,22 +1,20 @@
-"""Listrak Email API destination: opt-in/opt-out through `POST /List/{id}/Contact`
-(Bearer token from OAUTH_LISTRAK). Profile attributes travel as segmentation field values."""
+"""Listrak Email API destination: opt-in/opt-out through `POST /List/{id}/Contact` on each of the
+partner's lists (Bearer token from OAUTH_LISTRAK). Profile attributes travel as segmentation field
+values; Segment-style events become profile-field updates through mappings."""
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from connector.contract import (
-    Action,
     Destination,
     InboundEvent,
-    OutboundRequest,
     OutboundUrl,
     PartnerConfigSchema,
     PlannedDelivery,
-    State,
     StrictSchema,
-    Verdict,
 )
+from plugins.listrak.contacts import WHEN_NEWER, ContactSubscription
 from plugins.listrak.mappings import mappings_field, plan_mappings
 from plugins.listrak.profile_fields import (
     UpdateEmailContactProfileFields,
@@ -24,8 +22,6 @@ from plugins.listrak.profile_fields import (
 )
 
 PROFILE_ATTRIBUTES = ("phone_number", "share_link", "first_name", "last_name", "funnel")
-#: Listrak's answers to an opt-out that mean the contact already is where we want it.
-ALREADY_OUT = {"ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS", "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS"}
 
 
 class SegmentationFieldsSchema(StrictSchema):
@@ -36,15 +32,65 @@ class SegmentationFieldsSchema(StrictSchema):
     funnel = fields.Integer(validate=validate.Range(min=1))
 
 
+def _list_id() -> fields.Integer:
+    return fields.Integer(validate=validate.Range(min=1))
+
+
+class Resubscribe(fields.Field):
+    """false | true | when_newer (see plugins/listrak/contacts.py)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or value == WHEN_NEWER:
+            return value
+        raise ValidationError(f"must be false, true or {WHEN_NEWER}")
+
+
 class ListrakPartnerSchema(PartnerConfigSchema):
     api_url = OutboundUrl(required=True)
-    subscription_list_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    subscription_list_id = _list_id()  # one list, or:
+    subscription_list_ids = fields.List(_list_id(), validate=validate.Length(min=1))
     send_opt_ins = fields.Boolean(load_default=True)
     send_opt_outs = fields.Boolean(load_default=True)
-    resubscribe = fields.Boolean(load_default=False)
+    resubscribe = Resubscribe(load_default=False)
     send_external_contact_id = fields.Boolean(load_default=False)
     segmentation_fields = fields.Nested(SegmentationFieldsSchema, load_default=dict)
+    #: Listrak's profile field ids belong to one list: other ids for some lists.
+    segmentation_fields_by_list = fields.Dict(
+        keys=_list_id(), values=fields.Nested(SegmentationFieldsSchema), load_default=dict
+    )
     mappings = mappings_field()  # Segment-style events → profile fields (mappings.py)
+
+    @validates_schema
+    def _lists(self, data, **kwargs):
+        one, several = data.get("subscription_list_id"), data.get("subscription_list_ids")
+        if one is not None and several is not None:
+            raise ValidationError(
+                "give subscription_list_id or subscription_list_ids, not both", "subscription_list_ids"
+            )
+        if one is None and several is None:
+            raise ValidationError(
+                "one of subscription_list_id or subscription_list_ids is required", "subscription_list_ids"
+            )
+        lists = [one] if several is None else several
+        if len(set(lists)) != len(lists):
+            raise ValidationError("each list once", "subscription_list_ids")
+        strays = sorted(set(data.get("segmentation_fields_by_list") or {}) - set(lists))
+        if strays:
+            raise ValidationError(
+                f"lists {strays} are not among the subscription lists {lists}", "segmentation_fields_by_list"
+            )
+
+    @post_load
+    def _every_list(self, data, **kwargs):
+        if data.get("subscription_list_ids") is None:
+            data["subscription_list_ids"] = [data["subscription_list_id"]]
+        data["subscription_list_id"] = data["subscription_list_ids"][0]
+        return data
+
+
+def segmentation_fields_for(partner: dict, list_id: int) -> dict[str, int]:
+    """{profile attribute: field id} on one of the partner's lists."""
+    return partner.get("segmentation_fields_by_list", {}).get(list_id, partner["segmentation_fields"])
 
 
 def contact_key(partner: dict, environment: str, list_id, email: str) -> str:
@@ -53,41 +99,6 @@ def contact_key(partner: dict, environment: str, list_id, email: str) -> str:
 
 def key_for(partner: dict, environment: str) -> str | None:
     return partner["keys"].get(environment)
-
-
-class ContactSubscription(Action):
-    """Subscribe with profile fields, or unsubscribe with nothing else."""
-
-    name = "contact_subscription"
-
-    def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
-        (spec,) = specs
-        body = {"emailAddress": spec["email"], "subscriptionState": spec["state"]}
-        if spec["state"] == "Subscribed":
-            if spec.get("external_id"):
-                body["externalContactID"] = spec["external_id"]
-            body["segmentationFieldValues"] = spec.get("fields", [])
-        params = {"overrideUnsubscribe": "true"} if spec.get("override") else {}
-        return OutboundRequest(
-            "POST",
-            f"{partner['api_url']}/List/{spec['list_id']}/Contact",
-            params=params,
-            json=body,
-            headers={"Content-Type": "application/json"},
-        )
-
-    def interpret(self, partner, specs, result):
-        (spec,) = specs
-        code = result.body.get("error") if isinstance(result.body, dict) else None
-        if result.status == 400 and spec["state"] == "Unsubscribed" and code in ALREADY_OUT:
-            return [Verdict(State.DELIVERED, "already unsubscribed or not subscribed in Listrak")]
-        if (
-            result.status == 400
-            and spec["state"] == "Subscribed"
-            and code == "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS"
-        ):
-            return [Verdict(State.SKIPPED, "unsubscribed in Listrak (resubscribe is off)")]
-        return None
 
 
 class ListrakDestination(Destination):
@@ -106,22 +117,24 @@ class ListrakDestination(Destination):
 
     def plan(self, event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
         if event.type in ("opt_in", "opt_out"):
-            return [self._plan_subscription(event, partner)]
+            # One delivery per list: each list keeps its own consent order (contact_key).
+            return [self._plan_subscription(event, partner, i) for i in partner["subscription_list_ids"]]
         return plan_mappings(event, partner)  # Segment-style track / identify events
 
-    def _plan_subscription(self, event: InboundEvent, partner: dict) -> PlannedDelivery:
+    def _plan_subscription(self, event: InboundEvent, partner: dict, list_id: int) -> PlannedDelivery:
         opt_in = event.type == "opt_in"
-        list_id = partner["subscription_list_id"]
         spec = {"list_id": list_id, "email": event.email, "state": "Subscribed" if opt_in else "Unsubscribed"}
         person = event.payload.get("person", {})
         if opt_in:
             spec["fields"] = [
                 {"segmentationFieldId": field_id, "value": str(person[attribute])}
-                for attribute, field_id in partner["segmentation_fields"].items()
+                for attribute, field_id in segmentation_fields_for(partner, list_id).items()
                 if person.get(attribute) not in (None, "")
             ]
-            if partner["resubscribe"]:
+            if partner["resubscribe"] is True:
                 spec["override"] = True
+            elif partner["resubscribe"] == WHEN_NEWER:
+                spec.update(resubscribe=WHEN_NEWER, event_time=event.event_time.timestamp())
             if partner["send_external_contact_id"] and person.get("partner_user_id"):
                 spec["external_id"] = person["partner_user_id"]
         key_id = key_for(partner, event.environment)

@@ -89,6 +89,9 @@ class UpdateEmailContactProfileFields(Action):
             headers={"Content-Type": "application/json"},
         )
 
+    def notes(self, partner: dict, spec: dict) -> list[str]:
+        return list(spec.get("notes") or ())  # fields a mapping left out, and why
+
     def interpret(self, partner: dict, specs: list[dict], result) -> list[Verdict] | None:
         contacts, overridden = merge(specs)
         if result.ok:

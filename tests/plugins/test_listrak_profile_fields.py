@@ -255,12 +255,12 @@ def test_refused_item_fails_alone_and_the_rest_retry():
 
 def test_refusal_of_the_whole_request_is_left_to_the_core():
     specs = [spec(JANE, "on", 1.0), spec(JOE, "on", 2.0)]
-    beta = HttpResult(
-        status=400,
+    unknown_list = HttpResult(
+        status=404,
         latency_ms=1.0,
-        body={"status": 400, "error": "ERROR_INTEGRATION_CANNOT_ACCESS_BETA_ROUTE", "message": "No."},
+        body={"status": 404, "error": "ERROR_UNABLE_TO_LOCATE_RESOURCE", "message": "No list 123."},
     )
-    assert ACTION.interpret(PARTNER, specs, beta) is None
+    assert ACTION.interpret(PARTNER, specs, unknown_list) is None
 
 
 def test_one_request_holds_one_list():
