@@ -2,11 +2,14 @@
 messages posted to the `segment` push source (gunicorn) reach the Segment look-alike
 (`connector segment-sandbox`) over real HTTP through `connector worker`, once each; a 429 is
 retried after its Retry-After, an event over 32 KB is dead and the rest sent, a dead batch
-is replayed from the admin API, and the Live View's read model shows it all."""
+is replayed from the admin API, the Live View's read model shows it all, and `connector
+verify` tells a write key the look-alike takes from one it refuses."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -108,3 +111,28 @@ def test_a_batch_segment_refuses_is_dead_and_a_replay_delivers_it(stack):
     assert sorted(stack.segment.calls(), key=lambda m: m["messageId"]) == messages
     live = stack.admin("GET", "/live", params={"partner": "segment"}).text
     assert "r-1" in live and "r-2" in live
+
+
+def verify(stack, write_key: str) -> subprocess.CompletedProcess:
+    env = {**stack.env, "SEGMENT_WRITE_KEY": write_key}
+    args = [sys.executable, "-m", "connector.cli", "verify", "segment"]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_verify_sends_an_empty_batch_to_the_lookalike(stack):
+    url = f"{stack.segment.url}/v1/batch"
+    accepted = verify(stack, stack.env["SEGMENT_WRITE_KEY"])
+    assert (accepted.returncode, accepted.stdout.splitlines()[1]) == (
+        0,
+        f"  ok    write key segment-production (production): an empty batch to {url} was accepted "
+        "(HTTP 200): the API is reachable and takes the request; Segment accepts unknown write "
+        "keys here, so this does not prove the key belongs to a source",
+    )
+    refused = verify(stack, "someone-elses-write-key")
+    assert (refused.returncode, refused.stdout.splitlines()[1]) == (
+        1,
+        f"  FAIL  write key segment-production (production): refused by {url}: "
+        "HTTP 401 unauthorized: unknown write key",
+    )
+    assert "someone-elses-write-key" not in refused.stdout
+    assert stack.segment.state()["calls"]["total"] == 0
