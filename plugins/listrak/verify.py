@@ -1,14 +1,19 @@
-"""`connector verify` for Listrak: live read-only checks against the Email API (or the sandbox)
-with the partner's own OAUTH_LISTRAK keys: each key's token, the list, every profile field id.
+"""`connector verify` for Listrak: live checks against the Email API (or the sandbox) with the
+partner's own OAUTH_LISTRAK keys: each key's token, every list, every profile field id, and, when
+mappings use it, access to the Beta profile-field bulk route.
 
-Listrak has no list-wide field listing, so fields are found with one GET per field group.
+Listrak has no list-wide field listing, so fields are found with one GET per field group. The
+bulk route has no read-only form: it is probed with an empty array, which imports nothing
+(Listrak refuses it as invalid input, past the Beta check, or starts an empty import).
 """
 
 from __future__ import annotations
 
 from connector.contract import InvalidCredentials, OutboundRequest
+from plugins.listrak.profile_fields import BETA_ADVICE, NO_BETA_ACCESS
 
 _FIELD_PREFIX = "profile field"
+BULK_ROUTE = "profile-field bulk route (Beta)"
 
 
 def _failure(result) -> str:
@@ -20,12 +25,12 @@ def _failure(result) -> str:
 
 
 def _fields_to_check(partner: dict) -> dict[int, list[tuple[str, int]]]:
-    """{list id: [(what uses it, field id)]}: the subscription list's attributes, then the
+    """{list id: [(what uses it, field id)]}: each subscription list's attributes, then the
     field ids of mappings whose list id is fixed in the config."""
+    by_list = partner.get("segmentation_fields_by_list") or {}
     wanted: dict[int, list[tuple[str, int]]] = {
-        partner["subscription_list_id"]: [
-            (attribute, field_id) for attribute, field_id in partner["segmentation_fields"].items()
-        ]
+        list_id: list(by_list.get(list_id, partner["segmentation_fields"]).items())
+        for list_id in partner.get("subscription_list_ids") or [partner["subscription_list_id"]]
     }
     for mapping in partner.get("mappings") or []:
         list_id = mapping.get("list_id")
@@ -82,6 +87,28 @@ def _list_fields(http, creds, api: str, list_id: int) -> tuple[dict[int, str] | 
     return found, f"{len(group_rows)} field group(s)"
 
 
+def _bulk_route(partner: dict, http, working: list, list_id: int) -> list[tuple[bool, str]]:
+    """One probe per key: the Beta permission belongs to the integration, not to a list."""
+    used_by = ", ".join(repr(m.get("name", "?")) for m in partner.get("mappings") or [])
+    checks = []
+    for key_id, creds in working:
+        url = f"{partner['api_url']}/List/{list_id}/Contact/SegmentationField"
+        result = http.send(
+            OutboundRequest("POST", url, json=[], headers={"Content-Type": "application/json"}), creds
+        )
+        code = result.body.get("error") if isinstance(result.body, dict) else None
+        label = f"{BULK_ROUTE} with key {key_id}"
+        if code == NO_BETA_ACCESS:
+            checks.append(
+                (False, f"{label}: {NO_BETA_ACCESS}: the mappings ({used_by}) need it; {BETA_ADVICE}")
+            )
+        elif result.ok or (result.status == 400 and code):
+            checks.append((True, f"{label}: this integration may use it"))
+        else:
+            checks.append((False, f"{label}: {_failure(result)}"))
+    return checks
+
+
 def verify(partner: dict, http, credentials) -> list[tuple[bool, str]]:
     """(ok, line) per check; `credentials(partner_key_id)` gives a key's Credentials."""
     api = partner["api_url"]
@@ -124,4 +151,7 @@ def verify(partner: dict, http, credentials) -> list[tuple[bool, str]]:
                 checks.append(
                     (False, f"{_FIELD_PREFIX} {field_id} ({used_by}): not in list {list_id} (searched {how})")
                 )
+    if partner.get("mappings") and working:
+        fixed = [m["list_id"] for m in partner["mappings"] if isinstance(m.get("list_id"), int)]
+        checks += _bulk_route(partner, http, working, (fixed or partner["subscription_list_ids"])[0])
     return checks

@@ -57,7 +57,9 @@ def test_example_config_passes(config_dir, sandbox, capsys):
         "  ok    list 12345 with key listrak-production: exists ('Referral opt-ins')",
         "  ok    list 12345 with key listrak-staging: exists ('Referral opt-ins')",
         *FIELDS_OK,
-        "10 of 10 checks passed",
+        "  ok    profile-field bulk route (Beta) with key listrak-production: this integration may use it",
+        "  ok    profile-field bulk route (Beta) with key listrak-staging: this integration may use it",
+        "12 of 12 checks passed",
     ]
 
 
@@ -80,7 +82,7 @@ def test_wrong_list_id_fails_with_a_clear_line(config_dir, sandbox, capsys):
         "listId supplied."
     ) in lines
     assert "  FAIL  profile fields of list 999: not checked (the list could not be read)" in lines
-    assert lines[-1] == "5 of 8 checks passed; 3 failed"
+    assert lines[-1] == "7 of 10 checks passed; 3 failed"
 
 
 def test_wrong_field_id_fails_with_a_clear_line(config_dir, sandbox, capsys):

@@ -13,10 +13,11 @@ import json
 import threading
 import time
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
+from plugins.listrak.sandbox.accounts import account_control
 from plugins.listrak.sandbox.faults import control_blueprint, intercept
 from plugins.listrak.sandbox.routes import email_api, route_label, token_endpoint
 from plugins.listrak.sandbox.state import DEFAULT_CLIENTS, DEFAULT_LISTS, ApiError, Sandbox
@@ -56,6 +57,7 @@ def create_sandbox_app(
     app.extensions["listrak_sandbox"] = sb
     app.register_blueprint(email_api(sb))
     app.register_blueprint(control_blueprint(sb))
+    app.register_blueprint(account_control(sb))
     app.add_url_rule("/OAuth2/Token", "token", lambda: token_endpoint(sb), methods=["POST"])
 
     def is_api() -> bool:
@@ -73,8 +75,10 @@ def create_sandbox_app(
             return response
         if target == "api" and request.url_rule is not None:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or sb.client_for(token.strip()) is None:
+            client = sb.client_for(token.strip()) if scheme.lower() == "bearer" else None
+            if client is None:
                 return jsonify(UNAUTHORIZED), 401
+            g.listrak_client = client  # for routes that depend on the integration's permissions
         return None
 
     @app.after_request

@@ -8,7 +8,7 @@ import hmac
 import json
 import re
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from plugins.listrak.sandbox.state import (
     SUBSCRIBED,
@@ -229,6 +229,7 @@ def email_api(sb: Sandbox) -> Blueprint:
 
     @bp.post("/List/<int:list_id>/Contact/SegmentationField")
     def bulk_fields(list_id: int):
+        sb.check_beta_access(g.get("listrak_client"))  # Listrak checks this before the input
         _query(set())
         body = _json_body()
         fields = sb.list_fields(list_id)

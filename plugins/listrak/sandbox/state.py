@@ -155,6 +155,7 @@ class Sandbox:
         with self.lock:
             self.contacts: dict[int, dict[str, dict]] = {lid: {} for lid in self.lists}
             self.counts = RequestCounts()
+            self.beta_denied: set[str] = set()  # clients without the Beta routes (`/_sandbox/beta_access`)
         self.faults.reset()
 
     # -- request counts ----------------------------------------------------------------------
@@ -229,7 +230,12 @@ class Sandbox:
                             "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS",
                             "The emailAddress has already been unsubscribed from the list.",
                         )
-                    contact.update(subscriptionState=SUBSCRIBED, subscribeDate=now, unsubscribeDate=None)
+                    contact.update(
+                        subscriptionState=SUBSCRIBED,
+                        subscribeDate=now,
+                        unsubscribeDate=None,
+                        resubscribeDate=now,
+                    )
                 elif state == UNSUBSCRIBED and current == SUBSCRIBED:
                     contact.update(subscriptionState=UNSUBSCRIBED, unsubscribeDate=now)
                 if new_email and new_email != email:
@@ -260,6 +266,25 @@ class Sandbox:
             self.counts.bulk_calls.append({"list_id": list_id, "items": len(items)})
         return secrets.token_hex(8)
 
+    def seed_contact(self, list_id: int, email: str, state: str, unsubscribe_date: str | None) -> None:
+        """A contact as if it had changed in Listrak itself (e.g. unsubscribed from an email's link):
+        `POST /_sandbox/contacts`."""
+        now = _iso(self.clock())
+        with self.lock:
+            contact = self.contacts[list_id].setdefault(email, _new_contact(email, now))
+            contact["subscriptionState"] = state
+            contact["unsubscribeDate"] = (unsubscribe_date or now) if state == UNSUBSCRIBED else None
+
+    def check_beta_access(self, client_id: str | None) -> None:
+        with self.lock:
+            denied = client_id in self.beta_denied
+        if denied:
+            raise ApiError(
+                400,
+                "ERROR_INTEGRATION_CANNOT_ACCESS_BETA_ROUTE",
+                "This route is in Beta and not yet generally available for all integrations.",
+            )
+
     def public_contact(self, list_id: int, contact: dict, field_ids: list[int] | None) -> dict:
         """A contact as the Email API returns it (call with the lock held)."""
         fields = self.fields[list_id]
@@ -272,7 +297,7 @@ class Sandbox:
             "universalEmailKey": hashlib.sha256(email.encode()).hexdigest(),
             "subscriptionState": contact["subscriptionState"],
             "subscribeDate": contact["subscribeDate"],
-            "resubscribeDate": None,
+            "resubscribeDate": contact.get("resubscribeDate"),
             "subscribeMethod": None,
             "unsubscribeDate": contact["unsubscribeDate"],
             "unsubscribeMethod": None,
