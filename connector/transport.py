@@ -55,11 +55,18 @@ def time_left(seconds: float) -> float:
 
 
 class _DeadlineReader(io.RawIOBase):
-    """The socket, read with what is left of the deadline as each read's timeout."""
+    """The socket, read with what is left of the deadline as each read's timeout. `holder` is
+    the file http.client opened on the socket: held until this closes, it keeps the socket open
+    when the connection is closed before its answer is read (an answer with Connection: close)."""
 
-    def __init__(self, sock, at: float):
+    def __init__(self, sock, at: float, holder):
         super().__init__()
-        self._sock, self._at = sock, at
+        self._sock, self._at, self._holder = sock, at, holder
+
+    def close(self) -> None:
+        if not self.closed:
+            self._holder.close()
+        super().close()
 
     def readable(self) -> bool:
         return True
@@ -79,8 +86,7 @@ class _Response(http.client.HTTPResponse):
         super().__init__(sock, *args, **kwargs)
         at = _deadline.at
         if at is not None:
-            self.fp.close()  # the plain file http.client opened on the socket
-            self.fp = io.BufferedReader(_DeadlineReader(sock, at))
+            self.fp = io.BufferedReader(_DeadlineReader(sock, at, self.fp))
 
 
 class _DeadlineConnection:

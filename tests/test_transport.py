@@ -131,6 +131,18 @@ def test_the_connection_is_reused_after_a_bounded_answer(serve):
     )
 
 
+def test_an_answer_read_until_the_connection_closes_is_read_whole(serve):
+    def until_closed(handler, _server):
+        handler.wfile.write(b"HTTP/1.1 201 Created\r\nConnection: close\r\n\r\n")
+        handler.wfile.flush()
+        handler.wfile.write(b'{"status": 201}')
+        handler.close_connection = True
+
+    partner = serve(until_closed)
+    result = HttpClient(timeout=TIMEOUT).send(post(partner.url))
+    assert (result.status, result.body, result.error) == (201, {"status": 201}, None)
+
+
 # -- the size cap -----------------------------------------------------------------------------
 def test_an_answer_over_1_mib_is_cut_off_and_the_attempt_fails(serve):
     partner = serve(json_answer(200, b" " * (MAX_RESPONSE_BYTES + 1)))
