@@ -5,16 +5,20 @@ gunicorn refuses to boot with the message."""
 from __future__ import annotations
 
 import logging
+import os
 
 from flask import Flask, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from connector import logs
+from connector.config import ConfigError
 from connector.runtime import Runtime
 from connector.web import access, admin, health, live, webhooks
 
 MAX_BODY_BYTES = 1024 * 1024
+TRUSTED_PROXIES_ENV = "CONNECTOR_TRUSTED_PROXIES"
 log = logging.getLogger("connector.app")
 
 
@@ -28,6 +32,7 @@ def create_app(test_config: dict | None = None, runtime: Runtime | None = None) 
     app.extensions["connector"] = runtime
     logs.configure(runtime.config.settings["logging"], runtime.redactor)
 
+    trust_proxies(app)
     access.configure(app)
     for blueprint in (webhooks.bp, health.bp, admin.api, live.bp):
         app.register_blueprint(blueprint)
@@ -49,3 +54,14 @@ def create_app(test_config: dict | None = None, runtime: Runtime | None = None) 
         return response, 503
 
     return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind N reverse proxies (CONNECTOR_TRUSTED_PROXIES=N), the client's address and scheme
+    are the ones the nearest N proxies passed on in X-Forwarded-For / -Proto: the address the
+    admin sign-in limit counts by. Unset or 0: the address that connected (no header trusted)."""
+    value = os.environ.get(TRUSTED_PROXIES_ENV, "").strip() or "0"
+    if not (value.isascii() and value.isdigit()) or int(value) > 10:
+        raise ConfigError([f"{TRUSTED_PROXIES_ENV} must be a number of proxies from 0 to 10, not {value!r}"])
+    if int(value):
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(value), x_proto=int(value))

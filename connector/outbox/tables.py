@@ -157,3 +157,39 @@ replay_keys = Table(
     Column("expires_at", Float, nullable=False),
     Index("ix_replay_keys_expires", "expires_at"),
 )
+
+# Admin access (connector/web/sessions.py, connector/web/ratelimit.py), shared by every web
+# process. A signed-in browser session by the SHA-256 of its id (the cookie holds the id, so a
+# copy of the store opens no session), ended by logging out or by running out of time.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_admin_sessions_expires", "expires_at"),
+)
+
+# One row per failed admin sign-in (a wrong token at the login form or as a Bearer), by the
+# rate limit's key (the client address), while it is inside the limit's window.
+admin_failures = Table(
+    "admin_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("limit_key", String(300), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_admin_failures_key", "limit_key", "at"),
+    Index("ix_admin_failures_expires", "expires_at"),
+)
+
+# Keys the web processes generate once and share: `session` signs the session cookie when
+# CONNECTOR_SECRET_KEY is not set.
+admin_keys = Table(
+    "admin_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

@@ -80,7 +80,7 @@ class Stack:
         sidecars: list[Sidecar] | tuple = (),
         signers: dict[str, Signer] | None = None,
         default_source: str | None = None,
-        admin_token: str = "e2e-admin-token",
+        admin_token: str = "e2e-admin-token-for-tests",
         example_config: Path = ROOT / "config",
     ):
         self.workdir = Path(workdir)

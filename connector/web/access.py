@@ -1,10 +1,16 @@
 """Admin access, shared by the Live View and the admin API.
 
-Every route needs CONNECTOR_ADMIN_TOKEN, either as `Authorization: Bearer <token>` (scripts)
-or through the session cookie that the /live/login form sets (browsers). With the token unset,
-everything is refused. A state change made with the session cookie also needs the session's
-CSRF token (form field `csrf_token` or header `X-CSRF-Token`); bearer calls carry no ambient
-credentials, so they do not.
+Every route needs CONNECTOR_ADMIN_TOKEN (at least 16 characters: a shorter one refuses to
+boot), either as `Authorization: Bearer <token>` (scripts) or through the session the
+/live/login form starts (browsers). With the token unset, everything is refused.
+
+The session cookie is Secure, HttpOnly and SameSite=Strict, signed with CONNECTOR_SECRET_KEY (or
+a key generated once and kept in the store), and names a session kept in the store
+(`sessions.py`): logging out ends it in every web process, and it ends by itself after 30
+minutes idle or 8 hours. A session opened with one admin token stops working once the token
+changes. Failed sign-ins are rate limited (`ratelimit.py`). A state change made through the
+session also needs its CSRF token (form field `csrf_token` or header `X-CSRF-Token`); bearer
+calls carry no ambient credentials, so they do not.
 """
 
 from __future__ import annotations
@@ -18,7 +24,11 @@ from datetime import timedelta
 
 from flask import Flask, current_app, g, request, session
 
+from connector.config import ConfigError
+from connector.web import ratelimit, sessions
+
 ADMIN_TOKEN_ENV = "CONNECTOR_ADMIN_TOKEN"
+MIN_ADMIN_TOKEN = 16
 MAX_ID = 2**63 - 1
 log = logging.getLogger("connector.admin")
 
@@ -39,9 +49,30 @@ def authenticate() -> str | None:
         if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
             return "bearer"
         return None
-    if session.get("admin") is True:
+    mark = session.get("mark")
+    if (
+        isinstance(mark, str)
+        and hmac.compare_digest(mark, current_app.config["ADMIN_TOKEN_MARK"])
+        and sessions.alive(current_app.extensions["connector"].engine, session.get("sid"))
+    ):
         return "session"
     return None
+
+
+def sign_in() -> None:
+    """Start a session for this browser (a new id, and a new CSRF token)."""
+    engine = current_app.extensions["connector"].engine
+    session_id = sessions.start(engine, previous=session.get("sid"))
+    session.clear()
+    session.permanent = True
+    session["sid"] = session_id
+    session["mark"] = current_app.config["ADMIN_TOKEN_MARK"]
+    csrf_token()
+
+
+def sign_out() -> None:
+    sessions.end(current_app.extensions["connector"].engine, session.get("sid"))
+    session.clear()
 
 
 def csrf_token() -> str:
@@ -79,27 +110,32 @@ def secure_headers(response):
     return response
 
 
-def derive_secret_key(token: str | None) -> bytes:
-    """Signs session cookies. Derived from the admin token, so every gunicorn worker agrees
-    and rotating the token logs everyone out; random (sessions unusable) without a token."""
-    if not token:
-        return secrets.token_bytes(32)
-    return hmac.new(token.encode(), b"connector live view session", hashlib.sha256).digest()
-
-
 def configure(app: Flask) -> None:
-    """Session cookie settings and the signing key; the admin token is kept out of logs."""
+    """The admin token (refused when too short), the cookie's signing key and settings, the
+    sign-in rate limit; the token and key are kept out of logs."""
     token = app.config.get("ADMIN_TOKEN") or os.environ.get(ADMIN_TOKEN_ENV) or None
+    if token is not None and len(token) < MIN_ADMIN_TOKEN:
+        raise ConfigError(
+            [f"{ADMIN_TOKEN_ENV} is {len(token)} characters long: it needs at least {MIN_ADMIN_TOKEN}"]
+        )
     app.config["ADMIN_TOKEN"] = token
+    runtime = app.extensions["connector"]
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = derive_secret_key(token)
+        app.config["SECRET_KEY"] = sessions.secret_key(runtime.engine)
+    key = app.config["SECRET_KEY"]
+    key = key if isinstance(key, bytes) else key.encode()
+    # Which admin token opened a session, without keeping the token or a plain hash of it.
+    app.config["ADMIN_TOKEN_MARK"] = hmac.new(key, (token or "").encode(), hashlib.sha256).hexdigest()
     app.config.update(
         SESSION_COOKIE_NAME="connector_session",
+        SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=sessions.ABSOLUTE),
     )
-    runtime = app.extensions["connector"]
+    ratelimit.install(app, runtime.engine)
+    if os.environ.get(sessions.SECRET_KEY_ENV):
+        runtime.redactor.keep(os.environ[sessions.SECRET_KEY_ENV])
     if token:
         runtime.redactor.keep(token)
     else:

@@ -41,7 +41,7 @@ SANDBOX_ENV = {
     **SANDBOX_CLIENTS_ENV,
     **extole_testing.STACK_ENV,
     **segment_testing.STACK_ENV,
-    "CONNECTOR_ADMIN_TOKEN": "e2e-admin-token",
+    "CONNECTOR_ADMIN_TOKEN": "e2e-admin-token-for-tests",
 }
 
 
