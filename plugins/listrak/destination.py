@@ -32,8 +32,8 @@ class SegmentationFieldsSchema(StrictSchema):
     funnel = fields.Integer(validate=validate.Range(min=1))
 
 
-def _list_id() -> fields.Integer:
-    return fields.Integer(validate=validate.Range(min=1))
+def _list_id(**options) -> fields.Integer:
+    return fields.Integer(validate=validate.Range(min=1), **options)
 
 
 class Resubscribe(fields.Field):
@@ -47,8 +47,8 @@ class Resubscribe(fields.Field):
 
 class ListrakPartnerSchema(PartnerConfigSchema):
     api_url = OutboundUrl(required=True)
-    subscription_list_id = _list_id()  # one list, or:
-    subscription_list_ids = fields.List(_list_id(), validate=validate.Length(min=1))
+    subscription_list_id = _list_id(allow_none=True)  # one list, or:
+    subscription_list_ids = fields.List(_list_id(), allow_none=True, validate=validate.Length(min=1))
     send_opt_ins = fields.Boolean(load_default=True)
     send_opt_outs = fields.Boolean(load_default=True)
     resubscribe = Resubscribe(load_default=False)
