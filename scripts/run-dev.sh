@@ -19,7 +19,12 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 $BIN/connector sandbox --port 8900 > var/sandbox.log 2>&1 & pids+=($!)
-for _ in $(seq 50); do curl -fs http://127.0.0.1:8900/_sandbox/state >/dev/null && break; sleep 0.1; done
+# The Segment look-alike takes the place of Segment's tracking API (SEGMENT_API_URL).
+$BIN/connector segment-sandbox --port 8901 --write-key "$SEGMENT_WRITE_KEY" > var/segment-sandbox.log 2>&1 &
+pids+=($!)
+for port in 8900 8901; do
+  for _ in $(seq 50); do curl -fs http://127.0.0.1:$port/_sandbox/state >/dev/null && break; sleep 0.1; done
+done
 $BIN/connector worker > var/worker.log 2>&1 & pids+=($!)
 $BIN/gunicorn --workers 2 --threads 4 --bind 127.0.0.1:$WEB_PORT --log-level warning wsgi:app &
 pids+=($!)
@@ -28,7 +33,8 @@ for _ in $(seq 100); do curl -fs http://127.0.0.1:$WEB_PORT/readyz >/dev/null &&
 cat <<MSG
 
   Connector on http://127.0.0.1:$WEB_PORT  ·  Listrak sandbox on http://127.0.0.1:8900
-  Logs: var/worker.log, var/sandbox.log  ·  Store: $CONNECTOR_DATABASE_URL
+  Segment look-alike on http://127.0.0.1:8901
+  Logs: var/worker.log, var/sandbox.log, var/segment-sandbox.log  ·  Store: $CONNECTOR_DATABASE_URL
 
   Send a signed opt-in (paste into another terminal in this folder):
 
@@ -41,6 +47,9 @@ cat <<MSG
 
   See the result:
     Listrak's side:  curl -s http://127.0.0.1:8900/_sandbox/state
+    Segment's side:  curl -s http://127.0.0.1:8901/_sandbox/state    (counts, messageIds, requests)
+                     curl -s 'http://127.0.0.1:8901/_sandbox/calls?event=Email%20Opened'
+                     (Listrak email activity, polled every 10s, arrives there as track/identify calls)
     Live View:       http://127.0.0.1:$WEB_PORT/live   (admin token: $CONNECTOR_ADMIN_TOKEN)
 
   Ctrl-C stops everything.
