@@ -42,7 +42,7 @@ def test_integration_without_beta_access_is_its_own_fail_line(config_dir, sandbo
         "6789') need it; ask Listrak support to give this integration access to the Beta route "
         "POST /List/{listId}/Contact/SegmentationField (Update Email Contact Profile Fields), then replay"
     ]
-    assert lines[-1] == "10 of 11 checks passed; 1 failed"
+    assert lines[-1] == "8 of 9 checks passed; 1 failed"
     assert sandbox.contacts[12345] == {}  # the probe imported nothing
 
 

@@ -147,3 +147,23 @@ def test_single_calls_gzip_and_a_gzip_bomb_over_real_http(stack):
     assert (refused.status_code, refused.json()["code"]) == (413, "payload_too_large")
     wait_until(lambda: settled(stack) and fields_of(stack, "short@example.com"), message="delivered")
     assert fields_of(stack, "short@example.com") == {"1005": "silver", "6790": "on"}
+
+
+def test_webhooks_destination_batch_mode_posts_a_bare_array(stack):
+    call = {
+        "type": "track",
+        "event": "Plan Changed",
+        "messageId": "wh-1",
+        "timestamp": "2026-11-22T05:00:00Z",
+        "properties": {"tier": "bronze", "seats": 15},
+        "context": {"traits": {"email": "hook@example.com"}},
+    }
+    sent = requests.post(
+        f"{stack.base_url}/webhooks/segment-library",
+        json=[call, dict(call, messageId="wh-2")],
+        headers=write_key_headers(WRITE_KEY),
+        timeout=10,
+    )
+    assert (sent.status_code, sent.json()) == (202, {"accepted": 2, "duplicates": 0})
+    wait_until(lambda: settled(stack) and fields_of(stack, "hook@example.com"), message="delivered")
+    assert fields_of(stack, "hook@example.com") == {"1005": "bronze", "6790": "on"}
