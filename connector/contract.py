@@ -220,6 +220,10 @@ class PullSource:
         """Cross-file problems (e.g. a key of the wrong algorithm), as `field: message`."""
         return []
 
+    def verify(self, source_config: dict, http, credentials) -> list[tuple[bool, str]]:
+        """Live checks for `connector verify <source_id>`: (ok, line) pairs."""
+        return []
+
 
 class Action:
     """One thing a destination can do for a delivery."""

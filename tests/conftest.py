@@ -37,11 +37,27 @@ def env(monkeypatch):
     return TEST_ENV
 
 
+#: The example config's Listrak activity → Segment flow: a pull source and the partner it feeds.
+#: Unit tests' copy leaves it out, so a worker run polls nothing; `activity_config` puts it back.
+ACTIVITY_FLOW = ("sources/listrak-activity.yaml", "partners/segment.yaml", "keys/segment-production.yaml")
+
+
 @pytest.fixture
 def config_dir(tmp_path, env) -> Path:
     target = tmp_path / "config"
     shutil.copytree(ROOT / "config", target)
+    for relative in ACTIVITY_FLOW:
+        (target / relative).unlink(missing_ok=True)
     return target
+
+
+@pytest.fixture
+def activity_config(config_dir) -> Path:
+    """The config directory with the example's activity → Segment flow in it."""
+    for relative in ACTIVITY_FLOW:
+        if (ROOT / "config" / relative).exists():
+            shutil.copyfile(ROOT / "config" / relative, config_dir / relative)
+    return config_dir
 
 
 @pytest.fixture

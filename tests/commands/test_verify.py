@@ -127,5 +127,7 @@ def test_unreachable_api_fails_every_token_line(config_dir, env, capsys, monkeyp
 def test_unknown_partner_exits_2(config_dir, env, capsys):
     code, lines = verify(config_dir, capsys, partner="nope")
     assert code == 2
-    assert lines[-1].startswith("no partner 'nope' in ")
-    assert lines[-1].endswith("(known: listrak)")
+    assert lines[-1] == (
+        f"no partner 'nope' in {config_dir}/partners (known: listrak) "
+        "nor pull source in sources/ (known: none)"
+    )

@@ -1,9 +1,10 @@
 """A strict local look-alike of Listrak's OAuth2 token endpoint (client credentials) and Email API
-v1 (contacts, profile fields), with fault injection, for demos, tests and benchmarks.
+v1 (contacts, profile fields, email activity reports), with fault injection, for demos, tests
+and benchmarks.
 
-`state` holds the in-memory account, `routes` the Listrak routes, `faults` the fault book and
-the `/_sandbox/` control routes. Run it with `connector sandbox` or
-`python -m plugins.listrak.sandbox`.
+`state` holds the in-memory account, `routes` the Listrak routes, `activity` and `reports` the
+email activity and its reporting routes, `faults` the fault book and the `/_sandbox/` control
+routes. Run it with `connector sandbox [--demo]` or `python -m plugins.listrak.sandbox`.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import argparse
 import json
 import threading
 import time
+from datetime import UTC, datetime
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
 from plugins.listrak.sandbox.accounts import account_control
+from plugins.listrak.sandbox.demo import demo_seed
 from plugins.listrak.sandbox.faults import control_blueprint, intercept
+from plugins.listrak.sandbox.reports import reports_api, seed_activity, seeding
 from plugins.listrak.sandbox.routes import email_api, route_label, token_endpoint
 from plugins.listrak.sandbox.state import DEFAULT_CLIENTS, DEFAULT_LISTS, ApiError, Sandbox
 
@@ -42,8 +46,10 @@ def create_sandbox_app(
     *,
     token_lifetime: int = 3599,
     clock=time.time,
+    demo: bool = False,
 ) -> Flask:
     """The sandbox app: /OAuth2/Token, /email/v1/..., and the /_sandbox/ control routes.
+    `demo` seeds email activity on the example list (`demo.demo_seed`).
 
     The Sandbox object (state, faults) is at app.extensions["listrak_sandbox"].
     """
@@ -56,8 +62,12 @@ def create_sandbox_app(
     app = Flask(__name__)
     app.extensions["listrak_sandbox"] = sb
     app.register_blueprint(email_api(sb))
+    app.register_blueprint(reports_api(sb))
     app.register_blueprint(control_blueprint(sb))
     app.register_blueprint(account_control(sb))
+    app.register_blueprint(seeding(sb))
+    if demo:
+        seed_activity(sb, demo_seed(datetime.fromtimestamp(clock(), UTC)))
     app.add_url_rule("/OAuth2/Token", "token", lambda: token_endpoint(sb), methods=["POST"])
 
     def is_api() -> bool:
@@ -69,8 +79,9 @@ def create_sandbox_app(
         if not is_api():
             return None
         target = "token" if request.path == "/OAuth2/Token" else "api"
-        sb.count_request(route_label(), email_api=target == "api")
-        response = intercept(sb.faults, target, request.environ, sb.expire_tokens)
+        route = route_label()
+        sb.count_request(route, email_api=target == "api")
+        response = intercept(sb.faults, target, request.environ, sb.expire_tokens, route)
         if response is not None:
             return response
         if target == "api" and request.url_rule is not None:
@@ -119,12 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--token-lifetime", type=int, default=3599)
     parser.add_argument("--lists", help="JSON file with the lists structure")
+    parser.add_argument("--demo", action="store_true", help="seed email activity on the example list")
     args = parser.parse_args(argv)
     lists = None
     if args.lists:
         with open(args.lists, encoding="utf-8") as fh:
             lists = json.load(fh)
-    app = create_sandbox_app(lists=lists, token_lifetime=args.token_lifetime)
+    app = create_sandbox_app(lists=lists, token_lifetime=args.token_lifetime, demo=args.demo)
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"Listrak sandbox on http://{args.host}:{server.server_port}", flush=True)
     try:

@@ -27,11 +27,12 @@ class Fault:
     retry_after: float | None = None
     hang_seconds: float = 30.0
     target: str = "api"
+    route: str | None = None  # e.g. "GET /List/<listId>/Message/<messageId>/Activity"; None = all
     applied: int = 0
     id: int = field(default=0)
 
-    def matches(self, target: str) -> bool:
-        return self.target in (target, "any")
+    def matches(self, target: str, route: str | None = None) -> bool:
+        return self.target in (target, "any") and self.route in (None, route)
 
 
 class JsonNumber(fields.Float):
@@ -52,6 +53,7 @@ class FaultSchema(Schema):
     retry_after = JsonNumber(allow_none=True, load_default=None, validate=validate.Range(min=0))
     hang_seconds = JsonNumber(allow_none=True, load_default=None, validate=validate.Range(min=0))
     target = fields.String(load_default="api", validate=validate.OneOf(TARGETS))
+    route = fields.String(allow_none=True, load_default=None)
 
     @pre_load
     def numeric_mode(self, data, **kwargs):
@@ -76,6 +78,7 @@ class FaultSchema(Schema):
             retry_after=data["retry_after"],
             hang_seconds=30.0 if hang is None else float(hang),
             target=target,
+            route=data["route"],
         )
 
 
@@ -132,11 +135,12 @@ class FaultBook:
             self.latency_ms = 0.0
             self.applied = {}
 
-    def take(self, target: str) -> Fault | None:
-        """The fault that applies to this request ("api" or "token"), consuming one use of it."""
+    def take(self, target: str, route: str | None = None) -> Fault | None:
+        """The fault that applies to this request ("api" or "token", and its route label),
+        consuming one use of it."""
         with self._lock:
             for fault in self._faults:
-                if not fault.matches(target):
+                if not fault.matches(target, route):
                     continue
                 if fault.ratio is not None and self._rng.random() >= fault.ratio:
                     continue
@@ -219,11 +223,13 @@ def apply_fault(fault: Fault, book: FaultBook, environ: dict, expire_tokens) -> 
     return None
 
 
-def intercept(book: FaultBook, target: str, environ: dict, expire_tokens) -> Response | None:
+def intercept(
+    book: FaultBook, target: str, environ: dict, expire_tokens, route: str | None = None
+) -> Response | None:
     """Added latency, then the first due fault for this "api" or "token" request."""
     if book.latency_ms:
         time.sleep(book.latency_ms / 1000)
-    fault = book.take(target)
+    fault = book.take(target, route)
     return None if fault is None else apply_fault(fault, book, environ, expire_tokens)
 
 

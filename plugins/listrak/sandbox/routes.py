@@ -32,6 +32,8 @@ ROUTE_NAMES = {
     "<int:list_id>": "<listId>",
     "<identifier>": "<contactIdentifier>",
     "<int:group_id>": "<segmentationFieldGroupId>",
+    "<int:message_id>": "<messageId>",
+    "<int:link_id>": "<messageLinkId>",
 }
 
 

@@ -10,6 +10,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from plugins.listrak.sandbox.activity import ActivityBook
 from plugins.listrak.sandbox.faults import FaultBook
 
 DEFAULT_CLIENTS = {"sandbox-client": "sandbox-secret", "sandbox-staging-client": "sandbox-staging-secret"}
@@ -33,6 +34,7 @@ DEFAULT_LISTS = {
                     (1003, "first_name", "Text"),
                     (1004, "last_name", "Text"),
                     (1005, "funnel", "Text"),
+                    (1006, "user_id", "Text"),
                 ),
             },
             20: {
@@ -147,15 +149,17 @@ class Sandbox:
         self.token_lifetime, self.clock = token_lifetime, clock
         self.lock = threading.Lock()
         self.faults = FaultBook()
+        self.activity = ActivityBook()
         self.tokens: dict[str, tuple[str, float]] = {}
         self.reset()
 
     def reset(self) -> None:
-        """Forget contacts, counts, faults and latency (issued tokens stay valid)."""
+        """Forget contacts, email activity, counts, faults and latency (issued tokens stay valid)."""
         with self.lock:
             self.contacts: dict[int, dict[str, dict]] = {lid: {} for lid in self.lists}
             self.counts = RequestCounts()
             self.beta_denied: set[str] = set()  # clients without the Beta routes (`/_sandbox/beta_access`)
+        self.activity.reset()
         self.faults.reset()
 
     # -- request counts ----------------------------------------------------------------------
@@ -256,6 +260,13 @@ class Sandbox:
                     contact["segmentationFieldValues"].update(values)
             return status, email
 
+    def put_contact(self, list_id: int, email: str, state: str, values: dict[int, str]) -> None:
+        """Seed a contact as it is (no Listrak rules applied): `POST /_sandbox/activity`."""
+        with self.lock:
+            contact = self.contacts[list_id].setdefault(email, _new_contact(email, _iso(self.clock())))
+            contact["subscriptionState"] = state
+            contact["segmentationFieldValues"].update(values)
+
     def bulk_update(self, list_id: int, items: list[tuple[str, dict[int, str]]]) -> str:
         now = _iso(self.clock())
         with self.lock:
@@ -333,6 +344,7 @@ class Sandbox:
             counts = asdict(self.counts)
         return {
             "lists": lists,
+            "activity": self.activity.summary(),
             "requests": counts,
             "faults": self.faults.describe(),
             "faults_applied": dict(self.faults.applied),

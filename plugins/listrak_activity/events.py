@@ -1,0 +1,117 @@
+"""Listrak email activity as Segment spec messages: the track events of one Activity row or
+one link click, the identify of one contact, and their deterministic messageIds.
+
+A messageId is a UUID5 over (list, message, email, event, link, time), so the same activity
+read again (every poll re-reads the lookback window) yields the same id and is stored once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from connector.contract import InboundEvent
+
+#: Fixed namespace of this source's messageIds (never change it: ids would all change).
+NAMESPACE = uuid.UUID("7f0c6d2e-4a55-5b9e-9a1c-2d1e8c3b6a10")
+#: Row flag → the event it becomes, stamped with the row's activityDate.
+FLAG_EVENTS = (
+    ("open", "Email Opened"),
+    ("bounce", "Email Bounced"),
+    ("unsubscribe", "Email Unsubscribed"),
+    ("abuse", "Email Marked as Spam"),
+)
+SENT, CLICKED = "Email Sent", "Link Clicked"
+
+
+def parse_time(value: object) -> datetime | None:
+    """A Listrak date-time (ISO-8601; without an offset it is taken as UTC), or None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def iso(at: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds and a Z, as Segment's examples write it."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def message_id(*parts: object) -> str:
+    return str(uuid.uuid5(NAMESPACE, "|".join("" if p is None else str(p) for p in parts)))
+
+
+class Message:
+    """What every event of one Listrak message carries: its list, id, subject and sender."""
+
+    __slots__ = ("list_id", "message_id", "subject", "from_email", "environment")
+
+    def __init__(self, list_id: int, message_id: int, subject, from_email, environment: str):
+        self.list_id, self.message_id = list_id, message_id
+        self.subject, self.from_email, self.environment = subject, from_email, environment
+
+    def track(
+        self, event: str, email: str, at: datetime, user_id: str | None, link: str | None = None, **extra
+    ) -> InboundEvent:
+        properties = {
+            "event": event,
+            "email_id": self.message_id,
+            "fromId": self.from_email,
+            "email_subject": self.subject,
+        }
+        if link is not None:
+            properties["link"] = link
+        properties.update(extra)
+        stamp = iso(at)
+        payload = {
+            "type": "track",
+            "event": event,
+            "messageId": message_id(self.list_id, self.message_id, email, event, link, stamp),
+            "timestamp": stamp,
+            "anonymousId": email,
+        }
+        if user_id is not None:
+            payload["userId"] = user_id
+            properties["userId"] = user_id
+        payload["properties"] = properties
+        return InboundEvent(payload["messageId"], "track", at, self.environment, email, payload)
+
+    def row_events(self, row: dict, email: str, user_id: str | None) -> list[InboundEvent]:
+        """`Email Sent` for every row (bounced ones too), then one event per flag set."""
+        sent_at = parse_time(row.get("sendDate"))
+        found = []
+        if sent_at is not None:
+            found.append(self.track(SENT, email, sent_at, user_id))
+        activity_at = parse_time(row.get("activityDate")) or sent_at
+        if activity_at is None:
+            return found
+        for flag, event in FLAG_EVENTS:
+            if row.get(flag) is True:
+                extra = {"bounce_reason": row.get("bounceReason")} if flag == "bounce" else {}
+                found.append(self.track(event, email, activity_at, user_id, **extra))
+        return found
+
+    def click_event(self, clicker: dict, email: str, url: str, user_id: str | None) -> InboundEvent | None:
+        clicked_at = parse_time(clicker.get("clickDate"))
+        if clicked_at is None:
+            return None
+        return self.track(CLICKED, email, clicked_at, user_id, link=url)
+
+
+def identify(list_id: int, email: str, user_id: str | None, at: datetime, environment: str) -> InboundEvent:
+    """One per contact and list; its messageId changes only when the userId does."""
+    payload = {
+        "type": "identify",
+        "messageId": message_id(list_id, email, "identify", user_id),
+        "timestamp": iso(at),
+        "anonymousId": email,
+    }
+    if user_id is not None:
+        payload["userId"] = user_id
+    payload["traits"] = {"email": email, f"Listrak_list_{list_id}": True}
+    return InboundEvent(payload["messageId"], "identify", at, environment, email, payload)

@@ -1,0 +1,117 @@
+"""Reading Listrak's Email API (Bearer token from OAUTH_LISTRAK) for the activity source: GETs
+through the core's HTTP client, cursor paging, and what each failure means for a poll.
+
+A 429 is waited out inside the poll when Listrak asks for a short pause (Retry-After, or a
+doubling backoff without one), a few times and for a bounded total; a longer pause, 5xx,
+timeouts and connection errors end the poll with `PollFailed` (the next poll resumes)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from urllib.parse import quote
+
+from connector.contract import HttpResult, OutboundRequest, PollFailed
+
+PAGE = 5000  # Listrak's largest `count`
+SMALLEST_PAGE = 100
+#: How the core's HTTP client reports an answer cut off at its size limit.
+TOO_LARGE = "over 1 MiB"
+#: 429 handling inside one poll: longest single wait, total waited, tries per request.
+LONGEST_WAIT, TOTAL_WAIT, TRIES = 30.0, 60.0, 4
+FIRST_BACKOFF = 2.0  # without Retry-After: 2 s, then 4 s, then 8 s
+PERMISSION_HINT = "the integration may lack the Message or Reporting permission"
+
+
+def failure(result: HttpResult) -> str:
+    """`HTTP 403 ERROR_…: message`, or why no answer came."""
+    if result.status is None:
+        return result.error or "no response"
+    body = result.body if isinstance(result.body, dict) else {}
+    code, message = body.get("error"), body.get("message")
+    return " ".join(p for p in (f"HTTP {result.status}", code and f"{code}:", message) if p)
+
+
+class NotFound(Exception):
+    """Listrak answered 404 (an unknown contact, list or message)."""
+
+
+class TooLarge(PollFailed):
+    """The answer was over the core's response size limit: ask for smaller pages."""
+
+
+class Refused(PollFailed):
+    """Listrak refused the request itself (a 4xx other than 401, 403, 404 and 429)."""
+
+
+class Reader:
+    """GETs for one poll with one key's credentials; counts requests; waits out short 429s."""
+
+    def __init__(self, http, creds, api_url: str, sleep=time.sleep):
+        self.http, self.creds, self.api = http, creds, api_url
+        self.sleep = sleep
+        self.requests = 0
+        self.waited = 0.0
+        self.page_sizes: dict[str, int] = {}  # by the collection's last path segment
+
+    def get(self, path: str, params: dict | None = None) -> dict:
+        """The JSON body of `GET {api_url}{path}`; NotFound on a 404, PollFailed on the rest."""
+        backoff = FIRST_BACKOFF
+        for attempt in range(1, TRIES + 1):
+            self.requests += 1
+            result = self.http.send(
+                OutboundRequest("GET", f"{self.api}{path}", params=params or {}), self.creds
+            )
+            if result.ok:
+                return result.body if isinstance(result.body, dict) else {}
+            if result.status == 429:
+                wait = result.retry_after if result.retry_after is not None else backoff
+                backoff *= 2
+                if attempt < TRIES and wait <= LONGEST_WAIT and self.waited + wait <= TOTAL_WAIT:
+                    self.waited += wait
+                    self.sleep(wait)
+                    continue
+                raise PollFailed(
+                    f"GET {path}: Listrak asked to slow down ({failure(result)})", retry_after=wait
+                )
+            raise self._failed(path, result)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _failed(self, path: str, result: HttpResult) -> Exception:
+        if result.status is None and TOO_LARGE in (result.error or ""):
+            return TooLarge(f"GET {path}: {failure(result)}")
+        if result.status == 404:
+            return NotFound(f"GET {path}: {failure(result)}")
+        if result.status == 401:
+            return PollFailed(f"GET {path}: Listrak refused a fresh token ({failure(result)})")
+        if result.status == 403:
+            return PollFailed(f"GET {path}: {failure(result)} ({PERMISSION_HINT})")
+        if result.status is not None and 400 <= result.status < 500:
+            return Refused(f"GET {path}: {failure(result)}")
+        return PollFailed(f"GET {path}: {failure(result)}")
+
+    def pages(self, path: str, params: dict | None = None, start: str = "Start") -> Iterator[tuple]:
+        """(rows, next page's cursor or None) for each page of a collection from `start`,
+        following `nextPageCursor` until it runs out (or comes back unchanged)."""
+        kind = path.rsplit("/", 1)[-1]
+        cursor, seen = start, set()
+        while cursor and cursor not in seen:
+            size = self.page_sizes.get(kind, PAGE)
+            try:
+                body = self.get(path, {**(params or {}), "cursor": cursor, "count": str(size)})
+            except TooLarge:
+                if size <= SMALLEST_PAGE:
+                    raise
+                # Pages of 5,000 can exceed the core's response limit: halve them and go on.
+                self.page_sizes[kind] = max(SMALLEST_PAGE, size // 2)
+                continue
+            seen.add(cursor)
+            rows = body.get("data") or []
+            cursor = body.get("nextPageCursor") if rows else None
+            if cursor in seen:
+                cursor = None
+            yield rows, cursor
+
+
+def contact_path(list_id: int, email: str) -> str:
+    return f"/List/{list_id}/Contact/{quote(email, safe='@')}"

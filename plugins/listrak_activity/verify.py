@@ -1,0 +1,85 @@
+"""`connector verify <source>` for Listrak activity: live, read-only checks against the Email API
+(or the sandbox) with the source's OAUTH_LISTRAK key — the token, each list, the Message and
+Reporting permissions (Listrak answers 403 with an ERROR_… code when the integration lacks
+one), and the `user_id_field` profile field."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from connector.contract import InvalidCredentials, OutboundRequest
+from plugins.listrak.verify import _list_fields
+from plugins.listrak_activity.reading import failure
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _get(http, creds, url: str, params: dict | None = None):
+    return http.send(OutboundRequest("GET", url, params=params or {}), creds)
+
+
+def _token(source: dict, credentials, redactor) -> tuple[tuple[bool, str], object | None]:
+    label = f"token for key {source['key']}"
+    try:
+        creds = credentials(source["key"])
+        creds.apply(OutboundRequest("GET", source["api_url"]))
+    except InvalidCredentials as exc:
+        return (False, f"{label}: refused by the token endpoint: {exc}"), None
+    except Exception as exc:  # unreachable, unreadable answer, ...
+        return (False, f"{label}: could not fetch: {redactor.text(str(exc))}"), None
+    return (True, f"{label}: fetched"), creds
+
+
+def _check_list(http, creds, api: str, list_id: int, source: dict) -> list[tuple[bool, str]]:
+    listed = _get(http, creds, f"{api}/List/{list_id}")
+    if not listed.ok:
+        return [(False, f"list {list_id}: {failure(listed)}")]
+    name = ((listed.body or {}).get("data") or {}).get("listName")
+    checks = [(True, f"list {list_id}: exists ({name!r})")]
+    now = time.time()
+    window = {"startDate": _when(now - source["lookback"]), "endDate": _when(now), "count": "1"}
+    messages = _get(http, creds, f"{api}/List/{list_id}/Message", window)
+    if not messages.ok:
+        checks.append((False, f"Message permission on list {list_id}: {failure(messages)}"))
+        checks.append((False, f"Reporting permission on list {list_id}: not checked (no message readable)"))
+        return checks
+    checks.append((True, f"Message permission on list {list_id}: messages readable"))
+    found = (messages.body or {}).get("data") or []
+    if not found:  # nothing sent in the window: any older message will do
+        older = _get(http, creds, f"{api}/List/{list_id}/Message", {"count": "1"})
+        found = ((older.body or {}).get("data") or []) if older.ok else []
+    if not found:
+        checks.append((True, f"Reporting permission on list {list_id}: not checked (no message sent yet)"))
+    else:
+        message_id = found[0].get("messageId")
+        activity = _get(http, creds, f"{api}/List/{list_id}/Message/{message_id}/Activity", {"count": "1"})
+        if activity.ok:
+            checks.append(
+                (True, f"Reporting permission on list {list_id}: activity of message {message_id} readable")
+            )
+        else:
+            checks.append((False, f"Reporting permission on list {list_id}: {failure(activity)}"))
+    field_id = source.get("user_id_field")
+    if field_id is not None:
+        fields, how = _list_fields(http, creds, api, list_id)
+        if fields is None:
+            checks.append((False, f"user_id_field {field_id} in list {list_id}: {how}"))
+        elif field_id in fields:
+            checks.append((True, f"user_id_field {field_id}: exists in list {list_id} ({fields[field_id]})"))
+        else:
+            checks.append((False, f"user_id_field {field_id}: not in list {list_id} (searched {how})"))
+    return checks
+
+
+def verify(source: dict, http, credentials) -> list[tuple[bool, str]]:
+    """(ok, line) per check; `credentials(partner_key_id)` gives a key's Credentials."""
+    token, creds = _token(source, credentials, http.redactor)
+    if creds is None:
+        return [token, *((False, f"list {i}: not checked (no token)") for i in source["lists"])]
+    checks = [token]
+    for list_id in source["lists"]:
+        checks.extend(_check_list(http, creds, source["api_url"], list_id, source))
+    return checks
