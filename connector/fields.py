@@ -1,5 +1,6 @@
 """Field types that config schemas and inbound payload schemas are built from: strict
-schemas, durations, outbound URLs, secrets and email addresses (validated in this one place)."""
+schemas, durations, outbound URLs, secrets, email addresses and ids without control characters
+(validated in this one place)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 MAX_EMAIL = 254
 _EMAIL_SHAPE = validate.Email(error="not a valid email address")
 
@@ -65,6 +67,13 @@ class OutboundUrl(fields.String):
         if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
             return url.rstrip("/")
         raise ValidationError("must be an https:// URL (http:// only for loopback hosts)")
+
+
+def no_control_characters(value: str, **kwargs) -> None:
+    """marshmallow validator for ids: no control character (Unicode Cc: U+0000–U+001F,
+    U+007F–U+009F), which would forge log lines or hide in a page."""
+    if _CONTROL.search(value):
+        raise ValidationError("must not contain control characters (U+0000–U+001F, U+007F–U+009F)")
 
 
 def secret_field(**kwargs) -> fields.String:

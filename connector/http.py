@@ -8,62 +8,15 @@ import json
 import re
 import threading
 import time
-from collections import deque
 from email.utils import parsedate_to_datetime
 
 import requests
 
 from connector import transport
 from connector.contract import Credentials, HttpResult, InvalidCredentials, OutboundRequest
+from connector.redaction import Redactor
 
 MAX_RECORDED_BODY = 4096
-_SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
-
-
-class Redactor:
-    """Replaces known secret values with ***: config secrets for good, and the most recent
-    live tokens (older ones have expired, so the set stays small however long we run)."""
-
-    def __init__(self, secrets=(), recent_tokens: int = 32):
-        self._secrets: frozenset[str] = frozenset(s for s in secrets if s and len(s) >= 4)
-        self._tokens: deque[str] = deque(maxlen=recent_tokens)
-        self._lock = threading.Lock()
-        self._all: tuple[str, ...] = self._ordered()
-
-    def _ordered(self) -> tuple[str, ...]:
-        return tuple(sorted(self._secrets | set(self._tokens), key=len, reverse=True))
-
-    def keep(self, *secrets: str) -> None:
-        """Secrets redacted for as long as the process runs (config-like, e.g. admin token)."""
-        with self._lock:
-            self._secrets = self._secrets | {s for s in secrets if s and len(s) >= 4}
-            self._all = self._ordered()
-
-    def add(self, *secrets: str) -> None:
-        fresh = [s for s in secrets if s and len(s) >= 4 and s not in self._secrets and s not in self._tokens]
-        if not fresh:
-            return
-        with self._lock:
-            self._tokens.extend(fresh)
-            self._all = self._ordered()
-
-    def text(self, value: str) -> str:
-        for secret in self._all:
-            if secret in value:
-                value = value.replace(secret, "***")
-        return value
-
-    def headers(self, headers: dict[str, str]) -> dict[str, str]:
-        out = {}
-        for name, value in headers.items():
-            if name.lower() in _SENSITIVE_HEADERS:
-                scheme = value.split(" ", 1)[0] if " " in value else ""
-                out[name] = f"{scheme} ***".strip()
-            else:
-                out[name] = self.text(value)
-        return out
-
-
 _SECONDS = re.compile(r"[0-9]+", re.ASCII)
 
 

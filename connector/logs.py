@@ -17,15 +17,29 @@ def mask_emails(text: str) -> str:
     return _EMAIL.sub(r"\1***@\2", text)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """Control characters as escapes (\\n, \\x1b, \\x85), so a value cannot end a log line
+    and forge the next one, nor drive the terminal showing it; `keep` are left as they are."""
+    return _CONTROL.sub(lambda m: m[0] if m[0] in keep else _ESCAPES.get(m[0], f"\\x{ord(m[0]):02x}"), text)
+
+
 class SafeFilter(logging.Filter):
+    """Every line: secrets redacted, emails masked, control characters escaped (a traceback
+    keeps its line breaks, each of its lines indented so none passes for a log line)."""
+
     def __init__(self, redactor=None):
         super().__init__()
         self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self.clean(record.getMessage()), None
+        record.msg, record.args = escape_controls(self.clean(record.getMessage())), None
         if record.exc_info:  # tracebacks carry values too: format them now, cleaned
-            record.exc_text = self.clean(_TRACEBACKS.formatException(record.exc_info))
+            text = escape_controls(self.clean(_TRACEBACKS.formatException(record.exc_info)), keep="\n")
+            record.exc_text = "\n".join(f"  {line}" for line in text.split("\n"))
             record.exc_info = None
         return True
 

@@ -41,6 +41,19 @@ class InboundEvent:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class ReplayGuard:
+    """What an inbound verifier may return: the request is accepted only if no request from
+    its source used `key` before (a message id the signature covers). The store remembers the
+    key until `expires_at` (UNIX seconds; when the signature stops being accepted anyway), in
+    the transaction that stores the request's events; a key used again is refused with
+    `refusal` (401)."""
+
+    key: str
+    expires_at: float
+    refusal: str
+
+
 @dataclass
 class PlannedDelivery:
     """What one event asks of one partner. `spec` is JSON data the action needs at send time

@@ -11,6 +11,7 @@ from connector.contract import Credentials, InboundEvent, PlannedDelivery
 from connector.http import HttpClient, Redactor
 from connector.migrations import prepare as prepare_schema
 from connector.outbox.engine import default_database_url, make_engine
+from connector.records import ReplayGuard
 from connector.registry import Registry, load_registry
 
 
@@ -76,7 +77,10 @@ class Runtime:
             for delivery in self.destination(partner).plan(event, partner)
         ]
 
-    def verify_inbound(self, source_config: dict, headers, body: bytes) -> None:
-        """Raise Unauthorized unless the request carries valid credentials for this source."""
+    def verify_inbound(self, source_config: dict, headers, body: bytes) -> ReplayGuard | None:
+        """Raise Unauthorized unless the request carries valid credentials for this source;
+        the verifier's ReplayGuard, if it gives one, goes to intake with the events. Options
+        the source's `auth:` holds beside algorithm and secrets go to the verifier by name."""
         auth = source_config["auth"]
-        self.registry.verifiers[auth["algorithm"]].verify(auth["secrets"], headers, body)
+        options = {k: v for k, v in auth.items() if k not in ("algorithm", "secrets")}
+        return self.registry.verifiers[auth["algorithm"]].verify(auth["secrets"], headers, body, **options)

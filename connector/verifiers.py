@@ -1,6 +1,6 @@
 """Generic inbound verifiers (STANDARD_WEBHOOKS, BEARER, HTTP_BASIC) and the helpers partner
 verifiers share. Signatures are over the raw body bytes and compared in constant time; every
-configured secret is tried (rotation)."""
+configured secret is tried (rotation); an HMAC secret has at least 16 bytes."""
 
 from __future__ import annotations
 
@@ -14,10 +14,24 @@ import time
 from standardwebhooks.webhooks import Webhook
 
 from connector.contract import InboundVerifier, Unauthorized
+from connector.records import ReplayGuard
 
 STANDARD_WEBHOOKS_TOLERANCE = 300
+MIN_HMAC_SECRET_BYTES = 16
+MAX_WEBHOOK_ID = 256
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}", re.ASCII)
 _SIGNATURE = re.compile(r"v1,[A-Za-z0-9+/=]{1,200}", re.ASCII)
+
+
+def short_hmac_secrets(secrets, decode=str.encode, measured: str = "") -> dict[int, str]:
+    """`check_secrets` for HMAC keys: each one (as `decode` makes it bytes) has at least 16
+    bytes, so it cannot be guessed. `measured` says how they were measured ("once decoded")."""
+    return {
+        index: f"shorter than {MIN_HMAC_SECRET_BYTES} bytes{measured}: HMAC secrets need at least "
+        f"{MIN_HMAC_SECRET_BYTES} (use a long random one)"
+        for index, secret in enumerate(secrets)
+        if len(decode(secret)) < MIN_HMAC_SECRET_BYTES
+    }
 
 
 def hmac_hex(secret: str, body: bytes, digest) -> str:
@@ -40,16 +54,19 @@ def _webhook(secret: str) -> Webhook:
 
 class StandardWebhooks(InboundVerifier):
     """`webhook-id`, `webhook-timestamp`, `webhook-signature` per the Standard Webhooks spec
-    (the `standardwebhooks` package checks the signature), 5-minute tolerance."""
+    (the `standardwebhooks` package checks the signature), 5-minute tolerance. A `webhook-id`
+    is accepted once: the store remembers it until its signature would be too old anyway."""
 
     name = "STANDARD_WEBHOOKS"
 
-    def verify(self, secrets, headers, body: bytes) -> None:
+    def verify(self, secrets, headers, body: bytes) -> ReplayGuard:
         msg_id = headers.get("webhook-id", "")
         timestamp = headers.get("webhook-timestamp", "")
         signatures = headers.get("webhook-signature", "")
         if not (msg_id and timestamp and signatures):
             raise Unauthorized("missing webhook-id, webhook-timestamp or webhook-signature header")
+        if len(msg_id) > MAX_WEBHOOK_ID:
+            raise Unauthorized(f"webhook-id is longer than {MAX_WEBHOOK_ID} characters")
         if not _UNIX_SECONDS.fullmatch(timestamp):
             raise Unauthorized("webhook-timestamp is not a UNIX time in seconds")
         if abs(time.time() - int(timestamp)) > STANDARD_WEBHOOKS_TOLERANCE:
@@ -67,14 +84,20 @@ class StandardWebhooks(InboundVerifier):
                 continue
         if not matched:
             raise Unauthorized("signature does not match the body")
+        return ReplayGuard(
+            msg_id, int(timestamp) + STANDARD_WEBHOOKS_TOLERANCE, "webhook-id was already used"
+        )
 
     def check_secrets(self, secrets):
-        problems = {}
+        problems, keys = {}, {}
         for index, secret in enumerate(secrets):
             try:
-                _webhook(secret)
+                _webhook(secret)  # the package refuses it: not whsec_ and base64
+                keys[index] = base64.b64decode(secret.removeprefix("whsec_") + "==")  # as it does
             except Exception:
                 problems[index] = "not a Standard Webhooks secret (whsec_ and base64)"
+        short = short_hmac_secrets(keys.values(), decode=bytes, measured=" once decoded")
+        problems.update({index: short[i] for i, index in enumerate(keys) if i in short})
         return problems
 
 

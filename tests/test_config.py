@@ -334,15 +334,52 @@ def test_check_config_on_missing_directory(tmp_path, capsys):
     assert "config directory does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN (Security, contract): inbound HMAC secrets shorter "
-    "than 16 bytes fail check-config, naming the file; a 5-byte HS256 secret passes",
-)
 def test_check_config_refuses_an_inbound_hmac_secret_under_16_bytes(config_dir, capsys, monkeypatch):
     monkeypatch.setenv("EXTOLE_WEBHOOK_SECRET", "short")
     assert main(["--config", str(config_dir), "check-config"]) == 1
-    assert f"{SOURCE}: " in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines() == [
+        f"1 problem(s) in {config_dir}:",
+        f"  {SOURCE}: auth.secrets.0: shorter than 16 bytes: HMAC secrets need at least 16 "
+        "(use a long random one)",
+    ]
+
+
+SHORT = "shorter than 16 bytes: HMAC secrets need at least 16 (use a long random one)"
+
+
+def test_short_hmac_secrets_of_every_hmac_algorithm_are_named_by_file_and_index(config_dir, registry):
+    write(
+        config_dir,
+        "sources/signed.yaml",
+        """\
+        plugin: segment
+        auth: {algorithm: SEGMENT_SIGNATURE, secrets: ["a-secret-of-16-b", "fifteen-bytes!!"]}
+        """,
+    )
+    write(
+        config_dir,
+        "sources/standard.yaml",
+        """\
+        plugin: extole
+        auth:
+          algorithm: STANDARD_WEBHOOKS
+          secrets: ["whsec_c2l4dGVlbi1ieXRlLWtleQ==", "whsec_ZmlmdGVlbi1ieXRlLWtl"]
+        """,
+    )
+    assert problems(config_dir, registry) == [
+        f"config/sources/signed.yaml: auth.secrets.1: {SHORT}",
+        "config/sources/standard.yaml: auth.secrets.1: shorter than 16 bytes once decoded: HMAC "
+        "secrets need at least 16 (use a long random one)",
+    ]
+
+
+def test_allow_sha1_is_an_hs256_option(config_dir, registry):
+    edit(config_dir, "sources/extole.yaml", auth__allow_sha1=False)
+    assert load_config(config_dir, registry).sources["extole"]["auth"]["allow_sha1"] is False
+    edit(config_dir, "sources/extole.yaml", auth__algorithm="BEARER")
+    assert problems(config_dir, registry) == [
+        f"{SOURCE}: auth.allow_sha1: only the HS256 algorithm has this option"
+    ]
 
 
 # -- the WSGI app refuses to boot ------------------------------------------------------------

@@ -69,3 +69,30 @@ def test_server_request_lines_mask_emails_in_the_query(runtime, monkeypatch):
         monkeypatch.setattr(server, "level", logging.INFO)
         server.info('"GET /live?email=jane.doe%%40example.com HTTP/1.1" %s', 200)
         assert stream.getvalue() == '"GET /live?email=j***@example.com HTTP/1.1" 200\n'
+
+
+def test_control_characters_in_a_value_cannot_forge_a_log_line(capsys, runtime):
+    logs.configure({"format": "text", "level": "INFO"}, runtime.redactor)
+    forged = "e-1\n2026-11-22 05:44:22,000 INFO connector.webhooks forged\r\x1b[2K\x85"
+    logging.getLogger("connector.test").info("event %s", forged)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith(
+        "INFO connector.test event e-1\\n2026-11-22 05:44:22,000 INFO connector.webhooks "
+        "forged\\r\\x1b[2K\\x85"
+    )
+
+
+def test_a_traceback_keeps_its_lines_each_indented(capsys, runtime):
+    logs.configure({"format": "text", "level": "INFO"}, runtime.redactor)
+    try:
+        raise ValueError("bad\n2026-11-22 05:44:22,000 INFO connector.webhooks forged\x1b")
+    except ValueError:
+        logging.getLogger("connector.test").exception("failed")
+    first, *traceback = capsys.readouterr().err.splitlines()
+    assert first.endswith("ERROR connector.test failed")
+    assert traceback[0] == "  Traceback (most recent call last):"
+    assert traceback[-2:] == [
+        "  ValueError: bad",
+        "  2026-11-22 05:44:22,000 INFO connector.webhooks forged\\x1b",
+    ]
+    assert all(line.startswith("  ") for line in traceback)

@@ -11,6 +11,7 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from connector.contract import Unauthorized
+from connector.records import ReplayGuard
 from connector.verifiers import Bearer, HttpBasic, StandardWebhooks, any_equal
 
 BODY = b'{"event_id":"e-1","type":"opt_in"}'
@@ -53,8 +54,10 @@ def sent_now(clock):
     return lambda **kwargs: standard_headers(int(clock.at), **kwargs)
 
 
-def test_standard_webhooks_accepted(sent_now):
-    STANDARD.verify(SECRETS, sent_now(), BODY)
+def test_standard_webhooks_accepted_once_per_webhook_id_until_the_tolerance_ends(sent_now, clock):
+    assert STANDARD.verify(SECRETS, sent_now(), BODY) == ReplayGuard(
+        MSG_ID, int(clock.at) + 300, "webhook-id was already used"
+    )
 
 
 def test_standard_webhooks_any_of_several_signatures(sent_now):
@@ -113,6 +116,13 @@ def test_standard_webhooks_secret_must_be_whsec_base64():
     assert STANDARD.check_secrets([SW_SECRET, "whsec_%%%", "plain"]) == {
         1: "not a Standard Webhooks secret (whsec_ and base64)",
         2: "not a Standard Webhooks secret (whsec_ and base64)",
+    }
+
+
+def test_standard_webhooks_key_needs_16_bytes_once_decoded():
+    sixteen, fifteen = (f"whsec_{base64.b64encode(b'k' * n).decode()}" for n in (16, 15))
+    assert STANDARD.check_secrets([sixteen, fifteen]) == {
+        1: "shorter than 16 bytes once decoded: HMAC secrets need at least 16 (use a long random one)"
     }
 
 

@@ -13,6 +13,8 @@ MIN_DEAD_RETENTION = 7 * 86400
 class RetentionSchema(StrictSchema):
     delivered = Duration(load_default=30 * 86400)
     dead = Duration(load_default=MIN_DEAD_RETENTION)
+    #: Accepted event ids outlive their events this long: the same id again is a duplicate.
+    replay_window = Duration(load_default=30 * 86400)
 
     @validates_schema
     def _dead_kept_a_week(self, data, **kwargs):

@@ -137,7 +137,9 @@ def _one_per_contact(conn, rows, at: float):
     """The consent rule on claim candidates: a candidate that lost to a newer change is
     superseded; one whose contact has a change in flight waits; older pending ones lose."""
     stored = consent.live_changes(conn, (r.contact_key for r in rows if r.contact_key))
-    picked, picked_ids, taken, superseded = [], set(), set(), []
+    picked, picked_ids, taken = [], set(), set()
+    superseded: dict[str, list[int]] = {}
+    newer_reason = "a newer event for this contact is queued or delivered"
     for row in rows:
         if row.id in picked_ids:  # a probe can also come up in the main query
             continue
@@ -146,18 +148,20 @@ def _one_per_contact(conn, rows, at: float):
                 continue
             change = Change(row.id, row.contact_key, row.event_time, row.state, row.lease_expires_at)
             others = [o for o in stored.get(row.contact_key, []) if o.id != row.id]
-            if not consent.is_newest(change, others):
-                superseded.append(row.id)
+            newer = consent.newer_than(change, others)
+            if newer is not None:
+                superseded.setdefault(consent.superseded_because(newer, newer_reason), []).append(row.id)
                 continue
             if any(o.in_flight(at) for o in others):
                 continue  # an earlier change for this contact is on the wire
             # Older changes still pending (one that failed in flight while this one arrived)
             # lose to this one now, instead of holding it back until their retry time.
-            superseded += consent.older_pending(change, others, at)
+            superseded.setdefault(newer_reason, []).extend(consent.older_pending(change, others, at))
             taken.add(row.contact_key)
         picked.append(row)
         picked_ids.add(row.id)
-    consent.supersede(conn, superseded, at, "a newer event for this contact is queued or delivered")
+    for reason, ids in superseded.items():
+        consent.supersede(conn, ids, at, reason)
     return picked
 
 

@@ -5,6 +5,11 @@ ordered by (event_time, delivery id): on equal times the later arrival wins. A c
 only while no *live* change for that contact (pending, or already delivered) is newer; the older
 one is `superseded` and never sent, so a late opt-in cannot undo a newer opt-out. Deliveries
 without a contact key (facts, not consent) are never ordered.
+
+Each contact's newest change ever queued is also remembered in `consent_marks`, which purge
+never deletes: the mark counts as a live change, so an event older than what the contact said
+last never changes the partner, even once every delivery that said it has been purged (a
+captured request sent again much later).
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.contract import PENDING, State
-from connector.outbox.tables import deliveries
+from connector.outbox.tables import consent_marks, deliveries
 
 #: Changes that still count for a contact: pending ones and delivered ones.
 LIVE = (*PENDING, State.DELIVERED)
@@ -30,6 +37,8 @@ class Change:
     event_time: float
     state: str
     lease_expires_at: float | None = None
+    #: A contact's mark: its newest change ever queued, which may be purged since.
+    remembered: bool = False
 
     @property
     def stamp(self) -> tuple[float, int]:
@@ -47,9 +56,25 @@ class Change:
         return self.state != State.DELIVERED and not self.in_flight(at)
 
 
+def newer_than(change: Change, others: list[Change]) -> Change | None:
+    """The newest of the other live changes for the contact, if it is newer than this one."""
+    newest = max((o for o in others if o.id != change.id), key=lambda o: o.stamp, default=None)
+    return newest if newest is not None and newest.stamp > change.stamp else None
+
+
 def is_newest(change: Change, others: list[Change]) -> bool:
     """No other live change for the contact is newer than this one."""
-    return not any(o.stamp > change.stamp for o in others if o.id != change.id)
+    return newer_than(change, others) is None
+
+
+#: Why a change lost to a contact's mark rather than to a stored delivery.
+REMEMBERED = "a newer event for this contact was received before (remembered after its purge)"
+
+
+def superseded_because(newer: Change, stored: str) -> str:
+    """The reason to record for a change that lost to `newer`; `stored` when it is a delivery
+    still in the store."""
+    return REMEMBERED if newer.remembered else stored
 
 
 def older_pending(change: Change, others: list[Change], at: float) -> list[int]:
@@ -66,16 +91,65 @@ _LIVE_FOR_CONTACTS = select(
 ).where(deliveries.c.contact_key.in_(bindparam("keys", expanding=True)), deliveries.c.state.in_(LIVE))
 
 
+_MARKS_FOR_CONTACTS = select(consent_marks).where(
+    consent_marks.c.contact_key.in_(bindparam("keys", expanding=True))
+)
+
+
 def live_changes(conn, keys) -> dict[str, list[Change]]:
-    """Every live change stored for these contacts (read on the contact index)."""
+    """Every live change stored for these contacts (read on the contact index), and each
+    contact's mark unless the delivery it names is among them."""
     keys = sorted(set(keys))
     found: dict[str, list[Change]] = {}
     for start in range(0, len(keys), _PAGE):
-        for row in conn.execute(_LIVE_FOR_CONTACTS, {"keys": keys[start : start + _PAGE]}):
+        page = {"keys": keys[start : start + _PAGE]}
+        for row in conn.execute(_LIVE_FOR_CONTACTS, page):
             found.setdefault(row.contact_key, []).append(
                 Change(row.id, row.contact_key, row.event_time, row.state, row.lease_expires_at)
             )
+        for mark in conn.execute(_MARKS_FOR_CONTACTS, page):
+            changes = found.setdefault(mark.contact_key, [])
+            if all(c.id != mark.delivery_id for c in changes):
+                changes.append(
+                    Change(mark.delivery_id, mark.contact_key, mark.event_time, State.DELIVERED, None, True)
+                )
     return found
+
+
+def remember(conn, changes, at: float) -> None:
+    """Each change becomes its contact's mark unless the mark is newer already (one change
+    per contact; run in the transaction that queues them)."""
+    rows = [
+        {"contact_key": c.contact_key, "event_time": c.event_time, "delivery_id": c.id, "updated_at": at}
+        for c in changes
+    ]
+    if rows:
+        conn.execute(_upsert_marks(conn.dialect.name), rows)
+
+
+def _upsert_marks(dialect: str):
+    statement = _UPSERT_MARKS.get(dialect)
+    if statement is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        new = insert(consent_marks)
+        mark = consent_marks.c
+        newer = or_(
+            new.excluded.event_time > mark.event_time,
+            and_(new.excluded.event_time == mark.event_time, new.excluded.delivery_id > mark.delivery_id),
+        )
+        statement = _UPSERT_MARKS[dialect] = new.on_conflict_do_update(
+            index_elements=[mark.contact_key],
+            set_={
+                "event_time": new.excluded.event_time,
+                "delivery_id": new.excluded.delivery_id,
+                "updated_at": new.excluded.updated_at,
+            },
+            where=newer,
+        )
+    return statement
+
+
+_UPSERT_MARKS: dict = {}
 
 
 def supersede(conn, ids, at: float, reason: str) -> int:

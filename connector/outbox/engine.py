@@ -122,11 +122,18 @@ def _ensure_wal(cursor, tries: int = 100) -> None:
             time.sleep(0.1)
 
 
+def _create_private(path: str) -> None:
+    """Make the database file readable by its owner only before SQLite first opens it: SQLite
+    then gives its -wal and -shm files the same mode."""
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+
+
 def _sqlite_engine(url: str):
     path = make_url(url).database or ""  # `sqlite://` and `sqlite:///:memory:` are in memory
     in_memory = not path or path == ":memory:"
     if not in_memory:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
     engine = create_engine(
         url, connect_args={"timeout": 30, "check_same_thread": False, "factory": _GatedConnection}
     )

@@ -1,22 +1,29 @@
 """Intake: accepted events and their planned deliveries, committed in one short transaction.
 
 The consent rule (`consent.py`) applies here first: a new delivery older than a live one for
-its contact is `superseded` at once; older pending ones for that contact lose to it.
+its contact (or than its mark) is `superseded` at once; older pending ones for that contact
+lose to it, and the one left queued becomes the contact's mark.
+
+An event id is a duplicate while its event is stored, and after its purge for as long as
+`seen_events` remembers it (the replay window). A request's replay key (see
+`contract.ReplayGuard`) is recorded in the same transaction, so of two requests carrying one
+key exactly one is stored, whichever web process takes them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from connector.contract import InboundEvent, PlannedDelivery, State
+from connector.contract import InboundEvent, PlannedDelivery, State, Unauthorized
 from connector.outbox import consent
 from connector.outbox.consent import Change
 from connector.outbox.engine import dumps, now
-from connector.outbox.tables import deliveries, events
+from connector.outbox.tables import deliveries, events, replay_keys, seen_events
+from connector.records import ReplayGuard
 
 
 @dataclass
@@ -44,10 +51,12 @@ def ingest(
     items: list[tuple[InboundEvent, list[tuple[str, PlannedDelivery]]]],
     due_delay: dict[str, float] | None = None,
     also=None,
+    replay: ReplayGuard | None = None,
 ) -> IngestResult:
     """Store events with their deliveries [(partner_id, planned)]; repeated event ids are
     duplicates. `due_delay` maps an action name to a gathering window (batching). `also(conn)`
-    runs in the same transaction (a pull source's cursor moves with the events it read)."""
+    runs in the same transaction (a pull source's cursor moves with the events it read).
+    Raises Unauthorized, storing nothing, when `replay`'s key was used already."""
     received_at = now()
     due_delay = due_delay or {}
     seen: set[str] = set()
@@ -59,14 +68,25 @@ def ingest(
         unique.append((event, planned))
 
     rows = [_event_row(source_id, e, received_at) for e, _ in unique]
+    dialect = engine.dialect.name
     with engine.begin() as conn:
+        if replay is not None:
+            _use_once(conn, source_id, replay, received_at)
         if also is not None:
             also(conn)
         if not rows:
             return IngestResult(0, 0)
-        # ON CONFLICT DO NOTHING: an event id already stored (a retry by the sender, or a
-        # concurrent request on PostgreSQL) is a duplicate, never an error.
-        pk_by_event_id = {event_id: pk for pk, event_id in conn.execute(_insert_events(engine), rows)}
+        # ON CONFLICT DO NOTHING: an event id seen before (a retry by the sender, a captured
+        # request sent again, or a concurrent request on PostgreSQL) is a duplicate, never an
+        # error. Its event may be purged since: the seen id still counts.
+        seen = [{"source_id": source_id, "event_id": r["event_id"], "received_at": received_at} for r in rows]
+        first_seen = set(conn.execute(_statement(dialect, "seen"), seen).scalars())
+        rows = [r for r in rows if r["event_id"] in first_seen]
+        pk_by_event_id = (
+            {event_id: pk for pk, event_id in conn.execute(_statement(dialect, "events"), rows)}
+            if rows
+            else {}
+        )
         fresh = [(e, p) for e, p in unique if e.event_id in pk_by_event_id]
         duplicates = len(items) - len(fresh)
         if not fresh:
@@ -99,28 +119,73 @@ def ingest(
                 )
         _apply_consent_order(conn, delivery_rows, received_at)
         if delivery_rows:
-            conn.execute(_INSERT_DELIVERIES, delivery_rows)
+            ids = conn.execute(_INSERT_DELIVERIES, delivery_rows).scalars().all()
+            consent.remember(
+                conn,
+                [
+                    Change(id, row["contact_key"], row["event_time"], row["state"])
+                    for id, row in zip(ids, delivery_rows, strict=True)
+                    if row["contact_key"] and row["state"] == State.QUEUED
+                ],
+                received_at,
+            )
     return IngestResult(len(fresh), duplicates)
 
 
-def _insert_events(engine):
-    """One statement per dialect, built once so its compiled form is cached."""
-    statement = _INSERT_EVENTS.get(engine.dialect.name)
+def _use_once(conn, source_id: str, guard: ReplayGuard, at: float) -> None:
+    """Record the key, or refuse the request if it is recorded and not expired yet."""
+    used = conn.execute(
+        _statement(conn.dialect.name, "replay"),
+        {"source_id": source_id, "replay_key": guard.key, "expires_at": guard.expires_at, "at": at},
+    ).first()
+    if used is None:
+        raise Unauthorized(guard.refusal)
+
+
+def _statement(dialect: str, name: str):
+    """One statement per dialect and purpose, built once so its compiled form is cached."""
+    statement = _STATEMENTS.get((dialect, name))
     if statement is None:
-        dialect_insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        statement = (
-            dialect_insert(events)
-            .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
-            .returning(events.c.id, events.c.event_id)
-        )
-        _INSERT_EVENTS[engine.dialect.name] = statement
+        dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = _STATEMENTS[(dialect, name)] = _BUILDERS[name](dialect_insert)
     return statement
 
 
-_INSERT_EVENTS: dict = {}
+def _insert_new_events(dialect_insert):
+    return (
+        dialect_insert(events)
+        .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
+        .returning(events.c.id, events.c.event_id)
+    )
 
 
-_INSERT_DELIVERIES = insert(deliveries)
+def _insert_new_seen_ids(dialect_insert):
+    return (
+        dialect_insert(seen_events)
+        .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
+        .returning(seen_events.c.event_id)
+    )
+
+
+def _use_replay_key(dialect_insert):
+    """Inserts the key, or takes over an expired row of it; returns nothing if it is in use."""
+    new = dialect_insert(replay_keys).values(
+        source_id=bindparam("source_id"),
+        replay_key=bindparam("replay_key"),
+        expires_at=bindparam("expires_at"),
+    )
+    return new.on_conflict_do_update(
+        index_elements=["source_id", "replay_key"],
+        set_={"expires_at": new.excluded.expires_at},
+        where=replay_keys.c.expires_at < bindparam("at"),
+    ).returning(replay_keys.c.replay_key)
+
+
+_BUILDERS = {"events": _insert_new_events, "seen": _insert_new_seen_ids, "replay": _use_replay_key}
+_STATEMENTS: dict = {}
+
+
+_INSERT_DELIVERIES = insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
 #: Deliveries of this request get stamps after every stored id, in arrival order.
 _ARRIVING = 2**62
 
@@ -145,13 +210,16 @@ def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
     for key, changes in by_contact.items():
         others = stored.get(key, [])
         for change in changes:
-            if consent.is_newest(change, others + changes):
+            newer = consent.newer_than(change, others + changes)
+            if newer is None:
                 stale += consent.older_pending(change, others, at)
             else:
                 row = rows[change.id - _ARRIVING]
                 row.update(
                     state=State.SUPERSEDED,
                     next_attempt_at=None,
-                    reason="a newer event for this contact is already queued or delivered",
+                    reason=consent.superseded_because(
+                        newer, "a newer event for this contact is already queued or delivered"
+                    ),
                 )
     consent.supersede(conn, stale, at, "a newer event for this contact arrived")

@@ -53,19 +53,21 @@ def replay(
                     counts["unchanged"] += 1
                     continue
                 values.update(partner_key_id=replanned.partner_key_id, spec=json.dumps(replanned.spec))
+            change = Change(row.id, row.contact_key, row.event_time, row.state)
+            newer = None
             if row.contact_key:
                 others = consent.live_changes(conn, [row.contact_key]).get(row.contact_key, [])
-                newer = not consent.is_newest(
-                    Change(row.id, row.contact_key, row.event_time, row.state), others
-                )
-            else:
-                newer = False
-            if newer:
+                newer = consent.newer_than(change, others)
+            if newer is not None:
                 values.update(
-                    state=State.SUPERSEDED, reason="replay refused: a newer event for this contact exists"
+                    state=State.SUPERSEDED,
+                    reason="replay refused: "
+                    + consent.superseded_because(newer, "a newer event for this contact exists"),
                 )
                 counts["superseded"] += 1
             else:
+                if row.contact_key:
+                    consent.remember(conn, [change], at)
                 values.update(
                     state=State.QUEUED,
                     reason="replayed",

@@ -5,6 +5,7 @@ attempt, and the paused keys and open circuits. Nothing here writes to the store
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,7 +70,11 @@ class Filters:
 def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        moment = datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds: show the number
+        return str(seconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _event_dict(row) -> dict:
@@ -155,14 +160,67 @@ def outcome_counts(engine, filters: Filters) -> dict[str, int]:
 
 
 def _load_json(text: str | None, redactor) -> object:
+    """A stored JSON column as pages show it (see `_shown`); text that is not JSON as is."""
     if not text:
         return None
     if redactor is not None:
         text = redactor.text(text)  # stored redacted already; this is a second guard
     try:
-        return json.loads(text)
+        return _shown(json.loads(text))
+    except RecursionError:
+        return _TOO_DEEP
+    except ValueError:
+        return _shown(text)
+
+
+#: Deeper than this, a stored value is shown as a note: pages render it recursively.
+MAX_SHOWN_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TOO_DEEP = f"(nested deeper than {MAX_SHOWN_DEPTH} levels: not shown)"
+
+
+def _shown(value, depth: int = 0):
+    """What any page can render and encode: lone UTF-16 surrogates (a JSON escape stored
+    before input refused them) become U+FFFD, and nesting stops at MAX_SHOWN_DEPTH."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, list | dict) and depth >= MAX_SHOWN_DEPTH:
+        return _TOO_DEEP
+    if isinstance(value, list):
+        return [_shown(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {_shown(key): _shown(item, depth + 1) for key, item in value.items()}
+    return value
+
+
+def _exchange(value) -> dict | None:
+    """A recorded request or response in the shape the page reads (method, url, params,
+    headers, status, body), whatever was stored."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return {"body": value}
+    shaped = {
+        name: {} for name in ("params", "headers") if name in value and not isinstance(value[name], dict)
+    }
+    if isinstance(value.get("body"), str):
+        shaped["body"] = _json_text(value["body"])
+    return value | shaped
+
+
+def _json_text(text: str) -> str:
+    """A body recorded as text, which pages parse again to indent it: as is when that is
+    safe, else as the JSON of what `_shown` makes of it."""
+    try:
+        parsed = json.loads(text)
+    except RecursionError:
+        return _TOO_DEEP
     except ValueError:
         return text
+    shown = _shown(parsed)
+    return text if shown == parsed else json.dumps(shown)
 
 
 def _attempt_dict(row, redactor) -> dict:
@@ -175,8 +233,8 @@ def _attempt_dict(row, redactor) -> dict:
         "error_message": row.error_message,
         "latency_ms": row.latency_ms,
         "batch_size": row.batch_size,
-        "request": _load_json(row.request, redactor),
-        "response": _load_json(row.response, redactor),
+        "request": _exchange(_load_json(row.request, redactor)),
+        "response": _exchange(_load_json(row.response, redactor)),
     }
 
 

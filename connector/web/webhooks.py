@@ -100,18 +100,21 @@ def _take(
         except BodyRefused as exc:
             raise Refused(exc.status, exc.error, exc.message) from exc
         try:
-            runtime.verify_inbound(source_config, request.headers, body)
+            replay = runtime.verify_inbound(source_config, request.headers, body)
         except Unauthorized as exc:
             raise Refused(401, "unauthorized", str(exc)) from exc
         try:
             parsed = parse(body)
         except PayloadError as exc:
             raise Refused(400, "invalid payload", str(exc), exc.problems) from exc
+        items = [(event, runtime.plan(source_id, event)) for event in parsed]
+        try:  # a replay key already used refuses the request in the transaction that stores it
+            result = ingest(runtime.engine, source_id, items, runtime.due_delays, replay=replay)
+        except Unauthorized as exc:
+            raise Refused(401, "unauthorized", str(exc)) from exc
     except Refused as refused:
         metrics.EVENTS_RECEIVED.labels(source=source_id, result=refused.error).inc()
         raise
-    items = [(event, runtime.plan(source_id, event)) for event in parsed]
-    result = ingest(runtime.engine, source_id, items, runtime.due_delays)
     metrics.EVENTS_RECEIVED.labels(source=source_id, result="accepted").inc(result.accepted)
     metrics.EVENTS_RECEIVED.labels(source=source_id, result="duplicate").inc(result.duplicates)
     for event, planned in items:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from connector.contract import Email, InboundEvent, PayloadError, Source, SourceConfigSchema
+from connector.contract import (
+    Email,
+    InboundAuthSchema,
+    InboundEvent,
+    PayloadError,
+    Source,
+    SourceConfigSchema,
+)
+from connector.fields import no_control_characters
 from connector.payloads import check_event_time, load_each, parse_json
 
 MAX_EVENTS = 1000
@@ -34,7 +42,7 @@ class ReferralEventSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    event_id = fields.String(required=True, validate=validate.Length(1, 128))
+    event_id = fields.String(required=True, validate=[validate.Length(1, 128), no_control_characters])
     type = fields.String(required=True, validate=validate.OneOf(["opt_in", "opt_out"]))
     event_time = AwareDateTime(required=True, validate=check_event_time)
     client_id = fields.String()
@@ -51,13 +59,28 @@ class ReferralEventSchema(Schema):
         return data
 
 
+class ExtoleAuthSchema(InboundAuthSchema):
+    #: HS256 only: false refuses `sha1=` signatures (Extole's docs show that form, so true
+    #: unless set; a sender that signs with sha256 should set it false).
+    allow_sha1 = fields.Boolean()
+
+    @validates_schema
+    def _an_hs256_option(self, data, **kwargs):
+        if "allow_sha1" in data and data.get("algorithm") != "HS256":
+            raise ValidationError("only the HS256 algorithm has this option", "allow_sha1")
+
+
+class ExtoleSourceSchema(SourceConfigSchema):
+    auth = fields.Nested(ExtoleAuthSchema, required=True)
+
+
 # One instance for all requests: building a schema deep-copies its fields (~0.3 ms).
 _EVENT_SCHEMA = ReferralEventSchema()
 
 
 class ExtoleSource(Source):
     name = "extole"
-    config_schema = SourceConfigSchema
+    config_schema = ExtoleSourceSchema
 
     def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
         document = parse_json(body)

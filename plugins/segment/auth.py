@@ -9,7 +9,7 @@ import binascii
 import hashlib
 
 from connector.contract import InboundVerifier, Unauthorized
-from connector.verifiers import any_equal, hmac_hex
+from connector.verifiers import any_equal, hmac_hex, short_hmac_secrets
 
 
 class SegmentSignature(InboundVerifier):
@@ -21,6 +21,9 @@ class SegmentSignature(InboundVerifier):
             raise Unauthorized("missing X-Signature header")
         if not any_equal([hmac_hex(s, body, hashlib.sha1) for s in secrets], signature):
             raise Unauthorized("signature does not match the body")
+
+    def check_secrets(self, secrets):
+        return short_hmac_secrets(secrets)
 
 
 class SegmentWriteKey(InboundVerifier):

@@ -20,6 +20,7 @@ from connector.contract import (
     SourceConfigSchema,
     normalise_email,
 )
+from connector.fields import no_control_characters
 from connector.payloads import check_event_time, load_each, parse_json
 
 MAX_EVENTS = 1000
@@ -52,7 +53,7 @@ class SegmentEventSchema(Schema):
         unknown = INCLUDE
 
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
-    messageId = fields.String(required=True, validate=validate.Length(1, 128))
+    messageId = fields.String(required=True, validate=[validate.Length(1, 128), no_control_characters])
     event = fields.String(validate=validate.Length(min=1))
     userId = fields.Raw(allow_none=True)
     anonymousId = fields.Raw(allow_none=True)

@@ -15,7 +15,14 @@ from sqlalchemy import update
 
 from connector.outbox import consent
 from connector.outbox.claims import claim
-from connector.outbox.consent import Change, is_newest, live_changes, older_pending, supersede
+from connector.outbox.consent import (
+    Change,
+    is_newest,
+    live_changes,
+    newer_than,
+    older_pending,
+    supersede,
+)
 from connector.outbox.replay import replay
 from connector.outbox.tables import deliveries
 from plugins.extole.testing import referral_event
@@ -137,9 +144,9 @@ def asked(monkeypatch):
 
     def spy(change, others):
         calls.append((change.id, sorted(o.id for o in others)))
-        return is_newest(change, others)
+        return newer_than(change, others)
 
-    monkeypatch.setattr(consent, "is_newest", spy)
+    monkeypatch.setattr(consent, "newer_than", spy)
     return calls
 
 

@@ -83,3 +83,17 @@ def test_rotation_any_configured_secret_matches():
     assert refused(signed(sign(BODY, "retired-secret")), secrets=rotating) == (
         "signature does not match the body"
     )
+
+
+def test_sha1_refused_when_the_source_sets_allow_sha1_false():
+    sha1 = signed(sign(BODY, "current-secret", "sha1"))
+    with pytest.raises(Unauthorized) as exc:
+        VERIFIER.verify(SECRETS, sha1, BODY, allow_sha1=False)
+    assert str(exc.value) == "X-Extole-Signature must be sha256=<hex>: this source does not accept sha1"
+    VERIFIER.verify(SECRETS, signed(sign(BODY, "current-secret")), BODY, allow_sha1=False)
+
+
+def test_secrets_under_16_bytes_are_refused():
+    assert VERIFIER.check_secrets(["x" * 16, "x" * 15, "é" * 8]) == {
+        1: "shorter than 16 bytes: HMAC secrets need at least 16 (use a long random one)"
+    }

@@ -12,6 +12,7 @@ from plugins.extole.source import MAX_EVENTS, ExtoleSource
 from plugins.extole.testing import referral_event
 
 SOURCE = ExtoleSource()
+CONTROL_CHARACTERS = "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"
 
 
 def parse(document):
@@ -123,6 +124,15 @@ REFUSED = [
         {"person.first_name": ["Not a valid string."]},
     ),
     ("person not an object", event() | {"person": ["jane@example.com"]}, {"person": ["Invalid input type."]}),
+    *(
+        (f"event_id holding U+{ord(c):04X}", event(event_id=f"e{c}1"), {"event_id": [CONTROL_CHARACTERS]})
+        for c in ("\n", "\r", "\x00", "\x1b", "\x7f", "\x85", "\x9f")
+    ),
+    (
+        "a lone surrogate anywhere",
+        event(person={"first_name": "Ja\ud800ne"}),
+        {"person.first_name": ["invalid Unicode: a lone UTF-16 surrogate (\\ud800-\\udfff)"]},
+    ),
     (
         "several problems at once",
         event(type="x", person={"email": "x"}),
@@ -180,6 +190,7 @@ def test_array_limit():
         (b"\xff\xfe\xfd", "malformed JSON: "),
         (b"[" * 100_000, "malformed JSON: "),
         (b"[]", "an empty array holds no events"),
+        (b'{"event_id": NaN}', "malformed JSON: NaN is not a JSON value"),
         (b"true", "an event must be a JSON object"),
     ],
 )

@@ -52,3 +52,9 @@ def test_refusals(sent, body, message):
     with pytest.raises(Unauthorized) as exc:
         VERIFIER.verify(SECRETS, sent, body)
     assert str(exc.value) == message
+
+
+def test_secrets_under_16_bytes_are_refused():
+    assert VERIFIER.check_secrets(["a-secret-of-16-b", "fifteen-bytes!!"]) == {
+        1: "shorter than 16 bytes: HMAC secrets need at least 16 (use a long random one)"
+    }

@@ -1,0 +1,185 @@
+"""What outlives `connector purge`: each contact's newest consent (for good) and each source's
+accepted event ids (for the replay window), so a captured request sent again after a purge
+never changes consent; events that planned no delivery go after a day."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from connector.delivery.worker import Worker
+from connector.outbox import consent
+from connector.outbox.claims import claim
+from connector.outbox.consent import REMEMBERED, Change
+from connector.outbox.replay import replay
+from connector.outbox.retention import purge
+from connector.outbox.tables import consent_marks, seen_events
+from plugins.extole.testing import referral_event
+from plugins.listrak.testing import API
+from plugins.segment.testing import audience_event, post_segment
+from tests.store_rows import stored_deliveries, stored_events
+
+CONTACT = f"{API}/List/12345/Contact"
+KEY = "listrak|production|12345|jane.doe@example.com"
+T1, T2, T3 = "2026-11-22T05:00:00Z", "2026-11-22T06:00:00Z", "2026-11-22T07:00:00Z"
+WEEK = 7 * 86400.0
+EVERYTHING = {"delivered": 0.0, "dead": WEEK, "replay_window": 0.0}  # all that purge may take
+IDS_KEPT = {"delivered": 0.0, "dead": WEEK}  # the default replay window: 30 days
+
+
+@pytest.fixture
+def contact_route(requests_mock, listrak_token):
+    return requests_mock.post(CONTACT, status_code=201, json={"status": 201})
+
+
+@pytest.fixture
+def captured_opt_in(post_events, runtime, contact_route, clock) -> bytes:
+    """Jane opted in (T1), then out (T2), both delivered; the opt-in's body was captured."""
+    body = json.dumps(referral_event("in-1", event_time=T1)).encode()
+    assert post_events(body).status_code == 202
+    Worker(runtime).run_once()
+    assert post_events(referral_event("out-1", type="opt_out", event_time=T2)).status_code == 202
+    Worker(runtime).run_once()
+    assert [d["state"] for d in stored_deliveries(runtime)] == ["delivered", "delivered"]
+    assert contact_route.call_count == 2
+    clock.advance(1)
+    return body
+
+
+def marks(runtime) -> list[tuple]:
+    with runtime.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(consent_marks).order_by(consent_marks.c.contact_key))]
+
+
+def test_captured_opt_in_sent_again_after_everything_is_purged_never_reaches_the_partner(
+    captured_opt_in, post_events, runtime, contact_route
+):
+    assert purge(runtime.engine, EVERYTHING) == {"deliveries": 2, "attempts": 2, "events": 2}
+    assert stored_events(runtime) == []
+    assert post_events(captured_opt_in).json == {"accepted": 1, "duplicates": 0}
+    (replayed,) = stored_deliveries(runtime)
+    assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
+    assert Worker(runtime).run_once() == 0
+    assert contact_route.call_count == 2
+
+
+def test_captured_opt_in_sent_again_within_the_replay_window_is_a_duplicate(
+    captured_opt_in, post_events, runtime
+):
+    assert purge(runtime.engine, IDS_KEPT)["events"] == 2
+    assert post_events(captured_opt_in).json == {"accepted": 0, "duplicates": 1}
+    assert stored_events(runtime) == []
+
+
+def test_a_newer_opt_in_after_a_purge_is_sent(captured_opt_in, post_events, runtime, contact_route):
+    purge(runtime.engine, EVERYTHING)
+    assert post_events(referral_event("in-2", event_time=T3)).json == {"accepted": 1, "duplicates": 0}
+    assert Worker(runtime).run_once() == 1
+    assert contact_route.call_count == 3
+    assert contact_route.last_request.json()["subscriptionState"] == "Subscribed"
+
+
+def test_the_newest_queued_change_is_the_contacts_mark(post_events, runtime, clock):
+    post_events(referral_event("out-1", type="opt_out", event_time=T2))
+    post_events(referral_event("in-1", event_time=T1))  # older: superseded, not the mark
+    (out, _) = stored_deliveries(runtime)
+    assert marks(runtime) == [(KEY, out["event_time"], out["id"], clock.at)]
+
+
+def test_claim_supersedes_a_retrying_change_older_than_a_purged_one(engine, add, runtime):
+    older = add(KEY, 100.0, state="retrying")
+    with engine.begin() as conn:  # a newer change was delivered, then purged
+        consent.remember(conn, [Change(older + 1, KEY, 200.0, "delivered")], 0.0)
+    assert claim(engine, "w1", 10, 60.0) == []
+    (row,) = stored_deliveries(runtime)
+    assert (row["state"], row["reason"]) == ("superseded", REMEMBERED)
+
+
+def test_replay_of_a_dead_opt_in_older_than_a_purged_opt_out_is_superseded(
+    post_events, runtime, requests_mock, listrak_token, clock
+):
+    refused = requests_mock.post(CONTACT, status_code=400, json={"status": 400, "message": "bad"})
+    post_events(referral_event("in-1", event_time=T1))
+    Worker(runtime).run_once()
+    requests_mock.post(CONTACT, status_code=201, json={"status": 201})
+    post_events(referral_event("out-1", type="opt_out", event_time=T2))
+    Worker(runtime).run_once()
+    clock.advance(1)
+    assert purge(runtime.engine, EVERYTHING)["deliveries"] == 1  # the dead one stays a week
+    (dead,) = stored_deliveries(runtime)
+    assert replay(runtime.engine, [dead["id"]]) == {"queued": 0, "superseded": 1, "unchanged": 0}
+    (after,) = stored_deliveries(runtime)
+    assert after["reason"] == f"replay refused: {REMEMBERED}"
+    assert refused.call_count == 1
+
+
+def test_replayed_change_becomes_the_contacts_mark(post_events, runtime, requests_mock, listrak_token, clock):
+    requests_mock.post(CONTACT, status_code=400, json={"status": 400, "message": "bad"})
+    post_events(referral_event("in-1", event_time=T1))
+    Worker(runtime).run_once()
+    (dead,) = stored_deliveries(runtime)
+    with runtime.engine.begin() as conn:
+        conn.execute(consent_marks.delete())
+    assert replay(runtime.engine, [dead["id"]])["queued"] == 1
+    assert marks(runtime) == [(KEY, dead["event_time"], dead["id"], clock.at)]
+
+
+REMEMBER = [
+    # (case, the mark before, the change remembered, the mark after)
+    ("no mark yet", None, (100.0, 5), (100.0, 5)),
+    ("a newer change", (100.0, 5), (200.0, 6), (200.0, 6)),
+    ("an older change", (200.0, 6), (100.0, 7), (200.0, 6)),
+    ("equal time, later id", (100.0, 5), (100.0, 6), (100.0, 6)),
+    ("equal time, earlier id", (100.0, 6), (100.0, 5), (100.0, 6)),
+]
+
+
+@pytest.mark.parametrize("before, change, after", [c[1:] for c in REMEMBER], ids=[c[0] for c in REMEMBER])
+def test_remember_keeps_the_newest_change(engine, runtime, before, change, after):
+    with engine.begin() as conn:
+        if before:
+            consent.remember(conn, [Change(before[1], "c", before[0], "queued")], 1.0)
+        consent.remember(conn, [Change(change[1], "c", change[0], "queued")], 1.0)
+    assert [m[1:3] for m in marks(runtime)] == [after]
+
+
+def test_a_mark_counts_as_a_delivered_change_unless_its_delivery_is_stored(engine, add):
+    stored = add("a", 100.0)
+    with engine.begin() as conn:
+        consent.remember(
+            conn, [Change(stored, "a", 100.0, "queued"), Change(99, "b", 50.0, "delivered")], 1.0
+        )
+        found = consent.live_changes(conn, ["a", "b"])
+    assert found == {
+        "a": [Change(stored, "a", 100.0, "queued")],
+        "b": [Change(99, "b", 50.0, "delivered", None, remembered=True)],
+    }
+
+
+# -- what purge removes and keeps -------------------------------------------------------------
+
+
+def test_an_event_that_planned_no_delivery_goes_after_a_day(client, runtime, clock):
+    unmapped = audience_event("m-1", audience="no_mapping_for_this")
+    assert post_segment(client, unmapped).json == {"accepted": 1, "duplicates": 0}
+    assert stored_deliveries(runtime) == []
+    clock.advance(3600)
+    assert purge(runtime.engine, {"delivered": 30 * 86400.0, "dead": WEEK})["events"] == 0
+    clock.advance(86400)
+    assert purge(runtime.engine, {"delivered": 30 * 86400.0, "dead": WEEK})["events"] == 1
+    assert post_segment(client, unmapped).json == {"accepted": 0, "duplicates": 1}
+
+
+def test_seen_event_ids_go_after_the_replay_window_and_marks_never(captured_opt_in, runtime, clock):
+    before = marks(runtime)
+    clock.advance(30 * 86400 - 1)  # received 30 days ago to the second
+    purge(runtime.engine, IDS_KEPT)
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(seen_events.c.event_id)).scalars().all() == ["in-1", "out-1"]
+    clock.advance(1)
+    purge(runtime.engine, IDS_KEPT)
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(seen_events.c.event_id)).scalars().all() == []
+    assert marks(runtime) == before
