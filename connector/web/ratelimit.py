@@ -10,6 +10,7 @@ token too (answering it would tell a guesser which token was right)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -153,6 +154,8 @@ def install(app: Flask, engine) -> Limiter:
         on_breach=_too_many,
     )
 
+    _only_where_credentials_are_checked(app, limiter)
+
     @app.after_request
     def _count_only_failures(response):
         entries = g.pop("limit_entries", None)
@@ -165,3 +168,25 @@ def install(app: Flask, engine) -> Limiter:
         return exc.get_response()
 
     return limiter
+
+
+def _only_where_credentials_are_checked(app: Flask, limiter: Limiter) -> None:
+    """flask-limiter hooks every request of the app; run its hooks only for the requests the
+    limit counts, so webhooks (the hot path) pay nothing for it."""
+
+    def gated(hook):
+        @functools.wraps(hook)
+        def run(*args):
+            if checks_a_credential():
+                return hook(*args)
+            return args[0] if args else None  # after_request hands the response on (teardown: ignored)
+
+        return run
+
+    hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    for funcs in (hook_list[None] for hook_list in hooks):
+        for index, hook in enumerate(funcs):
+            if getattr(hook, "__self__", None) is limiter or (
+                isinstance(hook, functools.partial) and hook.args[:1] == (limiter,)
+            ):
+                funcs[index] = gated(hook)

@@ -113,6 +113,19 @@ def test_wrong_webhook_signatures_are_not_admin_sign_ins(post_events, client, cl
     assert client.get("/admin/api/summary", headers=RIGHT).status_code == 200
 
 
+def test_webhooks_and_health_checks_never_run_the_limiter(post_events, client, monkeypatch):
+    from flask_limiter import Limiter
+
+    checked = []
+    monkeypatch.setattr(Limiter, "identify_request", lambda self: checked.append(1) or "endpoint")
+    post_events({"bad": 1}, secret="not-the-secret")
+    client.get("/healthz")
+    client.get("/admin/api/summary")  # no credential: nothing to count
+    assert checked == []
+    client.get("/admin/api/summary", headers=WRONG)
+    assert checked == [1]
+
+
 def two_web_processes(config_dir, database_url):
     """Two apps, each with its own runtime and engine on one database: two web processes."""
     return [
