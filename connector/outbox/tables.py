@@ -182,6 +182,7 @@ admin_failures = Table(
     Column("expires_at", Float, nullable=False),
     Index("ix_admin_failures_key", "limit_key", "at"),
     Index("ix_admin_failures_expires", "expires_at"),
+    sqlite_autoincrement=True,  # an id given back by a request is never another's failure
 )
 
 # Keys the web processes generate once and share: `session` signs the session cookie when

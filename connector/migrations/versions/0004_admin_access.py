@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("limit_key", sa.String(300), nullable=False),
         sa.Column("at", sa.Float, nullable=False),
         sa.Column("expires_at", sa.Float, nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_admin_failures_key", "admin_failures", ["limit_key", "at"])
     op.create_index("ix_admin_failures_expires", "admin_failures", ["expires_at"])
