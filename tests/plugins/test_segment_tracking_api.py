@@ -4,6 +4,7 @@ Webhooks destination in batch mode) on the plain webhook route."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 
@@ -243,3 +244,9 @@ def test_write_keys_that_cannot_be_a_basic_user_name_fail_the_config(config_dir)
     }
     source = yaml.safe_load((config_dir / "sources" / "segment-library.yaml").read_text())
     assert source["auth"]["algorithm"] == "SEGMENT_WRITE_KEY"
+
+
+def test_a_password_beside_the_write_key_is_ignored_as_segment_ignores_it(client, runtime):
+    basic = base64.b64encode(b"testInboundWriteKey:whatever").decode()
+    response = post_call(client, "v1/track", track_call("pw-1"), headers={"Authorization": f"Basic {basic}"})
+    assert (response.status_code, response.json) == (200, {"success": True})
