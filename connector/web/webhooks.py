@@ -36,7 +36,8 @@ def _unknown_source(source_id: str):
     return jsonify(error="unknown source", message=f"no source {source_id!r} is configured"), 404
 
 
-@bp.post("/webhooks/<source_id>")
+# merge_slashes=False: "//" in a path is a 404 like any unknown path, not a redirect.
+@bp.post("/webhooks/<source_id>", merge_slashes=False)
 def receive(source_id: str):
     runtime = current_app.extensions["connector"]
     source_config = runtime.config.sources.get(source_id)
@@ -57,7 +58,7 @@ def receive(source_id: str):
     return jsonify(accepted=accepted, duplicates=duplicates), 202
 
 
-@bp.post("/webhooks/<source_id>/<path:call>")
+@bp.post("/webhooks/<source_id>/<path:call>", merge_slashes=False)
 def receive_call(source_id: str, call: str):
     runtime = current_app.extensions["connector"]
     source_config = runtime.config.sources.get(source_id)

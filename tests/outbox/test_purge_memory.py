@@ -5,17 +5,23 @@ never changes consent; events that planned no delivery go after a day."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from sqlalchemy import select
 
+from connector.contract import Unauthorized
 from connector.delivery.worker import Worker
 from connector.outbox import consent
 from connector.outbox.claims import claim
 from connector.outbox.consent import REMEMBERED, Change
+from connector.outbox.intake import IngestResult, ingest
 from connector.outbox.replay import replay
 from connector.outbox.retention import purge
 from connector.outbox.tables import consent_marks, seen_events
+from connector.records import ReplayGuard
+from connector.runtime import Runtime
+from plugins.extole.source import ExtoleSource
 from plugins.extole.testing import referral_event
 from plugins.listrak.testing import API
 from plugins.segment.testing import audience_event, post_segment
@@ -183,3 +189,62 @@ def test_seen_event_ids_go_after_the_replay_window_and_marks_never(captured_opt_
     with runtime.engine.connect() as conn:
         assert conn.execute(select(seen_events.c.event_id)).scalars().all() == []
     assert marks(runtime) == before
+
+
+# -- the same on PostgreSQL ------------------------------------------------------------------
+
+
+def test_replay_after_purge_and_replay_keys_on_postgres(
+    config_dir, postgres_url, requests_mock, listrak_token, clock
+):
+    runtime = Runtime.build(str(config_dir), postgres_url)
+    contact_route = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
+    opt_in, opt_out = (
+        [(event, runtime.plan("extole", event))]
+        for event in ExtoleSource().parse(
+            json.dumps(
+                [referral_event("in-1", event_time=T1), referral_event("out-1", "opt_out", event_time=T2)]
+            ).encode(),
+            {},
+        )
+    )
+    guard = ReplayGuard("msg-1", clock.at + 300, "used")
+    assert ingest(runtime.engine, "extole", opt_in, replay=guard) == IngestResult(1, 0)
+    with pytest.raises(Unauthorized):
+        ingest(runtime.engine, "extole", opt_out, replay=guard)
+    Worker(runtime).run_once()
+    assert ingest(runtime.engine, "extole", opt_out) == IngestResult(1, 0)
+    Worker(runtime).run_once()
+    clock.advance(1)
+    purge(runtime.engine, EVERYTHING)
+    assert ingest(runtime.engine, "extole", opt_in) == IngestResult(1, 0)
+    (replayed,) = stored_deliveries(runtime)
+    assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
+    assert Worker(runtime).run_once() == 0
+    assert contact_route.call_count == 2
+
+
+def test_one_of_two_requests_at_once_with_one_replay_key_is_stored_on_postgres(config_dir, postgres_url):
+    runtime = Runtime.build(str(config_dir), postgres_url)
+    events = ExtoleSource().parse(
+        json.dumps([referral_event(f"e-{i}", email=f"p{i}@example.com") for i in range(2)]).encode(), {}
+    )
+    start, outcomes = threading.Barrier(2, timeout=30), []
+
+    def send(event):
+        start.wait()
+        try:
+            guard = ReplayGuard("msg-1", 9e9, "used")
+            outcomes.append(
+                ingest(runtime.engine, "extole", [(event, runtime.plan("extole", event))], replay=guard)
+            )
+        except Unauthorized as refused:
+            outcomes.append(str(refused))
+
+    threads = [threading.Thread(target=send, args=(event,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(map(str, outcomes)) == ["IngestResult(accepted=1, duplicates=0)", "used"]
+    assert len(stored_events(runtime)) == 1
