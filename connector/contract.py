@@ -43,6 +43,7 @@ from connector.records import (
     OutboundRequest,
     PlannedDelivery,
     Poll,
+    ReplayGuard,
     Result,
     Scope,
     State,
@@ -74,6 +75,7 @@ __all__ = [
     "Scope",
     "parse_scope",
     "Poll",
+    "ReplayGuard",
     "MAX_EMAIL",
     "Duration",
     "Email",
@@ -328,13 +330,19 @@ class InboundVerifier:
 
     name: str
 
-    def verify(self, secrets: list[str], headers: Mapping[str, str], body: bytes) -> None:
+    def verify(
+        self, secrets: list[str], headers: Mapping[str, str], body: bytes, **options
+    ) -> ReplayGuard | None:
         """Raise `Unauthorized` unless the request is signed or carries a valid secret.
-        Signatures are over the raw body bytes, compared in constant time."""
+        Signatures are over the raw body bytes, compared in constant time. `options` are the
+        keys a source's `auth:` holds beside algorithm and secrets (its config schema allows
+        them); a verifier without options need not take any. Return a `ReplayGuard` to have
+        the request accepted only once (a message id its signature covers), else None."""
         raise NotImplementedError
 
     def check_secrets(self, secrets: list[str]) -> dict[int, str]:
-        """Problems with configured secrets, by index (shown as `auth.secrets.<i>`)."""
+        """Problems with configured secrets, by index (shown as `auth.secrets.<i>`); an HMAC
+        key under 16 bytes is one (`connector.verifiers.short_hmac_secrets`)."""
         return {}
 
 

@@ -13,8 +13,7 @@ import time
 
 from standardwebhooks.webhooks import Webhook
 
-from connector.contract import InboundVerifier, Unauthorized
-from connector.records import ReplayGuard
+from connector.contract import InboundVerifier, ReplayGuard, Unauthorized
 
 STANDARD_WEBHOOKS_TOLERANCE = 300
 MIN_HMAC_SECRET_BYTES = 16
