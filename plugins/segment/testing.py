@@ -28,8 +28,9 @@ TEST_ENV = {  # unit tests (the Flask test client)
     "SEGMENT_WRITE_KEY": TEST_WRITE_KEY,
     "SEGMENT_INBOUND_WRITE_KEY": INBOUND_WRITE_KEY,
 }
-STACK_ENV = {  # real processes; SEGMENT_API_URL is the look-alike's, see `Lookalike`
+STACK_ENV = {  # real processes; a Stack points SEGMENT_API_URL at its own look-alike (`Lookalike`)
     "SEGMENT_WEBHOOK_SECRET": "e2e-segment-secret",
+    "SEGMENT_API_URL": "http://127.0.0.1:8901",  # `connector segment-sandbox`'s default port
     "SEGMENT_WRITE_KEY": DEMO_WRITE_KEY,
     "SEGMENT_INBOUND_WRITE_KEY": "e2eInboundWriteKey",
 }
