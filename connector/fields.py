@@ -69,10 +69,15 @@ class OutboundUrl(fields.String):
         raise ValidationError("must be an https:// URL (http:// only for loopback hosts)")
 
 
+def has_control_characters(value: str) -> bool:
+    """Whether `value` holds a control character (Unicode Cc: U+0000–U+001F, U+007F–U+009F)."""
+    return _CONTROL.search(value) is not None
+
+
 def no_control_characters(value: str, **kwargs) -> None:
-    """marshmallow validator for ids: no control character (Unicode Cc: U+0000–U+001F,
-    U+007F–U+009F), which would forge log lines or hide in a page."""
-    if _CONTROL.search(value):
+    """marshmallow validator for ids: no control character, which would forge log lines or
+    hide in a page (and PostgreSQL cannot store U+0000 in text)."""
+    if has_control_characters(value):
         raise ValidationError("must not contain control characters (U+0000–U+001F, U+007F–U+009F)")
 
 

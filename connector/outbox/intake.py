@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.contract import InboundEvent, PlannedDelivery, State, Unauthorized
+from connector.fields import has_control_characters
 from connector.outbox import consent
 from connector.outbox.consent import Change
 from connector.outbox.engine import dumps, now
@@ -33,12 +34,15 @@ class IngestResult:
 
 
 def _event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
+    # An address holding a control character is no one's (and PostgreSQL cannot store U+0000
+    # in a text column): the event is stored without one; its payload keeps what was sent.
+    email = event.email if event.email and not has_control_characters(event.email) else None
     return {
         "source_id": source_id,
         "event_id": event.event_id,
         "type": event.type,
         "environment": event.environment,
-        "email": event.email,
+        "email": email,
         "event_time": event.event_time.timestamp(),
         "received_at": received_at,
         "payload": dumps(event.payload),

@@ -24,13 +24,14 @@ from sqlalchemy import func, select
 from connector.app import create_app
 from connector.delivery.worker import Worker
 from connector.outbox.tables import deliveries, events
+from connector.runtime import Runtime
 from plugins.extole.testing import referral_event, sign
 from plugins.listrak.testing import API
 from plugins.segment.source import TRACKING_CALLS
 from plugins.segment.testing import audience_event, identify_event, segment_signature, write_key_headers
 
 #: Examples per route; all of them together stay well under 30 s.
-EXAMPLES = {"referral": 100, "segment": 70, "tracking": 70, "standard": 40}
+EXAMPLES = {"referral": 100, "segment": 70, "tracking": 70, "standard": 40, "postgres": 40}
 SW_KEY = b"standard-webhooks-key-32-bytes!!"
 BEARER = {"Authorization": "Bearer test-admin-token"}
 RUN = settings(
@@ -149,7 +150,15 @@ CONTENT_TYPES = st.sampled_from(
 ENCODINGS = st.sampled_from([None] * 16 + ["gzip", "gzip", "identity", "br", "x-gzip"])
 _FRESH = itertools.count()
 IDS = st.just("id").map(lambda prefix: f"{prefix}-{next(_FRESH)}")  # new events, not duplicates
-EMAILS = st.sampled_from(["jane@example.com", "joe@example.org", " Mixed.Case@Example.COM "])
+EMAILS = st.sampled_from(
+    [
+        "jane@example.com",
+        "joe@example.org",
+        " Mixed.Case@Example.COM ",
+        "ja\x00ne@example.com",
+        "jo\x85@example.com",
+    ]
+)
 REFERRALS = st.builds(referral_event, IDS, st.sampled_from(["opt_in", "opt_out"]), EMAILS).flatmap(
     lambda event: mutated(event, REFERRAL_PATHS)
 )
@@ -218,8 +227,7 @@ def assert_pages_answer(client, accepted) -> None:
         assert response.status_code == 200, (page, response.get_data(as_text=True)[:500])
 
 
-@pytest.fixture
-def fuzzed(config_dir, make_runtime, requests_mock, listrak_token):
+def fuzz_target(config_dir, requests_mock, database_url: str):
     """The example config plus a Standard Webhooks source; partners answer 201."""
     (config_dir / "sources" / "standard.yaml").write_text(
         "plugin: extole\nauth:\n  algorithm: STANDARD_WEBHOOKS\n"
@@ -227,9 +235,19 @@ def fuzzed(config_dir, make_runtime, requests_mock, listrak_token):
     )
     requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={"status": 201})
     requests_mock.post(f"{API}/List/12345/Contact/SegmentationField", status_code=200, json={"status": 200})
-    runtime = make_runtime()
+    runtime = Runtime.build(str(config_dir), database_url)
     client = create_app({"TESTING": True}, runtime=runtime).test_client()
     return client, runtime
+
+
+@pytest.fixture
+def fuzzed(config_dir, database_url, requests_mock, listrak_token):
+    return fuzz_target(config_dir, requests_mock, database_url)
+
+
+@pytest.fixture
+def fuzzed_postgres(config_dir, postgres_url, requests_mock, listrak_token):
+    return fuzz_target(config_dir, requests_mock, postgres_url)
 
 
 def run(fuzzed, route: str, examples: int, strategy) -> int:
@@ -318,3 +336,15 @@ def standard_headers(draw, body: bytes):
 def test_standard_webhooks_route_never_answers_5xx(fuzzed):
     strategy = requests_to(REFERRALS, standard_headers)
     assert run(fuzzed, "/webhooks/standard", EXAMPLES["standard"], strategy) == EXAMPLES["standard"]
+
+
+def test_referral_and_segment_routes_never_answer_5xx_on_postgres(fuzzed_postgres):
+    """PostgreSQL refuses what SQLite stores (U+0000 in text): the same routes on it."""
+    referral = one_of_credentials(
+        lambda body: {"X-Extole-Signature": sign(body)}, **{"X-Extole-Signature": 1}
+    )
+    segment = one_of_credentials(lambda body: {"X-Signature": segment_signature(body)}, **{"X-Signature": 1})
+    examples = EXAMPLES["postgres"]
+    assert run(fuzzed_postgres, "/webhooks/extole", examples, requests_to(REFERRALS, referral)) == examples
+    batches = st.one_of(SEGMENT_EVENTS, BATCHES)
+    assert run(fuzzed_postgres, "/webhooks/segment", examples, requests_to(batches, segment)) == examples

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from connector.app import create_app
 from connector.outbox.retention import purge
 from connector.outbox.tables import replay_keys
+from connector.runtime import Runtime
 from plugins.extole.testing import referral_event, sign
 from plugins.segment.testing import audience_event, post_segment
 from tests.config_files import update_yaml
@@ -167,3 +168,20 @@ def test_control_characters_in_a_message_id_are_400(client, runtime, character):
         {"error": "invalid payload", "problems": {"batch[0].messageId": [CONTROL_CHARACTERS]}},
     )
     assert stored_deliveries(runtime) == []
+
+
+def check_an_address_with_a_control_character_is_stored_as_none(runtime):
+    client = create_app({"TESTING": True}, runtime=runtime).test_client()
+    response = post_segment(client, audience_event("m-1", email="ja\x00ne@example.com"))
+    assert response.json == {"accepted": 1, "duplicates": 0}
+    (event,) = stored_events(runtime)
+    assert event["email"] is None
+    assert json.loads(event["payload"])["context"]["traits"]["email"] == "ja\x00ne@example.com"
+
+
+def test_an_address_with_a_control_character_is_stored_as_none(runtime):
+    check_an_address_with_a_control_character_is_stored_as_none(runtime)
+
+
+def test_an_address_with_a_control_character_is_stored_as_none_on_postgres(config_dir, postgres_url):
+    check_an_address_with_a_control_character_is_stored_as_none(Runtime.build(str(config_dir), postgres_url))
