@@ -15,6 +15,7 @@ BENCHMARKS = [
     ("delivery: one worker, partner answering in 50 ms", "delivery.py"),
     ("profile fields: bulk route vs one Contact POST per event", "profile_fields.py"),
     ("reliability: SIGKILLed workers, partner outage, shuffled consent", "reliability.py"),
+    ("activity: 100,000 Listrak activity rows to the Segment look-alike", "activity.py"),
 ]
 
 

@@ -18,7 +18,8 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-$BIN/connector sandbox --port 8900 > var/sandbox.log 2>&1 & pids+=($!)
+# --demo: email activity on the example list, which the listrak-activity source polls to Segment.
+$BIN/connector sandbox --port 8900 --demo > var/sandbox.log 2>&1 & pids+=($!)
 # The Segment look-alike takes the place of Segment's tracking API (SEGMENT_API_URL).
 $BIN/connector segment-sandbox --port 8901 --write-key "$SEGMENT_WRITE_KEY" > var/segment-sandbox.log 2>&1 &
 pids+=($!)

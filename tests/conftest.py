@@ -18,7 +18,7 @@ from connector.testing import ROOT
 from plugins.extole import testing as extole_testing
 from plugins.extole.testing import WEBHOOK_SECRET, sign
 from plugins.listrak import testing as listrak_testing
-from plugins.listrak.testing import TOKEN_URL
+from plugins.listrak.testing import ACTIVITY_FLOW, TOKEN_URL
 from plugins.segment import testing as segment_testing
 
 # What the example config's ${ENV} placeholders need in unit tests.
@@ -37,13 +37,10 @@ def env(monkeypatch):
     return TEST_ENV
 
 
-#: The example config's Listrak activity → Segment flow: a pull source and the partner it feeds.
-#: Unit tests' copy leaves it out, so a worker run polls nothing; `activity_config` puts it back.
-ACTIVITY_FLOW = ("sources/listrak-activity.yaml", "partners/segment.yaml", "keys/segment-production.yaml")
-
-
 @pytest.fixture
 def config_dir(tmp_path, env) -> Path:
+    """The example config, without its activity → Segment flow (ACTIVITY_FLOW: a worker run
+    polls nothing); `activity_config` puts it back."""
     target = tmp_path / "config"
     shutil.copytree(ROOT / "config", target)
     for relative in ACTIVITY_FLOW:

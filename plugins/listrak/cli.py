@@ -20,6 +20,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--threads", type=int, default=64, help="concurrent requests (hanging faults hold one each)"
     )
+    parser.add_argument(
+        "--demo", action="store_true", help="seed email activity on the example list (make run does)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -27,7 +30,7 @@ def run(args) -> int:
     from plugins.listrak.sandbox import create_sandbox_app
 
     serve(
-        create_sandbox_app(),
+        create_sandbox_app(demo=args.demo),
         args.host,
         args.port,
         args.threads,

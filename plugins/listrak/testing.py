@@ -45,12 +45,19 @@ SANDBOX_ENV = {
 }
 
 
+#: The example config's Listrak activity → Segment flow: a pull source polling the Listrak
+#: sandbox and the partner it feeds. Stacks and unit tests leave it out unless they ask for it,
+#: so the sandbox sees only what a test causes (its faults, its request counts).
+ACTIVITY_FLOW = ("sources/listrak-activity.yaml", "partners/segment.yaml", "keys/segment-production.yaml")
+
+
 class Stack(testing.Stack):
     """The example configuration on real processes: Extole and Segment webhooks in (signed with
     SANDBOX_ENV's secrets; `post_events` posts to extole unless told), the Listrak sandbox
     (`connector sandbox`) as the partner, and the Segment look-alike (`connector segment-sandbox`,
     read through `stack.segment`) for the segment partner. `partner_overrides` replace keys of
-    config/partners/listrak.yaml."""
+    config/partners/listrak.yaml. `activity` keeps the example's activity flow (ACTIVITY_FLOW);
+    without it those files are left out unless `extra_files` gives them."""
 
     def __init__(
         self,
@@ -60,7 +67,9 @@ class Stack(testing.Stack):
         partner_overrides: dict | None = None,
         extra_files: dict | None = None,
         database_url: str | None = None,
+        activity: bool = False,
     ):
+        self.activity = activity
         self.sandbox_port = free_port()
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self.segment = segment_testing.Lookalike(free_port())  # the Segment partner's look-alike
@@ -91,6 +100,13 @@ class Stack(testing.Stack):
             admin_token=SANDBOX_ENV["CONNECTOR_ADMIN_TOKEN"],
         )
         self.webhook_secret = SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]
+
+    def write_config(self) -> None:
+        super().write_config()
+        if not self.activity:
+            for relative in ACTIVITY_FLOW:
+                if relative not in self.extra_files:
+                    (self.config_dir / relative).unlink(missing_ok=True)
 
     def sandbox_state(self) -> dict:
         """The sandbox's /_sandbox/state: contacts per list, request counts, faults."""

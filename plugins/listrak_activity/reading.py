@@ -47,12 +47,14 @@ class Refused(PollFailed):
 class Reader:
     """GETs for one poll with one key's credentials; counts requests; waits out short 429s."""
 
-    def __init__(self, http, creds, api_url: str, sleep=time.sleep):
+    def __init__(self, http, creds, api_url: str, sleep=time.sleep, page_sizes: dict | None = None):
         self.http, self.creds, self.api = http, creds, api_url
         self.sleep = sleep
         self.requests = 0
         self.waited = 0.0
-        self.page_sizes: dict[str, int] = {}  # by the collection's last path segment
+        #: Page sizes that fit the core's response limit, by the collection's last path segment
+        #: (pass the same dict to every poll's Reader so only the first pays for finding them).
+        self.page_sizes: dict[str, int] = {} if page_sizes is None else page_sizes
 
     def get(self, path: str, params: dict | None = None) -> dict:
         """The JSON body of `GET {api_url}{path}`; NotFound on a 404, PollFailed on the rest."""

@@ -90,6 +90,7 @@ class ListrakActivitySource(PullSource):
         self.sleep = sleep
         self._senders: dict[tuple, str | None] = {}
         self._clicks_read: dict[tuple, int] = {}
+        self._page_sizes: dict[str, int] = {}
 
     # -- config ----------------------------------------------------------------------------
     def check(self, source_config: dict, config) -> list[str]:
@@ -122,7 +123,9 @@ class ListrakActivitySource(PullSource):
     def poll(self, source_config, cursor, since, http, credentials):
         lookback = source_config["lookback"]
         round_ = Round.resume(cursor, since + lookback)
-        reader = Reader(http, credentials(source_config["key"]), source_config["api_url"], self.sleep)
+        reader = Reader(
+            http, credentials(source_config["key"]), source_config["api_url"], self.sleep, self._page_sizes
+        )
         window = {"startDate": _when(round_.started - lookback), "endDate": _when(round_.started)}
         for list_id in source_config["lists"]:
             users = UserIds(reader, list_id, source_config.get("user_id_field"))

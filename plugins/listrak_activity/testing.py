@@ -110,26 +110,52 @@ def bulk_seed(
     }
 
 
-def expected_message_ids(
-    rows: list[dict], messages: dict[int, dict], user_ids: dict[str, str], clicks=(), links=None
-) -> set[str]:
-    """The messageIds a source must send for these sandbox rows (as the reporting routes give
-    them) and clicks ({messageId, linkId, emailAddress, clickDate}): one identify per contact,
-    the track events of each row and click."""
-    found, seen = set(), set()
-    for row in rows:
-        seed = messages[row["messageId"]]
-        message = Message(LIST_ID, row["messageId"], seed["subject"], seed["fromEmail"], "production")
+def expected_message_ids(seed: dict) -> set[str]:
+    """The messageIds the source must send for a seed of rows on fresh messages (no clicks):
+    one identify per contact, the track events of each row, as the sandbox will show them."""
+    messages = {m["messageId"]: m for m in seed["messages"]}
+    user_ids = {
+        c["emailAddress"].lower(): c["segmentationFieldValues"][str(USER_ID_FIELD)]
+        for c in seed.get("contacts", [])
+        if str(USER_ID_FIELD) in c.get("segmentationFieldValues", {})
+    }
+    found, identified = set(), set()
+    for seeded in seed["rows"]:
+        listed = messages[seeded["messageId"]]
+        row = {"sendDate": listed["sendDate"], "activityDate": None, **seeded}
+        message = Message(LIST_ID, listed["messageId"], listed["subject"], listed["fromEmail"], "production")
         email = row["emailAddress"].lower()
-        user_id = user_ids.get(email)
-        if email not in seen:
-            seen.add(email)
-            found.add(identify(LIST_ID, email, user_id, parse_time(row["sendDate"]), "production").event_id)
-        found.update(e.event_id for e in message.row_events(row, email, user_id))
-    for click in clicks:
-        seed = messages[click["messageId"]]
-        message = Message(LIST_ID, click["messageId"], seed["subject"], seed["fromEmail"], "production")
-        email = click["emailAddress"].lower()
-        url = (links or {})[(click["messageId"], click["linkId"])]
-        found.add(message.click_event(click, email, url, user_ids.get(email)).event_id)
+        if email not in identified:
+            identified.add(email)
+            at = parse_time(row["sendDate"])
+            found.add(identify(LIST_ID, email, user_ids.get(email), at, "production").event_id)
+        found.update(event.event_id for event in message.row_events(row, email, user_ids.get(email)))
     return found
+
+
+# -- real processes (end-to-end tests, bench/activity.py) ----------------------------------------
+def source_file(poll_interval: str = "1s") -> dict:
+    """`extra_files` for a connector.testing Stack: the example activity source, polled often."""
+    return {
+        "sources/listrak-activity.yaml": {
+            "plugin": "listrak_activity",
+            "api_url": "${LISTRAK_API_URL}",
+            "key": "listrak-production",
+            "lists": [LIST_ID],
+            "poll_interval": poll_interval,
+            "lookback": "7d",
+            "user_id_field": USER_ID_FIELD,
+        }
+    }
+
+
+def seed(stack, body: dict, chunk: int = 20_000) -> None:
+    """POST a seed to the stack's Listrak sandbox in the order its parts depend on each other
+    (messages and links, contacts, rows, then clicks), long lists in chunks."""
+    first = {"list_id": body["list_id"], "messages": body.get("messages", []), "links": body.get("links", [])}
+    stack.sandbox("POST", "/_sandbox/activity", json=first).raise_for_status()
+    for name in ("contacts", "rows", "clicks"):
+        items = body.get(name, [])
+        for start in range(0, len(items), chunk):
+            part = {"list_id": body["list_id"], name: items[start : start + chunk]}
+            stack.sandbox("POST", "/_sandbox/activity", json=part).raise_for_status()

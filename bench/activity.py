@@ -1,0 +1,129 @@
+"""Listrak activity → Segment: 100,000 activity rows of one message reach the Segment look-alike.
+
+Real processes from plugins/listrak/testing.py: the Listrak sandbox seeded with one message sent
+to `--rows` recipients (`--with-user-id` of them carry a userId in profile field 1006, every
+third opened), the Segment look-alike, gunicorn, and one `connector worker` started once the
+seed is in place. Its first poll reads everything (Message, Activity in pages of 5,000, the
+contacts' userIds in pages of 5,000) and the worker sends the events in batches.
+
+Measured from the worker's start until every event is delivered (read from the store), then
+checked at the look-alike: every expected messageId received, none unexpected. Targets (DESIGN):
+complete within 60 s, at most 60 Listrak requests and 400 Segment requests.
+
+Run:  .venv/bin/python bench/activity.py [--rows 100000] [--with-user-id 90000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from connector.testing import StoreReader, wait_until
+from plugins.listrak.testing import Stack
+from plugins.listrak_activity.testing import bulk_seed, expected_message_ids, seed, source_file
+
+LIMITS = {"seconds": 60, "listrak_requests": 60, "segment_requests": 400}
+
+
+class PeakRss(threading.Thread):
+    """The worker process's peak resident memory (VmHWM) and its RSS at the start."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.done = pid, threading.Event()
+        self.start_kb = self.peak_kb = 0
+
+    def read(self, field: str) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+        return 0
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            try:
+                self.start_kb = self.start_kb or self.read("VmRSS:")
+                self.peak_kb = max(self.peak_kb, self.read("VmHWM:"))
+            except OSError:
+                return
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--with-user-id", type=int, default=90_000)
+    args = parser.parse_args()
+
+    body = bulk_seed(501, args.rows, datetime.now(UTC) - timedelta(hours=3), with_user_id=args.with_user_id)
+    expected = expected_message_ids(body)
+    with tempfile.TemporaryDirectory(prefix="bench-activity-") as workdir:
+        stack = Stack(Path(workdir), extra_files=source_file(poll_interval="5m"), activity=True)
+        try:
+            stack.start(workers=0)
+            seed(stack, body)
+            listrak_before = stack.sandbox_state()["requests"]["total"]
+            store = StoreReader(stack.database_url)
+            started = time.time()
+            worker = stack.add_worker()
+            memory = PeakRss(worker.pid)
+            memory.start()
+            wait_until(
+                lambda: store.delivery_states() == {"delivered": len(expected)},
+                timeout=600,
+                interval=0.25,
+                message="every event delivered",
+            )
+            finished = time.time()
+            memory.done.set()
+            first, last = store.drain_span()
+            store.close()
+            segment = stack.segment.state()
+            listrak = stack.sandbox_state()["requests"]
+        except Exception:
+            print(stack.logs(), file=sys.stderr)
+            raise
+        finally:
+            stack.stop()
+
+    received = set(segment["message_ids"])
+    seconds = finished - started
+    listrak_requests = listrak["total"] - listrak_before
+    figures = {
+        "rows": args.rows,
+        "with_user_id": args.with_user_id,
+        "events": len(expected),
+        "seconds_to_complete": round(seconds, 1),
+        "seconds_first_to_last_delivery": round(last - first, 1),
+        "events_per_second": round(len(expected) / seconds),
+        "listrak_requests": listrak_requests,
+        "listrak_requests_by_route": {k: v for k, v in listrak["per_route"].items() if k.startswith("GET")},
+        "segment_requests": segment["requests"]["total"],
+        "requests_per_1000_rows": round(
+            (listrak_requests + segment["requests"]["total"]) * 1000 / args.rows, 2
+        ),
+        "segment_calls": segment["calls"]["total"],
+        "duplicates_at_segment": segment["duplicates"],
+        "missing_at_segment": len(expected - received),
+        "unexpected_at_segment": len(received - expected),
+        "worker_rss_mb_at_start": round(memory.start_kb / 1024, 1),
+        "worker_peak_rss_mb": round(memory.peak_kb / 1024, 1),
+    }
+    print(json.dumps(figures, indent=2))
+    met = (
+        seconds <= LIMITS["seconds"]
+        and listrak_requests <= LIMITS["listrak_requests"]
+        and segment["requests"]["total"] <= LIMITS["segment_requests"]
+        and received == expected
+    )
+    print(f"targets {LIMITS}: {'met' if met else 'NOT met'}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
