@@ -19,6 +19,8 @@ from connector.outbox import breakers, claims
 from connector.outbox.attempts import record_many
 
 log = logging.getLogger("connector.worker")
+#: Rows of batchable deliveries claimed in one round at most.
+MAX_BATCH_ROWS = 10_000
 
 
 class Worker:
@@ -114,10 +116,13 @@ class Worker:
         ]
         free -= len(groups)
         if free > 0 and self.batchable:
+            # Bounded, whatever threads × batch size: memory per round stays small, and every
+            # statement stays under the drivers' limit on bound parameters (65,535).
             biggest = max(action.max_batch for action in self.batchable.values())
+            rows = min(free * biggest, MAX_BATCH_ROWS)
             batch: dict[tuple, list[Delivery]] = {}
             for c in claims.claim(
-                engine, self.owner, free * biggest, lease, actions=list(self.batchable), policy=self.policy
+                engine, self.owner, rows, lease, actions=list(self.batchable), policy=self.policy
             ):
                 batch.setdefault((c.partner_id, c.action, c.batch_key), []).append(c)
             batches = []

@@ -17,6 +17,8 @@ from connector.outbox.consent import Change
 from connector.outbox.engine import now
 from connector.outbox.tables import breakers, deliveries
 
+_PAGE = 1000  # ids per statement, far below every driver's limit on bound parameters
+
 
 def _in_scope(scope):
     """The deliveries a breaker scope holds back."""
@@ -107,11 +109,13 @@ def claim(
         picked = _one_per_contact(conn, rows, at)[:limit]
         if not picked:
             return []
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_([r.id for r in picked]))
-            .values(lease_owner=owner, lease_expires_at=at + lease)
-        )
+        ids = [r.id for r in picked]
+        for start in range(0, len(ids), _PAGE):
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(ids[start : start + _PAGE]))
+                .values(lease_owner=owner, lease_expires_at=at + lease)
+            )
         return [
             Delivery(
                 r.id,
@@ -169,8 +173,12 @@ def release(engine, owner: str, delivery_ids: list[int]) -> None:
     """Give claimed deliveries back untouched (not sent: their circuit opened, or the lease
     ran too short to send safely)."""
     with engine.begin() as conn:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(delivery_ids), deliveries.c.lease_owner == owner)
-            .values(lease_owner=None, lease_expires_at=None)
-        )
+        for start in range(0, len(delivery_ids), _PAGE):
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id.in_(delivery_ids[start : start + _PAGE]),
+                    deliveries.c.lease_owner == owner,
+                )
+                .values(lease_owner=None, lease_expires_at=None)
+            )

@@ -261,3 +261,28 @@ def test_live_view_and_summary_show_each_pull_sources_latest_poll(pull_runtime, 
     page = client.get("/live", headers=admin).get_data(as_text=True)
     assert 'data-source="activity"' in page
     assert "1 failed in a row: partner answered 503" in page
+
+
+def test_batch_claims_are_bounded_whatever_threads_times_batch_size(
+    pull_runtime, source, requests_mock, monkeypatch
+):
+    """Claiming threads × max_batch rows at once could pass the drivers' 65,535 bound
+    parameters; a round claims at most MAX_BATCH_ROWS and the rest waits for the next."""
+    from connector.delivery import worker as worker_module
+
+    sink = requests_mock.post(SINK_URL, status_code=200, json={})
+    monkeypatch.setattr(worker_module, "MAX_BATCH_ROWS", 3)
+    monkeypatch.setattr(SendBatch, "per_request", 2)
+    source.rows = rows(1, 2, 3, 4, 5)
+    worker = Worker(pull_runtime)
+    worker.scheduler.poll_due()
+    first_round = worker.claim_groups(32)
+    assert [[d.spec["id"] for d in group] for group in first_round] == [[1, 2], [3]]
+    for group in first_round:
+        worker.deliver_group(group)
+    assert worker.run_once() == 2
+    assert [r.json()["batch"] for r in sink.request_history] == [
+        [{"id": 1}, {"id": 2}],
+        [{"id": 3}],
+        [{"id": 4}, {"id": 5}],
+    ]
