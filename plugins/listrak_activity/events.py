@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from connector.contract import InboundEvent
 
@@ -27,6 +28,11 @@ def parse_time(value: object) -> datetime | None:
     """A Listrak date-time (ISO-8601; without an offset it is taken as UTC), or None."""
     if not isinstance(value, str) or not value.strip():
         return None
+    return _parse(value)
+
+
+@lru_cache(maxsize=4096)  # every row of a message has its sendDate; many share activity times
+def _parse(value: str) -> datetime | None:
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -37,6 +43,7 @@ def parse_time(value: object) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def iso(at: datetime) -> str:
     """ISO-8601 in UTC with milliseconds and a Z, as Segment's examples write it."""
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"

@@ -32,8 +32,9 @@ def failure(result: HttpResult) -> str:
     return " ".join(p for p in (f"HTTP {result.status}", code and f"{code}:", message) if p)
 
 
-class NotFound(Exception):
-    """Listrak answered 404 (an unknown contact, list or message)."""
+class NotFound(PollFailed):
+    """Listrak answered 404 (an unknown list, message or contact): the poll fails, naming it,
+    unless the caller expects it (a contact not on the list)."""
 
 
 class TooLarge(PollFailed):
@@ -57,7 +58,7 @@ class Reader:
         self.page_sizes: dict[str, int] = {} if page_sizes is None else page_sizes
 
     def get(self, path: str, params: dict | None = None) -> dict:
-        """The JSON body of `GET {api_url}{path}`; NotFound on a 404, PollFailed on the rest."""
+        """The JSON body of `GET {api_url}{path}`; PollFailed (NotFound for a 404) otherwise."""
         backoff = FIRST_BACKOFF
         for attempt in range(1, TRIES + 1):
             self.requests += 1

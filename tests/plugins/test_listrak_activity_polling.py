@@ -181,6 +181,15 @@ def test_a_token_refused_again_after_its_refresh_ends_the_poll(listrak, poll):
         poll()
 
 
+def test_an_unknown_list_ends_the_poll_naming_it(listrak, poll):
+    with pytest.raises(PollFailed) as failed:
+        poll(lists=[999])
+    assert str(failed.value) == (
+        "GET /List/999/Message: HTTP 404 ERROR_UNABLE_TO_LOCATE_RESOURCE: "
+        "Unable to locate a resource associated with the listId supplied."
+    )
+
+
 def test_a_missing_permission_is_named(requests_mock, listrak_token, poll):
     forbidden = {"status": 403, "error": "ERROR_INSUFFICIENT_PERMISSIONS", "message": "Access denied."}
     requests_mock.get("https://api.listrak.test/email/v1/List/12345/Message", status_code=403, json=forbidden)
