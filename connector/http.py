@@ -76,15 +76,16 @@ class HttpClient:
             return self._failure(outbound, started, f"token endpoint: {exc}")
         record = self.request_record(outbound)
         try:
-            response = self.session.request(
-                outbound.method,
-                outbound.url,
-                params=outbound.params or None,
-                json=outbound.json,
-                headers=outbound.headers,
-                timeout=transport.time_left(self.timeout),
-                allow_redirects=False,
-            )
+            with transport.body_limit(request.max_response_bytes):
+                response = self.session.request(
+                    outbound.method,
+                    outbound.url,
+                    params=outbound.params or None,
+                    json=outbound.json,
+                    headers=outbound.headers,
+                    timeout=transport.time_left(self.timeout),
+                    allow_redirects=False,
+                )
         except transport.ResponseTooLarge as exc:
             return self._failure(outbound, started, str(exc), record)
         except requests.Timeout as exc:

@@ -98,6 +98,9 @@ class OutboundRequest:
     params: dict[str, str] = field(default_factory=dict)
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: The largest answer accepted. Deliveries keep the default (1 MiB); a pull source
+    #: reading pages of reports may allow more.
+    max_response_bytes: int = 1024 * 1024
 
 
 @dataclass

@@ -35,6 +35,31 @@ class _Deadline(threading.local):
 _deadline = _Deadline()
 
 
+class _BodyLimit(threading.local):
+    size: int = MAX_RESPONSE_BYTES
+
+
+_body_limit = _BodyLimit()
+
+
+@contextmanager
+def body_limit(size: int):
+    """Answers to requests this thread sends inside the block may be up to `size` bytes (a
+    pull source reading pages of reports); everything else keeps MAX_RESPONSE_BYTES."""
+    before = _body_limit.size
+    _body_limit.size = size
+    try:
+        yield
+    finally:
+        _body_limit.size = before
+
+
+def _too_large(size: int) -> str:
+    limit = _body_limit.size
+    shown = f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
+    return f"response body over {shown}"
+
+
 @contextmanager
 def deadline(seconds: float):
     """Every request this thread sends inside the block ends within `seconds`; nested
@@ -166,15 +191,16 @@ def _raise_timeout_past(at: float, exc: Exception, request) -> None:
 
 
 def _read_body(response: requests.Response, at: float) -> None:
+    limit = _body_limit.size
     declared = response.headers.get("Content-Length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
-        raise ResponseTooLarge("response body over 1 MiB", response=response)
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise ResponseTooLarge(_too_large(limit), response=response)
     chunks, size = [], 0
     try:
         for chunk in response.iter_content(_CHUNK):
             size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise ResponseTooLarge("response body over 1 MiB", response=response)
+            if size > limit:
+                raise ResponseTooLarge(_too_large(limit), response=response)
             chunks.append(chunk)
     except ResponseTooLarge:
         raise

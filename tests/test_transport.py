@@ -172,6 +172,18 @@ def test_an_answer_of_exactly_1_mib_is_read(serve):
     assert (result.status, result.error, len(result.body)) == (200, None, MAX_RESPONSE_BYTES)
 
 
+def test_a_request_may_allow_a_larger_answer_and_is_still_bounded(serve):
+    """A pull source reads report pages of a few MiB; its limit is its own, still a limit."""
+    big = serve(json_answer(200, b'"' + b"x" * (3 * MAX_RESPONSE_BYTES) + b'"'))
+    client = HttpClient(timeout=TIMEOUT)
+    read = client.send(OutboundRequest("GET", big.url, max_response_bytes=4 * MAX_RESPONSE_BYTES))
+    assert (read.status, read.error, len(read.body)) == (200, None, 3 * MAX_RESPONSE_BYTES)
+    smaller = client.send(OutboundRequest("GET", big.url, max_response_bytes=2 * MAX_RESPONSE_BYTES))
+    assert (smaller.status, smaller.error) == (None, "response body over 2 MiB")
+    default = client.send(OutboundRequest("GET", big.url))
+    assert (default.status, default.error) == (None, "response body over 1 MiB")
+
+
 def test_a_token_answer_over_1_mib_is_no_token(serve):
     token_endpoint = serve(json_answer(200, b" " * (MAX_RESPONSE_BYTES + 1)))
     partner = serve(json_answer(201))
