@@ -16,7 +16,9 @@ def lines(capsys) -> list[dict]:
     return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
 
 
-def test_one_json_line_per_event_and_per_attempt(capsys, post_events, runtime, requests_mock, listrak_token):
+def test_one_json_line_per_request_and_per_attempt(
+    capsys, post_events, runtime, requests_mock, listrak_token
+):
     requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={"status": 201})
     logs.configure({"format": "json", "level": "INFO"}, runtime.redactor)
     capsys.readouterr()
@@ -27,16 +29,25 @@ def test_one_json_line_per_event_and_per_attempt(capsys, post_events, runtime, r
     attempts = [
         e for e in entries if e["logger"] == "connector.worker" and e["message"].startswith("delivery ")
     ]
-    assert [e["message"] for e in events] == [
-        "event l-1 from extole: opt_in j***@example.com for 1 partner deliveries",
-        "event l-2 from extole: opt_in b***@example.org for 1 partner deliveries",
-    ]
+    assert [e["message"] for e in events] == ["2 events from extole: 2 accepted, 0 duplicates"]
     assert len(attempts) == 2
     assert attempts[0]["message"].startswith("delivery 1 to listrak, attempt 1: delivered, HTTP 201")
     assert {"time", "level", "logger", "message"} <= set(entries[0])
     everything = json.dumps(entries)
     assert "jane.doe@example.com" not in everything and "bob.smith" not in everything
     assert "tok-1" not in everything and "prod-secret-value" not in everything
+
+
+def test_each_event_is_a_line_at_debug(capsys, post_events, runtime):
+    logs.configure({"format": "json", "level": "DEBUG"}, runtime.redactor)
+    capsys.readouterr()
+    post_events([referral_event("l-1"), referral_event("l-2", email="bob.smith@example.org")])
+    events = [e["message"] for e in lines(capsys) if e["logger"] == "connector.webhooks"]
+    assert events == [
+        "2 events from extole: 2 accepted, 0 duplicates",
+        "event l-1 from extole: opt_in j***@example.com for 1 partner deliveries",
+        "event l-2 from extole: opt_in b***@example.org for 1 partner deliveries",
+    ]
 
 
 def test_secrets_and_encoded_emails_are_masked_in_any_line(capsys, runtime):
