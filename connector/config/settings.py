@@ -1,10 +1,10 @@
-"""`config/connector.yaml`: retry schedule, retention, worker, breaker and logging settings."""
+"""`config/connector.yaml`: retry schedule, retention, worker, breaker, metrics and logging settings."""
 
 from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from connector.fields import Duration, StrictSchema
+from connector.fields import Duration, StrictSchema, secret_field
 
 DEFAULT_RETRY_SCHEDULE = [1, 10, 60, 600, 3600, 3 * 3600, 12 * 3600, 12 * 3600]
 MIN_DEAD_RETENTION = 7 * 86400
@@ -15,6 +15,8 @@ class RetentionSchema(StrictSchema):
     dead = Duration(load_default=MIN_DEAD_RETENTION)
     #: Accepted event ids outlive their events this long: the same id again is a duplicate.
     replay_window = Duration(load_default=30 * 86400)
+    #: Workers purge this often (one at a time across them); 0 leaves it to `connector purge`.
+    every = Duration(load_default=3600)
 
     @validates_schema
     def _dead_kept_a_week(self, data, **kwargs):
@@ -44,6 +46,16 @@ class BreakerSchema(StrictSchema):
     max_probe_interval = Duration(load_default=300.0)
 
 
+class MetricsSchema(StrictSchema):
+    #: When set, /metrics answers only `Authorization: Bearer <token>`.
+    token = secret_field(load_default=None)
+
+    @validates_schema
+    def _token_long_enough(self, data, **kwargs):
+        if data.get("token") is not None and len(data["token"]) < 16:
+            raise ValidationError("at least 16 characters", "token")
+
+
 class LoggingSchema(StrictSchema):
     format = fields.String(load_default="text", validate=validate.OneOf(["text", "json"]))
     level = fields.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
@@ -55,3 +67,4 @@ class ConnectorSettingsSchema(StrictSchema):
     worker = fields.Nested(WorkerSchema, load_default=lambda: WorkerSchema().load({}))
     logging = fields.Nested(LoggingSchema, load_default=lambda: LoggingSchema().load({}))
     breaker = fields.Nested(BreakerSchema, load_default=lambda: BreakerSchema().load({}))
+    metrics = fields.Nested(MetricsSchema, load_default=lambda: MetricsSchema().load({}))

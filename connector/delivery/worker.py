@@ -1,5 +1,6 @@
 """The delivery worker: claims due deliveries, hands each claimed group to the boundary on a
-pool of threads (many requests in flight), and polls pull sources when they are due."""
+pool of threads (many requests in flight), polls pull sources when they are due, and does its
+share of the housekeeping (queue samples, the scheduled purge)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from connector.contract import Attempt, Delivery, Result
 from connector.delivery.boundary import Boundary, Breakers
+from connector.delivery.housekeeper import Housekeeper
 from connector.delivery.recorder import Recorder
 from connector.delivery.scheduler import Scheduler
 from connector.outbox import breakers, claims
@@ -39,6 +41,7 @@ class Worker:
             if action.max_batch > 1
         }
         self.scheduler = Scheduler(runtime, self.owner)
+        self.housekeeper = Housekeeper(runtime, self.owner)
 
     # -- loop ---------------------------------------------------------------------------------
     def run(self) -> None:
@@ -51,6 +54,8 @@ class Worker:
         if self.runtime.config.pull_sources:
             polling = threading.Thread(target=self.scheduler.run, name="scheduler", daemon=True)
             polling.start()
+        housekeeping = threading.Thread(target=self.housekeeper.run, name="housekeeper", daemon=True)
+        housekeeping.start()
         waiting: deque[list[Delivery]] = deque()
         try:
             with ThreadPoolExecutor(threads, thread_name_prefix="deliver") as pool:
@@ -85,6 +90,8 @@ class Worker:
             if polling is not None:
                 self.scheduler.stop_event.set()
                 polling.join(timeout=self.settings["lease"])
+            self.housekeeper.stop_event.set()
+            housekeeping.join(timeout=self.settings["lease"])
         log.info("worker %s stopped", self.owner)
 
     def run_once(self) -> int:

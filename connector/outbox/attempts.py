@@ -1,21 +1,23 @@
 """Recording how attempts ended: each delivery's new state and one attempt-log row per
-delivery per try, for many requests in one transaction."""
+delivery per try, for many requests in one transaction, with the per-minute rollups of
+outcomes and latencies (`rollups.py`) in the same transaction."""
 
 from __future__ import annotations
 
 from sqlalchemy import insert, update
 
 from connector.contract import Attempt, Result
+from connector.outbox import rollups
 from connector.outbox.engine import dumps, now
 from connector.outbox.tables import attempts, deliveries
 
 
 def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -> int:
     """Apply the results of several attempts (each one delivery or a batch) in one
-    transaction and log every attempt. Only rows this owner still leases change. Results that
+    transaction and log every attempt. Only rows this owner still leases change, and only
+    those count in the rollups (each attempt's latency once, under its partner). Results that
     set the same values (a whole batch delivered) share one UPDATE."""
     at = now()
-    changed = 0
     attempt_rows = []
     same_values: dict[tuple, list[int]] = {}
     for results, attempt in items:
@@ -40,6 +42,7 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
                     "response": response,
                 }
             )
+    partner_of: dict[int, str] = {}
     with engine.begin() as conn:
         for key, ids in same_values.items():
             state, reason, next_attempt_at, count_attempt, status, code, message, latency = key
@@ -58,11 +61,29 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
             if count_attempt:
                 values["attempts"] = deliveries.c.attempts + 1
             for start in range(0, len(ids), 500):
-                changed += conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id.in_(ids[start : start + 500]), deliveries.c.lease_owner == owner)
-                    .values(**values)
-                ).rowcount
+                partner_of.update(
+                    conn.execute(
+                        update(deliveries)
+                        .where(
+                            deliveries.c.id.in_(ids[start : start + 500]), deliveries.c.lease_owner == owner
+                        )
+                        .values(**values)
+                        .returning(deliveries.c.id, deliveries.c.partner_id)
+                    ).all()
+                )
         if attempt_rows:
             conn.execute(insert(attempts), attempt_rows)
-    return changed
+        rollups.add(conn, _tally(items, partner_of))
+    return len(partner_of)
+
+
+def _tally(items: list[tuple[list[Result], Attempt]], partner_of: dict[int, str]) -> rollups.Tally:
+    tally = rollups.Tally()
+    for results, attempt in items:
+        changed = [r for r in results if r.delivery_id in partner_of]
+        for result in changed:
+            tally.outcome(attempt.started_at, partner_of[result.delivery_id], result.state)
+        if changed and attempt.latency_ms is not None:
+            first = changed[0]
+            tally.latency(attempt.started_at, partner_of[first.delivery_id], first.state, attempt.latency_ms)
+    return tally

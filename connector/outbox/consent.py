@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.contract import PENDING, State
+from connector.outbox import rollups
 from connector.outbox.tables import consent_marks, deliveries
 
 #: Changes that still count for a contact: pending ones and delivered ones.
@@ -153,11 +154,12 @@ _UPSERT_MARKS: dict = {}
 
 
 def supersede(conn, ids, at: float, reason: str) -> int:
-    """Mark these pending, unleased deliveries superseded (one in flight is left to finish)."""
+    """Mark these pending, unleased deliveries superseded (one in flight is left to finish);
+    they count in the per-minute rollups like any outcome."""
     ids = list(ids)
-    changed = 0
+    tally = rollups.Tally()
     for start in range(0, len(ids), _PAGE):
-        changed += conn.execute(
+        for partner_id in conn.execute(
             update(deliveries)
             .where(
                 and_(
@@ -167,8 +169,11 @@ def supersede(conn, ids, at: float, reason: str) -> int:
                 )
             )
             .values(state=State.SUPERSEDED, reason=reason, next_attempt_at=None, updated_at=at)
-        ).rowcount
-    return changed
+            .returning(deliveries.c.partner_id)
+        ).scalars():
+            tally.outcome(at, partner_id, State.SUPERSEDED)
+    rollups.add(conn, tally)
+    return sum(int(row["deliveries"]) for row in tally.rows.values())
 
 
 # PostgreSQL: intake and claims of one contact take turns on an advisory lock, so the rule

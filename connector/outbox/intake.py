@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.contract import InboundEvent, PlannedDelivery, State, Unauthorized
 from connector.fields import has_control_characters
-from connector.outbox import consent
+from connector.outbox import consent, rollups
 from connector.outbox.consent import Change
 from connector.outbox.engine import dumps, now
 from connector.outbox.tables import deliveries, events, replay_keys, seen_events
@@ -122,6 +122,11 @@ def ingest(
                     }
                 )
         _apply_consent_order(conn, delivery_rows, received_at)
+        decided = rollups.Tally()  # skipped or superseded on arrival: charted like any outcome
+        for row in delivery_rows:
+            if row["state"] != State.QUEUED:
+                decided.outcome(received_at, row["partner_id"], row["state"])
+        rollups.add(conn, decided)
         if delivery_rows:
             ids = conn.execute(_INSERT_DELIVERIES, delivery_rows).scalars().all()
             consent.remember(

@@ -9,6 +9,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from connector.outbox import rollups
 from connector.outbox.engine import now, reading
 from connector.outbox.tables import pollers
 
@@ -106,7 +107,8 @@ def save_cursor(conn, source_id: str, owner: str, cursor: dict, rows: int, event
 
 
 def finish(engine, source_id: str, owner: str, next_poll_at: float, error: str | None = None) -> None:
-    """End a poll: give the lease back, schedule the next one, and note success or failure.
+    """End a poll: give the lease back, schedule the next one, note success or failure, and
+    add the poll to the history (`poll_runs`: when, rows read, events produced, error).
     Counts of rows and events restart at each poll's first page (see `start_counts`)."""
     at = now()
     values = {"lease_owner": None, "lease_expires_at": None, "next_poll_at": next_poll_at, "updated_at": at}
@@ -114,11 +116,16 @@ def finish(engine, source_id: str, owner: str, next_poll_at: float, error: str |
         values.update(last_ok_at=at, last_error=None, failures=0)
     else:
         values.update(last_error=error[:2000], failures=pollers.c.failures + 1)
+    mine = (pollers.c.source_id == source_id, pollers.c.lease_owner == owner)
     with engine.begin() as conn:
-        conn.execute(
-            update(pollers)
-            .where(pollers.c.source_id == source_id, pollers.c.lease_owner == owner)
-            .values(**values)
+        poll = conn.execute(
+            select(pollers.c.last_poll_at, pollers.c.rows_read, pollers.c.events_produced).where(*mine)
+        ).first()
+        if poll is None:  # another worker took the source over: its poll is the one recorded
+            return
+        conn.execute(update(pollers).where(*mine).values(**values))
+        rollups.record_poll(
+            conn, source_id, poll.last_poll_at or at, at, poll.rows_read, poll.events_produced, error
         )
 
 

@@ -1,5 +1,6 @@
-"""The outbox's tables: events, deliveries, attempts and breakers (SQLAlchemy Core), and the
-memory that outlives a purge: consent marks, seen event ids and used replay keys.
+"""The outbox's tables: events, deliveries, attempts and breakers (SQLAlchemy Core), the
+memory that outlives a purge (consent marks, seen event ids and used replay keys), and the
+operating figures: per-minute rollups, poll history and shared chores (the purge schedule).
 
 Times are UNIX seconds (floats) so SQLite and PostgreSQL behave the same. A delivery's `state`
 is a `connector.contract.State`; its pending states are the queue. Ids are never reused after a
@@ -71,6 +72,9 @@ deliveries = Table(
     Index("ix_deliveries_contact", "contact_key", "event_time"),
     Index("ix_deliveries_event", "event_pk"),
     Index("ix_deliveries_updated", "updated_at"),
+    # The queue by partner, read without touching the table: depth per (state, partner) and
+    # the oldest due delivery of each (/metrics, the Live View's queue chart).
+    Index("ix_deliveries_queue", "state", "partner_id", "next_attempt_at"),
     sqlite_autoincrement=True,
 )
 
@@ -193,4 +197,76 @@ admin_keys = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+
+# -- operating figures (the Live View's charts, /metrics, the purge schedule) -----------------
+
+#: Upper bounds (milliseconds) of the latency histogram's buckets; a last one takes the rest.
+LATENCY_EDGES_MS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000)
+LATENCY_EDGES_MS += (5000, 10000, 30000)
+LATENCY_COLUMNS = tuple(f"le_{edge}" for edge in LATENCY_EDGES_MS) + ("le_inf",)
+
+# Per minute (UNIX seconds of its start), partner and outcome: how many deliveries reached the
+# outcome then (attempts recorded, or intake and claims deciding skipped or superseded), and
+# the latencies of the requests behind them as a histogram (`requests` in all, one per
+# request however many deliveries it carried). Written in the transaction that records them,
+# so charts and percentiles are sums over a few rows, never over the attempt log.
+attempt_minutes = Table(
+    "attempt_minutes",
+    metadata,
+    Column("minute", Float, primary_key=True),
+    Column("partner_id", String(128), primary_key=True),
+    Column("outcome", String(16), primary_key=True),
+    Column("deliveries", Integer, nullable=False, default=0),
+    Column("requests", Integer, nullable=False, default=0),
+    Column("latency_ms_sum", Float, nullable=False, default=0.0),
+    *(Column(name, Integer, nullable=False, default=0) for name in LATENCY_COLUMNS),
+)
+
+# The queue as a worker saw it once a minute, per partner: depth by pending state and the
+# age of the oldest delivery that was due.
+queue_minutes = Table(
+    "queue_minutes",
+    metadata,
+    Column("minute", Float, primary_key=True),
+    Column("partner_id", String(128), primary_key=True),
+    Column("queued", Integer, nullable=False, default=0),
+    Column("retrying", Integer, nullable=False, default=0),
+    Column("paused", Integer, nullable=False, default=0),
+    Column("oldest_due_seconds", Float, nullable=False, default=0.0),
+    Column("sampled_at", Float, nullable=False),
+)
+
+# One row per finished poll of a pull source (the `pollers` row holds only the latest).
+poll_runs = Table(
+    "poll_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", String(128), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=False),
+    Column("ok", Integer, nullable=False),
+    Column("rows_read", Integer, nullable=False, default=0),
+    Column("events_produced", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Index("ix_poll_runs_source", "source_id", "finished_at"),
+    sqlite_autoincrement=True,
+)
+
+# Work a worker does now and then for everyone (`purge`): who does it now (a lease, so one
+# worker at a time across all of them), when it is next due, and how the last run went.
+chores = Table(
+    "chores",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", Float),
+    Column("next_run_at", Float, nullable=False, default=0.0),
+    Column("cursor", Text),  # where the chore's next run starts (JSON)
+    Column("last_started_at", Float),
+    Column("last_finished_at", Float),
+    Column("last_result", Text),
+    Column("last_error", Text),
+    Column("updated_at", Float, nullable=False),
 )
