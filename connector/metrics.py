@@ -1,18 +1,20 @@
 """Prometheus metrics. Counters live in each process (set PROMETHEUS_MULTIPROC_DIR to merge
-gunicorn workers); queue figures are read from the store at scrape time, so every process
-reports the same truth."""
+gunicorn workers); queue figures are read from the store (at most every few seconds per
+process), so every process reports the same truth."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from connector.contract import PENDING, STATES, CircuitScope, KeyScope, parse_scope
+from connector.contract import PENDING, CircuitScope, KeyScope, parse_scope
+from connector.outbox import retention, rollups
 from connector.outbox.engine import reading
-from connector.outbox.tables import breakers, deliveries, pollers
+from connector.outbox.tables import breakers, pollers
 
 EVENTS_RECEIVED = Counter(
     "connector_events_received_total", "Inbound events by source and result", ["source", "result"]
@@ -33,22 +35,56 @@ TOKEN_FETCHES = Counter(
 )
 
 
-class StoreCollector:
-    """Deliveries by partner and outcome, queue depth, oldest due age, paused keys and open
-    circuits (counts, and one series per key / circuit so an alert can name it)."""
+#: Store-derived figures are read at most this often per process, however often it is scraped.
+STORE_TTL = 5.0
+#: `connector_outcomes_last_hour` sums the rollups of this many seconds.
+OUTCOME_WINDOW = 3600.0
 
-    def __init__(self, engine):
+
+class StoreCollector:
+    """Figures read from the store: the queue (pending deliveries by partner and state, the
+    age of the oldest due one), outcomes of the last hour (from the per-minute rollups),
+    paused keys and open circuits (counts, and one series per key / circuit so an alert can
+    name it), each pull source's latest poll and the last purge.
+
+    Nothing here reads the attempt log or counts finished deliveries: the queue is read from
+    its index alone (its cost follows the backlog, not the history), the rest from tables of
+    a few rows. And the figures are read at most every STORE_TTL seconds per process; scrapes
+    in between get the same figures."""
+
+    def __init__(self, engine, partners: tuple[str, ...] = (), ttl: float = STORE_TTL):
         self.engine = engine
+        self.partners = partners  # listed with zeros when none of theirs waits
+        self.ttl = ttl
+        self._families: list | None = None
+        self._read_at = 0.0
+        self._lock = threading.Lock()
 
     def collect(self):
-        by_outcome = GaugeMetricFamily(
-            "connector_deliveries", "Deliveries by partner and outcome", labels=["partner", "outcome"]
+        with self._lock:
+            at = time.time()
+            if self._families is None or not 0 <= at - self._read_at < self.ttl:
+                self._families = self._read(at)
+                self._read_at = at
+            families = self._families
+        yield from families
+
+    def _read(self, now: float) -> list:
+        waiting = GaugeMetricFamily(
+            "connector_deliveries",
+            "Deliveries waiting to be sent, by partner and state (queued, retrying, paused)",
+            labels=["partner", "outcome"],
         )
         depth = GaugeMetricFamily(
             "connector_queue_depth", "Deliveries waiting to be sent", labels=["partner"]
         )
         oldest = GaugeMetricFamily(
             "connector_oldest_due_seconds", "Age of the oldest delivery that is due now"
+        )
+        outcomes = GaugeMetricFamily(
+            "connector_outcomes_last_hour",
+            "Deliveries that reached each outcome in the last hour, by partner",
+            labels=["partner", "outcome"],
         )
         paused = GaugeMetricFamily("connector_paused_keys", "Keys paused by refused credentials")
         circuits = GaugeMetricFamily("connector_open_circuits", "Open (partner, key) circuits")
@@ -70,27 +106,22 @@ class StoreCollector:
         poll_failures = GaugeMetricFamily(
             "connector_poll_consecutive_failures", "Failed polls since the last good one", labels=["source"]
         )
-        now = time.time()
+        purged_at = GaugeMetricFamily(
+            "connector_purge_last_finished_timestamp_seconds", "When the last purge finished (0: never)"
+        )
+        queue = rollups.queue_now(self.engine, now)
+        for partner in self.partners:
+            queue.setdefault(partner, {**dict.fromkeys(PENDING, 0), "oldest_due_seconds": 0.0})
+        for partner, figures in sorted(queue.items()):
+            for state in PENDING:  # every pending state, zeros included, so a drained queue reads 0
+                waiting.add_metric([partner, state], figures[state])
+            depth.add_metric([partner], sum(figures[state] for state in PENDING))
+        oldest.add_metric([], max((f["oldest_due_seconds"] for f in queue.values()), default=0.0))
+        for (partner, outcome), count in sorted(
+            rollups.outcome_totals(self.engine, now - OUTCOME_WINDOW).items()
+        ):
+            outcomes.add_metric([partner, outcome], count)
         with reading(self.engine) as conn:
-            rows = conn.execute(
-                select(deliveries.c.partner_id, deliveries.c.state, func.count()).group_by(
-                    deliveries.c.partner_id, deliveries.c.state
-                )
-            )
-            counts: dict[str, dict[str, int]] = {}
-            for partner, state, count in rows:
-                counts.setdefault(partner, dict.fromkeys(STATES, 0))[state] = count
-            # Every outcome of every partner, zeros included, so a drained queue reads 0.
-            for partner, by_state in sorted(counts.items()):
-                for state, count in by_state.items():
-                    by_outcome.add_metric([partner, state], count)
-                depth.add_metric([partner], sum(by_state[s] for s in PENDING))
-            due = conn.execute(
-                select(func.min(deliveries.c.next_attempt_at)).where(
-                    deliveries.c.state.in_(PENDING), deliveries.c.next_attempt_at <= now
-                )
-            ).scalar()
-            oldest.add_metric([], max(0.0, now - due) if due else 0.0)
             open_rows = list(
                 conn.execute(select(breakers.c.scope, breakers.c.state).where(breakers.c.state != "closed"))
             )
@@ -119,10 +150,12 @@ class StoreCollector:
         states = [state for _, state in open_rows]
         paused.add_metric([], states.count("paused"))
         circuits.add_metric([], states.count("open"))
-        yield from (
-            by_outcome,
+        purged_at.add_metric([], (retention.last_run(self.engine) or {}).get("finished_at") or 0.0)
+        return [
+            waiting,
             depth,
             oldest,
+            outcomes,
             paused,
             circuits,
             key_paused,
@@ -131,4 +164,5 @@ class StoreCollector:
             last_rows,
             last_events,
             poll_failures,
-        )
+            purged_at,
+        ]
