@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, current_app, g, jsonify, request
 
 from connector.outbox.replay import replay
-from connector.web import arguments, readmodel
+from connector.web import arguments, overview, readmodel
 from connector.web.access import MAX_ID, refusal, secure_headers
 
 log = logging.getLogger("connector.admin")
@@ -72,7 +72,7 @@ def get_delivery(delivery_id: int):
 @api.get("/summary")
 def summary():
     """Counts per outcome (with the same filters as /events), the paused keys and open
-    circuits that hold deliveries back, and each pull source's latest poll."""
+    circuits that hold deliveries back, each pull source's latest poll, and the last purge."""
     runtime = current_app.extensions["connector"]
     try:
         filters = arguments.filters(request)
@@ -83,8 +83,24 @@ def summary():
             "counts": readmodel.outcome_counts(runtime.engine, filters),
             **readmodel.breakers(runtime.engine),
             "pull_sources": readmodel.pull_sources(runtime.engine, sorted(runtime.config.pull_sources)),
+            "last_purge": overview.last_purge(runtime.engine),
         }
     )
+
+
+@api.get("/overview")
+def overview_route():
+    """The Live View's chart figures as JSON: `window` (1h, 24h or 7d) and `partner`."""
+    runtime = current_app.extensions["connector"]
+    window = request.args.get("window") or overview.DEFAULT_WINDOW
+    if window not in overview.WINDOWS:
+        return _bad(f"window: one of {', '.join(overview.WINDOWS)}")
+    try:
+        partner = arguments.filters(request).partner
+    except arguments.ArgumentError as exc:
+        return _bad(str(exc))
+    pull_sources = readmodel.pull_sources(runtime.engine, sorted(runtime.config.pull_sources))
+    return jsonify(overview.overview(runtime.engine, window, partner, pull_sources))
 
 
 def replay_deliveries(**selection) -> dict[str, int]:

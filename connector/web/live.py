@@ -1,4 +1,5 @@
-"""The Webhook Live View: server-rendered pages under /live that refresh themselves.
+"""The Webhook Live View: server-rendered pages under /live that refresh themselves, with
+charts of the last hour, day or week (`overview.py`, drawn by `charts.py`) above the events.
 
 Each page has a `?partial=1` form returning only its live region; static/live.js polls it and
 swaps it in when it changed, so rendering (and HTML escaping) happens in one place: Jinja.
@@ -23,7 +24,7 @@ from flask import (
 )
 
 from connector.contract import STATES
-from connector.web import access, admin, arguments, readmodel
+from connector.web import access, admin, arguments, charts, overview, readmodel
 
 bp = Blueprint(
     "live",
@@ -76,6 +77,12 @@ def short_time(iso: str | None) -> str:
     return f"{iso[5:10]} {iso[11:19]}" if iso else ""
 
 
+@bp.app_template_filter("chart_part")
+def chart_part(value: float | None, series: str) -> dict:
+    """One slot's bar for a single-series chart: {series: value}, or nothing to draw."""
+    return {series: value} if value else {}
+
+
 @bp.app_template_filter("pretty")
 def pretty(value) -> str:
     if value is None:
@@ -91,7 +98,13 @@ def pretty(value) -> str:
 @bp.app_context_processor
 def _template_globals():
     browser = g.get("admin_via") == "session"
-    return {"csrf_token": access.csrf_token if browser else None, "OUTCOMES": STATES}
+    return {
+        "csrf_token": access.csrf_token if browser else None,
+        "OUTCOMES": STATES,
+        "CHART_OUTCOMES": overview.OUTCOMES,
+        "WINDOWS": overview.WINDOWS,
+        "chart": charts.chart,
+    }
 
 
 # -- login ------------------------------------------------------------------------------------
@@ -138,16 +151,28 @@ def dashboard():
         filters, before, limit = arguments.listing(request)
     except arguments.ArgumentError as exc:
         return render_template("live/refused.html", message=str(exc)), 400
+    window = request.args.get("window") or overview.DEFAULT_WINDOW
+    if window not in overview.WINDOWS:
+        return render_template(
+            "live/refused.html", message=f"window: one of {', '.join(overview.WINDOWS)}"
+        ), 400
     page = readmodel.recent_events(runtime.engine, filters, before, limit)
+    pull_sources = readmodel.pull_sources(runtime.engine, sorted(runtime.config.pull_sources))
+    shown = overview.DEFAULT_WINDOW if window == overview.DEFAULT_WINDOW else window
     context = {
         "filters": filters,
+        "window": shown,
         "page": page,
         "counts": readmodel.outcome_counts(runtime.engine, filters),
         "breakers": readmodel.breakers(runtime.engine),
-        "pull_sources": readmodel.pull_sources(runtime.engine, sorted(runtime.config.pull_sources)),
-        "older_url": _url(filters, before=page["next_before"], limit=limit) if page["next_before"] else None,
-        "newest_url": _url(filters, limit=limit) if before else None,
-        "outcome_url": lambda outcome: _url(filters, outcome=outcome),
+        "pull_sources": pull_sources,
+        "overview": overview.overview(runtime.engine, window, filters.partner, pull_sources),
+        "older_url": _url(filters, window, before=page["next_before"], limit=limit)
+        if page["next_before"]
+        else None,
+        "newest_url": _url(filters, window, limit=limit) if before else None,
+        "outcome_url": lambda outcome: _url(filters, window, outcome=outcome),
+        "window_url": lambda choice: _url(filters, choice),
         "sources": sorted(runtime.config.all_sources),
         "partners": sorted(runtime.config.partners),
     }
@@ -155,8 +180,10 @@ def dashboard():
     return render_template(template, **context)
 
 
-def _url(filters: readmodel.Filters, **changes) -> str:
+def _url(filters: readmodel.Filters, window: str, **changes) -> str:
     args = filters.as_args() | {k: v for k, v in changes.items() if v is not None}
+    if window != overview.DEFAULT_WINDOW:
+        args["window"] = window
     if changes.get("limit") == readmodel.DEFAULT_PAGE:
         args.pop("limit")
     if "outcome" in changes and changes["outcome"] is None:
