@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from connector import logs
 from connector.config import ConfigError
 from connector.runtime import Runtime
-from connector.web import access, admin, health, live, webhooks
+from connector.web import access, admin, health, live, openapi, webhooks
 
 MAX_BODY_BYTES = 1024 * 1024
 TRUSTED_PROXIES_ENV = "CONNECTOR_TRUSTED_PROXIES"
@@ -24,7 +24,7 @@ log = logging.getLogger("connector.app")
 
 def create_app(test_config: dict | None = None, runtime: Runtime | None = None) -> Flask:
     test_config = test_config or {}
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the Live View serves its own files; no /static route
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config.update(test_config)
     if runtime is None:
@@ -34,7 +34,7 @@ def create_app(test_config: dict | None = None, runtime: Runtime | None = None) 
 
     trust_proxies(app)
     access.configure(app)
-    for blueprint in (webhooks.bp, health.bp, admin.api, live.bp):
+    for blueprint in (webhooks.bp, health.bp, admin.api, live.bp, openapi.bp):
         app.register_blueprint(blueprint)
 
     @app.errorhandler(HTTPException)

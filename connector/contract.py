@@ -187,6 +187,11 @@ class Source:
     calls: Mapping[str, str] = {}
     #: The status and JSON body that acknowledge a committed call on those routes.
     call_accepted: tuple[int, dict] = (202, {"accepted": True})
+    #: For /openapi.json: JSON Schemas (2020-12) of a webhook body, of each call kind's body,
+    #: and of `call_error`'s answers. Empty: described as any JSON.
+    body_schema: Mapping = {}
+    call_schemas: Mapping[str, Mapping] = {}
+    call_error_schema: Mapping = {}
 
     def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
         """Return the events in `body`, or raise `PayloadError` naming every bad path."""
@@ -329,6 +334,9 @@ class InboundVerifier:
     """How a push source's requests authenticate (`auth.algorithm` in its config file)."""
 
     name: str
+    #: For /openapi.json: an OpenAPI Security Scheme object naming the header (or HTTP scheme)
+    #: the credential travels in. Empty: described as a credential of unknown shape.
+    security_scheme: Mapping = {}
 
     def verify(
         self, secrets: list[str], headers: Mapping[str, str], body: bytes, **options

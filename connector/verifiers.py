@@ -57,6 +57,13 @@ class StandardWebhooks(InboundVerifier):
     is accepted once: the store remembers it until its signature would be too old anyway."""
 
     name = "STANDARD_WEBHOOKS"
+    security_scheme = {
+        "type": "apiKey",
+        "in": "header",
+        "name": "webhook-signature",
+        "description": "Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>` "
+        "with `webhook-id` (accepted once) and `webhook-timestamp` (within 5 minutes).",
+    }
 
     def verify(self, secrets, headers, body: bytes) -> ReplayGuard:
         msg_id = headers.get("webhook-id", "")
@@ -104,6 +111,7 @@ class Bearer(InboundVerifier):
     """`Authorization: Bearer <secret>`."""
 
     name = "BEARER"
+    security_scheme = {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <secret>`."}
 
     def verify(self, secrets, headers, body: bytes) -> None:
         scheme, _, token = headers.get("Authorization", "").partition(" ")
@@ -117,6 +125,11 @@ class HttpBasic(InboundVerifier):
     """`Authorization: Basic …`; each secret is `user:password`."""
 
     name = "HTTP_BASIC"
+    security_scheme = {
+        "type": "http",
+        "scheme": "basic",
+        "description": "HTTP Basic: a secret is `user:password`.",
+    }
 
     def verify(self, secrets, headers, body: bytes) -> None:
         scheme, _, encoded = headers.get("Authorization", "").partition(" ")

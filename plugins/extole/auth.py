@@ -8,12 +8,14 @@ import hashlib
 
 from connector.contract import InboundVerifier, Unauthorized
 from connector.verifiers import any_equal, hmac_hex, short_hmac_secrets
+from plugins.extole import openapi
 
 DIGESTS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
 
 
 class ExtoleSignature(InboundVerifier):
     name = "HS256"
+    security_scheme = openapi.SIGNATURE
 
     def verify(self, secrets, headers, body: bytes, allow_sha1: bool = True) -> None:
         header = headers.get("X-Extole-Signature", "").strip()

@@ -14,6 +14,7 @@ from connector.contract import (
 )
 from connector.fields import no_control_characters
 from connector.payloads import check_event_time, load_each, parse_json
+from plugins.extole import openapi
 
 MAX_EVENTS = 1000
 
@@ -81,6 +82,7 @@ _EVENT_SCHEMA = ReferralEventSchema()
 class ExtoleSource(Source):
     name = "extole"
     config_schema = ExtoleSourceSchema
+    body_schema = openapi.BODY
 
     def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
         document = parse_json(body)

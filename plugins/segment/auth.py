@@ -10,10 +10,12 @@ import hashlib
 
 from connector.contract import InboundVerifier, Unauthorized
 from connector.verifiers import any_equal, hmac_hex, short_hmac_secrets
+from plugins.segment import openapi
 
 
 class SegmentSignature(InboundVerifier):
     name = "SEGMENT_SIGNATURE"
+    security_scheme = openapi.SIGNATURE
 
     def verify(self, secrets, headers, body: bytes) -> None:
         signature = headers.get("X-Signature", "").strip().lower()
@@ -31,6 +33,7 @@ class SegmentWriteKey(InboundVerifier):
     A password, if a client sends one, is ignored, as Segment ignores it."""
 
     name = "SEGMENT_WRITE_KEY"
+    security_scheme = openapi.WRITE_KEY
 
     def verify(self, secrets, headers, body: bytes) -> None:
         scheme, _, encoded = headers.get("Authorization", "").partition(" ")

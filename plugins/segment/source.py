@@ -22,6 +22,7 @@ from connector.contract import (
 )
 from connector.fields import no_control_characters
 from connector.payloads import check_event_time, load_each, parse_json
+from plugins.segment import openapi
 
 MAX_EVENTS = 1000
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -98,6 +99,9 @@ class SegmentSource(Source):
     config_schema = SegmentSourceSchema
     calls = TRACKING_CALLS
     call_accepted = (200, {"success": True})
+    body_schema = openapi.BODY
+    call_schemas = openapi.CALLS
+    call_error_schema = openapi.REFUSAL
 
     def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
         document = parse_json(body)
