@@ -16,6 +16,7 @@ BENCHMARKS = [
     ("profile fields: bulk route vs one Contact POST per event", "profile_fields.py"),
     ("reliability: SIGKILLed workers, partner outage, shuffled consent", "reliability.py"),
     ("activity: 100,000 Listrak activity rows to the Segment look-alike", "activity.py"),
+    ("operator view: Live View, /metrics and purge over 1,000,000 stored attempts", "operator_view.py"),
 ]
 
 

@@ -22,6 +22,7 @@ from connector.outbox.tables import (
     deliveries,
     events,
     poll_runs,
+    pollers,
     queue_minutes,
 )
 
@@ -41,9 +42,18 @@ class Seeded:
 
 
 def seed_history(
-    engine, rows: int, days: float, until: float, pull_source: str | None = None, seed: int = 15
+    engine,
+    rows: int,
+    days: float,
+    until: float,
+    pull_source: str | None = None,
+    seed: int = 15,
+    partners: tuple[str, str] = PARTNERS,
+    source: str = "referrals",
 ) -> Seeded:
-    """`rows` events, deliveries and attempts (ids from 1) between `until - days` and `until`."""
+    """`rows` events from `source`, with deliveries (4 in 5 to the first partner) and attempts
+    (ids from 1), between `until - days` and `until`; a pull source's polls every 10 s of the
+    last week, its last one good."""
     chooser = random.Random(seed)
     states = [state for state, weight in FINISHED_MIX for _ in range(weight)]
     since = until - days * 86400.0
@@ -59,14 +69,14 @@ def seed_history(
             event_rows, delivery_rows, attempt_rows = [], [], []
             for i in range(start, min(start + CHUNK, rows + 1)):
                 at = since + i * step
-                partner = PARTNERS[i % 5 == 0]
+                partner = partners[i % 5 == 0]
                 state = "queued" if i > pending_from else chooser.choice(states)
                 latency = chooser.lognormvariate(4.5, 0.6)  # around 90 ms
                 email = f"person-{i}@example.com"
                 event_rows.append(
                     {
                         "id": i,
-                        "source_id": "referrals",
+                        "source_id": source,
                         "event_id": f"seed-{i}",
                         "type": "opt_in",
                         "environment": "production",
@@ -135,7 +145,7 @@ def seed_history(
         minute = minute_of(until - WEEK)
         samples = []
         while minute <= until:
-            for partner in ("", *PARTNERS):
+            for partner in ("", *partners):
                 depth = 0 if not partner else chooser.randrange(0, 50)
                 samples.append(
                     {
@@ -165,4 +175,17 @@ def seed_history(
                 )
                 at += 10.0
             conn.execute(insert(poll_runs), polls)
+            last = polls[-1]
+            conn.execute(
+                insert(pollers).values(
+                    source_id=pull_source,
+                    next_poll_at=last["finished_at"] + 10,
+                    last_poll_at=last["started_at"],
+                    last_ok_at=last["finished_at"],
+                    failures=0,
+                    rows_read=last["rows_read"],
+                    events_produced=last["events_produced"],
+                    updated_at=last["finished_at"],
+                )
+            )
     return Seeded(rows, since, until, len(rollups))

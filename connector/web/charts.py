@@ -65,6 +65,7 @@ def chart(
     lines: dict[str, list[float | None]] | None = None,
     unit: str = "",
     label: str = "",
+    empty: str = "nothing in this window",
 ) -> Markup:
     """An SVG chart of `len(starts)` slots of `step` seconds. `stacks[i]` holds slot i's bar
     parts by series (drawn bottom-up in `order`); `lines[series][i]` a point of each line."""
@@ -112,7 +113,7 @@ def chart(
     if not total and not any(v is not None for vs in lines.values() for v in vs):
         parts.append(
             f'<text class="empty-note" x="{LEFT + PLOT_W / 2:.0f}" y="{TOP + PLOT_H / 2:.0f}" '
-            'text-anchor="middle">nothing in this window</text>'
+            f'text-anchor="middle">{escape(empty)}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))

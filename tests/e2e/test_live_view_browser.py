@@ -1,6 +1,7 @@
 """The Live View in a real browser (Debian's Chromium through Playwright) against real
-processes: log in, watch an event be delivered without reloading, read its attempt, see a
-delivery die under a sandbox fault, replay it after the fault clears, see it delivered."""
+processes: log in, watch an event be delivered without reloading and charted, read its
+attempt, see a delivery die under a sandbox fault, replay it after the fault clears, see it
+delivered."""
 
 from __future__ import annotations
 
@@ -102,6 +103,16 @@ def test_live_view_follows_a_delivery_through_failure_and_replay(stack, page):
     expect(page.locator(".count.o-delivered b")).to_have_text("3")
     assert page.evaluate("window.notReloaded") is True
 
+    # The charts show them: three delivered this minute, their latency, the worker's purge.
+    outcomes = page.locator("#chart-outcomes")
+    expect(outcomes.locator('[data-outcome="delivered"] b')).to_have_text("3")
+    expect(outcomes.locator('rect[data-series="delivered"]')).to_have_attribute("data-count", "3")
+    expect(page.locator('#chart-latency [data-series="requests"]')).to_contain_text("3 requests")
+    expect(page.locator('#chart-latency circle[data-series="p95"]')).to_have_count(1)
+    expect(page.locator("#last-purge")).to_contain_text("Last purge")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT.with_name("live-view-charts.png")))
+
     # Its detail: the attempt with the redacted request and the response.
     row(page, "ok-1").get_by_role("link", name="ok-1").click()
     expect(page.locator("h1")).to_contain_text("ok-1")
@@ -120,6 +131,8 @@ def test_live_view_follows_a_delivery_through_failure_and_replay(stack, page):
     expect(row(page, "bad-1").locator(".outcome")).to_have_text("dead")
     expect(row(page, "bad-1")).to_contain_text("ERROR_UNHANDLED_EXCEPTION")
     expect(page.locator(".count.o-dead b")).to_have_text("1")
+    expect(page.locator('#chart-outcomes [data-outcome="dead"] b')).to_have_text("1")
+    expect(page.locator('#chart-outcomes [data-outcome="retrying"] b')).to_have_text("3")
     assert page.evaluate("window.notReloaded") is True
 
     # The fault clears; replay from the detail page; it is delivered.
