@@ -10,20 +10,10 @@ from datetime import UTC, datetime
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from plugins.listrak_activity.events import parse_time as parse_when
+
 ROW_FLAGS = ("open", "read", "click", "bounce", "unsubscribe", "abuse")
 ROW_KEYS = (*ROW_FLAGS, "sendDate", "activityDate", "bounceReason", "orderTotal", "externalContactID")
-
-
-def parse_when(value: str) -> datetime | None:
-    """An ISO-8601 date-time (a date alone is midnight; no offset means UTC), or None."""
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def listrak_time(at: datetime) -> str:
