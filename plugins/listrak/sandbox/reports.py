@@ -5,7 +5,6 @@ shapes from its Swagger; plus `POST /_sandbox/activity` to seed them."""
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 
 from flask import Blueprint, jsonify, request
@@ -13,7 +12,7 @@ from marshmallow import ValidationError
 
 from plugins.listrak.sandbox.activity import ActivitySeed, listrak_time, parse_when
 from plugins.listrak.sandbox.faults import problem
-from plugins.listrak.sandbox.routes import PAGE_MAX, _query
+from plugins.listrak.sandbox.routes import _query, page_of
 from plugins.listrak.sandbox.state import ApiError, Sandbox, invalid, not_found
 
 PAGING = {"cursor", "count"}
@@ -26,23 +25,6 @@ ACTIVITY_TYPES = {
     "Unsubscribe": "unsubscribe",
     "Abuse": "abuse",
 }
-
-
-def _page(query: dict[str, str], items: list) -> tuple[list, str | None]:
-    """One page of `items` by `cursor`/`count`, and the next page's cursor (None at the end)."""
-    count = query.get("count", "1000")
-    if not count.isdigit() or not 1 <= int(count) <= PAGE_MAX:
-        raise invalid("count")
-    size, cursor = int(count), query.get("cursor", "Start")
-    try:
-        offset = 0 if cursor == "Start" else int(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:
-        offset = -1
-    if offset < 0:
-        raise invalid("cursor")
-    more = offset + size < len(items)
-    following = base64.urlsafe_b64encode(str(offset + size).encode()).decode() if more else None
-    return items[offset : offset + size], following
 
 
 def _window(query: dict[str, str]) -> tuple[datetime | None, datetime | None]:
@@ -64,7 +46,7 @@ def _within(value: str | None, start: datetime | None, end: datetime | None) -> 
 
 
 def _paged(query: dict[str, str], items: list):
-    page, following = _page(query, items)
+    page, following = page_of(query, items)
     return jsonify(status=200, nextPageCursor=following, data=page)
 
 

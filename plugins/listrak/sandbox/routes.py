@@ -206,16 +206,6 @@ def email_api(sb: Sandbox) -> Blueprint:
         state = query.get("subscriptionState", SUBSCRIBED)
         if state not in (SUBSCRIBED, UNSUBSCRIBED):
             raise invalid("subscriptionState")
-        count = query.get("count", "1000")
-        if not count.isdigit() or not 1 <= int(count) <= PAGE_MAX:
-            raise invalid("count")
-        cursor = query.get("cursor", "Start")
-        try:
-            offset = 0 if cursor == "Start" else int(base64.urlsafe_b64decode(cursor.encode()))
-        except ValueError:
-            offset = -1
-        if offset < 0:
-            raise invalid("cursor")
         external = query.get("externalContactId")
         with sb.lock:
             rows = [
@@ -224,10 +214,9 @@ def email_api(sb: Sandbox) -> Blueprint:
                 if c["subscriptionState"] == state
                 and (external is None or c["externalContactID"] == external)
             ]
-            page = [sb.public_contact(list_id, c, field_ids) for c in rows[offset : offset + int(count)]]
-        more = offset + int(count) < len(rows)
-        cursor = base64.urlsafe_b64encode(str(offset + int(count)).encode()).decode()
-        return jsonify(status=200, nextPageCursor=cursor if more else None, data=page)
+            page, cursor = page_of(query, rows)
+            data = [sb.public_contact(list_id, c, field_ids) for c in page]
+        return jsonify(status=200, nextPageCursor=cursor, data=data)
 
     @bp.post("/List/<int:list_id>/Contact/SegmentationField")
     def bulk_fields(list_id: int):
@@ -336,3 +325,20 @@ def route_label() -> str:
     for flask_name, listrak_name in ROUTE_NAMES.items():
         rule = rule.replace(flask_name, listrak_name)
     return f"{request.method} {rule}"
+
+
+def page_of(query: dict[str, str], items: list) -> tuple[list, str | None]:
+    """One page of `items` by `cursor`/`count`, and the next page's cursor (None at the end)."""
+    count = query.get("count", "1000")
+    if not count.isdigit() or not 1 <= int(count) <= PAGE_MAX:
+        raise invalid("count")
+    size, cursor = int(count), query.get("cursor", "Start")
+    try:
+        offset = 0 if cursor == "Start" else int(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        raise invalid("cursor")
+    more = offset + size < len(items)
+    following = base64.urlsafe_b64encode(str(offset + size).encode()).decode() if more else None
+    return items[offset : offset + size], following
