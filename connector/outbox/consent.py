@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.contract import PENDING, State
 from connector.outbox import rollups
-from connector.outbox.tables import consent_marks, deliveries
+from connector.outbox.tables import consent_marks, deliveries, unindexed
 
 #: Changes that still count for a contact: pending ones and delivered ones.
 LIVE = (*PENDING, State.DELIVERED)
@@ -89,7 +89,10 @@ _LIVE_FOR_CONTACTS = select(
     deliveries.c.event_time,
     deliveries.c.state,
     deliveries.c.lease_expires_at,
-).where(deliveries.c.contact_key.in_(bindparam("keys", expanding=True)), deliveries.c.state.in_(LIVE))
+).where(
+    deliveries.c.contact_key.in_(bindparam("keys", expanding=True)),
+    unindexed(deliveries.c.state).in_(LIVE),  # read on the contact index, never on a state one
+)
 
 
 _MARKS_FOR_CONTACTS = select(consent_marks).where(

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
 )
 
 metadata = MetaData()
@@ -68,7 +69,10 @@ deliveries = Table(
     Column("last_latency_ms", Float),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
-    Index("ix_deliveries_due", "state", "next_attempt_at"),
+    # The queue in claim order. Only pending deliveries have a next attempt (a finished one's
+    # is NULL), so the claim walks this index from its start and stops after a page, however
+    # long the history or the backlog.
+    Index("ix_deliveries_due_order", "next_attempt_at", "id"),
     Index("ix_deliveries_contact", "contact_key", "event_time"),
     Index("ix_deliveries_event", "event_pk"),
     Index("ix_deliveries_updated", "updated_at"),
@@ -77,6 +81,15 @@ deliveries = Table(
     Index("ix_deliveries_queue", "state", "partner_id", "next_attempt_at"),
     sqlite_autoincrement=True,
 )
+
+
+def unindexed(column):
+    """`column || ''`: the same value, in an expression no index serves. Planners without
+    fresh statistics (SQLite never gathers any; PostgreSQL before its first ANALYZE) take a
+    state index for `state IN (...)` and scan the whole queue; a query that reads by contact or
+    in claim order says so by filtering on the state this way."""
+    return column.concat(literal_column("''"))
+
 
 attempts = Table(
     "attempts",
