@@ -9,10 +9,12 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, make_url
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 
 def default_database_url() -> str:
@@ -122,6 +124,56 @@ def _ensure_wal(cursor, tries: int = 100) -> None:
             time.sleep(0.1)
 
 
+#: How often each process checkpoints the WAL of the stores it writes (see _Checkpointer).
+CHECKPOINT_SECONDS = 0.25
+
+
+class _Checkpointer:
+    """Checkpoints the WAL of this process's SQLite engines off the request path.
+
+    SQLite's automatic checkpoint runs inside the commit that crosses 1,000 WAL pages: one
+    request in about sixty paid ~10 ms of copying and fsync, 40% of all commit time. The
+    engines turn it off (`wal_autocheckpoint=0`) and one daemon thread per process runs a
+    PASSIVE checkpoint every CHECKPOINT_SECONDS instead, which neither waits for nor blocks
+    writers and readers. Engines are held weakly: a disposed, forgotten engine drops out."""
+
+    _lock = threading.Lock()
+    _engines: weakref.WeakSet = weakref.WeakSet()
+    _pid: int | None = None
+
+    @classmethod
+    def watch(cls, engine) -> None:
+        with cls._lock:
+            cls._engines.add(engine)
+            if cls._pid != os.getpid():  # first engine, or a forked child (gunicorn workers)
+                cls._pid = os.getpid()
+                threading.Thread(target=cls._run, name="sqlite-checkpoint", daemon=True).start()
+
+    @classmethod
+    def _run(cls) -> None:
+        while True:
+            time.sleep(CHECKPOINT_SECONDS)
+            with cls._lock:
+                engines = list(cls._engines)
+            for engine in engines:
+                checkpoint(engine)
+            del engines
+
+
+def checkpoint(engine) -> None:
+    """Copy what the WAL holds into the database as far as readers allow (PASSIVE)."""
+    try:
+        connection = engine.raw_connection()
+    except Exception:  # noqa: BLE001 - a store going away is not this thread's business
+        return
+    try:
+        connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error:
+        pass  # another process is checkpointing right now: the next round catches up
+    finally:
+        connection.close()
+
+
 def _create_private(path: str) -> None:
     """Make the database file readable by its owner only before SQLite first opens it: SQLite
     then gives its -wal and -shm files the same mode."""
@@ -148,6 +200,8 @@ def _sqlite_engine(url: str):
         cursor.execute("PRAGMA busy_timeout=30000")
         _ensure_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if not in_memory:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer does it
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -167,6 +221,8 @@ def _sqlite_engine(url: str):
             dbapi_connection.release_gate()
             raise
 
+    if not in_memory:
+        _Checkpointer.watch(engine)
     return engine
 
 
@@ -183,6 +239,60 @@ def reading(engine):
     holds them up (the Live View, metrics and checks read through this)."""
     with engine.connect().execution_options(readonly=True) as conn:
         yield conn
+
+
+class Prepared:
+    """A statement compiled once per dialect, for the request path's few writes.
+
+    On SQLite it runs straight on the DBAPI cursor of the transaction's connection, one call
+    per parameter set: about 4 µs a call against 20 µs through `Connection.execute`, whose
+    per-call machinery was a third of intake's time. Elsewhere (PostgreSQL, one round trip
+    per statement) it is `Connection.execute` with all parameter sets at once. Parameters are
+    by name and must name every bound column; no type conversion beyond the driver's, so
+    only for tables of numbers and text."""
+
+    def __init__(self, build):
+        self._build = build  # dialect name → statement
+        self._forms: dict[str, tuple] = {}
+
+    def _form(self, dialect: str) -> tuple:
+        form = self._forms.get(dialect)
+        if form is None:
+            statement = self._build(dialect)
+            if dialect == "sqlite":
+                compiled = statement.compile(dialect=_SQLITE_DIALECT)
+                form = (statement, compiled.string, tuple(compiled.positiontup), None)
+                if compiled.post_compile_params:  # `IN (...)` of constants: bound like the rest
+                    required = {bind.key: None for bind in compiled.binds.values() if bind.required}
+                    expanded = statement.params(required).compile(dialect=_SQLITE_DIALECT)
+                    state = expanded.construct_expanded_state()
+                    form = (statement, state.statement, tuple(state.positiontup), state.parameters)
+            else:
+                form = (statement, None, None, None)
+            self._forms[dialect] = form
+        return form
+
+    def rows(self, conn, params: list[dict]) -> list[tuple]:
+        """Run the statement once per parameter set; what it returns, in parameter order."""
+        if not params:
+            return []
+        statement, sql, names, constants = self._form(conn.dialect.name)
+        if sql is None:
+            result = conn.execute(statement, params)
+            return [tuple(row) for row in result] if result.returns_rows else []
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            found = []
+            for one in params:
+                given = {**constants, **one} if constants else one
+                cursor.execute(sql, tuple(given[name] for name in names))
+                found += cursor.fetchall()
+            return found
+        finally:
+            cursor.close()
+
+
+_SQLITE_DIALECT = sqlite_dialect.dialect()
 
 
 def dumps(value) -> str:

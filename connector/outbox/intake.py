@@ -22,7 +22,7 @@ from connector.contract import InboundEvent, PlannedDelivery, State, Unauthorize
 from connector.fields import has_control_characters
 from connector.outbox import consent, rollups
 from connector.outbox.consent import Change
-from connector.outbox.engine import dumps, now
+from connector.outbox.engine import Prepared, dumps, now
 from connector.outbox.tables import deliveries, events, replay_keys, seen_events
 from connector.records import ReplayGuard
 
@@ -72,7 +72,6 @@ def ingest(
         unique.append((event, planned))
 
     rows = [_event_row(source_id, e, received_at) for e, _ in unique]
-    dialect = engine.dialect.name
     with engine.begin() as conn:
         if replay is not None:
             _use_once(conn, source_id, replay, received_at)
@@ -84,13 +83,9 @@ def ingest(
         # request sent again, or a concurrent request on PostgreSQL) is a duplicate, never an
         # error. Its event may be purged since: the seen id still counts.
         seen = [{"source_id": source_id, "event_id": r["event_id"], "received_at": received_at} for r in rows]
-        first_seen = set(conn.execute(_statement(dialect, "seen"), seen).scalars())
+        first_seen = {event_id for (event_id,) in _INSERT_NEW_SEEN_IDS.rows(conn, seen)}
         rows = [r for r in rows if r["event_id"] in first_seen]
-        pk_by_event_id = (
-            {event_id: pk for pk, event_id in conn.execute(_statement(dialect, "events"), rows)}
-            if rows
-            else {}
-        )
+        pk_by_event_id = {event_id: pk for pk, event_id in _INSERT_NEW_EVENTS.rows(conn, rows)}
         fresh = [(e, p) for e, p in unique if e.event_id in pk_by_event_id]
         duplicates = len(items) - len(fresh)
         if not fresh:
@@ -128,7 +123,7 @@ def ingest(
                 decided.outcome(received_at, row["partner_id"], row["state"])
         rollups.add(conn, decided)
         if delivery_rows:
-            ids = conn.execute(_INSERT_DELIVERIES, delivery_rows).scalars().all()
+            ids = [id for (id,) in _INSERT_DELIVERIES.rows(conn, delivery_rows)]
             consent.remember(
                 conn,
                 [
@@ -143,42 +138,38 @@ def ingest(
 
 def _use_once(conn, source_id: str, guard: ReplayGuard, at: float) -> None:
     """Record the key, or refuse the request if it is recorded and not expired yet."""
-    used = conn.execute(
-        _statement(conn.dialect.name, "replay"),
-        {"source_id": source_id, "replay_key": guard.key, "expires_at": guard.expires_at, "at": at},
-    ).first()
-    if used is None:
+    used = _USE_REPLAY_KEY.rows(
+        conn, [{"source_id": source_id, "replay_key": guard.key, "expires_at": guard.expires_at, "at": at}]
+    )
+    if not used:
         raise Unauthorized(guard.refusal)
 
 
-def _statement(dialect: str, name: str):
-    """One statement per dialect and purpose, built once so its compiled form is cached."""
-    statement = _STATEMENTS.get((dialect, name))
-    if statement is None:
-        dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = _STATEMENTS[(dialect, name)] = _BUILDERS[name](dialect_insert)
-    return statement
+def _dialect_insert(dialect: str):
+    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
-def _insert_new_events(dialect_insert):
+def _insert_new_events(dialect: str):
     return (
-        dialect_insert(events)
+        _dialect_insert(dialect)(events)
+        .values({name: bindparam(name) for name in _EVENT_COLUMNS})
         .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
         .returning(events.c.id, events.c.event_id)
     )
 
 
-def _insert_new_seen_ids(dialect_insert):
+def _insert_new_seen_ids(dialect: str):
     return (
-        dialect_insert(seen_events)
+        _dialect_insert(dialect)(seen_events)
+        .values({name: bindparam(name) for name in ("source_id", "event_id", "received_at")})
         .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
         .returning(seen_events.c.event_id)
     )
 
 
-def _use_replay_key(dialect_insert):
+def _use_replay_key(dialect: str):
     """Inserts the key, or takes over an expired row of it; returns nothing if it is in use."""
-    new = dialect_insert(replay_keys).values(
+    new = _dialect_insert(dialect)(replay_keys).values(
         source_id=bindparam("source_id"),
         replay_key=bindparam("replay_key"),
         expires_at=bindparam("expires_at"),
@@ -190,11 +181,45 @@ def _use_replay_key(dialect_insert):
     ).returning(replay_keys.c.replay_key)
 
 
-_BUILDERS = {"events": _insert_new_events, "seen": _insert_new_seen_ids, "replay": _use_replay_key}
-_STATEMENTS: dict = {}
+def _insert_deliveries(_dialect: str):
+    return (
+        insert(deliveries)
+        .values({name: bindparam(name) for name in _DELIVERY_COLUMNS})
+        .returning(deliveries.c.id, sort_by_parameter_order=True)
+    )
 
 
-_INSERT_DELIVERIES = insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
+_EVENT_COLUMNS = (
+    "source_id",
+    "event_id",
+    "type",
+    "environment",
+    "email",
+    "event_time",
+    "received_at",
+    "payload",
+)
+_DELIVERY_COLUMNS = (
+    "event_pk",
+    "partner_id",
+    "action",
+    "environment",
+    "partner_key_id",
+    "contact_key",
+    "batch_key",
+    "event_time",
+    "spec",
+    "state",
+    "reason",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
+_INSERT_NEW_EVENTS = Prepared(_insert_new_events)
+_INSERT_NEW_SEEN_IDS = Prepared(_insert_new_seen_ids)
+_USE_REPLAY_KEY = Prepared(_use_replay_key)
+_INSERT_DELIVERIES = Prepared(_insert_deliveries)
 #: Deliveries of this request get stamps after every stored id, in arrival order.
 _ARRIVING = 2**62
 

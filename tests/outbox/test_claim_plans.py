@@ -14,6 +14,7 @@ from connector.outbox.tables import deliveries, events
 BACKLOG = 3000
 IN_CLAIM_ORDER = "SEARCH deliveries USING INDEX ix_deliveries_due_order (next_attempt_at<?)"
 BY_CONTACT = "SEARCH deliveries USING INDEX ix_deliveries_contact (contact_key=?)"
+BY_ACTION = "SEARCH deliveries USING INDEX ix_deliveries_due_action (action=? AND next_attempt_at<?)"
 
 
 def fill(engine, count: int) -> None:
@@ -53,23 +54,28 @@ def fill(engine, count: int) -> None:
         conn.execute(insert(deliveries), rows)
 
 
-def plans_of_claim(engine) -> list[list[str]]:
-    """The plan of every statement a claim of 32 runs that reads `deliveries`."""
+def plans_of_claim(engine, claimed: int = 32, **claim_args) -> list[list[str]]:
+    """The plan of every statement a claim of 32 runs that reads `deliveries`, as SQLite ran
+    it (some run straight on the driver's cursor, past SQLAlchemy's events)."""
     reads = []
 
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().startswith("SELECT") and "FROM deliveries" in statement:
-            reads.append((statement, parameters))
+    def trace(dbapi_connection, _record):
+        def seen(statement):
+            if statement.lstrip().startswith("SELECT") and "FROM deliveries" in statement:
+                reads.append(statement)
 
-    event.listen(engine, "before_cursor_execute", seen)
+        dbapi_connection.set_trace_callback(seen)
+
+    engine.dispose()
+    event.listen(engine, "connect", trace)
     try:
-        assert len(claim(engine, "w1", 32, 60.0)) == 32
+        assert len(claim(engine, "w1", 32, 60.0, **claim_args)) == claimed
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        event.remove(engine, "connect", trace)
+        engine.dispose()
     with engine.connect() as conn:
         return [
-            [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
-            for statement, parameters in reads
+            [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")] for statement in reads
         ]
 
 
@@ -79,4 +85,15 @@ def test_claim_reads_the_queue_in_order_and_each_contact_by_its_key(engine, cloc
     if analyzed:
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
-    assert plans_of_claim(engine) == [[IN_CLAIM_ORDER], [BY_CONTACT]]
+    # then one read per contact among the candidates (a claim of 32 weighs twice as many)
+    assert plans_of_claim(engine) == [[IN_CLAIM_ORDER]] + [[BY_CONTACT]] * 64
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["no statistics", "analyzed"])
+def test_claim_of_some_actions_reads_each_of_them_in_order_past_the_others(engine, clock, analyzed):
+    fill(engine, BACKLOG)  # none of them the actions claimed
+    if analyzed:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    batchable = ["contact_fields", "profile_fields"]
+    assert plans_of_claim(engine, claimed=0, actions=batchable) == [[BY_ACTION]] * 2
