@@ -10,7 +10,7 @@ import signal
 import socket
 import threading
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 from connector.contract import Attempt, Delivery, Result
 from connector.delivery.boundary import Boundary, Breakers
@@ -57,9 +57,21 @@ class Worker:
         housekeeping = threading.Thread(target=self.housekeeper.run, name="housekeeper", daemon=True)
         housekeeping.start()
         waiting: deque[list[Delivery]] = deque()
+        # A finished delivery frees its slot and wakes the loop (concurrent.futures.wait
+        # would re-arm a waiter on every future in flight at each completion).
+        slots = threading.Condition()
+        inflight = 0
+
+        def finished(future) -> None:
+            nonlocal inflight
+            with slots:
+                inflight -= 1
+                slots.notify()
+            if future.exception():
+                log.error("delivery task failed", exc_info=future.exception())
+
         try:
             with ThreadPoolExecutor(threads, thread_name_prefix="deliver") as pool:
-                inflight: set = set()
                 while not self.stop_event.is_set():
                     # Keep one claim ahead of the threads so none idles while we claim.
                     if len(waiting) < threads:
@@ -67,21 +79,17 @@ class Worker:
                             waiting.extend(self.claim_groups(2 * threads - len(waiting)))
                         except Exception:
                             log.exception("claim failed; retrying shortly")
-                    while waiting and len(inflight) < threads:
-                        inflight.add(pool.submit(self.deliver_group, waiting.popleft()))
-                    if not inflight:
+                    with slots:
+                        while waiting and inflight < threads:
+                            inflight += 1
+                            pool.submit(self.deliver_group, waiting.popleft()).add_done_callback(finished)
+                        busy = inflight
+                        if busy == threads:
+                            slots.wait(1.0)  # until a slot frees
+                        elif busy:  # nothing more due: claim again soon, or once a contact frees
+                            slots.wait(self.settings["poll_interval"])
+                    if not busy:
                         self.stop_event.wait(self.settings["poll_interval"])
-                        continue
-                    idle = len(inflight) < threads and not waiting
-                    done, inflight = wait(
-                        inflight,
-                        return_when=FIRST_COMPLETED,
-                        timeout=self.settings["poll_interval"] if idle else 1.0,
-                    )
-                    for future in done:
-                        if future.exception():
-                            log.error("delivery task failed", exc_info=future.exception())
-                wait(inflight)
         finally:
             if waiting:  # claimed but never started: back to the queue now, not after the lease
                 claims.release(self.runtime.engine, self.owner, [c.id for group in waiting for c in group])

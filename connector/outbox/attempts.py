@@ -4,29 +4,70 @@ outcomes and latencies (`rollups.py`) in the same transaction."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, select, update
 
 from connector.contract import Attempt, Result
 from connector.outbox import rollups
 from connector.outbox.engine import dumps, now
 from connector.outbox.tables import attempts, deliveries
 
+_PAGE = 500  # ids per statement, far below every driver's limit on bound parameters
+
+# Built once: a recorder writes hundreds of results a second, and building (and keying) a
+# statement per result cost more than running it.
+_LEASED = (
+    select(deliveries.c.id, deliveries.c.partner_id)
+    .where(
+        deliveries.c.id.in_(bindparam("ids", expanding=True)), deliveries.c.lease_owner == bindparam("owner")
+    )
+    .order_by(deliveries.c.id)
+)
+_LEASED_LOCKED = _LEASED.with_for_update()
+_SETTLE = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("s_id"), deliveries.c.lease_owner == bindparam("s_owner"))
+    .values(
+        state=bindparam("s_state"),
+        reason=bindparam("s_reason"),
+        next_attempt_at=bindparam("s_next_attempt_at"),
+        lease_owner=None,
+        lease_expires_at=None,
+        last_status=bindparam("s_status"),
+        last_error_code=bindparam("s_error_code"),
+        last_error_message=bindparam("s_error_message"),
+        last_latency_ms=bindparam("s_latency_ms"),
+        updated_at=bindparam("s_updated_at"),
+        attempts=deliveries.c.attempts + bindparam("s_counted"),
+    )
+)
+_LOG = insert(attempts)
+
 
 def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -> int:
     """Apply the results of several attempts (each one delivery or a batch) in one
     transaction and log every attempt. Only rows this owner still leases change, and only
-    those count in the rollups (each attempt's latency once, under its partner). Results that
-    set the same values (a whole batch delivered) share one UPDATE."""
+    those count in the rollups (each attempt's latency once, under its partner)."""
     at = now()
-    attempt_rows = []
-    same_values: dict[tuple, list[int]] = {}
+    attempt_rows, settled = [], []
     for results, attempt in items:
-        shared = (attempt.status, attempt.error_code, attempt.error_message, attempt.latency_ms)
         request = dumps(attempt.request) if attempt.request else None
         response = dumps(attempt.response) if attempt.response else None
         for result in results:
-            key = (result.state, result.reason, result.next_attempt_at, result.count_attempt, *shared)
-            same_values.setdefault(key, []).append(result.delivery_id)
+            settled.append(
+                {
+                    "s_id": result.delivery_id,
+                    "s_owner": owner,
+                    "s_state": result.state,
+                    "s_reason": result.reason,
+                    "s_next_attempt_at": result.next_attempt_at,
+                    "s_status": attempt.status,
+                    "s_error_code": attempt.error_code,
+                    "s_error_message": attempt.error_message,
+                    "s_latency_ms": attempt.latency_ms,
+                    "s_updated_at": at,
+                    "s_counted": 1 if result.count_attempt else 0,
+                }
+            )
             own_request = attempt.request_by_delivery.get(result.delivery_id)
             attempt_rows.append(
                 {
@@ -42,37 +83,20 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
                     "response": response,
                 }
             )
+    if not settled:
+        return 0
+    ids = sorted({row["s_id"] for row in settled})
     partner_of: dict[int, str] = {}
     with engine.begin() as conn:
-        for key, ids in same_values.items():
-            state, reason, next_attempt_at, count_attempt, status, code, message, latency = key
-            values = {
-                "state": state,
-                "reason": reason,
-                "next_attempt_at": next_attempt_at,
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "last_status": status,
-                "last_error_code": code,
-                "last_error_message": message,
-                "last_latency_ms": latency,
-                "updated_at": at,
-            }
-            if count_attempt:
-                values["attempts"] = deliveries.c.attempts + 1
-            for start in range(0, len(ids), 500):
-                partner_of.update(
-                    conn.execute(
-                        update(deliveries)
-                        .where(
-                            deliveries.c.id.in_(ids[start : start + 500]), deliveries.c.lease_owner == owner
-                        )
-                        .values(**values)
-                        .returning(deliveries.c.id, deliveries.c.partner_id)
-                    ).all()
-                )
-        if attempt_rows:
-            conn.execute(insert(attempts), attempt_rows)
+        # The rows this owner still leases (locked on PostgreSQL until commit, so no other
+        # worker takes one over between this read and the update).
+        leased = _LEASED_LOCKED if conn.dialect.name == "postgresql" else _LEASED
+        for start in range(0, len(ids), _PAGE):
+            partner_of.update(conn.execute(leased, {"ids": ids[start : start + _PAGE], "owner": owner}).all())
+        mine = [row for row in settled if row["s_id"] in partner_of]
+        if mine:
+            conn.execute(_SETTLE, mine)
+        conn.execute(_LOG, attempt_rows)
         rollups.add(conn, _tally(items, partner_of))
     return len(partner_of)
 

@@ -6,7 +6,9 @@ probe per breaker whose probe time has come."""
 
 from __future__ import annotations
 
+import heapq
 import json
+from itertools import islice
 
 from sqlalchemy import and_, or_, select, text, update
 
@@ -72,11 +74,8 @@ def claim(
             or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < at),
         )
         conditions = [due, *(_not_in_scope(scope) for scope in held_back)]
-        if actions:
-            conditions.append(deliveries.c.action.in_(actions))
         if exclude_actions:
             conditions.append(deliveries.c.action.not_in(exclude_actions))
-
         query = (
             select(deliveries)
             .where(*conditions)
@@ -85,7 +84,15 @@ def claim(
         )
         if postgres:
             query = query.with_for_update(skip_locked=True)
-        rows = list(conn.execute(query))
+        if actions:
+            # One read per action in its order (ix_deliveries_due_action), merged here: with
+            # `action IN (...)` PostgreSQL walks the whole queue in order instead.
+            pages = (
+                conn.execute(query.where(deliveries.c.action == action)) for action in sorted(set(actions))
+            )
+            rows = list(islice(heapq.merge(*pages, key=_claim_order), limit * 2))
+        else:
+            rows = list(conn.execute(query))
 
         probe_ids: set[int] = set()
         for probe in probes:
@@ -144,6 +151,10 @@ def claim(
             )
             for r in picked
         ]
+
+
+def _claim_order(row) -> tuple[float, int]:
+    return (row.next_attempt_at, row.id)
 
 
 def _one_per_contact(conn, rows, at: float):
