@@ -1,7 +1,8 @@
 """Intake speed: signed, validated, durably committed events per second through gunicorn,
-against a bare Flask endpoint answering 202 under the same gunicorn settings, measured with
-wrk in one run; the store says how many were committed. `python bench/ingest.py [--seconds 10
---connections 16]`."""
+against a bare Flask endpoint answering 202 under the same gunicorn settings (`-w 2`, the
+default sync workers, as DESIGN measures it), measured with wrk in one run, on SQLite and on
+PostgreSQL; the store says how many were committed. `python bench/ingest.py [--seconds 10
+--connections 32 --no-postgres]`."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ from pathlib import Path
 
 import requests
 
-from connector.testing import free_port, wait_until
+from connector.testing import free_port, postgres, wait_until
 from plugins.extole.testing import referral_event, sign
-from plugins.listrak.testing import Stack
+from plugins.listrak.testing import SANDBOX_ENV, Stack
 
 HERE = Path(__file__).resolve().parent
-SETTINGS: dict = {}
-GUNICORN = ["--workers", "2", "--threads", "4", "--log-level", "warning"]
+SECRET = SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]
+GUNICORN = ["--workers", "2", "--log-level", "warning"]
 
 
 def write_bodies(path: Path, count: int, secret: str) -> None:
@@ -60,19 +61,30 @@ def wrk(url: str, bodies: Path, seconds: int, connections: int, threads: int = 2
     return {"requests_per_second": rate, "non_202": non202, "p99": p99.group(1) if p99 else None}
 
 
+def connector(tmp: Path, bodies: Path, args, database_url: str | None = None) -> dict:
+    stack = Stack(tmp, database_url=database_url)
+    stack.web_workers = 2
+    try:
+        stack.start(workers=0)
+        figures = wrk(f"{stack.base_url}/webhooks/extole", bodies, args.seconds, args.connections)
+        figures["deliveries_committed"] = sum(stack.delivery_states().values())
+    finally:
+        stack.stop()
+    return figures
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-postgres", dest="postgres", action="store_false")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        stack = Stack(tmp / "stack", settings=SETTINGS)
-        stack.web_workers = 2
         bodies = tmp / "bodies.txt"
-        write_bodies(bodies, 80_000, stack.webhook_secret)
+        write_bodies(bodies, 80_000, SECRET)
         bare_port = free_port()
         bare = subprocess.Popen(
             [
@@ -99,21 +111,15 @@ def main(argv=None) -> dict:
         finally:
             bare.terminate()
             bare.wait()
-        stack.env["GUNICORN_CMD_ARGS"] = "--threads 4"
-        try:
-            stack.start(workers=0)
-            connector_figures = wrk(
-                f"{stack.base_url}/webhooks/extole", bodies, args.seconds, args.connections
-            )
-            stored = sum(stack.delivery_states().values())
-        finally:
-            stack.stop()
-    figures = {
-        "bare_flask": bare_figures,
-        "connector": connector_figures,
-        "deliveries_committed": stored,
-        "ratio": round(connector_figures["requests_per_second"] / bare_figures["requests_per_second"], 2),
-    }
+        figures = {"gunicorn": " ".join(GUNICORN), "bare_flask": bare_figures}
+        figures["sqlite"] = connector(tmp / "sqlite", bodies, args)
+        if args.postgres:
+            with postgres.database() as url:
+                figures["postgresql"] = connector(tmp / "postgresql", bodies, args, url)
+    bare_rate = bare_figures["requests_per_second"]
+    for store in ("sqlite", "postgresql"):
+        if store in figures:
+            figures[store]["ratio_to_bare"] = round(figures[store]["requests_per_second"] / bare_rate, 2)
     print(json.dumps(figures, indent=2))
     return figures
 

@@ -17,6 +17,7 @@ Run:  .venv/bin/python bench/profile_fields.py [--contacts 5000] [--latency-ms 5
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -118,6 +119,15 @@ def main() -> int:
     )
     print(f"  one Contact POST per event (POST …/Contact):  {results['contact']:8.0f} contacts/s")
     print(f"  ratio bulk / per-event: {results['bulk'] / results['contact']:.1f}x")
+    figures = {
+        "contacts": args.contacts,
+        "latency_ms": args.latency_ms,
+        "bulk_contacts_per_second": round(results["bulk"]),
+        "bulk_requests": len(bulk_calls),
+        "contact_contacts_per_second": round(results["contact"]),
+        "ratio": round(results["bulk"] / results["contact"], 1),
+    }
+    print(json.dumps(figures, indent=2))
     return 0
 
 

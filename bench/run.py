@@ -1,18 +1,22 @@
-"""`make bench`: every benchmark in one run, each printing its figures as JSON.
+"""`make bench`: every benchmark in one run, each printing its figures as JSON, then one table
+of the figures DESIGN and the speed issue name, with their goals.
 
 The machine is noisy: compare the ratios each benchmark measures side by side, not absolute
-figures across runs."""
+figures across runs. `python bench/run.py [--only ingest.py,delivery.py]`."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
-    ("intake: connector vs bare Flask (wrk)", "ingest.py"),
+    ("intake: connector vs bare Flask (wrk), SQLite and PostgreSQL", "ingest.py"),
     ("delivery: one worker, partner answering in 50 ms", "delivery.py"),
+    ("backlog: 3,000 and 200,000 queued, SQLite and PostgreSQL", "backlog.py"),
     ("profile fields: bulk route vs one Contact POST per event", "profile_fields.py"),
     ("reliability: SIGKILLed workers, partner outage, shuffled consent", "reliability.py"),
     ("activity: 100,000 Listrak activity rows to the Segment look-alike", "activity.py"),
@@ -20,12 +24,135 @@ BENCHMARKS = [
 ]
 
 
-def main() -> int:
-    failed = []
-    for title, script in BENCHMARKS:
+def last_json(output: str) -> dict:
+    """The figures a benchmark printed last: the JSON object starting at the last `{` line."""
+    lines = output.splitlines()
+    for start in range(len(lines) - 1, -1, -1):
+        if lines[start] == "{":
+            try:
+                return json.loads("\n".join(lines[start:]))
+            except ValueError:
+                return {}
+    return {}
+
+
+def run(script: str) -> tuple[int, dict]:
+    """Run one benchmark, its output shown as it comes; (exit status, its figures)."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / script)], cwd=HERE.parent, stdout=subprocess.PIPE, text=True
+    )
+    output = []
+    for line in process.stdout:
+        print(line, end="", flush=True)
+        output.append(line)
+    return process.wait(), last_json("".join(output))
+
+
+def get(figures: dict, *path, default=None):
+    for key in path:
+        if not isinstance(figures, dict) or key not in figures:
+            return default
+        figures = figures[key]
+    return figures
+
+
+def rows(f: dict) -> list[tuple[str, str, str, str]]:
+    """(figure, SQLite, PostgreSQL, goal) for the table."""
+    ingest, delivery, backlog = f.get("ingest.py", {}), f.get("delivery.py", {}), f.get("backlog.py", {})
+    fields, activity = f.get("profile_fields.py", {}), f.get("activity.py", {})
+
+    def intake(store):
+        figures = get(ingest, store)
+        if not figures:
+            return "—"
+        rate, p99, ratio = figures["requests_per_second"], figures["p99"], figures["ratio_to_bare"]
+        return f"{rate:,.0f} req/s, p99 {p99} = {ratio}× bare"
+
+    def drain(store):
+        figures = get(backlog, store)
+        if not figures:
+            return "—"
+        return (
+            f"{figures['small']['contacts_per_second']:,.0f} / {figures['large']['contacts_per_second']:,.0f}"
+            f" contacts/s; {figures['large']['drain_seconds']:,.0f} s"
+        )
+
+    def rss(store):
+        growth = get(backlog, store, "large", "worker_rss_growth_mb")
+        return "—" if growth is None else f"{growth} MB"
+
+    bare = get(ingest, "bare_flask")
+    rate = get(delivery, "contacts_per_second")
+    return [
+        (
+            "intake, 2 sync gunicorn workers"
+            + (f" (bare Flask {bare['requests_per_second']:,.0f} req/s, p99 {bare['p99']})" if bare else ""),
+            intake("sqlite"),
+            intake("postgresql"),
+            "≥ 0.5× bare",
+        ),
+        (
+            "drain, 1 worker, 32 in flight, partner at 50 ms (bound 640/s)",
+            "—" if rate is None else f"{rate:,.0f} contacts/s = {rate / 640:.2f}× bound",
+            "—",
+            "≥ 500/s (0.8×)",
+        ),
+        ("token fetches per key (delivery run)", str(get(delivery, "token_fetches", default="—")), "—", "1"),
+        (
+            "drain at latency 0: backlog 3,000 / 200,000; time for 200,000",
+            drain("sqlite"),
+            drain("postgresql"),
+            "same rate; < 600 s",
+        ),
+        ("worker peak RSS growth over the 200,000 backlog", rss("sqlite"), rss("postgresql"), "< 50 MB"),
+        (
+            "profile fields: bulk route / one Contact POST per event",
+            (
+                f"{fields['bulk_contacts_per_second']:,} / {fields['contact_contacts_per_second']:,}"
+                f" contacts/s = {fields['ratio']}×"
+            )
+            if fields
+            else "—",
+            "—",
+            "bulk route",
+        ),
+        (
+            "activity: 100,000 rows to Segment",
+            (
+                f"{activity['seconds_to_complete']} s, {activity['listrak_requests']} Listrak"
+                f" + {activity['segment_requests']} Segment requests"
+            )
+            if activity
+            else "—",
+            "—",
+            "≤ 60 s, ≤ 60 + ≤ 400",
+        ),
+    ]
+
+
+def table(figures: dict) -> str:
+    lines = [("figure", "SQLite", "PostgreSQL", "goal"), *rows(figures)]
+    widths = [max(len(line[i]) for line in lines) for i in range(4)]
+    out = []
+    for n, line in enumerate(lines):
+        out.append(" | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+        if n == 0:
+            out.append("-+-".join("-" * width for width in widths))
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated script names")
+    args = parser.parse_args(argv)
+    chosen = [b for b in BENCHMARKS if not args.only or b[1] in args.only.split(",")]
+    failed, figures = [], {}
+    for title, script in chosen:
         print(f"\n== {title} ({script})", flush=True)
-        if subprocess.run([sys.executable, str(HERE / script)], cwd=HERE.parent).returncode:
+        status, figures[script] = run(script)
+        if status:
             failed.append(script)
+    print("\n== summary\n" + table(figures))
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
     return 1 if failed else 0

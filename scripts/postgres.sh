@@ -5,6 +5,8 @@
 set -euo pipefail
 PORT=${CONNECTOR_PG_PORT:-55432}
 DATA=${CONNECTOR_PG_DATA:-/tmp/connector-pg}
+# Off for the tests (nothing to keep); the benchmarks turn it on (bench/postgres.py).
+FSYNC=${CONNECTOR_PG_FSYNC:-off}
 URL="postgresql://connector@127.0.0.1:$PORT/connector"
 
 bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -24,7 +26,7 @@ start)
       as_pg "$BIN/initdb" -D "$DATA" -A trust -U postgres >/dev/null
     fi
     as_pg "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w \
-      -o "-p $PORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+      -o "-p $PORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=$FSYNC -c max_connections=200" \
       start >/dev/null
   fi
   # Every time (a server left from an older run gets it too): the tests' role may end other
