@@ -41,9 +41,10 @@ test: lint
 	bash scripts/install-browser.sh
 	$(BIN)/pytest -q
 
-# Units only: no real processes, no browser, no PostgreSQL server.
+# Units only: no real processes, no browser, no PostgreSQL server; in two processes (pytest-xdist),
+# a worker that runs out of tests taking some of the other's.
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "not e2e and not browser and not postgres"
+	$(BIN)/pytest -q -m "not e2e and not browser and not postgres" -n 2 --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from connector.app import create_app
+from connector.migrations import prepare as prepare_schema
+from connector.outbox.engine import make_engine
 from connector.runtime import Runtime
 from connector.testing import ROOT
 from plugins.extole import testing as extole_testing
@@ -57,9 +60,29 @@ def activity_config(config_dir) -> Path:
     return config_dir
 
 
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory) -> bytes:
+    """An SQLite store the way the runtime makes one on an empty database (every migration up
+    to head), made once per session: migrating costs three times what the rest of a runtime does."""
+    path = tmp_path_factory.mktemp("migrated") / "connector.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        prepare_schema(engine)
+    finally:
+        engine.dispose()  # the last connection to close checkpoints and removes the -wal file
+    assert not path.with_name(f"{path.name}-wal").exists()
+    return path.read_bytes()
+
+
 @pytest.fixture
-def database_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path}/connector.db"
+def database_url(tmp_path, migrated_store) -> str:
+    """A fresh SQLite store at head for each test: a copy of `migrated_store`, private (0600)
+    like every store the engine creates."""
+    path = tmp_path / "connector.db"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(migrated_store)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

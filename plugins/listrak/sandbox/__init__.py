@@ -120,7 +120,8 @@ def create_sandbox_app(
 def serve_in_thread(host: str = "127.0.0.1", port: int = 0, app: Flask | None = None):
     """Serve the sandbox (or `app`) from a daemon thread; returns (server, base_url)."""
     server = make_server(host, port, app or create_sandbox_app(), threaded=True)
-    threading.Thread(target=server.serve_forever, name="listrak-sandbox", daemon=True).start()
+    # Polling for shutdown every 50 ms (not 0.5 s) lets tests stop it without waiting.
+    threading.Thread(target=server.serve_forever, args=(0.05,), name="listrak-sandbox", daemon=True).start()
     return server, f"http://{host}:{server.server_port}"
 
 
