@@ -22,7 +22,9 @@ def parse_json(body: bytes) -> Any:
         raise PayloadError({"$": [f"malformed JSON: {exc}"]}) from exc
     except RecursionError as exc:  # [[[[…]]]] thousands deep still fits in 1 MiB
         raise PayloadError({"$": ["malformed JSON: nested too deeply"]}) from exc
-    if _ESCAPED_SURROGATE.search(body):  # only an escape can make one: UTF-8 cannot
+    # Only a `\u` escape, or bytes json.loads lets through (it decodes with surrogatepass: a
+    # surrogate encoded as UTF-8, or a UTF-16/32 body), can make one.
+    if _MAY_HOLD_SURROGATE.search(body) or json.detect_encoding(body) != "utf-8":
         problems: dict[str, list[str]] = {}
         for path in _lone_surrogates(document):
             problems.setdefault(path, []).append(_SURROGATE_MESSAGE)
@@ -35,7 +37,7 @@ def _not_json(constant: str):
     raise ValueError(f"{constant} is not a JSON value")
 
 
-_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_MAY_HOLD_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_MESSAGE = "invalid Unicode: a lone UTF-16 surrogate (\\ud800-\\udfff)"
 MAX_SURROGATE_PATHS = 100

@@ -19,6 +19,9 @@ LONE_SURROGATES = [
     ("deep in an array", rb'[{"p": {"n": ["ok", "\udbff"]}}]', ["[0].p.n[1]"]),
     ("a key", rb'{"p": {"\ud800": 1}}', ["p"]),
     ("several", rb'{"a": "\ud800", "b": ["\udc00"]}', ["a", "b[0]"]),
+    # json.loads decodes bytes with surrogatepass: no escape needed to make one
+    ("encoded as UTF-8", b'{"a": "\xed\xa0\x80"}', ["a"]),
+    ("in a UTF-16 body", '{"a": "\ud800"}'.encode("utf-16-le", "surrogatepass"), ["a"]),
 ]
 
 
