@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,6 +43,10 @@ def scopes_of(delivery: Delivery) -> tuple[CircuitScope, KeyScope]:
     )
 
 
+class _LeaseRunningOut(Exception):
+    """The wire's turn came so late that the lease could run out during the request."""
+
+
 @dataclass
 class Breakers:
     """What this worker knows of the breaker table since its last claim round."""
@@ -72,6 +77,8 @@ class Boundary:
         self.settings = settings
         self.breakers = known
         self.record = record
+        #: At most `threads` requests on the wire at once, however many groups are under way.
+        self.in_flight = threading.BoundedSemaphore(settings["threads"])
 
     def deliver(self, group: list[Delivery]) -> None:
         first = group[0]
@@ -92,6 +99,9 @@ class Boundary:
             verdicts, result = self._attempt(group, attempt)
         except InvalidCredentials as exc:
             self._pause_key(group, str(exc), started_at)
+            return
+        except _LeaseRunningOut:  # nothing sent: back to the queue untouched, as above
+            claims.release(self.runtime.engine, self.owner, [d.id for d in group])
             return
         except Exception as exc:  # a bug (ours or a plugin's) must not strand the group
             log.exception(
@@ -134,10 +144,16 @@ class Boundary:
         def send(request: OutboundRequest) -> HttpResult:
             if len(answers) >= MAX_REQUESTS_PER_ATTEMPT:
                 raise RuntimeError(f"{first.action} asked for more than {MAX_REQUESTS_PER_ATTEMPT} requests")
-            if answers and now() > first.leased_until - self.settings["http_timeout"]:
-                raise RuntimeError("the lease could run out during a follow-up request; tried again later")
-            attempt.sent = True
-            answers.append(self.runtime.http.send(request, credentials))
+            with self.in_flight:
+                # Checked once on the wire's turn: a slot may have been long in coming.
+                if now() > first.leased_until - self.settings["http_timeout"] * (1 if answers else 2):
+                    if not answers:
+                        raise _LeaseRunningOut
+                    raise RuntimeError(
+                        "the lease could run out during a follow-up request; tried again later"
+                    )
+                attempt.sent = True
+                answers.append(self.runtime.http.send(request, credentials))
             return answers[-1]
 
         verdicts = action.exchange(partner, specs, send)

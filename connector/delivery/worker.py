@@ -46,7 +46,10 @@ class Worker:
     # -- loop ---------------------------------------------------------------------------------
     def run(self) -> None:
         threads = self.settings["threads"]
-        log.info("worker %s started with %d threads", self.owner, threads)
+        # More groups under way than requests on the wire (the boundary holds those to
+        # `threads`): one group's preparing and settling overlaps the others' requests.
+        under_way = threads + max(1, threads // 2)
+        log.info("worker %s started: %d requests in flight at most", self.owner, threads)
         recorder = Recorder(self.runtime.engine, self.owner)
         self.boundary.record = recorder.put
         recorder.start()
@@ -71,7 +74,7 @@ class Worker:
                 log.error("delivery task failed", exc_info=future.exception())
 
         try:
-            with ThreadPoolExecutor(threads, thread_name_prefix="deliver") as pool:
+            with ThreadPoolExecutor(under_way, thread_name_prefix="deliver") as pool:
                 while not self.stop_event.is_set():
                     # Keep one claim ahead of the threads so none idles while we claim.
                     if len(waiting) < threads:
@@ -80,11 +83,11 @@ class Worker:
                         except Exception:
                             log.exception("claim failed; retrying shortly")
                     with slots:
-                        while waiting and inflight < threads:
+                        while waiting and inflight < under_way:
                             inflight += 1
                             pool.submit(self.deliver_group, waiting.popleft()).add_done_callback(finished)
                         busy = inflight
-                        if busy == threads:
+                        if busy == under_way:
                             slots.wait(1.0)  # until a slot frees
                         elif busy:  # nothing more due: claim again soon, or once a contact frees
                             slots.wait(self.settings["poll_interval"])
