@@ -10,7 +10,7 @@ import heapq
 import json
 from itertools import islice
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, or_, select, update
 
 from connector.contract import PENDING, Delivery, KeyScope, parse_scope
 from connector.outbox import consent
@@ -20,13 +20,6 @@ from connector.outbox.engine import now
 from connector.outbox.tables import breakers, deliveries, unindexed
 
 _PAGE = 1000  # ids per statement, far below every driver's limit on bound parameters
-
-# PostgreSQL, for this transaction: the claim reads the queue in order and each contact by its
-# key, through their indexes. Without statistics (a table filled since its last ANALYZE) the
-# planner would rather scan and sort the whole backlog, inside the claim's transaction.
-_INDEXES_ONLY = text(
-    "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)"
-)
 
 
 def _in_scope(scope):
@@ -60,8 +53,7 @@ def claim(
     at = now()
     postgres = engine.dialect.name == "postgresql"
     with engine.begin() as conn:
-        if postgres:
-            conn.execute(_INDEXES_ONLY)
+        consent.indexes_only(conn)
         held_back, probes = [], []
         for row in conn.execute(select(breakers).where(breakers.c.state != "closed")):
             held_back.append(parse_scope(row.scope))

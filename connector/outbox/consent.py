@@ -178,6 +178,20 @@ def supersede(conn, ids, at: float, reason: str) -> int:
     return sum(int(row["deliveries"]) for row in tally.rows.values())
 
 
+# PostgreSQL, for the rest of the transaction: read through the indexes. Without statistics (a
+# table filled since its last ANALYZE) the planner would rather scan and sort the whole queue,
+# inside the claim's or the intake's transaction.
+_INDEXES_ONLY = text(
+    "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)"
+)
+
+
+def indexes_only(conn) -> None:
+    """Claims and intake read the queue in order and each contact by its key, never a scan."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_INDEXES_ONLY)
+
+
 # PostgreSQL: intake and claims of one contact take turns on an advisory lock, so the rule
 # reads a contact nobody else is changing. Sorted order, so two holders never deadlock.
 _LOCK_CONTACTS = text(

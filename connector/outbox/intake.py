@@ -235,6 +235,7 @@ def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
     if not arriving:
         return
     keys = {c.contact_key for c in arriving}
+    consent.indexes_only(conn)
     consent.lock_contacts(conn, keys)
     stored = consent.live_changes(conn, keys)
     by_contact: dict[str, list[Change]] = {}
