@@ -150,6 +150,14 @@ class _Checkpointer:
                 threading.Thread(target=cls._run, name="sqlite-checkpoint", daemon=True).start()
 
     @classmethod
+    def after_fork(cls) -> None:
+        """In a forked child: a lock of the parent's may have been held; its thread is gone."""
+        cls._lock, cls._pid = threading.Lock(), None
+        engines = list(cls._engines)
+        for engine in engines:
+            cls.watch(engine)
+
+    @classmethod
     def _run(cls) -> None:
         while True:
             time.sleep(CHECKPOINT_SECONDS)
@@ -189,13 +197,13 @@ def _sqlite_engine(url: str):
     engine = create_engine(
         url, connect_args={"timeout": 30, "check_same_thread": False, "factory": _GatedConnection}
     )
-    gate = None if in_memory else _WriteGate.for_path(path)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record):
         # SQLAlchemy's begin() emits our BEGIN (below) instead of pysqlite's implicit one.
         dbapi_connection.isolation_level = None
-        dbapi_connection.gate = gate
+        # This process's gate: a forked child (gunicorn --preload) gets its own flock.
+        dbapi_connection.gate = None if in_memory else _WriteGate.for_path(path)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout=30000")
         _ensure_wal(cursor)
@@ -211,6 +219,7 @@ def _sqlite_engine(url: str):
             conn.exec_driver_sql("BEGIN")  # a WAL reader: never blocks, never blocked
             return
         dbapi_connection = conn.connection.dbapi_connection
+        gate = dbapi_connection.gate
         if gate is not None:
             gate.acquire()
             dbapi_connection.holds_gate = True
@@ -229,8 +238,26 @@ def _sqlite_engine(url: str):
 def make_engine(url: str | None = None):
     url = url or default_database_url()
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        engine = _sqlite_engine(url)
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    _ENGINES.add(engine)
+    return engine
+
+
+#: Every engine this process made, so that a forked child (gunicorn --preload builds the app,
+#: and its engine, before forking its workers) never uses a connection its parent opened.
+_ENGINES: weakref.WeakSet = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    _WriteGate._gates_lock = threading.Lock()
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)  # the parent's connections stay the parent's
+    _Checkpointer.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextmanager
