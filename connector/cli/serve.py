@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import threading
 
-from werkzeug.serving import run_simple
-
-from connector.app import create_app
 from connector.cli.runtimes import build_runtime
 from connector.delivery.worker import Worker
 
@@ -19,6 +16,12 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    # Imported here: every command registers through this module, and the web app's imports
+    # (Flask, the admin API, the rate limiter) are a third of a second the others never need.
+    from werkzeug.serving import run_simple
+
+    from connector.app import create_app
+
     runtime = build_runtime(args)
     app = create_app(runtime=runtime)
     worker = Worker(runtime)
