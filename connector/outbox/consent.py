@@ -17,12 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.contract import PENDING, State
 from connector.outbox import rollups
-from connector.outbox.engine import Prepared
+from connector.outbox.engine import Prepared, dialect_insert
 from connector.outbox.tables import consent_marks, deliveries, unindexed
 
 #: Changes that still count for a contact: pending ones and delivered ones.
@@ -133,9 +131,8 @@ def remember(conn, changes, at: float) -> None:
 
 
 def _upsert_marks(dialect: str):
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     mark = consent_marks.c
-    new = insert(consent_marks).values({name: bindparam(name) for name in _MARK_COLUMNS})
+    new = dialect_insert(dialect)(consent_marks).values({name: bindparam(name) for name in _MARK_COLUMNS})
     newer = or_(
         new.excluded.event_time > mark.event_time,
         and_(new.excluded.event_time == mark.event_time, new.excluded.delivery_id > mark.delivery_id),

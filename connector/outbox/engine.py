@@ -15,6 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 
 def default_database_url() -> str:
@@ -320,6 +322,11 @@ class Prepared:
 
 
 _SQLITE_DIALECT = sqlite_dialect.dialect()
+
+
+def dialect_insert(dialect: str):
+    """The INSERT with ON CONFLICT of this dialect ("postgresql" or "sqlite")."""
+    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 def dumps(value) -> str:

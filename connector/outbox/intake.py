@@ -15,14 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.contract import InboundEvent, PlannedDelivery, State, Unauthorized
 from connector.fields import has_control_characters
 from connector.outbox import consent, rollups
 from connector.outbox.consent import Change
-from connector.outbox.engine import Prepared, dumps, now
+from connector.outbox.engine import Prepared, dialect_insert, dumps, now
 from connector.outbox.tables import deliveries, events, replay_keys, seen_events
 from connector.records import ReplayGuard
 
@@ -145,13 +143,9 @@ def _use_once(conn, source_id: str, guard: ReplayGuard, at: float) -> None:
         raise Unauthorized(guard.refusal)
 
 
-def _dialect_insert(dialect: str):
-    return pg_insert if dialect == "postgresql" else sqlite_insert
-
-
 def _insert_new_events(dialect: str):
     return (
-        _dialect_insert(dialect)(events)
+        dialect_insert(dialect)(events)
         .values({name: bindparam(name) for name in _EVENT_COLUMNS})
         .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
         .returning(events.c.id, events.c.event_id)
@@ -160,7 +154,7 @@ def _insert_new_events(dialect: str):
 
 def _insert_new_seen_ids(dialect: str):
     return (
-        _dialect_insert(dialect)(seen_events)
+        dialect_insert(dialect)(seen_events)
         .values({name: bindparam(name) for name in ("source_id", "event_id", "received_at")})
         .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
         .returning(seen_events.c.event_id)
@@ -169,7 +163,7 @@ def _insert_new_seen_ids(dialect: str):
 
 def _use_replay_key(dialect: str):
     """Inserts the key, or takes over an expired row of it; returns nothing if it is in use."""
-    new = _dialect_insert(dialect)(replay_keys).values(
+    new = dialect_insert(dialect)(replay_keys).values(
         source_id=bindparam("source_id"),
         replay_key=bindparam("replay_key"),
         expires_at=bindparam("expires_at"),

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.outbox import rollups
-from connector.outbox.engine import now, reading
+from connector.outbox.engine import dialect_insert, now, reading
 from connector.outbox.tables import pollers
 
 
@@ -21,9 +19,8 @@ class LeaseLost(Exception):
 def _ensure_rows(conn, source_ids: list[str], at: float) -> None:
     if not source_ids:
         return
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
-        dialect_insert(pollers).on_conflict_do_nothing(index_elements=["source_id"]),
+        dialect_insert(conn.dialect.name)(pollers).on_conflict_do_nothing(index_elements=["source_id"]),
         [
             {
                 "source_id": s,

@@ -12,11 +12,9 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from sqlalchemy import Integer, and_, cast, func, literal, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.contract import PENDING
-from connector.outbox.engine import now, reading
+from connector.outbox.engine import dialect_insert, now, reading
 from connector.outbox.tables import (
     LATENCY_COLUMNS,
     LATENCY_EDGES_MS,
@@ -62,7 +60,7 @@ def _add_statement(dialect: str):
     """Built once per dialect: building it cost more than running it, on every record."""
     statement = _ADD_STATEMENTS.get(dialect)
     if statement is None:
-        new = (pg_insert if dialect == "postgresql" else sqlite_insert)(attempt_minutes)
+        new = dialect_insert(dialect)(attempt_minutes)
         statement = _ADD_STATEMENTS[dialect] = new.on_conflict_do_update(
             index_elements=["minute", "partner_id", "outcome"],
             set_={name: attempt_minutes.c[name] + new.excluded[name] for name in _ADDED},
@@ -144,8 +142,7 @@ def sample_queue(engine, at: float | None = None) -> bool:
             }
         )
     with engine.begin() as conn:
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        conn.execute(dialect_insert(queue_minutes).on_conflict_do_nothing(), rows)
+        conn.execute(dialect_insert(conn.dialect.name)(queue_minutes).on_conflict_do_nothing(), rows)
     return True
 
 
