@@ -132,7 +132,7 @@ def main(argv=None) -> dict:
         workers = 2 if store == "postgresql" else 1
         figures[store] = {}
         for size, contacts in (("small", args.small), ("large", args.backlog)):
-            with postgres.database() if store == "postgresql" else nullcontext() as database_url:
+            with postgres.bench_database() if store == "postgresql" else nullcontext() as database_url:
                 figures[store][size] = drain(contacts, workers, args.threads, database_url)
             print(json.dumps({store: {size: figures[store][size]}}), file=sys.stderr, flush=True)
     print(json.dumps(figures, indent=2))

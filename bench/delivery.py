@@ -68,7 +68,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     figures = drain(args)  # SQLite's figures at the top, as before
     if args.postgres:
-        with postgres.database() as url:
+        with postgres.bench_database() as url:
             figures["postgresql"] = drain(args, url, workers=2)
     print(json.dumps(figures, indent=2))
     return figures

@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
         figures = {"gunicorn": " ".join(GUNICORN), "bare_flask": bare_figures}
         figures["sqlite"] = connector(tmp / "sqlite", bodies, args)
         if args.postgres:
-            with postgres.database() as url:
+            with postgres.bench_database() as url:
                 figures["postgresql"] = connector(tmp / "postgresql", bodies, args, url)
     bare_rate = bare_figures["requests_per_second"]
     for store in ("sqlite", "postgresql"):

@@ -17,7 +17,7 @@ from connector.app import create_app
 from connector.migrations import prepare as prepare_schema
 from connector.outbox.engine import make_engine
 from connector.runtime import Runtime
-from connector.testing import ROOT
+from connector.testing import ROOT, postgres
 from plugins.extole import testing as extole_testing
 from plugins.extole.testing import WEBHOOK_SECRET, sign
 from plugins.listrak import testing as listrak_testing
@@ -163,27 +163,11 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """A real PostgreSQL started by the project's own script (installed with apt if missing)."""
-    import subprocess
-
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "postgres.sh"), "start"], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, f"scripts/postgres.sh failed: {done.stderr}"
-    return done.stdout.strip().splitlines()[-1]
+    return postgres.start()
 
 
 @pytest.fixture
 def postgres_url(postgres_server):
     """A fresh database on the test PostgreSQL for each test, dropped afterwards."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    name = f"connector_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres.database(postgres_server) as url:
+        yield url
