@@ -61,7 +61,7 @@ def wrk(url: str, bodies: Path, seconds: int, connections: int, threads: int = 2
     return {"requests_per_second": rate, "non_202": non202, "p99": p99.group(1) if p99 else None}
 
 
-def connector(tmp: Path, bodies: Path, args, database_url: str | None = None) -> dict:
+def measure_connector(tmp: Path, bodies: Path, args, database_url: str | None = None) -> dict:
     stack = Stack(tmp, database_url=database_url)
     stack.web_workers = 2
     try:
@@ -112,10 +112,10 @@ def main(argv=None) -> dict:
             bare.terminate()
             bare.wait()
         figures = {"gunicorn": " ".join(GUNICORN), "bare_flask": bare_figures}
-        figures["sqlite"] = connector(tmp / "sqlite", bodies, args)
+        figures["sqlite"] = measure_connector(tmp / "sqlite", bodies, args)
         if args.postgres:
             with postgres.bench_database() as url:
-                figures["postgresql"] = connector(tmp / "postgresql", bodies, args, url)
+                figures["postgresql"] = measure_connector(tmp / "postgresql", bodies, args, url)
     bare_rate = bare_figures["requests_per_second"]
     for store in ("sqlite", "postgresql"):
         if store in figures:

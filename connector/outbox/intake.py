@@ -183,16 +183,7 @@ def _insert_deliveries(_dialect: str):
     )
 
 
-_EVENT_COLUMNS = (
-    "source_id",
-    "event_id",
-    "type",
-    "environment",
-    "email",
-    "event_time",
-    "received_at",
-    "payload",
-)
+_EVENT_COLUMNS = tuple(column.name for column in events.c if not column.primary_key)  # _event_row's
 _DELIVERY_COLUMNS = (
     "event_pk",
     "partner_id",
