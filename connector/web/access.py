@@ -23,6 +23,7 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask, current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from connector.config import ConfigError
 from connector.web import ratelimit, sessions
@@ -102,6 +103,19 @@ def refusal() -> tuple[str, int] | None:
     return None
 
 
+class AdminSessions(SecureCookieSessionInterface):
+    """The signed session cookie, opened only where an admin signs in: the Live View and the
+    admin API. Every other request (webhooks, the hot path; health; metrics) gets Flask's null
+    session without reading the cookie or building a signer, and never sets one."""
+
+    PREFIXES = ("/live", "/admin/")
+
+    def open_session(self, app, request):
+        if not request.path.startswith(self.PREFIXES):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def secure_headers(response):
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -126,6 +140,7 @@ def configure(app: Flask) -> None:
     key = key if isinstance(key, bytes) else key.encode()
     # Which admin token opened a session, without keeping the token or a plain hash of it.
     app.config["ADMIN_TOKEN_MARK"] = hmac.new(key, (token or "").encode(), hashlib.sha256).hexdigest()
+    app.session_interface = AdminSessions()
     app.config.update(
         SESSION_COOKIE_NAME="connector_session",
         SESSION_COOKIE_SECURE=True,

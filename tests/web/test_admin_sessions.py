@@ -6,6 +6,7 @@ through the store; an admin token under 16 characters refuses to boot."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from connector.config import ConfigError
 from connector.outbox.tables import admin_keys, admin_sessions
 from connector.testing import ROOT, free_port
 from connector.web.sessions import ABSOLUTE, IDLE
+from plugins.extole.testing import referral_event, sign
 from tests.conftest import TEST_ENV
 from tests.web.test_admin_access import csrf_of, login
 
@@ -161,3 +163,18 @@ def test_gunicorn_refuses_to_boot_with_a_short_admin_token(tmp_path):
     )
     assert done.returncode == 3
     assert "CONNECTOR_ADMIN_TOKEN is 5 characters long: it needs at least 16" in done.stderr
+
+
+def test_a_webhook_request_neither_reads_nor_renews_the_admin_session(app, client):
+    login(client)
+    body = json.dumps(referral_event("session-1")).encode()
+    answer = client.post(
+        "/webhooks/extole",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
+    )
+    assert answer.status_code == 202
+    assert "Set-Cookie" not in answer.headers
+    renewed = client.get("/admin/api/summary")  # the same permanent session, renewed where it is used
+    assert renewed.status_code == 200
+    assert "connector_session=" in renewed.headers["Set-Cookie"]
