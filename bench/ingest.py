@@ -1,13 +1,15 @@
 """Intake speed: signed, validated, durably committed events per second through gunicorn,
 against a bare Flask endpoint answering 202 under the same gunicorn settings (`-w 2`, the
 default sync workers, as DESIGN measures it), measured with wrk in one run, on SQLite and on
-PostgreSQL; the store says how many were committed. `python bench/ingest.py [--seconds 10
---connections 32 --no-postgres]`."""
+PostgreSQL; the store says how many were committed. A second yardstick, `one_row_app`, commits
+one row per event to SQLite: between the two lies what a durable write costs at all.
+`python bench/ingest.py [--seconds 10 --connections 32 --no-postgres]`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -57,7 +59,8 @@ def wrk(url: str, bodies: Path, seconds: int, connections: int, threads: int = 2
     )
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
     non202 = int(re.search(r"non202=(\d+)", done.stdout).group(1))
-    p99 = re.search(r"99%\s+(\S+)", done.stdout)
+    # The latency distribution's line, not a "…99%" that ends the thread stats' Stdev column.
+    p99 = re.search(r"^\s+99%\s+(\S+)", done.stdout, re.MULTILINE)
     return {"requests_per_second": rate, "non_202": non202, "p99": p99.group(1) if p99 else None}
 
 
@@ -73,6 +76,26 @@ def measure_connector(tmp: Path, bodies: Path, args, database_url: str | None = 
     return figures
 
 
+def measure_yardstick(app: str, bodies: Path, args, env: dict) -> dict:
+    """wrk against a yardstick app (`bench.bare_app:app`, `bench.one_row_app:app`) under the
+    connector's gunicorn settings."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", *GUNICORN, "--bind", f"127.0.0.1:{port}", app],
+        cwd=HERE.parent,
+        env={**os.environ, **env},
+    )
+    try:
+        wait_until(
+            lambda: requests.post(f"http://127.0.0.1:{port}/webhooks/x", timeout=1).status_code in (202, 401),
+            message=app,
+        )
+        return wrk(f"http://127.0.0.1:{port}/webhooks/extole", bodies, args.seconds, args.connections)
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
@@ -85,39 +108,16 @@ def main(argv=None) -> dict:
         tmp = Path(tmp)
         bodies = tmp / "bodies.txt"
         write_bodies(bodies, 80_000, SECRET)
-        bare_port = free_port()
-        bare = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                *GUNICORN,
-                "--bind",
-                f"127.0.0.1:{bare_port}",
-                "bench.bare_app:app",
-            ],
-            cwd=HERE.parent,
-        )
-        try:
-            wait_until(
-                lambda: (
-                    requests.post(f"http://127.0.0.1:{bare_port}/webhooks/x", timeout=1).status_code == 202
-                ),
-                message="bare app",
-            )
-            bare_figures = wrk(
-                f"http://127.0.0.1:{bare_port}/webhooks/extole", bodies, args.seconds, args.connections
-            )
-        finally:
-            bare.terminate()
-            bare.wait()
-        figures = {"gunicorn": " ".join(GUNICORN), "bare_flask": bare_figures}
+        bare_figures = measure_yardstick("bench.bare_app:app", bodies, args, {})
+        one_row_env = {"ONE_ROW_DB": str(tmp / "one_row.db"), "ONE_ROW_SECRET": SECRET}
+        one_row = measure_yardstick("bench.one_row_app:app", bodies, args, one_row_env)
+        figures = {"gunicorn": " ".join(GUNICORN), "bare_flask": bare_figures, "one_row": one_row}
         figures["sqlite"] = measure_connector(tmp / "sqlite", bodies, args)
         if args.postgres:
             with postgres.bench_database() as url:
                 figures["postgresql"] = measure_connector(tmp / "postgresql", bodies, args, url)
     bare_rate = bare_figures["requests_per_second"]
-    for store in ("sqlite", "postgresql"):
+    for store in ("one_row", "sqlite", "postgresql"):
         if store in figures:
             figures[store]["ratio_to_bare"] = round(figures[store]["requests_per_second"] / bare_rate, 2)
     print(json.dumps(figures, indent=2))

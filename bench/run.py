@@ -102,6 +102,12 @@ def rows(f: dict) -> list[tuple[str, str, str, str]]:
             "≥ 0.5× bare",
         ),
         (
+            "yardstick: bare Flask + HMAC + one committed SQLite row per event (`bench/one_row_app.py`)",
+            intake("one_row"),
+            "—",
+            "—",
+        ),
+        (
             "drain, 32 in flight per worker, partner at 50 ms (SQLite 1 worker, PostgreSQL 2)",
             delivered(delivery),
             delivered(get(delivery, "postgresql", default={})),
