@@ -10,7 +10,7 @@ import heapq
 import json
 from itertools import islice
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from connector.contract import PENDING, Delivery, KeyScope, parse_scope
 from connector.outbox import consent
@@ -34,10 +34,47 @@ def _in_scope(scope):
     return and_(deliveries.c.partner_id == scope.partner_id, key_match)
 
 
-def _not_in_scope(scope):
+def _holds_back(scope, partner_id: str, partner_key_id: str | None) -> bool:
+    """`_in_scope` for one lane, in Python."""
     if isinstance(scope, KeyScope):
-        return or_(deliveries.c.partner_key_id.is_(None), deliveries.c.partner_key_id != scope.partner_key_id)
-    return ~_in_scope(scope)
+        return partner_key_id == scope.partner_key_id
+    return partner_id == scope.partner_id and partner_key_id == scope.partner_key_id
+
+
+_LANE = (deliveries.c.partner_id, deliveries.c.partner_key_id, deliveries.c.action)
+
+
+def _lanes(conn, postgres: bool) -> list[tuple[str, str | None, str]]:
+    """Every (partner, key, action) in the table, in one statement that seeks
+    `ix_deliveries_lane` once per lane (a DISTINCT would read every row). A lane's successor
+    is the first row past it in the index's order, whose NULL keys come first on SQLite and
+    last on PostgreSQL."""
+    row = deliveries.alias("lane_row")
+    columns = (row.c.id, row.c.partner_id, row.c.partner_key_id, row.c.action)
+    first = select(deliveries.c.id).order_by(*_LANE).limit(1).scalar_subquery()
+    lanes = select(*columns).where(row.c.id == first).cte("lanes", recursive=True)
+    partner, key, action = lanes.c.partner_id, lanes.c.partner_key_id, lanes.c.action
+    same = deliveries.c.partner_id == partner
+    null_key = deliveries.c.partner_key_id.is_(None)
+
+    def seek(*where, by):
+        return select(deliveries.c.id).where(*where).order_by(*by).limit(1).scalar_subquery()
+
+    by_key = (deliveries.c.partner_key_id, deliveries.c.action)
+    successor = func.coalesce(
+        seek(same, deliveries.c.partner_key_id == key, deliveries.c.action > action, by=by_key),
+        seek(key.is_(None), same, null_key, deliveries.c.action > action, by=by_key),
+        seek(same, deliveries.c.partner_key_id > key, by=by_key),
+        seek(key.is_not(None), same, null_key, by=by_key)
+        if postgres
+        else seek(key.is_(None), same, ~null_key, by=by_key),
+        seek(deliveries.c.partner_id > partner, by=_LANE),
+    )
+    lanes = lanes.union_all(select(*columns).select_from(lanes).join(row, row.c.id == successor))
+    return [
+        tuple(lane)
+        for lane in conn.execute(select(lanes.c.partner_id, lanes.c.partner_key_id, lanes.c.action))
+    ]
 
 
 def claim(
@@ -65,26 +102,39 @@ def claim(
             deliveries.c.next_attempt_at <= at,
             or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < at),
         )
-        conditions = [due, *(_not_in_scope(scope) for scope in held_back)]
-        if exclude_actions:
-            conditions.append(deliveries.c.action.not_in(exclude_actions))
-        query = (
-            select(deliveries)
-            .where(*conditions)
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-            .limit(limit * 2)
-        )
+        query = select(deliveries).where(due).limit(limit * 2)
         if postgres:
             query = query.with_for_update(skip_locked=True)
-        if actions:
+        in_order = (deliveries.c.next_attempt_at, deliveries.c.id)
+        if held_back:
+            # One read per lane not held back (ix_deliveries_lane), merged here: read in the
+            # queue's order, the held back backlog would be walked at every claim.
+            reads = [
+                query.where(
+                    deliveries.c.partner_id == partner_id,
+                    deliveries.c.partner_key_id.is_(None)
+                    if partner_key_id is None
+                    else deliveries.c.partner_key_id == partner_key_id,
+                    deliveries.c.action == action,
+                ).order_by(*_LANE, *in_order)  # the index's whole order: PostgreSQL sorts nothing
+                for partner_id, partner_key_id, action in _lanes(conn, postgres)
+                if (not actions or action in actions)
+                and action not in (exclude_actions or ())
+                and not any(_holds_back(scope, partner_id, partner_key_id) for scope in held_back)
+            ]
+        elif actions:
             # One read per action in its order (ix_deliveries_due_action), merged here: with
             # `action IN (...)` PostgreSQL walks the whole queue in order instead.
-            pages = (
-                conn.execute(query.where(deliveries.c.action == action)) for action in sorted(set(actions))
-            )
-            rows = list(islice(heapq.merge(*pages, key=_claim_order), limit * 2))
+            reads = [
+                query.where(deliveries.c.action == action).order_by(*in_order)
+                for action in sorted(set(actions))
+            ]
+        elif exclude_actions:
+            reads = [query.where(deliveries.c.action.not_in(exclude_actions)).order_by(*in_order)]
         else:
-            rows = list(conn.execute(query))
+            reads = [query.order_by(*in_order)]
+        pages = (conn.execute(read) for read in reads)
+        rows = list(islice(heapq.merge(*pages, key=_claim_order), limit * 2))
 
         probe_ids: set[int] = set()
         for probe in probes:

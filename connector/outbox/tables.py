@@ -75,6 +75,9 @@ deliveries = Table(
     Index("ix_deliveries_due_order", "next_attempt_at", "id"),
     # The same for a claim of some actions only (the batchable ones): past the others at once.
     Index("ix_deliveries_due_action", "action", "next_attempt_at", "id"),
+    # The queue by lane (partner, key, action), each in claim order: with a key paused or a
+    # circuit open, the claim reads the other lanes one by one, never the backlog held back.
+    Index("ix_deliveries_lane", "partner_id", "partner_key_id", "action", "next_attempt_at", "id"),
     Index("ix_deliveries_contact", "contact_key", "event_time"),
     Index("ix_deliveries_event", "event_pk"),
     Index("ix_deliveries_updated", "updated_at"),

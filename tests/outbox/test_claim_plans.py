@@ -7,24 +7,55 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event, insert
 
+from connector.contract import KeyScope
 from connector.outbox.claims import claim
 from connector.outbox.engine import now
 from connector.outbox.tables import deliveries, events
+from tests.outbox.rows import set_breaker
 
 BACKLOG = 3000
 IN_CLAIM_ORDER = "SEARCH deliveries USING INDEX ix_deliveries_due_order (next_attempt_at<?)"
 BY_CONTACT = "SEARCH deliveries USING INDEX ix_deliveries_contact (contact_key=?)"
 BY_ACTION = "SEARCH deliveries USING INDEX ix_deliveries_due_action (action=? AND next_attempt_at<?)"
+BY_LANE = (
+    "SEARCH deliveries USING INDEX ix_deliveries_lane "
+    "(partner_id=? AND partner_key_id=? AND action=? AND next_attempt_at<?)"
+)
+SEEK_LANE = "SEARCH deliveries USING COVERING INDEX ix_deliveries_lane ({})".format
+# One seek per (partner, key, action) in the table (the first lane's scan stops at its first row).
+LANES = [
+    "CO-ROUTINE lanes",
+    "SETUP",
+    "SEARCH lane_row USING INTEGER PRIMARY KEY (rowid=?)",
+    "SCALAR SUBQUERY 1",
+    "SCAN deliveries USING COVERING INDEX ix_deliveries_lane",
+    "RECURSIVE STEP",
+    "SCAN lanes",
+    "SEARCH lane_row USING INTEGER PRIMARY KEY (rowid=?)",
+    "CORRELATED SCALAR SUBQUERY 3",
+    SEEK_LANE("partner_id=? AND partner_key_id=? AND action>?"),
+    "CORRELATED SCALAR SUBQUERY 4",
+    SEEK_LANE("partner_id=? AND partner_key_id=? AND action>?"),
+    "CORRELATED SCALAR SUBQUERY 5",
+    SEEK_LANE("partner_id=? AND partner_key_id>?"),
+    "CORRELATED SCALAR SUBQUERY 6",
+    SEEK_LANE("partner_id=? AND partner_key_id>?"),
+    "CORRELATED SCALAR SUBQUERY 7",
+    SEEK_LANE("partner_id>?"),
+    "SCAN lanes",
+]
 
 
-def fill(engine, count: int) -> None:
+def fill(
+    engine, count: int, partner_id: str = "listrak", partner_key_id: str | None = "listrak-production"
+) -> None:
     """`count` queued deliveries, one per contact, and as many finished ones before them."""
     at = now()
     with engine.begin() as conn:
         event_pk = conn.execute(
             insert(events).values(
                 source_id="extole",
-                event_id="e",
+                event_id=f"e-{partner_id}",
                 type="opt_in",
                 environment="production",
                 email=None,
@@ -36,11 +67,11 @@ def fill(engine, count: int) -> None:
         rows = [
             {
                 "event_pk": event_pk,
-                "partner_id": "listrak",
+                "partner_id": partner_id,
                 "action": "contact_subscription",
                 "environment": "production",
-                "partner_key_id": "listrak-production",
-                "contact_key": f"listrak|production|1|c{i % count}@example.com",
+                "partner_key_id": partner_key_id,
+                "contact_key": f"{partner_id}|production|1|c{i % count}@example.com",
                 "event_time": float(i),
                 "spec": "{}",
                 "state": "queued" if i >= count else "delivered",
@@ -61,7 +92,7 @@ def plans_of_claim(engine, claimed: int = 32, **claim_args) -> list[list[str]]:
 
     def trace(dbapi_connection, _record):
         def seen(statement):
-            if statement.lstrip().startswith("SELECT") and "FROM deliveries" in statement:
+            if statement.lstrip().startswith(("SELECT", "WITH")) and "FROM deliveries" in statement:
                 reads.append(statement)
 
         dbapi_connection.set_trace_callback(seen)
@@ -97,3 +128,14 @@ def test_claim_of_some_actions_reads_each_of_them_in_order_past_the_others(engin
             conn.exec_driver_sql("ANALYZE")
     batchable = ["contact_fields", "profile_fields"]
     assert plans_of_claim(engine, claimed=0, actions=batchable) == [[BY_ACTION]] * 2
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["no statistics", "analyzed"])
+def test_claim_behind_a_paused_key_reads_the_other_lanes_past_its_backlog(engine, clock, analyzed):
+    fill(engine, BACKLOG)  # due first, all of it behind the paused key
+    fill(engine, 40, partner_id="segment", partner_key_id=None)
+    set_breaker(engine, KeyScope("listrak-production"), "paused", probe_at=clock.at + 60)
+    if analyzed:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    assert plans_of_claim(engine) == [LANES, [BY_LANE]] + [[BY_CONTACT]] * 40

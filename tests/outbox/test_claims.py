@@ -171,6 +171,24 @@ def test_open_circuit_holds_back_only_its_partner_and_key(engine, add, clock):
     assert ids(claim(engine, "w1", 10, LEASE)) == [staging, other_partner]
 
 
+def test_with_a_key_paused_the_other_partners_keys_and_actions_are_claimed_in_due_order(engine, add, clock):
+    add("a", next_attempt_at=clock.at - 9)
+    late = add("b", partner_id="segment", partner_key_id=None, next_attempt_at=clock.at - 1)
+    early = add("c", partner_key_id="listrak-staging", environment="staging", next_attempt_at=clock.at - 3)
+    middle = add("d", partner_id="segment", partner_key_id=None, action="track", next_attempt_at=clock.at - 2)
+    set_breaker(engine, KeyScope("listrak-production"), "paused", probe_at=clock.at + 60)
+    assert ids(claim(engine, "w1", 10, LEASE)) == [early, middle, late]
+
+
+def test_with_a_circuit_open_a_claim_keeps_to_its_actions(engine, add, clock):
+    add("a", action="contact_fields")
+    fields = add("b", partner_key_id="listrak-staging", environment="staging", action="contact_fields")
+    subscription = add("c", partner_key_id="listrak-staging", environment="staging")
+    set_breaker(engine, CircuitScope("listrak", "listrak-production"), "open", probe_at=clock.at + 60)
+    assert ids(claim(engine, "w1", 10, LEASE, exclude_actions=["contact_fields"])) == [subscription]
+    assert ids(claim(engine, "w1", 10, LEASE, actions=["contact_fields"])) == [fields]
+
+
 def test_one_probe_when_an_open_circuit_is_due(engine, add, clock):
     first = add("a")
     add("b")
