@@ -1,7 +1,8 @@
 """Intake speed: signed, validated, durably committed events per second through gunicorn,
 against a bare Flask endpoint answering 202 under the same gunicorn settings (`-w 2`, the
 default sync workers, as DESIGN measures it), measured with wrk in one run, on SQLite and on
-PostgreSQL; the store says how many were committed. A second yardstick, `one_row_app`, commits
+PostgreSQL (no worker runs: the request commits the event, a worker plans it); the store says
+how many were committed. A second yardstick, `one_row_app`, commits
 one row per event to SQLite: between the two lies what a durable write costs at all.
 `python bench/ingest.py [--seconds 10 --connections 32 --no-postgres]`."""
 
@@ -70,7 +71,8 @@ def measure_connector(tmp: Path, bodies: Path, args, database_url: str | None = 
     try:
         stack.start(workers=0)
         figures = wrk(f"{stack.base_url}/webhooks/extole", bodies, args.seconds, args.connections)
-        figures["deliveries_committed"] = sum(stack.delivery_states().values())
+        # No worker runs here: every event committed is still waiting to be planned.
+        figures["events_committed"] = stack.waiting_to_plan()
     finally:
         stack.stop()
     return figures

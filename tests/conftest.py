@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from connector.app import create_app
+from connector.delivery.planner import Planner
 from connector.migrations import prepare as prepare_schema
 from connector.outbox.engine import make_engine
 from connector.runtime import Runtime
@@ -109,12 +110,17 @@ def client(app):
 
 
 @pytest.fixture
-def post_events(client):
+def post_events(client, runtime):
+    """Post signed events to a webhook, then plan what it accepted as a worker would (a
+    worker's planning step: connector.delivery.planner), so the deliveries are there to see."""
+
     def post(payload, source="extole", secret=WEBHOOK_SECRET, headers=None):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         sent = {"Content-Type": "application/json", "X-Extole-Signature": sign(body, secret)}
         sent.update(headers or {})
-        return client.post(f"/webhooks/{source}", data=body, headers=sent)
+        answer = client.post(f"/webhooks/{source}", data=body, headers=sent)
+        Planner(runtime).plan_all()
+        return answer
 
     return post
 

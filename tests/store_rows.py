@@ -1,4 +1,6 @@
-"""Reading the store's tables in tests, so assertions check what was committed."""
+"""Reading the store's tables in tests, so assertions check what was committed. Events and
+deliveries are read after a worker's planning step (webhooks commit accepted events, a worker
+plans them): what a worker would have made of the accepted events by now."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import json
 
 from sqlalchemy import select
 
+from connector.delivery.planner import Planner
 from connector.outbox.tables import attempts, breakers, deliveries, events
 
 
@@ -16,10 +19,12 @@ def rows(runtime, table) -> list[dict]:
 
 
 def stored_events(runtime) -> list[dict]:
+    Planner(runtime).plan_all()
     return rows(runtime, events)
 
 
 def stored_deliveries(runtime) -> list[dict]:
+    Planner(runtime).plan_all()
     found = rows(runtime, deliveries)
     for row in found:
         row["spec"] = json.loads(row["spec"])

@@ -1,13 +1,20 @@
-"""Logs: one JSON line per event and per attempt when configured; emails masked, no secrets."""
+"""Logs: intake as a summary line per source every few seconds (each request and event at
+DEBUG), one line per attempt; JSON when configured; emails masked, no secrets."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import re
+
+import pytest
 
 from connector import logs
 from connector.delivery.worker import Worker
+from connector.testing import wait_until
+from connector.web import webhooks
+from connector.web.intake_log import IntakeLog
 from plugins.extole.testing import referral_event
 from plugins.listrak.testing import API
 
@@ -16,20 +23,32 @@ def lines(capsys) -> list[dict]:
     return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
 
 
-def test_one_json_line_per_request_and_per_attempt(
-    capsys, post_events, runtime, requests_mock, listrak_token
+@pytest.fixture
+def intake_log(monkeypatch) -> IntakeLog:
+    """The webhooks' summary, written when the test flushes it (not by its timer)."""
+    summary = IntakeLog(every=3600)
+    monkeypatch.setattr(webhooks, "INTAKE_LOG", summary)
+    return summary
+
+
+def test_a_json_line_per_source_for_intake_and_one_per_attempt(
+    capsys, post_events, runtime, requests_mock, listrak_token, intake_log
 ):
     requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={"status": 201})
     logs.configure({"format": "json", "level": "INFO"}, runtime.redactor)
     capsys.readouterr()
     post_events([referral_event("l-1"), referral_event("l-2", email="bob.smith@example.org")])
+    post_events([referral_event("l-2", email="bob.smith@example.org")])
+    assert [e for e in lines(capsys) if e["logger"] == "connector.webhooks"] == []
+    intake_log.flush()
     Worker(runtime).run_once()
     entries = lines(capsys)
     events = [e for e in entries if e["logger"] == "connector.webhooks"]
     attempts = [
         e for e in entries if e["logger"] == "connector.worker" and e["message"].startswith("delivery ")
     ]
-    assert [e["message"] for e in events] == ["2 events from extole: 2 accepted, 0 duplicates"]
+    (summary,) = [e["message"] for e in events]
+    assert re.fullmatch(r"extole: 2 events accepted, 1 duplicates \(2 requests in [\d.]+ s\)", summary)
     assert len(attempts) == 2
     assert attempts[0]["message"].startswith("delivery 1 to listrak, attempt 1: delivered, HTTP 201")
     assert {"time", "level", "logger", "message"} <= set(entries[0])
@@ -38,15 +57,15 @@ def test_one_json_line_per_request_and_per_attempt(
     assert "tok-1" not in everything and "prod-secret-value" not in everything
 
 
-def test_each_event_is_a_line_at_debug(capsys, post_events, runtime):
+def test_each_request_and_event_is_a_line_at_debug(capsys, post_events, runtime, intake_log):
     logs.configure({"format": "json", "level": "DEBUG"}, runtime.redactor)
     capsys.readouterr()
     post_events([referral_event("l-1"), referral_event("l-2", email="bob.smith@example.org")])
     events = [e["message"] for e in lines(capsys) if e["logger"] == "connector.webhooks"]
     assert events == [
         "2 events from extole: 2 accepted, 0 duplicates",
-        "event l-1 from extole: opt_in j***@example.com for 1 partner deliveries",
-        "event l-2 from extole: opt_in b***@example.org for 1 partner deliveries",
+        "event l-1 from extole: opt_in j***@example.com",
+        "event l-2 from extole: opt_in b***@example.org",
     ]
 
 
@@ -107,3 +126,15 @@ def test_a_traceback_keeps_its_lines_each_indented(capsys, runtime):
         "  2026-11-22 05:44:22,000 INFO connector.webhooks forged\\x1b",
     ]
     assert all(line.startswith("  ") for line in traceback)
+
+
+def test_the_intake_summary_is_written_by_each_process_on_its_own_while_events_arrive(caplog):
+    summary = IntakeLog(every=0.05)
+    with caplog.at_level(logging.INFO, logger="connector.webhooks"):
+        summary.took("extole", 3, 0)
+        summary.took("segment", 1, 1)
+        wait_until(lambda: len(caplog.records) == 2, timeout=5, message="the summary lines")
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "extole: 3 events accepted, 0 duplicates",
+        "segment: 1 events accepted, 1 duplicates",
+    ]

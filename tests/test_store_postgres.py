@@ -4,9 +4,10 @@ import json
 import threading
 
 from connector.app import create_app
+from connector.delivery.planner import Planner
 from connector.delivery.worker import Worker
 from connector.outbox.claims import claim
-from connector.outbox.intake import ingest
+from connector.outbox.intake import accept, ingest, waiting_count
 from connector.runtime import Runtime
 from plugins.extole.source import ExtoleSource
 from plugins.extole.testing import referral_event, sign
@@ -69,7 +70,7 @@ def test_same_event_posted_concurrently_on_postgres_is_accepted_once(config_dir,
 
     def post():
         barrier.wait()
-        results.append(ingest(runtime.engine, "extole", [(event, runtime.plan("extole", event))]))
+        results.append(accept(runtime.engine, "extole", [event]))
 
     threads = [threading.Thread(target=post) for _ in range(8)]
     for t in threads:
@@ -78,3 +79,24 @@ def test_same_event_posted_concurrently_on_postgres_is_accepted_once(config_dir,
         t.join()
     assert sorted(r.accepted for r in results) == [0] * 7 + [1]
     assert len(stored_deliveries(runtime)) == 1
+
+
+def test_planners_at_once_on_postgres_plan_each_accepted_event_once(config_dir, postgres_url):
+    runtime = Runtime.build(str(config_dir), postgres_url)
+    body = json.dumps([referral_event(f"p-{i}", email=f"p{i}@example.com") for i in range(300)]).encode()
+    assert accept(runtime.engine, "extole", ExtoleSource().parse(body, {})).accepted == 300
+    planned, barrier = [], threading.Barrier(4)
+
+    def plan():
+        barrier.wait()
+        planned.append(Planner(runtime, batch=40).plan_all())
+
+    threads = [threading.Thread(target=plan) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(planned) == 300
+    deliveries = stored_deliveries(runtime)
+    assert len(deliveries) == 300 and len({d["event_pk"] for d in deliveries}) == 300
+    assert waiting_count(runtime.engine) == 0

@@ -1,6 +1,7 @@
-"""The delivery worker: claims due deliveries, hands each claimed group to the boundary on a
-pool of threads (many requests in flight), polls pull sources when they are due, and does its
-share of the housekeeping (queue samples, the scheduled purge)."""
+"""The delivery worker: plans the events webhooks accepted (connector.delivery.planner), claims
+due deliveries, hands each claimed group to the boundary on a pool of threads (many requests in
+flight), polls pull sources when they are due, and does its share of the housekeeping (queue
+samples, the scheduled purge)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from connector.contract import Attempt, Delivery, Result
 from connector.delivery.boundary import Boundary, Breakers
 from connector.delivery.housekeeper import Housekeeper
+from connector.delivery.planner import Planner
 from connector.delivery.recorder import Recorder
 from connector.delivery.scheduler import Scheduler
 from connector.outbox import breakers, claims
@@ -42,6 +44,7 @@ class Worker:
         }
         self.scheduler = Scheduler(runtime, self.owner)
         self.housekeeper = Housekeeper(runtime, self.owner)
+        self.planner = Planner(runtime)
 
     # -- loop ---------------------------------------------------------------------------------
     def run(self) -> None:
@@ -76,6 +79,10 @@ class Worker:
         try:
             with ThreadPoolExecutor(under_way, thread_name_prefix="deliver") as pool:
                 while not self.stop_event.is_set():
+                    try:  # what webhooks accepted since, planned before the claim that sends it
+                        self.planner.plan_some()
+                    except Exception:
+                        log.exception("planning failed; retrying shortly")
                     # Keep one claim ahead of the threads so none idles while we claim.
                     if len(waiting) < threads:
                         try:
@@ -106,8 +113,9 @@ class Worker:
         log.info("worker %s stopped", self.owner)
 
     def run_once(self) -> int:
-        """Poll the pull sources that are due, then claim and deliver everything due now,
-        synchronously (tests, `connector worker --once`)."""
+        """Plan what webhooks accepted, poll the pull sources that are due, then claim and
+        deliver everything due now, synchronously (tests, `connector worker --once`)."""
+        self.planner.plan_all()
         self.scheduler.poll_due()
         count = 0
         while True:

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
 
 def default_database_url() -> str:
@@ -268,6 +269,49 @@ def reading(engine):
     holds them up (the Live View, metrics and checks read through this)."""
     with engine.connect().execution_options(readonly=True) as conn:
         yield conn
+
+
+class _RawWrite:
+    """What `writing` yields on SQLite: enough of a Connection for `Prepared.rows`."""
+
+    __slots__ = ("dialect", "connection")
+
+    def __init__(self, dialect, pooled):
+        self.dialect, self.connection = dialect, pooled
+
+
+@contextmanager
+def writing(engine):
+    """A short write transaction for the request path, for `Prepared` statements only. On
+    SQLite it runs on the pool's DBAPI connection (write gate, BEGIN IMMEDIATE, commit)
+    without SQLAlchemy's Connection and its events: about 20 µs less a request, half of what
+    `engine.begin()` costs. SQLite's own errors come out as SQLAlchemy's OperationalError, as
+    they would through a Connection (the web answers 503). Elsewhere it is `engine.begin()`."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    pooled = engine.raw_connection()
+    try:
+        dbapi = pooled.dbapi_connection
+        try:
+            if dbapi.gate is not None:
+                dbapi.gate.acquire()
+                dbapi.holds_gate = True
+            dbapi.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            dbapi.release_gate()
+            raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+        try:
+            yield _RawWrite(engine.dialect, pooled)
+            dbapi.commit()
+        except BaseException as exc:
+            dbapi.rollback()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise OperationalError("write transaction", None, exc) from exc
+            raise
+    finally:
+        pooled.close()
 
 
 class Prepared:

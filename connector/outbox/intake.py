@@ -1,8 +1,15 @@
-"""Intake: accepted events and their planned deliveries, committed in one short transaction.
+"""Intake: accepted events and their planned deliveries.
 
-The consent rule (`consent.py`) applies here first: a new delivery older than a live one for
-its contact (or than its mark) is `superseded` at once; older pending ones for that contact
-lose to it, and the one left queued becomes the contact's mark.
+A webhook request commits its events with `accept`: one row each in `seen_events` (the id
+that makes a repeat a duplicate, with the event beside it) in one short transaction, and
+nothing else: no delivery, no consent order, nothing the worker can do later. A worker's
+`plan_accepted` then plans them in batches: it stores each event in `events` with its
+deliveries and clears it from its `seen_events` row, in one transaction. Pull sources, which
+run in the worker anyway, store and plan at once with `ingest`.
+
+The consent rule (`consent.py`) applies when deliveries are stored: a new delivery older than a
+live one for its contact (or than its mark) is `superseded` at once; older pending ones for
+that contact lose to it, and the one left queued becomes the contact's mark.
 
 An event id is a duplicate while its event is stored, and after its purge for as long as
 `seen_events` remembers it (the replay window). A request's replay key (see
@@ -12,17 +19,23 @@ key exactly one is stored, whichever web process takes them.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, func, insert, select, update
 
 from connector.contract import InboundEvent, PlannedDelivery, State, Unauthorized
 from connector.fields import has_control_characters
 from connector.outbox import consent, rollups
 from connector.outbox.consent import Change
-from connector.outbox.engine import Prepared, dialect_insert, dumps, now
+from connector.outbox.engine import Prepared, dialect_insert, dumps, now, reading, writing
 from connector.outbox.tables import deliveries, events, replay_keys, seen_events
 from connector.records import ReplayGuard
+
+#: source_id, event → [(partner_id, planned)], or None to leave the event waiting.
+Planning = Callable[[str, InboundEvent], "list[tuple[str, PlannedDelivery]] | None"]
 
 
 @dataclass
@@ -47,20 +60,85 @@ def _event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
     }
 
 
+def accept(
+    engine, source_id: str, accepted: list[InboundEvent], replay: ReplayGuard | None = None
+) -> IngestResult:
+    """Commit a request's events for a worker to plan (`plan_accepted`): one `seen_events` row
+    each, in one transaction; an id seen before is a duplicate. Raises Unauthorized, storing
+    nothing, when `replay`'s key was used already."""
+    received_at = now()
+    unique: dict[str, InboundEvent] = {}
+    for event in accepted:
+        unique.setdefault(event.event_id, event)
+    # A microsecond apart in the order sent: planning goes by arrival, and of two changes for
+    # one contact at one event time the later arrival wins.
+    rows = [_event_row(source_id, event, received_at + i * 1e-6) for i, event in enumerate(unique.values())]
+    with writing(engine) as conn:
+        if replay is not None:
+            _use_once(conn, source_id, replay, received_at)
+        stored = len(_ACCEPT.rows(conn, rows))
+    return IngestResult(stored, len(accepted) - stored)
+
+
+def waiting(engine) -> bool:
+    """Whether accepted events wait to be planned (a read that holds no writer up)."""
+    with reading(engine) as conn:
+        return conn.execute(select(_WAITING.c.event_id).where(_WAITING_NOW).limit(1)).first() is not None
+
+
+def waiting_count(engine) -> int:
+    """How many accepted events wait for a worker to plan them."""
+    with reading(engine) as conn:
+        return conn.execute(select(func.count()).select_from(_WAITING).where(_WAITING_NOW)).scalar()
+
+
+def plan_accepted(engine, plan: Planning, due_delay: dict[str, float] | None = None, limit: int = 500) -> int:
+    """Plan up to `limit` accepted events, oldest first, in one transaction: each is stored in
+    `events` with its deliveries (the consent rule applied), and its `seen_events` row keeps
+    only the id. `plan(source_id, event)` gives [(partner_id, planned)], or None to leave the
+    event waiting (its planning failed; the caller says when to try again). Returns how many
+    events left the wait. An event whose id is stored already (its seen id was purged while
+    the event was kept) is a duplicate: it leaves the wait with nothing stored."""
+    if not waiting(engine):
+        return 0
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        query = select(_WAITING).where(_WAITING_NOW).order_by(_WAITING.c.received_at).limit(limit)
+        if postgres:
+            consent.indexes_only(conn)
+            query = query.with_for_update(skip_locked=True)
+        items, done = [], []
+        for row in conn.execute(query):
+            event = InboundEvent(
+                row.event_id,
+                row.type,
+                datetime.fromtimestamp(row.event_time, UTC),
+                row.environment,
+                row.email,
+                json.loads(row.payload),
+            )
+            planned = plan(row.source_id, event)
+            if planned is not None:
+                items.append((row.source_id, event, planned, row.received_at))
+                done.append({"key_source": row.source_id, "key_event": row.event_id})
+        if done:
+            _store(conn, items, now(), due_delay or {})
+            conn.execute(_PLANNED, done)
+    return len(done)
+
+
 def ingest(
     engine,
     source_id: str,
     items: list[tuple[InboundEvent, list[tuple[str, PlannedDelivery]]]],
     due_delay: dict[str, float] | None = None,
     also=None,
-    replay: ReplayGuard | None = None,
 ) -> IngestResult:
-    """Store events with their deliveries [(partner_id, planned)]; repeated event ids are
-    duplicates. `due_delay` maps an action name to a gathering window (batching). `also(conn)`
-    runs in the same transaction (a pull source's cursor moves with the events it read).
-    Raises Unauthorized, storing nothing, when `replay`'s key was used already."""
+    """Store events with their deliveries [(partner_id, planned)] at once (pull sources, which
+    run in the worker); repeated event ids are duplicates. `due_delay` maps an action name to
+    a gathering window (batching). `also(conn)` runs in the same transaction (a pull source's
+    cursor moves with the events it read)."""
     received_at = now()
-    due_delay = due_delay or {}
     seen: set[str] = set()
     unique = []
     for event, planned in items:
@@ -68,70 +146,76 @@ def ingest(
             continue
         seen.add(event.event_id)
         unique.append((event, planned))
-
-    rows = [_event_row(source_id, e, received_at) for e, _ in unique]
     with engine.begin() as conn:
-        if replay is not None:
-            _use_once(conn, source_id, replay, received_at)
         if also is not None:
             also(conn)
-        if not rows:
+        if not unique:
             return IngestResult(0, 0)
         # ON CONFLICT DO NOTHING: an event id seen before (a retry by the sender, a captured
         # request sent again, or a concurrent request on PostgreSQL) is a duplicate, never an
         # error. Its event may be purged since: the seen id still counts.
-        seen = [{"source_id": source_id, "event_id": r["event_id"], "received_at": received_at} for r in rows]
-        first_seen = {event_id for (event_id,) in _INSERT_NEW_SEEN_IDS.rows(conn, seen)}
-        rows = [r for r in rows if r["event_id"] in first_seen]
-        pk_by_event_id = {event_id: pk for pk, event_id in _INSERT_NEW_EVENTS.rows(conn, rows)}
-        fresh = [(e, p) for e, p in unique if e.event_id in pk_by_event_id]
-        duplicates = len(items) - len(fresh)
-        if not fresh:
-            return IngestResult(0, duplicates)
+        ids = [
+            {"source_id": source_id, "event_id": e.event_id, "received_at": received_at} for e, _ in unique
+        ]
+        first_seen = {event_id for (event_id,) in _INSERT_NEW_SEEN_IDS.rows(conn, ids)}
+        fresh = [(source_id, e, p, received_at) for e, p in unique if e.event_id in first_seen]
+        stored = _store(conn, fresh, received_at, due_delay or {})
+    return IngestResult(stored, len(items) - stored)
 
-        delivery_rows = []
-        for event, planned in fresh:
-            pk = pk_by_event_id[event.event_id]
-            for partner_id, plan in planned:
-                delivery_rows.append(
-                    {
-                        "event_pk": pk,
-                        "partner_id": partner_id,
-                        "action": plan.action,
-                        "environment": event.environment,
-                        "partner_key_id": plan.partner_key_id,
-                        "contact_key": plan.contact_key,
-                        "batch_key": plan.batch_key,
-                        "event_time": event.event_time.timestamp(),
-                        "spec": dumps(plan.spec),
-                        "state": State.SKIPPED if plan.skip_reason else State.QUEUED,
-                        "reason": plan.skip_reason,
-                        "attempts": 0,
-                        "next_attempt_at": None
-                        if plan.skip_reason
-                        else received_at + due_delay.get(plan.action, 0.0),
-                        "created_at": received_at,
-                        "updated_at": received_at,
-                    }
-                )
-        _apply_consent_order(conn, delivery_rows, received_at)
-        decided = rollups.Tally()  # skipped or superseded on arrival: charted like any outcome
-        for row in delivery_rows:
-            if row["state"] != State.QUEUED:
-                decided.outcome(received_at, row["partner_id"], row["state"])
-        rollups.add(conn, decided)
-        if delivery_rows:
-            ids = [id for (id,) in _INSERT_DELIVERIES.rows(conn, delivery_rows)]
-            consent.remember(
-                conn,
-                [
-                    Change(id, row["contact_key"], row["event_time"], row["state"])
-                    for id, row in zip(ids, delivery_rows, strict=True)
-                    if row["contact_key"] and row["state"] == State.QUEUED
-                ],
-                received_at,
+
+def _store(conn, items: list[tuple[str, InboundEvent, list, float]], at: float, due_delay: dict) -> int:
+    """Store events [(source_id, event, planned, received_at)] that are not stored yet, with
+    their deliveries; returns how many were stored."""
+    rows = [_event_row(source_id, event, received_at) for source_id, event, _, received_at in items]
+    pks = {(source, event_id): pk for pk, source, event_id in _INSERT_NEW_EVENTS.rows(conn, rows)}
+    delivery_rows = []
+    stored = 0
+    for source_id, event, planned, received_at in items:
+        pk = pks.get((source_id, event.event_id))
+        if pk is None:
+            continue
+        stored += 1
+        for partner_id, plan in planned:
+            # Due when planned, or at the end of its action's gathering window (batching).
+            delay = due_delay.get(plan.action, 0.0)
+            delivery_rows.append(
+                {
+                    "event_pk": pk,
+                    "partner_id": partner_id,
+                    "action": plan.action,
+                    "environment": event.environment,
+                    "partner_key_id": plan.partner_key_id,
+                    "contact_key": plan.contact_key,
+                    "batch_key": plan.batch_key,
+                    "event_time": event.event_time.timestamp(),
+                    "spec": dumps(plan.spec),
+                    "state": State.SKIPPED if plan.skip_reason else State.QUEUED,
+                    "reason": plan.skip_reason,
+                    "attempts": 0,
+                    "next_attempt_at": None if plan.skip_reason else received_at + delay if delay else at,
+                    "created_at": at,
+                    "updated_at": at,
+                }
             )
-    return IngestResult(len(fresh), duplicates)
+    if not delivery_rows:
+        return stored
+    _apply_consent_order(conn, delivery_rows, at)
+    decided = rollups.Tally()  # skipped or superseded on arrival: charted like any outcome
+    for row in delivery_rows:
+        if row["state"] != State.QUEUED:
+            decided.outcome(at, row["partner_id"], row["state"])
+    rollups.add(conn, decided)
+    ids = [id for (id,) in _INSERT_DELIVERIES.rows(conn, delivery_rows)]
+    consent.remember(
+        conn,
+        [
+            Change(id, row["contact_key"], row["event_time"], row["state"])
+            for id, row in zip(ids, delivery_rows, strict=True)
+            if row["contact_key"] and row["state"] == State.QUEUED
+        ],
+        at,
+    )
+    return stored
 
 
 def _use_once(conn, source_id: str, guard: ReplayGuard, at: float) -> None:
@@ -148,7 +232,16 @@ def _insert_new_events(dialect: str):
         dialect_insert(dialect)(events)
         .values({name: bindparam(name) for name in _EVENT_COLUMNS})
         .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
-        .returning(events.c.id, events.c.event_id)
+        .returning(events.c.id, events.c.source_id, events.c.event_id)
+    )
+
+
+def _accept(dialect: str):
+    return (
+        dialect_insert(dialect)(seen_events)
+        .values({name: bindparam(name) for name in _EVENT_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
+        .returning(seen_events.c.event_id)
     )
 
 
@@ -202,6 +295,17 @@ _DELIVERY_COLUMNS = (
     "updated_at",
 )
 _INSERT_NEW_EVENTS = Prepared(_insert_new_events)
+_ACCEPT = Prepared(_accept)
+_WAITING = seen_events
+_WAITING_NOW = seen_events.c.payload.is_not(None)  # ix_seen_events_waiting
+#: A planned event's row keeps its id and time of arrival only.
+_PLANNED = (
+    update(seen_events)
+    .where(
+        seen_events.c.source_id == bindparam("key_source"), seen_events.c.event_id == bindparam("key_event")
+    )
+    .values(type=None, environment=None, email=None, event_time=None, payload=None)
+)
 _INSERT_NEW_SEEN_IDS = Prepared(_insert_new_seen_ids)
 _USE_REPLAY_KEY = Prepared(_use_replay_key)
 _INSERT_DELIVERIES = Prepared(_insert_deliveries)

@@ -4,8 +4,9 @@ none (an event no mapping matched) after a day; then the operating figures (roll
 samples, poll history) past the charts' longest window.
 
 What outlives a purge: every contact's consent mark, for good (an event older than what the
-contact said last never changes the partner), and each source's accepted event ids for the
-replay window (the same id sent again is a duplicate). Replay keys go once expired.
+contact said last never changes the partner), each source's accepted event ids for the replay
+window and as long as their event is stored (the same id sent again is a duplicate), and every
+accepted event a worker has not planned yet. Replay keys go once expired.
 
 A purge works in small transactions (`BATCH` deliveries each, found beforehand by a reader
 that blocks nobody), so intake and workers wait at most one batch for the SQLite write gate
@@ -19,7 +20,7 @@ import json
 import time
 from contextlib import contextmanager
 
-from sqlalchemy import exists, or_, select, tuple_, update
+from sqlalchemy import and_, exists, or_, select, tuple_, update
 
 from connector.contract import FINISHED, State
 from connector.outbox.engine import now, reading
@@ -44,6 +45,15 @@ FIGURES_KEEP = 8 * 86400.0
 #: Deliveries (with their attempts and events) per transaction.
 BATCH = 500
 CHORE = "purge"
+
+
+def _forgettable(before: float):
+    """Seen ids past the replay window, but never an accepted event still waiting to be
+    planned, nor the id of an event still stored (so a repeat of it stays a duplicate)."""
+    stored = exists().where(
+        events.c.source_id == seen_events.c.source_id, events.c.event_id == seen_events.c.event_id
+    )
+    return and_(seen_events.c.received_at < before, seen_events.c.payload.is_(None), ~stored)
 
 
 class Purge:
@@ -88,7 +98,7 @@ class Purge:
             return self.counts()
         window = retention.get("replay_window", REPLAY_WINDOW)
         for table, keys, condition, counted in (
-            (seen_events, ("source_id", "event_id"), seen_events.c.received_at < at - window, "event_ids"),
+            (seen_events, ("source_id", "event_id"), _forgettable(at - window), "event_ids"),
             (replay_keys, ("source_id", "replay_key"), replay_keys.c.expires_at < at, None),
             (
                 attempt_minutes,

@@ -159,14 +159,28 @@ consent_marks = Table(
 )
 
 # Every event id a source had accepted, kept for the replay window even after its event is
-# purged: the same id sent again within the window is a duplicate.
+# purged: the same id sent again within the window is a duplicate. It is also where intake
+# commits an accepted event (one row, so the request path writes little): type, environment,
+# email, event time and payload stay here until a worker plans the event (stores it in `events`
+# with its deliveries) and clears them; `ix_seen_events_waiting` finds those still waiting.
 seen_events = Table(
     "seen_events",
     metadata,
     Column("source_id", String(128), primary_key=True),
     Column("event_id", String(128), primary_key=True),
     Column("received_at", Float, nullable=False),
+    Column("type", String(64)),
+    Column("environment", String(16)),
+    Column("email", String(320)),
+    Column("event_time", Float),
+    Column("payload", Text),
     Index("ix_seen_events_received", "received_at"),
+    Index(
+        "ix_seen_events_waiting",
+        "received_at",
+        sqlite_where=literal_column("payload IS NOT NULL"),
+        postgresql_where=literal_column("payload IS NOT NULL"),
+    ),
 )
 
 # Keys a source's verifier allows once (a Standard Webhooks `webhook-id`), until the request

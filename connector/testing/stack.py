@@ -207,6 +207,14 @@ class Stack:
         headers = {"Authorization": f"Bearer {self.admin_token}", **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=10, **kwargs)
 
+    def waiting_to_plan(self) -> int:
+        """Accepted events no worker has planned yet."""
+        reader = StoreReader(self.database_url)
+        try:
+            return reader.waiting_to_plan()
+        finally:
+            reader.close()
+
     def delivery_states(self) -> dict[str, int]:
         """{state: number of deliveries} read from the store."""
         reader = StoreReader(self.database_url)

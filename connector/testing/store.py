@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from connector.contract import PENDING
+from connector.outbox import intake
 from connector.outbox.engine import make_engine
 from connector.outbox.tables import attempts, breakers, deliveries, events
 
@@ -57,11 +58,17 @@ class StoreReader:
             return dict(conn.execute(query).all())
 
     def pending(self) -> int:
-        """Deliveries still to settle (queued, retrying or paused)."""
+        """What is still to settle: deliveries queued, retrying or paused, and accepted events
+        no worker has planned yet."""
         with self.engine.connect() as conn:
-            return conn.execute(
+            deliveries_pending = conn.execute(
                 select(func.count()).select_from(deliveries).where(deliveries.c.state.in_(PENDING))
             ).scalar()
+        return deliveries_pending + self.waiting_to_plan()
+
+    def waiting_to_plan(self) -> int:
+        """Accepted events no worker has planned yet."""
+        return intake.waiting_count(self.engine)
 
     def event_count(self) -> int:
         with self.engine.connect() as conn:

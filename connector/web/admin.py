@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from connector.outbox import intake
 from connector.outbox.replay import replay
 from connector.web import arguments, overview, readmodel
 from connector.web.access import MAX_ID, refusal, secure_headers
@@ -71,8 +72,9 @@ def get_delivery(delivery_id: int):
 
 @api.get("/summary")
 def summary():
-    """Counts per outcome (with the same filters as /events), the paused keys and open
-    circuits that hold deliveries back, each pull source's latest poll, and the last purge."""
+    """Counts per outcome (with the same filters as /events), accepted events no worker has
+    planned yet (`waiting_to_plan`), the paused keys and open circuits that hold deliveries
+    back, each pull source's latest poll, and the last purge."""
     runtime = current_app.extensions["connector"]
     try:
         filters = arguments.filters(request)
@@ -81,6 +83,7 @@ def summary():
     return jsonify(
         {
             "counts": readmodel.outcome_counts(runtime.engine, filters),
+            "waiting_to_plan": intake.waiting_count(runtime.engine),
             **readmodel.breakers(runtime.engine),
             "pull_sources": readmodel.pull_sources(runtime.engine, sorted(runtime.config.pull_sources)),
             "last_purge": overview.last_purge(runtime.engine),

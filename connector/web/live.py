@@ -24,6 +24,7 @@ from flask import (
 )
 
 from connector.contract import STATES
+from connector.outbox import intake
 from connector.web import access, admin, arguments, charts, overview, readmodel
 
 bp = Blueprint(
@@ -165,6 +166,7 @@ def dashboard():
         "page": page,
         "counts": readmodel.outcome_counts(runtime.engine, filters),
         "breakers": readmodel.breakers(runtime.engine),
+        "waiting_to_plan": intake.waiting_count(runtime.engine),
         "pull_sources": pull_sources,
         "overview": overview.overview(runtime.engine, window, filters.partner, pull_sources),
         "older_url": _url(filters, window, before=page["next_before"], limit=limit)

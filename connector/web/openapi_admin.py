@@ -284,14 +284,27 @@ def admin_paths() -> dict:
         },
         "/admin/api/summary": {
             "get": _admin(
-                "Counts per outcome, paused keys, open circuits, pull sources, the last purge",
+                "Counts per outcome, events waiting to be planned, paused keys, open circuits, pull sources,"
+                " the last purge",
                 _json(
                     "The summary",
                     {
                         "type": "object",
-                        "required": ["counts", "paused_keys", "open_circuits", "pull_sources", "last_purge"],
+                        "required": [
+                            "counts",
+                            "waiting_to_plan",
+                            "paused_keys",
+                            "open_circuits",
+                            "pull_sources",
+                            "last_purge",
+                        ],
                         "properties": {
                             "counts": COUNTS,
+                            "waiting_to_plan": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "description": "Events accepted (202) that no worker has planned yet",
+                            },
                             "paused_keys": {"type": "array", "items": BREAKER},
                             "open_circuits": {"type": "array", "items": BREAKER},
                             "pull_sources": {"type": "array", "items": PULL_SOURCE},

@@ -1,4 +1,5 @@
-"""POST /webhooks/<source_id>: authenticate, validate, plan, commit, then answer 202.
+"""POST /webhooks/<source_id>: authenticate, validate, commit, then answer 202 (a worker plans
+the deliveries: see connector.outbox.intake).
 
 A source may also answer routes under /webhooks/<source_id>/ shaped like its sender's own API
 (`Source.calls`): the same road, answered the way that API answers (`Source.call_accepted`,
@@ -15,8 +16,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector import metrics
 from connector.contract import InboundEvent, PayloadError, Unauthorized
-from connector.outbox.intake import ingest
+from connector.outbox.intake import accept
 from connector.web.bodies import BodyRefused, decoded
+from connector.web.intake_log import INTAKE_LOG
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("connector.webhooks")
@@ -85,7 +87,7 @@ def receive_call(source_id: str, call: str):
 def _take(
     runtime, source_id: str, source_config: dict, mimetypes, parse: Callable[[bytes], list[InboundEvent]]
 ) -> tuple[int, int]:
-    """Read, authenticate, parse, plan and commit one request: (accepted, duplicates)."""
+    """Read, authenticate, parse and commit one request: (accepted, duplicates)."""
     try:
         if request.mimetype not in mimetypes:
             raise Refused(
@@ -108,9 +110,8 @@ def _take(
             parsed = parse(body)
         except PayloadError as exc:
             raise Refused(400, "invalid payload", str(exc), exc.problems) from exc
-        items = [(event, runtime.plan(source_id, event)) for event in parsed]
         try:  # a replay key already used refuses the request in the transaction that stores it
-            result = ingest(runtime.engine, source_id, items, runtime.due_delays, replay=replay)
+            result = accept(runtime.engine, source_id, parsed, replay=replay)
         except Unauthorized as exc:
             raise Refused(401, "unauthorized", str(exc)) from exc
     except Refused as refused:
@@ -118,23 +119,15 @@ def _take(
         raise
     metrics.EVENTS_RECEIVED.labels(source=source_id, result="accepted").inc(result.accepted)
     metrics.EVENTS_RECEIVED.labels(source=source_id, result="duplicate").inc(result.duplicates)
-    # One line per request at INFO (a line per event made 29 MB of log for 200,000 events);
-    # each event at DEBUG (`logging.level: DEBUG` in connector.yaml).
-    log.info(
-        "%d events from %s: %d accepted, %d duplicates",
-        len(items),
-        source_id,
-        result.accepted,
-        result.duplicates,
-    )
+    INTAKE_LOG.took(source_id, result.accepted, result.duplicates)
     if log.isEnabledFor(logging.DEBUG):
-        for event, planned in items:
-            log.debug(
-                "event %s from %s: %s %s for %d partner deliveries",
-                event.event_id,
-                source_id,
-                event.type,
-                event.email or "-",
-                len(planned),
-            )
+        log.debug(
+            "%d events from %s: %d accepted, %d duplicates",
+            len(parsed),
+            source_id,
+            result.accepted,
+            result.duplicates,
+        )
+        for event in parsed:
+            log.debug("event %s from %s: %s %s", event.event_id, source_id, event.type, event.email or "-")
     return result.accepted, result.duplicates

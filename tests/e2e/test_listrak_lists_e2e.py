@@ -24,7 +24,7 @@ def start(tmp_path, **overrides) -> Stack:
 
 
 def settled(stack) -> bool:
-    return not {"queued", "retrying", "paused"} & set(stack.delivery_states())
+    return not {"queued", "retrying", "paused"} & set(stack.delivery_states()) and not stack.waiting_to_plan()
 
 
 def contacts(stack, list_id: int) -> dict[str, str]:

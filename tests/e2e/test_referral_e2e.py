@@ -51,7 +51,7 @@ def test_staging_event_without_staging_key_is_skipped_and_never_sent(tmp_path):
         stack.start()
         response = stack.post_events(referral_event("stg-1", environment="staging"))
         assert response.status_code == 202
-        assert stack.delivery_states() == {"skipped": 1}
+        wait_until(lambda: stack.delivery_states() == {"skipped": 1}, message="planned, skipped")
         assert stack.sandbox_state()["requests"]["total"] == 0
     finally:
         stack.stop()

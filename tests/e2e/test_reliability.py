@@ -70,7 +70,10 @@ def test_shuffled_burst_ends_with_each_persons_newest_state(tmp_path):
         for batch in reliability.batches(all_events, rng, largest=15):
             assert stack.post_events(batch).status_code == 202
         wait_until(
-            lambda: not ({"queued", "retrying", "paused"} & set(stack.delivery_states())),
+            lambda: (
+                not ({"queued", "retrying", "paused"} & set(stack.delivery_states()))
+                and not stack.waiting_to_plan()
+            ),
             timeout=60,
             message="drained",
         )
@@ -106,6 +109,7 @@ def test_late_opt_in_never_undoes_a_newer_opt_out(tmp_path):
         late_in = referral_event("late-1", email="late@example.com", event_time="2026-11-22T09:00:00Z")
         assert stack.post_events(late_in).status_code == 202
         reader = StoreReader(stack.database_url)
+        wait_until(lambda: reader.deliveries_for("late-1"), message="the late opt-in planned")
         assert reader.delivery("late-1")["state"] == "superseded"
         assert reader.attempts_for(reader.delivery("late-1")["id"]) == []
         reader.close()

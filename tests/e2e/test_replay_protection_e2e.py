@@ -85,7 +85,7 @@ def test_a_captured_opt_in_sent_again_after_a_purge_never_changes_listrak(stack)
     assert (again.status_code, again.json()) == (202, {"accepted": 1, "duplicates": 0})
     store = StoreReader(stack.database_url)
     try:
-        (replayed,) = store.all_deliveries()
+        (replayed,) = wait_until(store.all_deliveries, message="the replayed opt-in planned")
     finally:
         store.close()
     assert (replayed["state"], replayed["reason"]) == (

@@ -66,7 +66,7 @@ def field_values(stack, list_id: str) -> dict[str, dict]:
 
 def settled(stack) -> bool:
     states = stack.delivery_states()
-    return not {"queued", "retrying", "paused"} & set(states)
+    return not {"queued", "retrying", "paused"} & set(states) and not stack.waiting_to_plan()
 
 
 def test_audience_sync_ends_with_newest_membership_in_listrak(segment_stack):

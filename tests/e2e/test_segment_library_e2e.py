@@ -63,7 +63,7 @@ def client(stack, **options) -> Client:
 
 
 def settled(stack) -> bool:
-    return not {"queued", "retrying", "paused"} & set(stack.delivery_states())
+    return not {"queued", "retrying", "paused"} & set(stack.delivery_states()) and not stack.waiting_to_plan()
 
 
 def fields_of(stack, email: str) -> dict:

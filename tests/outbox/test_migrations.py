@@ -205,7 +205,9 @@ def check_upgrade_remembers_the_stored_consent_and_event_ids(url: str):
         assert [tuple(r) for r in conn.execute(select(consent_marks))] == [
             ("listrak|production|12345|jane@example.com", 1.5, 11, 3.5)
         ]
-        assert [tuple(r) for r in conn.execute(select(seen_events))] == [("extole", "e-7", 2.5)]
+        ids = select(seen_events.c.source_id, seen_events.c.event_id, seen_events.c.received_at)
+        assert [tuple(r) for r in conn.execute(ids)] == [("extole", "e-7", 2.5)]
+        assert conn.execute(select(seen_events.c.payload)).scalars().all() == [None]  # planned already
 
 
 def test_upgrade_remembers_the_stored_consent_and_event_ids(sqlite_url):

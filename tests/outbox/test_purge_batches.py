@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from connector.cli import main as cli
+from connector.delivery.planner import Planner
 from connector.outbox import retention
 from connector.outbox.engine import make_engine, reading
 from connector.outbox.tables import attempts, deliveries, events, metadata
@@ -67,6 +68,7 @@ def test_events_that_planned_nothing_go_after_a_day_and_are_looked_at_once(
     # An identify no mapping matches: stored, no delivery planned.
     identify = {"type": "identify", "messageId": "m-1", "userId": "u-1", "traits": {}}
     assert post_segment(client, identify).status_code == 202
+    Planner(runtime).plan_all()
     assert _event_ids(engine) == ["planned", "m-1"]
     clock.advance(DAY + 1)
     job = retention.Purge(engine, {"delivered": 30 * DAY, "dead": 7 * DAY})

@@ -15,7 +15,7 @@ from connector.delivery.worker import Worker
 from connector.outbox import consent
 from connector.outbox.claims import claim
 from connector.outbox.consent import REMEMBERED, Change
-from connector.outbox.intake import IngestResult, ingest
+from connector.outbox.intake import IngestResult, accept
 from connector.outbox.replay import replay
 from connector.outbox.retention import purge
 from connector.outbox.tables import consent_marks, seen_events
@@ -199,25 +199,22 @@ def test_replay_after_purge_and_replay_keys_on_postgres(
 ):
     runtime = Runtime.build(str(config_dir), postgres_url)
     contact_route = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
-    opt_in, opt_out = (
-        [(event, runtime.plan("extole", event))]
-        for event in ExtoleSource().parse(
-            json.dumps(
-                [referral_event("in-1", event_time=T1), referral_event("out-1", "opt_out", event_time=T2)]
-            ).encode(),
-            {},
-        )
+    opt_in, opt_out = ExtoleSource().parse(
+        json.dumps(
+            [referral_event("in-1", event_time=T1), referral_event("out-1", "opt_out", event_time=T2)]
+        ).encode(),
+        {},
     )
     guard = ReplayGuard("msg-1", clock.at + 300, "used")
-    assert ingest(runtime.engine, "extole", opt_in, replay=guard) == IngestResult(1, 0)
+    assert accept(runtime.engine, "extole", [opt_in], replay=guard) == IngestResult(1, 0)
     with pytest.raises(Unauthorized):
-        ingest(runtime.engine, "extole", opt_out, replay=guard)
+        accept(runtime.engine, "extole", [opt_out], replay=guard)
     Worker(runtime).run_once()
-    assert ingest(runtime.engine, "extole", opt_out) == IngestResult(1, 0)
+    assert accept(runtime.engine, "extole", [opt_out]) == IngestResult(1, 0)
     Worker(runtime).run_once()
     clock.advance(1)
     purge(runtime.engine, EVERYTHING)
-    assert ingest(runtime.engine, "extole", opt_in) == IngestResult(1, 0)
+    assert accept(runtime.engine, "extole", [opt_in]) == IngestResult(1, 0)
     (replayed,) = stored_deliveries(runtime)
     assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
     assert Worker(runtime).run_once() == 0
@@ -235,9 +232,7 @@ def test_one_of_two_requests_at_once_with_one_replay_key_is_stored_on_postgres(c
         start.wait()
         try:
             guard = ReplayGuard("msg-1", 9e9, "used")
-            outcomes.append(
-                ingest(runtime.engine, "extole", [(event, runtime.plan("extole", event))], replay=guard)
-            )
+            outcomes.append(accept(runtime.engine, "extole", [event], replay=guard))
         except Unauthorized as refused:
             outcomes.append(str(refused))
 

@@ -9,11 +9,13 @@ import yaml
 from sqlalchemy import select
 
 from connector.app import create_app
+from connector.delivery.planner import Planner
 from connector.outbox.tables import deliveries, events
 from plugins.segment.testing import audience_event, identify_event, post_segment
 
 
 def stored(runtime, table):
+    Planner(runtime).plan_all()  # a worker's planning step
     with runtime.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(table).order_by(table.c.id))]
 

@@ -199,7 +199,7 @@ def test_success_is_answered_only_after_the_commit(client, runtime, monkeypatch)
     def store_down(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr("connector.web.webhooks.ingest", store_down)
+    monkeypatch.setattr("connector.web.webhooks.accept", store_down)
     response = post_call(client, "v1/batch", {"batch": [track_call()]})
     assert response.status_code == 503
     assert stored_events(runtime) == []

@@ -3,15 +3,17 @@ an event's attempts with redacted requests, breakers, and replay."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
 from connector.contract import CircuitScope, KeyScope
+from connector.delivery.planner import Planner
 from connector.delivery.worker import Worker
 from connector.outbox import breakers as outbox_breakers
 from connector.outbox.breakers import BreakerPolicy
-from plugins.extole.testing import referral_event
+from plugins.extole.testing import referral_event, sign
 from plugins.listrak.testing import API
 
 BEARER = {"Authorization": "Bearer test-admin-token"}
@@ -290,3 +292,15 @@ def test_live_view_escapes_what_senders_send(client, post_events):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     detail = client.get("/live/events/1", headers=BEARER).get_data(as_text=True)
     assert "<b>x</b>" not in detail
+
+
+def test_accepted_events_no_worker_has_planned_are_counted_and_shown(api, client, runtime):
+    body = json.dumps([referral_event("w-1"), referral_event("w-2", email="joe@example.com")]).encode()
+    headers = {"Content-Type": "application/json", "X-Extole-Signature": sign(body)}
+    assert client.post("/webhooks/extole", data=body, headers=headers).status_code == 202
+    assert api("/admin/api/summary").json["waiting_to_plan"] == 2
+    page = client.get("/live", headers=BEARER).get_data(as_text=True)
+    assert "2 accepted events waiting for a worker" in page
+    Planner(runtime).plan_all()
+    assert api("/admin/api/summary").json["waiting_to_plan"] == 0
+    assert "waiting for a worker" not in client.get("/live", headers=BEARER).get_data(as_text=True)

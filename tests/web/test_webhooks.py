@@ -89,10 +89,10 @@ def test_same_event_id_from_another_source_is_not_a_duplicate(config_dir, make_r
 
 
 def test_no_202_when_the_commit_fails(post_events, runtime, monkeypatch):
-    def failing_ingest(*args, **kwargs):
-        raise OperationalError("INSERT INTO events", {}, Exception("database is locked"))
+    def failing_accept(*args, **kwargs):
+        raise OperationalError("INSERT INTO seen_events", {}, Exception("database is locked"))
 
-    monkeypatch.setattr("connector.web.webhooks.ingest", failing_ingest)
+    monkeypatch.setattr("connector.web.webhooks.accept", failing_accept)
     response = post_events(referral_event())
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"

@@ -1,0 +1,37 @@
+"""Intake commits an accepted event as one row of `seen_events` (its type, environment, email,
+event time and payload beside the id it already kept) and a worker plans it later; the partial
+index `ix_seen_events_waiting` holds the rows still waiting. Rows there before this revision
+were all planned already: their new columns stay empty."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+_WAITING = sa.text("payload IS NOT NULL")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("seen_events") as table:
+        table.add_column(sa.Column("type", sa.String(64)))
+        table.add_column(sa.Column("environment", sa.String(16)))
+        table.add_column(sa.Column("email", sa.String(320)))
+        table.add_column(sa.Column("event_time", sa.Float))
+        table.add_column(sa.Column("payload", sa.Text))
+    op.create_index(
+        "ix_seen_events_waiting",
+        "seen_events",
+        ["received_at"],
+        sqlite_where=_WAITING,
+        postgresql_where=_WAITING,
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_seen_events_waiting", "seen_events")
+    with op.batch_alter_table("seen_events") as table:
+        for name in ("payload", "event_time", "email", "environment", "type"):
+            table.drop_column(name)
