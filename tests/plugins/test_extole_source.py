@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
+from marshmallow import ValidationError
 
 from connector.contract import PayloadError
-from plugins.extole.source import MAX_EVENTS, ExtoleSource
+from plugins.extole.source import _EVENT_SCHEMA, _PLAIN_EVENT, MAX_EVENTS, ExtoleSource
 from plugins.extole.testing import referral_event
 
 SOURCE = ExtoleSource()
@@ -210,3 +213,66 @@ def test_implausible_event_times_are_refused(moment, message):
     with pytest.raises(PayloadError) as refused:
         ExtoleSource().parse(json.dumps(referral_event(event_time=moment)).encode(), {})
     assert refused.value.problems == {"event_time": [message]}
+
+
+# -- the plain loader gives what the schema gives, or leaves the event to the schema ----------
+_TEXTS = st.one_of(
+    st.sampled_from(["opt_in", "opt_out", "production", "staging", "advocate", "friend", "", "x" * 300]),
+    st.text(max_size=12),
+)
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), _TEXTS, st.just([]))
+_TIMES = st.one_of(
+    st.sampled_from(
+        [
+            "2026-11-22T05:44:22.123Z",
+            "2026-11-22T05:44:22+02:00",
+            "2026-11-22T05:44:22",
+            "1999-12-31T23:59:59Z",
+        ]
+    ),
+    st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat),
+    _ANY,
+)
+_EMAILS = st.one_of(
+    st.sampled_from(["Jane.Doe@Example.com ", "jane@example", "a@b.co", "\u00e9@x.org"]), _ANY
+)
+
+
+_TOP = ("event_id", "type", "event_time", "environment", "client_id", "person", "extra")
+_PERSON = ("email", "first_name", "last_name", "phone_number", "share_link", "funnel", "partner_user_id", "x")
+_VALUES = {"event_time": _TIMES, "email": _EMAILS}
+
+
+@st.composite
+def events(draw):
+    """A valid event with up to three of its values changed or left out."""
+    event = referral_event(draw(_TEXTS), email=draw(_EMAILS.filter(lambda e: isinstance(e, str))))
+    for _ in range(draw(st.integers(0, 3))):
+        inside = draw(st.booleans())
+        where = event["person"] if inside and isinstance(event.get("person"), dict) else event
+        key = draw(st.sampled_from(_PERSON if where is not event else _TOP))
+        if draw(st.booleans()):
+            where.pop(key, None)
+        else:
+            where[key] = draw(_VALUES.get(key, st.one_of(_TEXTS, _ANY)))
+    return event
+
+
+@hypothesis.settings(
+    max_examples=1500, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+@hypothesis.given(events())
+def test_the_plain_loader_agrees_with_the_schema(event):
+    plain = _PLAIN_EVENT(event)
+    try:
+        loaded = _EVENT_SCHEMA.load(event)
+    except ValidationError:
+        assert plain is None
+        return
+    assert plain is None or plain == loaded
+
+
+def test_a_plainly_valid_event_takes_the_plain_loader():
+    event = referral_event("p-1", email=" Jane@Example.COM", environment="staging")
+    assert _PLAIN_EVENT(event) == _EVENT_SCHEMA.load(event)
+    assert _PLAIN_EVENT({**event, "event_id": 7}) is None  # a number: the schema makes it a string
