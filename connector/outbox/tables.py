@@ -181,6 +181,7 @@ seen_events = Table(
         sqlite_where=literal_column("payload IS NOT NULL"),
         postgresql_where=literal_column("payload IS NOT NULL"),
     ),
+    sqlite_with_rowid=False,  # the key is the table: one B-tree fewer for each accepted event
 )
 
 # Keys a source's verifier allows once (a Standard Webhooks `webhook-id`), until the request
