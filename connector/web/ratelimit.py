@@ -156,12 +156,14 @@ def install(app: Flask, engine) -> Limiter:
 
     _only_where_credentials_are_checked(app, limiter)
 
-    @app.after_request
     def _count_only_failures(response):
         entries = g.pop("limit_entries", None)
         if entries and response.status_code != 401:
             limiter.storage.give_back(entries)
         return response
+
+    for blueprint in GUARDED:
+        app.after_request_funcs.setdefault(blueprint, []).append(_count_only_failures)
 
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded):
@@ -170,9 +172,15 @@ def install(app: Flask, engine) -> Limiter:
     return limiter
 
 
+#: The blueprints whose requests can carry a credential (see checks_a_credential).
+GUARDED = ("live", "admin_api")
+
+
 def _only_where_credentials_are_checked(app: Flask, limiter: Limiter) -> None:
-    """flask-limiter hooks every request of the app; run its hooks only for the requests the
-    limit counts, so webhooks (the hot path) pay nothing for it."""
+    """flask-limiter hooks every request of the app; its hooks move to the blueprints that
+    check credentials, ahead of their own guards, and run only for the requests the limit
+    counts, so webhooks (the hot path) do not even call them. Runs before the blueprints are
+    registered: their own hooks come after these."""
 
     def gated(hook):
         @functools.wraps(hook)
@@ -184,9 +192,14 @@ def _only_where_credentials_are_checked(app: Flask, limiter: Limiter) -> None:
         return run
 
     hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
-    for funcs in (hook_list[None] for hook_list in hooks):
-        for index, hook in enumerate(funcs):
-            if getattr(hook, "__self__", None) is limiter or (
-                isinstance(hook, functools.partial) and hook.args[:1] == (limiter,)
-            ):
-                funcs[index] = gated(hook)
+    for hook_lists in hooks:
+        funcs = hook_lists.get(None, [])
+        ours = [
+            hook
+            for hook in funcs
+            if getattr(hook, "__self__", None) is limiter
+            or (isinstance(hook, functools.partial) and hook.args[:1] == (limiter,))
+        ]
+        funcs[:] = [hook for hook in funcs if hook not in ours]
+        for blueprint in GUARDED:
+            hook_lists.setdefault(blueprint, []).extend(gated(hook) for hook in ours)
