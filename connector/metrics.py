@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import select
 
 from connector.contract import PENDING, CircuitScope, KeyScope, parse_scope
-from connector.outbox import retention, rollups
+from connector.outbox import intake, retention, rollups
 from connector.outbox.engine import reading
 from connector.outbox.tables import breakers, pollers
 
@@ -45,7 +45,8 @@ class StoreCollector:
     """Figures read from the store: the queue (pending deliveries by partner and state, the
     age of the oldest due one), outcomes of the last hour (from the per-minute rollups),
     paused keys and open circuits (counts, and one series per key / circuit so an alert can
-    name it), each pull source's latest poll and the last purge.
+    name it), each pull source's latest poll, the last purge, and the accepted events no worker
+    has planned yet.
 
     Nothing here reads the attempt log or counts finished deliveries: the queue is read from
     its index alone (its cost follows the backlog, not the history), the rest from tables of
@@ -109,6 +110,11 @@ class StoreCollector:
         purged_at = GaugeMetricFamily(
             "connector_purge_last_finished_timestamp_seconds", "When the last purge finished (0: never)"
         )
+        to_plan = GaugeMetricFamily(
+            "connector_events_waiting_to_plan",
+            "Accepted events no worker has planned yet (alert when it grows: is a worker running?)",
+        )
+        to_plan.add_metric([], intake.waiting_count(self.engine))
         queue = rollups.queue_now(self.engine, now)
         for partner in self.partners:
             queue.setdefault(partner, {**dict.fromkeys(PENDING, 0), "oldest_due_seconds": 0.0})
@@ -165,4 +171,5 @@ class StoreCollector:
             last_events,
             poll_failures,
             purged_at,
+            to_plan,
         ]

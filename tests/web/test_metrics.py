@@ -4,6 +4,8 @@ store at most every few seconds without scanning a table, and may ask for a toke
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
@@ -11,12 +13,13 @@ from sqlalchemy import event
 from connector.app import create_app
 from connector.config import ConfigError
 from connector.contract import CircuitScope, KeyScope
+from connector.delivery.planner import Planner
 from connector.delivery.worker import Worker
 from connector.metrics import STORE_TTL, StoreCollector
 from connector.outbox import breakers as outbox_breakers
 from connector.runtime import Runtime
 from connector.testing.history import seed_history
-from plugins.extole.testing import referral_event
+from plugins.extole.testing import referral_event, sign
 from plugins.listrak.testing import API
 
 
@@ -208,3 +211,14 @@ def test_a_short_metrics_token_is_a_config_error(metrics_token, monkeypatch, con
     with pytest.raises(ConfigError) as refused:
         Runtime.build(str(config_dir), "sqlite://")
     assert "connector.yaml: metrics.token: at least 16 characters" in str(refused.value)
+
+
+def test_metrics_count_the_accepted_events_no_worker_has_planned(client, runtime, clock):
+    body = json.dumps([referral_event("w-1"), referral_event("w-2", email="b@example.com")]).encode()
+    headers = {"Content-Type": "application/json", "X-Extole-Signature": sign(body)}
+    assert client.post("/webhooks/extole", data=body, headers=headers).status_code == 202
+    clock.advance(STORE_TTL)
+    assert value(scrape(client), "connector_events_waiting_to_plan") == 2
+    Planner(runtime).plan_all()
+    clock.advance(STORE_TTL)
+    assert value(scrape(client), "connector_events_waiting_to_plan") == 0
