@@ -20,7 +20,8 @@ from sqlalchemy import and_, bindparam, or_, select, text, update
 
 from connector.contract import PENDING, State
 from connector.outbox import rollups
-from connector.outbox.engine import Prepared, dialect_insert
+from connector.outbox.engine import dialect_insert
+from connector.outbox.statements import Prepared
 from connector.outbox.tables import consent_marks, deliveries, unindexed
 
 #: Changes that still count for a contact: pending ones and delivered ones.

@@ -14,10 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, make_url
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError
 
 
 def default_database_url() -> str:
@@ -160,14 +158,19 @@ class _Checkpointer:
         for engine in engines:
             cls.watch(engine)
 
+    #: Held while the thread is inside SQLite: a fork waits for it (see _before_fork), or the
+    #: child could inherit SQLite's mutexes held and hang at its first connection.
+    busy = threading.Lock()
+
     @classmethod
     def _run(cls) -> None:
         while True:
             time.sleep(CHECKPOINT_SECONDS)
             with cls._lock:
                 engines = list(cls._engines)
-            for engine in engines:
-                checkpoint(engine)
+            with cls.busy:
+                for engine in engines:
+                    checkpoint(engine)
             del engines
 
 
@@ -253,14 +256,28 @@ def make_engine(url: str | None = None):
 _ENGINES: weakref.WeakSet = weakref.WeakSet()
 
 
+def _before_fork() -> None:
+    """No thread of ours is inside SQLite (or making a write gate) while the process forks."""
+    _Checkpointer.busy.acquire()
+    _WriteGate._gates_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _WriteGate._gates_lock.release()
+    _Checkpointer.busy.release()
+
+
 def _after_fork_in_child() -> None:
     _WriteGate._gates_lock = threading.Lock()
+    _Checkpointer.busy = threading.Lock()
     for engine in list(_ENGINES):
         engine.dispose(close=False)  # the parent's connections stay the parent's
     _Checkpointer.after_fork()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
 
 
 @contextmanager
@@ -269,103 +286,6 @@ def reading(engine):
     holds them up (the Live View, metrics and checks read through this)."""
     with engine.connect().execution_options(readonly=True) as conn:
         yield conn
-
-
-class _RawWrite:
-    """What `writing` yields on SQLite: enough of a Connection for `Prepared.rows`."""
-
-    __slots__ = ("dialect", "connection")
-
-    def __init__(self, dialect, pooled):
-        self.dialect, self.connection = dialect, pooled
-
-
-@contextmanager
-def writing(engine):
-    """A short write transaction for the request path, for `Prepared` statements only. On
-    SQLite it runs on the pool's DBAPI connection (write gate, BEGIN IMMEDIATE, commit)
-    without SQLAlchemy's Connection and its events: about 20 µs less a request, half of what
-    `engine.begin()` costs. SQLite's own errors come out as SQLAlchemy's OperationalError, as
-    they would through a Connection (the web answers 503). Elsewhere it is `engine.begin()`."""
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            yield conn
-        return
-    pooled = engine.raw_connection()
-    try:
-        dbapi = pooled.dbapi_connection
-        try:
-            if dbapi.gate is not None:
-                dbapi.gate.acquire()
-                dbapi.holds_gate = True
-            dbapi.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            dbapi.release_gate()
-            raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
-        try:
-            yield _RawWrite(engine.dialect, pooled)
-            dbapi.commit()
-        except BaseException as exc:
-            dbapi.rollback()
-            if isinstance(exc, sqlite3.OperationalError):
-                raise OperationalError("write transaction", None, exc) from exc
-            raise
-    finally:
-        pooled.close()
-
-
-class Prepared:
-    """A statement compiled once per dialect, for the request path's few writes.
-
-    On SQLite it runs straight on the DBAPI cursor of the transaction's connection, one call
-    per parameter set: about 4 µs a call against 20 µs through `Connection.execute`, whose
-    per-call machinery was a third of intake's time. Elsewhere (PostgreSQL, one round trip
-    per statement) it is `Connection.execute` with all parameter sets at once. Parameters are
-    by name and must name every bound column; no type conversion beyond the driver's, so
-    only for tables of numbers and text."""
-
-    def __init__(self, build):
-        self._build = build  # dialect name → statement
-        self._forms: dict[str, tuple] = {}
-
-    def _form(self, dialect: str) -> tuple:
-        form = self._forms.get(dialect)
-        if form is None:
-            statement = self._build(dialect)
-            if dialect == "sqlite":
-                compiled = statement.compile(dialect=_SQLITE_DIALECT)
-                form = (statement, compiled.string, tuple(compiled.positiontup), None)
-                if compiled.post_compile_params:  # `IN (...)` of constants: bound like the rest
-                    required = {bind.key: None for bind in compiled.binds.values() if bind.required}
-                    expanded = statement.params(required).compile(dialect=_SQLITE_DIALECT)
-                    state = expanded.construct_expanded_state()
-                    form = (statement, state.statement, tuple(state.positiontup), state.parameters)
-            else:
-                form = (statement, None, None, None)
-            self._forms[dialect] = form
-        return form
-
-    def rows(self, conn, params: list[dict]) -> list[tuple]:
-        """Run the statement once per parameter set; what it returns, in parameter order."""
-        if not params:
-            return []
-        statement, sql, names, constants = self._form(conn.dialect.name)
-        if sql is None:
-            result = conn.execute(statement, params)
-            return [tuple(row) for row in result] if result.returns_rows else []
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            found = []
-            for one in params:
-                given = {**constants, **one} if constants else one
-                cursor.execute(sql, tuple(given[name] for name in names))
-                found += cursor.fetchall()
-            return found
-        finally:
-            cursor.close()
-
-
-_SQLITE_DIALECT = sqlite_dialect.dialect()
 
 
 def dialect_insert(dialect: str):

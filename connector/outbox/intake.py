@@ -30,7 +30,8 @@ from connector.contract import InboundEvent, PlannedDelivery, State, Unauthorize
 from connector.fields import has_control_characters
 from connector.outbox import consent, rollups
 from connector.outbox.consent import Change
-from connector.outbox.engine import Prepared, dialect_insert, dumps, now, reading, writing
+from connector.outbox.engine import dialect_insert, dumps, now, reading
+from connector.outbox.statements import Prepared, writing
 from connector.outbox.tables import deliveries, events, replay_keys, seen_events
 from connector.records import ReplayGuard
 
@@ -86,27 +87,48 @@ def waiting(engine) -> bool:
         return conn.execute(select(_WAITING.c.event_id).where(_WAITING_NOW).limit(1)).first() is not None
 
 
+def waiting_keys(engine, limit: int) -> list[tuple[str, str]]:
+    """(source_id, event_id) of the oldest accepted events waiting to be planned."""
+    with reading(engine) as conn:
+        query = select(_WAITING.c.source_id, _WAITING.c.event_id).where(_WAITING_NOW)
+        return [tuple(row) for row in conn.execute(query.order_by(_WAITING.c.received_at).limit(limit))]
+
+
 def waiting_count(engine) -> int:
     """How many accepted events wait for a worker to plan them."""
     with reading(engine) as conn:
         return conn.execute(select(func.count()).select_from(_WAITING).where(_WAITING_NOW)).scalar()
 
 
-def plan_accepted(engine, plan: Planning, due_delay: dict[str, float] | None = None, limit: int = 500) -> int:
+def plan_accepted(
+    engine,
+    plan: Planning,
+    due_delay: dict[str, float] | None = None,
+    limit: int = 500,
+    only: tuple[str, str] | None = None,
+) -> int:
     """Plan up to `limit` accepted events, oldest first, in one transaction: each is stored in
     `events` with its deliveries (the consent rule applied), and its `seen_events` row keeps
     only the id. `plan(source_id, event)` gives [(partner_id, planned)], or None to leave the
     event waiting (its planning failed; the caller says when to try again). Returns how many
     events left the wait. An event whose id is stored already (its seen id was purged while
-    the event was kept) is a duplicate: it leaves the wait with nothing stored."""
+    the event was kept) is a duplicate: it leaves the wait with nothing stored. `only`, a
+    (source_id, event_id), plans that one event if it waits."""
     if not waiting(engine):
         return 0
     postgres = engine.dialect.name == "postgresql"
     with engine.begin() as conn:
         query = select(_WAITING).where(_WAITING_NOW).order_by(_WAITING.c.received_at).limit(limit)
+        if only is not None:
+            query = query.where(_WAITING.c.source_id == only[0], _WAITING.c.event_id == only[1])
         if postgres:
+            # One planner at a time, as SQLite's single writer is: batches are planned in the
+            # order events arrived, so of two changes at one event time the later arrival
+            # still gets the later stamp. Another worker planning now is not waited for.
+            if not conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({PLANNING_LOCK})").scalar():
+                return 0
             consent.indexes_only(conn)
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update()
         items, done = [], []
         for row in conn.execute(query):
             event = InboundEvent(
@@ -296,6 +318,8 @@ _DELIVERY_COLUMNS = (
 )
 _INSERT_NEW_EVENTS = Prepared(_insert_new_events)
 _ACCEPT = Prepared(_accept)
+#: The PostgreSQL advisory lock a planning transaction holds ("plan").
+PLANNING_LOCK = 0x706C616E
 _WAITING = seen_events
 _WAITING_NOW = seen_events.c.payload.is_not(None)  # ix_seen_events_waiting
 #: A planned event's row keeps its id and time of arrival only.

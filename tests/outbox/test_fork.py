@@ -40,3 +40,27 @@ def test_a_forked_child_writes_through_its_own_connection_gate_and_checkpoint_th
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(seen_events)).scalar() == 3
     engine.dispose()
+
+
+def test_a_fork_waits_while_the_checkpoint_thread_is_inside_sqlite():
+    """A child forked while another thread holds SQLite's mutexes would hang at its first
+    connection: the fork waits for the checkpoint thread to leave SQLite."""
+    inside, leave, order = threading.Event(), threading.Event(), []
+
+    def checkpointing():
+        with outbox_engine._Checkpointer.busy:
+            inside.set()
+            leave.wait(5)
+            order.append("left SQLite")
+
+    thread = threading.Thread(target=checkpointing)
+    thread.start()
+    inside.wait(5)
+    threading.Timer(0.2, leave.set).start()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child only exits
+        os._exit(0)
+    order.append("forked")
+    thread.join()
+    assert os.waitpid(child, 0)[1] == 0
+    assert order == ["left SQLite", "forked"]
