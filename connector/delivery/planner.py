@@ -3,7 +3,9 @@
 
 An event whose planning raises (a plugin's bug) is never dropped: it keeps waiting, the error
 is logged, and this process tries it again later (1 s, doubling to an hour) while planning
-the rest."""
+the rest. If a batch fails as a whole (storing what was planned raised), its events are
+planned one at a time, so the one at fault waits alone. A retried event counts as arriving when
+it is planned, as a request that failed and was sent again did."""
 
 from __future__ import annotations
 
@@ -25,9 +27,21 @@ class Planner:
 
     def plan_some(self) -> int:
         """Plan one batch; how many events it planned."""
-        return intake.plan_accepted(
-            self.runtime.engine, self._plan, self.runtime.due_delays, self.batch + len(self.failed)
-        )
+        self._forget_old_failures()
+        limit = self.batch + len(self.failed)
+        try:
+            return intake.plan_accepted(self.runtime.engine, self._plan, self.runtime.due_delays, limit)
+        except Exception:
+            log.exception("planning a batch failed: planning its events one at a time")
+        planned = 0
+        for key in intake.waiting_keys(self.runtime.engine, limit):
+            try:
+                planned += intake.plan_accepted(
+                    self.runtime.engine, self._plan, self.runtime.due_delays, 1, only=key
+                )
+            except Exception:
+                self._failed(key, "storing it")
+        return planned
 
     def plan_all(self) -> int:
         """Plan until nothing waits that can be planned now."""
@@ -44,14 +58,26 @@ class Planner:
         try:
             planned = self.runtime.plan(source_id, event)
         except Exception:
-            wait = RETRY_FIRST if retry is None else min(2 * retry[1], RETRY_MOST)
-            self.failed[key] = (self.clock() + wait, wait)
-            log.exception(
-                "planning event %s from %s failed: it stays accepted and waits; next try in %.0f s",
-                event.event_id,
-                source_id,
-                wait,
-            )
+            self._failed(key, "planning it")
             return None
         self.failed.pop(key, None)
         return planned
+
+    def _failed(self, key: tuple[str, str], doing: str) -> None:
+        retry = self.failed.get(key)
+        wait = RETRY_FIRST if retry is None else min(2 * retry[1], RETRY_MOST)
+        self.failed[key] = (self.clock() + wait, wait)
+        log.exception(
+            "%s failed for event %s from %s: it stays accepted and waits; next try in %.0f s",
+            doing,
+            key[1],
+            key[0],
+            wait,
+        )
+
+    def _forget_old_failures(self) -> None:
+        """An event retried long ago and never seen since was planned elsewhere (another
+        worker): its entry would only make every batch bigger."""
+        stale = self.clock() - 2 * RETRY_MOST
+        for key in [key for key, (retry_at, _) in self.failed.items() if retry_at < stale]:
+            del self.failed[key]

@@ -20,7 +20,7 @@ import json
 import time
 from contextlib import contextmanager
 
-from sqlalchemy import and_, exists, or_, select, tuple_, update
+from sqlalchemy import and_, exists, func, or_, select, tuple_, update
 
 from connector.contract import FINISHED, State
 from connector.outbox.engine import now, reading
@@ -183,7 +183,14 @@ class Purge:
                     .limit(self.batch * 4)
                 ).all()
             if not page:
-                self.events_checked_before = max(self.events_checked_before, cut)
+                # Never past an event still waiting to be planned: it is stored later with the
+                # time it arrived, behind where the next purge would start looking.
+                with reading(self.engine) as conn:
+                    oldest = conn.execute(
+                        select(func.min(seen_events.c.received_at)).where(seen_events.c.payload.is_not(None))
+                    ).scalar()
+                checked = cut if oldest is None else min(cut, oldest)
+                self.events_checked_before = max(self.events_checked_before, checked)
                 return True
             position = (page[-1].received_at, page[-1].id)
             lonely = [row.id for row in page if not row.planned]

@@ -5,6 +5,7 @@ at DEBUG (`logging.level: DEBUG` in connector.yaml); refusals are counted in /me
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -33,8 +34,11 @@ class IntakeLog:
             if self._pid != os.getpid():  # first request of this process (gunicorn forks)
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="intake-log", daemon=True).start()
+                atexit.register(self.flush)  # what came in since the last line, at shutdown
 
     def flush(self) -> None:
+        if not self._counts:
+            return
         with self._lock:
             counts, self._counts = self._counts, defaultdict(lambda: [0, 0, 0])
             since, self._since = self._since, time.monotonic()

@@ -6,11 +6,15 @@ takes a waiting event."""
 from __future__ import annotations
 
 import json
+import shutil
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from connector.delivery.planner import Planner
 from connector.outbox import intake
+from connector.outbox.engine import make_engine
 from connector.outbox.intake import IngestResult, accept
 from connector.outbox.retention import purge
 from connector.outbox.tables import consent_marks, deliveries, events, seen_events
@@ -98,7 +102,7 @@ def test_an_event_whose_planning_fails_waits_and_is_tried_again_later(runtime, m
     assert planner.plan_all() == 1
     assert [e["event_id"] for e in rows(runtime, events)] == ["good"]
     assert intake.waiting_count(runtime.engine) == 1
-    assert "planning event bad from extole failed" in caplog.text
+    assert "planning it failed for event bad from extole" in caplog.text
     assert planner.plan_all() == 0  # not before its time
     at[0] += 1.0
     assert planner.plan_all() == 0  # failed again: next try 2 s later
@@ -124,3 +128,35 @@ def rows_of_seen(runtime) -> list[dict]:
         return [
             dict(r._mapping) for r in conn.execute(select(seen_events).order_by(seen_events.c.received_at))
         ]
+
+
+def test_a_store_that_cannot_be_opened_is_sqlalchemys_operational_error(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/gone/connector.db")
+    shutil.rmtree(tmp_path / "gone")
+    with pytest.raises(OperationalError):  # the web answers it 503 (connector.app)
+        accept(engine, "extole", parsed(opt_in("a")))
+
+
+def test_an_event_that_cannot_be_stored_waits_alone_while_the_others_are_planned(
+    runtime, monkeypatch, caplog
+):
+    accept(
+        runtime.engine,
+        "extole",
+        parsed(opt_in("a"), opt_in("bad", "joe@example.com"), opt_in("c", "c@x.org")),
+    )
+    real_plan = runtime.plan
+
+    def plan(source_id, event):
+        planned = real_plan(source_id, event)
+        if event.event_id == "bad":
+            circular = {}
+            circular["itself"] = circular
+            planned[0][1].spec = circular  # a plugin bug: its spec cannot be stored
+        return planned
+
+    monkeypatch.setattr(runtime, "plan", plan)
+    assert Planner(runtime).plan_all() == 2
+    assert [e["event_id"] for e in rows(runtime, events)] == ["a", "c"]
+    assert intake.waiting_keys(runtime.engine, 10) == [("extole", "bad")]
+    assert "storing it failed for event bad from extole" in caplog.text

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import delete, insert, inspect, select, text
@@ -444,3 +445,26 @@ def test_gunicorn_refuses_to_boot_on_a_database_behind_the_code(tmp_path, sqlite
         f"SchemaError: cannot start: the database is at schema revision 0001, behind this "
         f"code's {HEAD}: run `connector db upgrade`"
     ) in done.stderr
+
+
+def test_0008_brings_back_the_ids_of_stored_events_a_purge_had_forgotten(sqlite_url):
+    engine = made_before_migrations(sqlite_url)
+    migrations.upgrade(engine, "0007")
+    with engine.begin() as conn:
+        conn.execute(delete(seen_events))
+    migrations.upgrade(engine)
+    with reading(engine) as conn:
+        ids = select(seen_events.c.source_id, seen_events.c.event_id, seen_events.c.received_at)
+        assert [tuple(r) for r in conn.execute(ids)] == [("extole", "e-7", 2.5)]
+
+
+def test_0008_is_not_undone_while_accepted_events_wait_to_be_planned(sqlite_url):
+    engine = made_before_migrations(sqlite_url)
+    migrations.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(seen_events).values(source_id="extole", event_id="w-1", received_at=9.0, payload="{}")
+        )
+    with engine.begin() as conn, pytest.raises(RuntimeError, match="wait to be planned"):
+        command.downgrade(migrations._config(conn), "0007")
+    assert migrations.status(engine).at_head

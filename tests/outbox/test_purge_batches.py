@@ -82,6 +82,22 @@ def test_events_that_planned_nothing_go_after_a_day_and_are_looked_at_once(
     assert again.transactions == 5  # the memory and figure tables only: no event looked at again
 
 
+def test_an_event_planned_a_day_late_is_still_looked_at_by_a_later_purge(client, runtime, clock):
+    engine = runtime.engine
+    identify = {"type": "identify", "messageId": "late", "userId": "u-1", "traits": {}}
+    assert post_segment(client, identify).status_code == 202  # no worker plans it for two days
+    clock.advance(2 * DAY)
+    first = retention.Purge(engine, {"delivered": 30 * DAY, "dead": 7 * DAY})
+    first.run()
+    assert first.events_checked_before == clock.at - 2 * DAY  # not past the event still waiting
+    Planner(runtime).plan_all()  # stored with the time it arrived, two days ago
+    again = retention.Purge(
+        engine, {"delivered": 30 * DAY, "dead": 7 * DAY}, events_checked_before=first.events_checked_before
+    )
+    assert again.run() == {"deliveries": 0, "attempts": 0, "events": 1}
+    assert _event_ids(engine) == []
+
+
 def _event_ids(engine) -> list[str]:
     with reading(engine) as conn:
         return list(conn.execute(select(events.c.event_id).order_by(events.c.id)).scalars())
