@@ -79,10 +79,12 @@ class Worker:
         try:
             with ThreadPoolExecutor(under_way, thread_name_prefix="deliver") as pool:
                 while not self.stop_event.is_set():
+                    planned = 0
                     try:  # what webhooks accepted since, planned before the claim that sends it
-                        self.planner.plan_some()
+                        planned = self.planner.plan_some()
                     except Exception:
                         log.exception("planning failed; retrying shortly")
+                    more_to_plan = planned >= self.planner.batch  # then no pause below
                     # Keep one claim ahead of the threads so none idles while we claim.
                     if len(waiting) < threads:
                         try:
@@ -94,11 +96,13 @@ class Worker:
                             inflight += 1
                             pool.submit(self.deliver_group, waiting.popleft()).add_done_callback(finished)
                         busy = inflight
-                        if busy == under_way:
+                        if more_to_plan:
+                            pass
+                        elif busy == under_way:
                             slots.wait(1.0)  # until a slot frees
                         elif busy:  # nothing more due: claim again soon, or once a contact frees
                             slots.wait(self.settings["poll_interval"])
-                    if not busy:
+                    if not busy and not more_to_plan:
                         self.stop_event.wait(self.settings["poll_interval"])
         finally:
             if waiting:  # claimed but never started: back to the queue now, not after the lease
