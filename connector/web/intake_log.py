@@ -1,11 +1,12 @@
 """What the webhooks took, logged as a summary: one INFO line per source every few seconds
 while events arrive, from each web process, instead of a line per request (thousands a second
 under load; a line per event made 29 MB of log for 200,000 events). Each request and event is
-at DEBUG (`logging.level: DEBUG` in connector.yaml); refusals are counted in /metrics."""
+at DEBUG (`logging.level: DEBUG` in connector.yaml); refusals are counted in /metrics. What
+came in during a process's last few seconds is in /metrics, not in a last line (a line written
+at exit would go to whatever the log's stream is by then)."""
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import threading
@@ -34,7 +35,6 @@ class IntakeLog:
             if self._pid != os.getpid():  # first request of this process (gunicorn forks)
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="intake-log", daemon=True).start()
-                atexit.register(self.flush)  # what came in since the last line, at shutdown
 
     def flush(self) -> None:
         if not self._counts:
