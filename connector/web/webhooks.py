@@ -120,8 +120,11 @@ def _take(
     except Refused as refused:
         _received(source_id, refused.error).inc()
         raise
-    _received(source_id, "accepted").inc(result.accepted)
-    _received(source_id, "duplicate").inc(result.duplicates)
+    accepted, duplicates = _received(source_id, "accepted"), _received(source_id, "duplicate")
+    if result.accepted:  # each inc writes to a shared file under gunicorn (multiprocess mode)
+        accepted.inc(result.accepted)
+    if result.duplicates:
+        duplicates.inc(result.duplicates)
     INTAKE_LOG.took(source_id, result.accepted, result.duplicates)
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
