@@ -96,11 +96,9 @@ class Worker:
                             inflight += 1
                             pool.submit(self.deliver_group, waiting.popleft()).add_done_callback(finished)
                         busy = inflight
-                        if more_to_plan:
-                            pass
-                        elif busy == under_way:
+                        if busy == under_way and not more_to_plan:
                             slots.wait(1.0)  # until a slot frees
-                        elif busy:  # nothing more due: claim again soon, or once a contact frees
+                        elif busy and not more_to_plan:  # nothing more due: claim again soon
                             slots.wait(self.settings["poll_interval"])
                     if not busy and not more_to_plan:
                         self.stop_event.wait(self.settings["poll_interval"])

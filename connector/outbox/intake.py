@@ -61,6 +61,19 @@ def _event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
     }
 
 
+def stored_event(row) -> InboundEvent:
+    """The event a row of `events` or a waiting row of `seen_events` holds (`_event_row`'s
+    columns), as a source gave it."""
+    return InboundEvent(
+        row.event_id,
+        row.type,
+        datetime.fromtimestamp(row.event_time, UTC),
+        row.environment,
+        row.email,
+        json.loads(row.payload),
+    )
+
+
 def accept(
     engine, source_id: str, accepted: list[InboundEvent], replay: ReplayGuard | None = None
 ) -> IngestResult:
@@ -81,23 +94,24 @@ def accept(
     return IngestResult(stored, len(accepted) - stored)
 
 
-def waiting(engine) -> bool:
-    """Whether accepted events wait to be planned (a read that holds no writer up)."""
-    with reading(engine) as conn:
-        return conn.execute(select(_WAITING.c.event_id).where(_WAITING_NOW).limit(1)).first() is not None
-
-
 def waiting_keys(engine, limit: int) -> list[tuple[str, str]]:
-    """(source_id, event_id) of the oldest accepted events waiting to be planned."""
+    """(source_id, event_id) of the oldest accepted events waiting to be planned (a read that
+    holds no writer up)."""
     with reading(engine) as conn:
-        query = select(_WAITING.c.source_id, _WAITING.c.event_id).where(_WAITING_NOW)
-        return [tuple(row) for row in conn.execute(query.order_by(_WAITING.c.received_at).limit(limit))]
+        query = select(seen_events.c.source_id, seen_events.c.event_id).where(_WAITING_NOW)
+        return [tuple(row) for row in conn.execute(query.order_by(seen_events.c.received_at).limit(limit))]
+
+
+def oldest_waiting(engine) -> float | None:
+    """When the oldest accepted event still waiting to be planned arrived (None: none waits)."""
+    with reading(engine) as conn:
+        return conn.execute(select(func.min(seen_events.c.received_at)).where(_WAITING_NOW)).scalar()
 
 
 def waiting_count(engine) -> int:
     """How many accepted events wait for a worker to plan them."""
     with reading(engine) as conn:
-        return conn.execute(select(func.count()).select_from(_WAITING).where(_WAITING_NOW)).scalar()
+        return conn.execute(select(func.count()).select_from(seen_events).where(_WAITING_NOW)).scalar()
 
 
 def plan_accepted(
@@ -114,13 +128,13 @@ def plan_accepted(
     events left the wait. An event whose id is stored already (its seen id was purged while
     the event was kept) is a duplicate: it leaves the wait with nothing stored. `only`, a
     (source_id, event_id), plans that one event if it waits."""
-    if not waiting(engine):
+    if not waiting_keys(engine, 1):
         return 0
     postgres = engine.dialect.name == "postgresql"
     with engine.begin() as conn:
-        query = select(_WAITING).where(_WAITING_NOW).order_by(_WAITING.c.received_at).limit(limit)
+        query = select(seen_events).where(_WAITING_NOW).order_by(seen_events.c.received_at).limit(limit)
         if only is not None:
-            query = query.where(_WAITING.c.source_id == only[0], _WAITING.c.event_id == only[1])
+            query = query.where(seen_events.c.source_id == only[0], seen_events.c.event_id == only[1])
         if postgres:
             # One planner at a time, as SQLite's single writer is: batches are planned in the
             # order events arrived, so of two changes at one event time the later arrival
@@ -131,14 +145,7 @@ def plan_accepted(
             query = query.with_for_update()
         items, done = [], []
         for row in conn.execute(query):
-            event = InboundEvent(
-                row.event_id,
-                row.type,
-                datetime.fromtimestamp(row.event_time, UTC),
-                row.environment,
-                row.email,
-                json.loads(row.payload),
-            )
+            event = stored_event(row)
             planned = plan(row.source_id, event)
             if planned is not None:
                 items.append((row.source_id, event, planned, row.received_at))
@@ -299,28 +306,16 @@ def _insert_deliveries(_dialect: str):
 
 
 _EVENT_COLUMNS = tuple(column.name for column in events.c if not column.primary_key)  # _event_row's
-_DELIVERY_COLUMNS = (
-    "event_pk",
-    "partner_id",
-    "action",
-    "environment",
-    "partner_key_id",
-    "contact_key",
-    "batch_key",
-    "event_time",
-    "spec",
-    "state",
-    "reason",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    "updated_at",
+# _store's: all but the id and what a worker fills in (its lease, the last attempt's outcome).
+_DELIVERY_COLUMNS = tuple(
+    column.name
+    for column in deliveries.c
+    if not column.primary_key and not column.name.startswith(("lease_", "last_"))
 )
 _INSERT_NEW_EVENTS = Prepared(_insert_new_events)
 _ACCEPT = Prepared(_accept)
 #: The PostgreSQL advisory lock a planning transaction holds ("plan").
 PLANNING_LOCK = 0x706C616E
-_WAITING = seen_events
 _WAITING_NOW = seen_events.c.payload.is_not(None)  # ix_seen_events_waiting
 #: A planned event's row keeps its id and time of arrival only.
 _PLANNED = (

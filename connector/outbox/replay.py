@@ -4,14 +4,14 @@ change for its contact becomes superseded instead."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 from sqlalchemy import and_, select, update
 
-from connector.contract import FINISHED, InboundEvent, State
+from connector.contract import FINISHED, State
 from connector.outbox import consent
 from connector.outbox.consent import Change
 from connector.outbox.engine import now
+from connector.outbox.intake import stored_event
 from connector.outbox.tables import deliveries, events
 
 
@@ -86,14 +86,7 @@ def _replan(conn, runtime, row):
     event_row = conn.execute(select(events).where(events.c.id == row.event_pk)).first()
     if partner is None or event_row is None:
         return None
-    event = InboundEvent(
-        event_row.event_id,
-        event_row.type,
-        datetime.fromtimestamp(event_row.event_time, UTC),
-        event_row.environment,
-        event_row.email,
-        json.loads(event_row.payload),
-    )
+    event = stored_event(event_row)
     for planned in runtime.destination(partner).plan(event, partner):
         if planned.action == row.action:
             return planned

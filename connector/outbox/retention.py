@@ -20,9 +20,10 @@ import json
 import time
 from contextlib import contextmanager
 
-from sqlalchemy import and_, exists, func, or_, select, tuple_, update
+from sqlalchemy import and_, exists, or_, select, tuple_, update
 
 from connector.contract import FINISHED, State
+from connector.outbox import intake
 from connector.outbox.engine import now, reading
 from connector.outbox.tables import (
     attempt_minutes,
@@ -185,10 +186,7 @@ class Purge:
             if not page:
                 # Never past an event still waiting to be planned: it is stored later with the
                 # time it arrived, behind where the next purge would start looking.
-                with reading(self.engine) as conn:
-                    oldest = conn.execute(
-                        select(func.min(seen_events.c.received_at)).where(seen_events.c.payload.is_not(None))
-                    ).scalar()
+                oldest = intake.oldest_waiting(self.engine)
                 checked = cut if oldest is None else min(cut, oldest)
                 self.events_checked_before = max(self.events_checked_before, checked)
                 return True
