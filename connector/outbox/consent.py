@@ -1,7 +1,8 @@
 """The consent-order rule, written once; intake, claims and replay all apply it from here.
 
 For one contact (a delivery's `contact_key`: partner, environment, list, email), changes are
-ordered by (event_time, delivery id): on equal times the later arrival wins. A change is sent
+ordered by (event_time, delivery id): on equal times the later arrival wins, except against a
+contact's mark whose delivery was purged, which wins every tie (below). A change is sent
 only while no *live* change for that contact (pending, or already delivered) is newer; the older
 one is `superseded` and never sent, so a late opt-in cannot undo a newer opt-out. Deliveries
 without a contact key (facts, not consent) are never ordered.
@@ -9,7 +10,9 @@ without a contact key (facts, not consent) are never ordered.
 Each contact's newest change ever queued is also remembered in `consent_marks`, which purge
 never deletes: the mark counts as a live change, so an event older than what the contact said
 last never changes the partner, even once every delivery that said it has been purged (a
-captured request sent again much later).
+captured request sent again much later). On equal times such a purged mark beats any arrival:
+once its id is forgotten a captured request is a new arrival, and the later-arrival rule would
+let an opt-in replayed after its tied opt-out resubscribe the contact.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from connector.outbox.tables import consent_marks, deliveries, unindexed
 #: Changes that still count for a contact: pending ones and delivered ones.
 LIVE = (*PENDING, State.DELIVERED)
 _PAGE = 500
+#: A purged mark's place among equal times: after every stored id and every arriving stamp
+#: (intake numbers a request's new deliveries from 2**62).
+_AFTER_EVERY_ARRIVAL = 2**63
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,12 @@ class Change:
     lease_expires_at: float | None = None
     #: A contact's mark: its newest change ever queued, which may be purged since.
     remembered: bool = False
+    #: The mark's delivery is gone from the store: it wins every tie (see the module's doc).
+    purged: bool = False
 
     @property
     def stamp(self) -> tuple[float, int]:
-        return (self.event_time, self.id)
+        return (self.event_time, _AFTER_EVERY_ARRIVAL if self.purged else self.id)
 
     def in_flight(self, at: float) -> bool:
         """Claimed by a worker whose lease still runs: it may be on the wire right now."""
@@ -91,7 +99,12 @@ _LIVE = select(
     deliveries.c.lease_expires_at,
 ).where(unindexed(deliveries.c.state).in_(LIVE))  # read on the contact index, never on a state one
 _LIVE_FOR_CONTACTS = _LIVE.where(deliveries.c.contact_key.in_(bindparam("keys", expanding=True)))
-_MARKS = select(consent_marks.c.contact_key, consent_marks.c.event_time, consent_marks.c.delivery_id)
+_MARKS = select(
+    consent_marks.c.contact_key,
+    consent_marks.c.event_time,
+    consent_marks.c.delivery_id,
+    deliveries.c.id.is_(None).label("purged"),
+).select_from(consent_marks.outerjoin(deliveries, deliveries.c.id == consent_marks.c.delivery_id))
 _MARKS_FOR_CONTACTS = _MARKS.where(consent_marks.c.contact_key.in_(bindparam("keys", expanding=True)))
 # SQLite: one contact a statement, on the driver's cursor (a few µs each, no round trips).
 _LIVE_FOR_CONTACT = Prepared(lambda _: _LIVE.where(deliveries.c.contact_key == bindparam("key")))
@@ -114,10 +127,12 @@ def live_changes(conn, keys) -> dict[str, list[Change]]:
     found: dict[str, list[Change]] = {}
     for id, contact_key, event_time, state, lease_expires_at in live:
         found.setdefault(contact_key, []).append(Change(id, contact_key, event_time, state, lease_expires_at))
-    for contact_key, event_time, delivery_id in marks:
+    for contact_key, event_time, delivery_id, purged in marks:
         changes = found.setdefault(contact_key, [])
         if all(c.id != delivery_id for c in changes):
-            changes.append(Change(delivery_id, contact_key, event_time, State.DELIVERED, None, True))
+            changes.append(
+                Change(delivery_id, contact_key, event_time, State.DELIVERED, None, True, bool(purged))
+            )
     return found
 
 

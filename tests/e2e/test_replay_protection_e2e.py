@@ -26,11 +26,17 @@ SW_KEY = b"standard-webhooks-e2e-key-bytes!"
 PURGE_EVERYTHING = {"retention": {"delivered": "0s", "replay_window": "0s"}}
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request):
+    return request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+
+
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, database_url):
     secret = "whsec_" + base64.b64encode(SW_KEY).decode()
     stack = Stack(
         tmp_path / "stack",
+        database_url=database_url,
         settings=PURGE_EVERYTHING,
         extra_files={
             "sources/standard.yaml": {
@@ -92,6 +98,32 @@ def test_a_captured_opt_in_sent_again_after_a_purge_never_changes_listrak(stack)
         "superseded",
         "a newer event for this contact was received before (remembered after its purge)",
     )
+    assert contact(stack)["subscriptionState"] == "Unsubscribed"
+    assert contact_requests(stack) == sent
+
+
+def test_a_captured_opt_in_tied_with_the_opt_out_never_resubscribes_after_a_purge(stack):
+    # Equal event times: the opt-out arrived later, so it won; after the purge both ids are
+    # forgotten and the captured opt-in arrives anew, later still. The remembered mark wins.
+    opt_in = json.dumps(referral_event("in-1", event_time="2026-11-22T05:00:00Z")).encode()
+    captured = {"Content-Type": "application/json", **stack.signers["extole"](opt_in)}
+    url = f"{stack.base_url}/webhooks/extole"
+    assert requests.post(url, data=opt_in, headers=captured, timeout=10).status_code == 202
+    wait_until(lambda: (contact(stack) or {}).get("subscriptionState") == "Subscribed", message="opt-in")
+    stack.post_events(referral_event("out-1", type="opt_out", event_time="2026-11-22T05:00:00Z"))
+    wait_until(lambda: contact(stack)["subscriptionState"] == "Unsubscribed", message="opt-out")
+    wait_until(lambda: stack.delivery_states() == {"delivered": 2}, message="both recorded delivered")
+    purge(stack)
+    sent = contact_requests(stack)
+
+    again = requests.post(url, data=opt_in, headers=captured, timeout=10)
+    assert (again.status_code, again.json()) == (202, {"accepted": 1, "duplicates": 0})
+    store = StoreReader(stack.database_url)
+    try:
+        (replayed,) = wait_until(store.all_deliveries, message="the replayed opt-in planned")
+    finally:
+        store.close()
+    assert replayed["state"] == "superseded"
     assert contact(stack)["subscriptionState"] == "Unsubscribed"
     assert contact_requests(stack) == sent
 

@@ -49,6 +49,9 @@ IS_NEWEST = [
     ("a newer one in flight", [change(9, 150.0, lease_expires_at=AT + 60)], False),
     ("equal time, earlier id", [change(4, 100.0)], True),
     ("equal time, later id", [change(6, 100.0)], False),
+    ("equal time, a remembered mark still stored", [Change(4, "c", 100.0, "delivered", None, True)], True),
+    ("equal time, a purged mark", [Change(4, "c", 100.0, "delivered", None, True, True)], False),
+    ("older purged mark", [Change(4, "c", 99.0, "delivered", None, True, True)], True),
     ("itself among the others", [ME], True),
     ("older and newer", [change(1, 50.0), change(2, 150.0, "retrying")], False),
 ]

@@ -71,6 +71,36 @@ def test_captured_opt_in_sent_again_after_everything_is_purged_never_reaches_the
     assert contact_route.call_count == 2
 
 
+def test_a_tied_opt_in_sent_again_after_the_purge_never_undoes_the_opt_out(
+    post_events, runtime, contact_route, clock
+):
+    # Same event_time: while both are stored the later arrival (the opt-out) wins; once both
+    # are purged and their ids forgotten, the captured opt-in is a new arrival, and only the
+    # remembered mark stands between it and a resubscription.
+    opt_in = json.dumps(referral_event("in-1", event_time=T1)).encode()
+    post_events(opt_in)
+    Worker(runtime).run_once()
+    post_events(referral_event("out-1", type="opt_out", event_time=T1))
+    Worker(runtime).run_once()
+    assert [d["state"] for d in stored_deliveries(runtime)] == ["delivered", "delivered"]
+    clock.advance(1)
+    purge(runtime.engine, EVERYTHING)
+
+    assert post_events(opt_in).json == {"accepted": 1, "duplicates": 0}
+    (replayed,) = stored_deliveries(runtime)
+    assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
+    assert Worker(runtime).run_once() == 0
+    assert contact_route.last_request.json()["subscriptionState"] == "Unsubscribed"
+
+
+def test_a_tie_with_a_stored_change_still_goes_to_the_later_arrival(post_events, runtime, contact_route):
+    post_events(referral_event("in-1", event_time=T1))
+    Worker(runtime).run_once()
+    post_events(referral_event("out-1", type="opt_out", event_time=T1))
+    assert Worker(runtime).run_once() == 1
+    assert contact_route.last_request.json()["subscriptionState"] == "Unsubscribed"
+
+
 def test_captured_opt_in_sent_again_within_the_replay_window_is_a_duplicate(
     captured_opt_in, post_events, runtime
 ):
@@ -160,7 +190,7 @@ def test_a_mark_counts_as_a_delivered_change_unless_its_delivery_is_stored(engin
         found = consent.live_changes(conn, ["a", "b"])
     assert found == {
         "a": [Change(stored, "a", 100.0, "queued")],
-        "b": [Change(99, "b", 50.0, "delivered", None, remembered=True)],
+        "b": [Change(99, "b", 50.0, "delivered", None, remembered=True, purged=True)],
     }
 
 
