@@ -111,6 +111,13 @@ class PollFailed(Exception):
         self.retry_after = retry_after
 
 
+class PageBudgetSpent(Exception):
+    """Raised by the `http` a poll was given once the poll has sent `max_pages_per_poll`
+    requests (pages read). Let it propagate: the core ends the poll early (not a failure),
+    every page stored so far stays, and the next poll goes on from the last stored cursor, so
+    a partner's endless cursors cannot hold a worker."""
+
+
 class InvalidCredentials(Exception):
     """The partner's token endpoint refused the key itself (not a transient failure).
     Deliveries on that key are paused, never burned into `dead`."""
@@ -148,6 +155,8 @@ class PullSourceConfigSchema(StrictSchema):
     poll_interval = Duration(load_default=300.0)
     lookback = Duration(load_default=7 * 86400.0)
     environment = fields.String(load_default="production", validate=validate.OneOf(["production", "staging"]))
+    #: Requests (pages read) one poll may send; past it the poll stops early (PageBudgetSpent).
+    max_pages_per_poll = fields.Integer(strict=True, load_default=200, validate=validate.Range(min=1))
 
     @validates_schema
     def _poll_interval_at_least_a_second(self, data, **kwargs):
@@ -218,7 +227,8 @@ class PullSource:
         self, source_config: dict, cursor: dict | None, since: float, http, credentials
     ) -> Iterable[Poll]:
         """Read what happened after `cursor` (None on the first poll: from `since`, a UNIX
-        time), yielding pages. `http` is the core's HttpClient; `credentials(partner_key_id)`
+        time), yielding pages. `http` is the core's HttpClient (its `send` raises
+        PageBudgetSpent past the source's `max_pages_per_poll`); `credentials(partner_key_id)`
         gives a key's Credentials. Raise `PollFailed` (or anything) to fail the poll; it is
         tried again at the next interval from the last stored cursor."""
         raise NotImplementedError

@@ -36,5 +36,8 @@ def run(args) -> int:
     if not report.ok:
         print(f"poll of {args.source} failed: {report.error or 'lease lost'}", file=sys.stderr)
         return 1
-    print(f"polled {args.source}: {report.rows_read} rows, {report.events} events, {report.accepted} new")
+    early = f"; {report.stopped_early}" if report.stopped_early else ""
+    print(
+        f"polled {args.source}: {report.rows_read} rows, {report.events} events, {report.accepted} new{early}"
+    )
     return 0

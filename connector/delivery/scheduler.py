@@ -4,7 +4,8 @@ that takes its lease in the store polls it (one poller per source across all wor
 A poll yields pages; each page's events go through intake (planning, dedupe, the consent
 rule) in one transaction with the cursor that follows them, so a poll that dies half-way
 resumes after its last stored page, and a page read twice adds nothing (its events' ids are
-already stored)."""
+already stored). A poll sends at most its source's `max_pages_per_poll` requests: past them it
+stops early (not a failure) and the next poll, at the usual interval, goes on from there."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import threading
 from dataclasses import dataclass
 
 from connector import metrics
-from connector.contract import InvalidCredentials, Poll, PollFailed
+from connector.contract import InvalidCredentials, PageBudgetSpent, Poll, PollFailed
 from connector.outbox import pollers
 from connector.outbox.engine import now
 from connector.outbox.intake import ingest
@@ -26,11 +27,13 @@ TICK = 1.0
 @dataclass
 class PollReport:
     source_id: str
+    pages: int = 0  # pages stored
     rows_read: int = 0
     events: int = 0
     accepted: int = 0
     error: str | None = None
     lost: bool = False
+    stopped_early: str | None = None  # why the poll ended before its source read everything
 
     @property
     def ok(self) -> bool:
@@ -55,6 +58,23 @@ class _LeaseKeeper(threading.Thread):
                     return
             except Exception:  # the store is busy: try again next round, the lease still runs
                 log.exception("extending the poll lease of %s failed", self.source_id)
+
+
+class _PageBudget:
+    """The HTTP client as one poll sees it: `send` raises PageBudgetSpent once the poll has
+    sent `pages` requests (token calls are the credentials' own and not counted)."""
+
+    def __init__(self, http, pages: int):
+        self.http, self.pages, self.sent = http, pages, 0
+
+    def send(self, request, credentials=None):
+        if self.sent >= self.pages:
+            raise PageBudgetSpent(f"read {self.pages} pages, the most one poll may (max_pages_per_poll)")
+        self.sent += 1
+        return self.http.send(request, credentials)
+
+    def __getattr__(self, name):  # everything else is the client's own
+        return getattr(self.http, name)
 
 
 class Scheduler:
@@ -103,14 +123,23 @@ class Scheduler:
         keeper = _LeaseKeeper(engine, source_id, self.owner, self.lease)
         keeper.start()
         next_poll_at = started + interval
+        http = _PageBudget(runtime.http, source_config["max_pages_per_poll"])
         try:
             pages = plugin.poll(
-                source_config, cursor, started - source_config["lookback"], runtime.http, runtime.credentials
+                source_config, cursor, started - source_config["lookback"], http, runtime.credentials
             )
             for page in [pages] if isinstance(pages, Poll) else pages:
                 if keeper.lost:
                     raise LeaseLost(f"source {source_id}: lease lost during the poll")
                 self._store(source_id, page, report)
+        except PageBudgetSpent as exc:
+            if report.pages:
+                report.stopped_early = f"stopped early: {exc}; the next poll goes on from there"
+            else:  # every poll would stop at the same place: a failure, so an operator sees it
+                report.error = (
+                    f"{exc} without storing a page: this source needs more pages per poll than "
+                    "max_pages_per_poll allows (raise it)"
+                )
         except LeaseLost as exc:
             report.lost = True
             log.warning("%s; this worker's poll stops", exc)
@@ -125,19 +154,21 @@ class Scheduler:
             report.error = runtime.redactor.text(f"{type(exc).__name__}: {exc}")
         finally:
             keeper.done.set()
-        pollers.finish(engine, source_id, self.owner, next_poll_at, report.error)
-        metrics.POLLS.labels(source=source_id, result="ok" if report.ok else "failed").inc()
+        pollers.finish(engine, source_id, self.owner, next_poll_at, report.error, report.stopped_early)
+        result = "failed" if not report.ok else "stopped_early" if report.stopped_early else "ok"
+        metrics.POLLS.labels(source=source_id, result=result).inc()
         if report.error:
             log.warning(
                 "poll of %s failed: %s (next try in %.0fs)", source_id, report.error, next_poll_at - now()
             )
         else:
             log.info(
-                "poll of %s: %d rows, %d events, %d new",
+                "poll of %s: %d rows, %d events, %d new%s",
                 source_id,
                 report.rows_read,
                 report.events,
                 report.accepted,
+                f"; {report.stopped_early}" if report.stopped_early else "",
             )
         return report
 
@@ -149,6 +180,7 @@ class Scheduler:
             pollers.save_cursor(conn, source_id, self.owner, page.cursor, page.rows_read, len(page.events))
 
         result = ingest(runtime.engine, source_id, items, runtime.due_delays, also=move_cursor)
+        report.pages += 1
         report.rows_read += page.rows_read
         report.events += len(page.events)
         report.accepted += result.accepted

@@ -103,12 +103,26 @@ def save_cursor(conn, source_id: str, owner: str, cursor: dict, rows: int, event
         raise LeaseLost(f"source {source_id}: another worker holds the poll now")
 
 
-def finish(engine, source_id: str, owner: str, next_poll_at: float, error: str | None = None) -> None:
-    """End a poll: give the lease back, schedule the next one, note success or failure, and
-    add the poll to the history (`poll_runs`: when, rows read, events produced, error).
-    Counts of rows and events restart at each poll's first page (see `start_counts`)."""
+def finish(
+    engine,
+    source_id: str,
+    owner: str,
+    next_poll_at: float,
+    error: str | None = None,
+    note: str | None = None,
+) -> None:
+    """End a poll: give the lease back, schedule the next one, note success or failure (and
+    why a good poll stopped early), and add the poll to the history (`poll_runs`: when, rows
+    read, events produced, error, note). Counts of rows and events restart at each poll's
+    first page (see `start_counts`)."""
     at = now()
-    values = {"lease_owner": None, "lease_expires_at": None, "next_poll_at": next_poll_at, "updated_at": at}
+    values = {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "next_poll_at": next_poll_at,
+        "updated_at": at,
+        "last_note": note,
+    }
     if error is None:
         values.update(last_ok_at=at, last_error=None, failures=0)
     else:
@@ -122,7 +136,7 @@ def finish(engine, source_id: str, owner: str, next_poll_at: float, error: str |
             return
         conn.execute(update(pollers).where(*mine).values(**values))
         rollups.record_poll(
-            conn, source_id, poll.last_poll_at or at, at, poll.rows_read, poll.events_produced, error
+            conn, source_id, poll.last_poll_at or at, at, poll.rows_read, poll.events_produced, error, note
         )
 
 

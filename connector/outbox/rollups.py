@@ -251,7 +251,14 @@ def outcome_totals(engine, since: float) -> dict[tuple[str, str], int]:
 
 # -- polls ----------------------------------------------------------------------------------------
 def record_poll(
-    conn, source_id: str, started_at: float, finished_at: float, rows: int, events: int, error: str | None
+    conn,
+    source_id: str,
+    started_at: float,
+    finished_at: float,
+    rows: int,
+    events: int,
+    error: str | None,
+    note: str | None = None,
 ) -> None:
     conn.execute(
         poll_runs.insert().values(
@@ -262,12 +269,14 @@ def record_poll(
             rows_read=rows,
             events_produced=events,
             error=error[:2000] if error else None,
+            note=note,
         )
     )
 
 
 def polls(engine, source_id: str, since: float, step: float) -> dict[int, dict]:
-    """{slot: polls, failed, rows read and events produced} of one source from `since` on."""
+    """{slot: polls, failed, stopped early, rows read and events produced} of one source from
+    `since` on."""
     found: dict[int, dict] = {}
     with reading(engine) as conn:
         slot = _slot(conn, poll_runs.c.finished_at, since, step).label("slot")
@@ -276,16 +285,18 @@ def polls(engine, source_id: str, since: float, step: float) -> dict[int, dict]:
                 slot,
                 func.count(),
                 func.sum(1 - poll_runs.c.ok),
+                func.count(poll_runs.c.note),
                 func.sum(poll_runs.c.rows_read),
                 func.sum(poll_runs.c.events_produced),
             )
             .where(and_(poll_runs.c.source_id == source_id, poll_runs.c.finished_at >= since))
             .group_by(slot)
         )
-        for index, count, failed, rows, events in conn.execute(query):
+        for index, count, failed, stopped_early, rows, events in conn.execute(query):
             found[index] = {
                 "polls": int(count),
                 "failed": int(failed or 0),
+                "stopped_early": int(stopped_early or 0),
                 "rows_read": int(rows or 0),
                 "events_produced": int(events or 0),
             }

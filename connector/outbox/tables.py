@@ -140,6 +140,8 @@ pollers = Table(
     Column("last_poll_at", Float),
     Column("last_ok_at", Float),
     Column("last_error", Text),
+    # Why the last poll ended before its source had read everything (it stopped early).
+    Column("last_note", Text),
     Column("failures", Integer, nullable=False, default=0),
     Column("rows_read", Integer, nullable=False, default=0),
     Column("events_produced", Integer, nullable=False, default=0),
@@ -283,6 +285,7 @@ poll_runs = Table(
     Column("rows_read", Integer, nullable=False, default=0),
     Column("events_produced", Integer, nullable=False, default=0),
     Column("error", Text),
+    Column("note", Text),  # a poll that stopped early says why
     Index("ix_poll_runs_source", "source_id", "finished_at"),
     sqlite_autoincrement=True,
 )

@@ -128,6 +128,11 @@ PULL_SOURCE = {
         "events_produced": COUNT,
         "failures": COUNT,
         "last_error": MAYBE_TEXT,
+        "stopped_early": {
+            **MAYBE_TEXT,
+            "description": "why the last poll ended before its source read everything (its "
+            "max_pages_per_poll), or null; the next poll goes on from there",
+        },
         "polling_now": MAYBE_TEXT,
     },
 }

@@ -74,6 +74,7 @@ def overview(
                 "last_error": source["last_error"],
                 "polls": sum(p["polls"] for p in per_slot.values()),
                 "failed": sum(p["failed"] for p in per_slot.values()),
+                "stopped_early": sum(p["stopped_early"] for p in per_slot.values()),
                 "rows_read": sum(p["rows_read"] for p in per_slot.values()),
                 "events_produced": sum(p["events_produced"] for p in per_slot.values()),
                 # per poll: a slot's sums over its polls

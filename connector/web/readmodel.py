@@ -304,6 +304,7 @@ def pull_sources(engine, source_ids: list[str]) -> list[dict]:
                 "events_produced": row.get("events_produced", 0),
                 "failures": row.get("failures", 0),
                 "last_error": row.get("last_error"),
+                "stopped_early": row.get("last_note"),
                 "polling_now": row.get("lease_owner") if leased else None,
             }
         )

@@ -4,6 +4,7 @@ batches, unordered (facts, not consent)."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 from marshmallow import fields
@@ -33,7 +34,9 @@ class RowsSourceSchema(PullSourceConfigSchema):
 
 class RowsSource(PullSource):
     """Reads `rows` (dicts with an `id`) after the cursor, two per page. `fail_after` pages
-    raises `failure` after that many pages."""
+    raises `failure` after that many pages. With `page_url`, each page is first fetched from
+    it through the core's HTTP client (so a poll's page budget counts it); `endless` makes the
+    rows never run out, as a partner handing out new cursors for ever would."""
 
     name = "rows"
     config_schema = RowsSourceSchema
@@ -43,15 +46,20 @@ class RowsSource(PullSource):
         self.fail_after: int | None = None
         self.failure: Exception = PollFailed("partner answered 503")
         self.calls: list[dict | None] = []
+        self.page_url: str | None = None
+        self.requests_per_page = 1
+        self.endless = False
 
     def poll(self, source_config, cursor, since, http, credentials):
         self.calls.append(cursor)
         start = (cursor or {}).get("after", 0)
         pages = 0
-        for first in range(start, len(self.rows), 2):
+        for first in itertools.count(start, 2) if self.endless else range(start, len(self.rows), 2):
             if self.fail_after is not None and pages >= self.fail_after:
                 raise self.failure
-            page = self.rows[first : first + 2]
+            for _ in range(self.requests_per_page if self.page_url else 0):
+                http.send(OutboundRequest("GET", self.page_url, params={"after": str(first)}))
+            page = [{"id": first}, {"id": first + 1}] if self.endless else self.rows[first : first + 2]
             yield Poll([_event(row) for row in page], {"after": first + len(page)}, rows_read=len(page))
             pages += 1
 

@@ -103,6 +103,64 @@ def test_failed_poll_keeps_stored_pages_and_resumes_after_them(pull_runtime, sou
     assert state(pull_runtime)["failures"] == 0
 
 
+PAGES_URL = "https://rows.example.test/pages"
+
+
+def test_a_poll_stops_early_after_its_page_budget_and_the_next_one_goes_on(
+    pull_runtime, source, config_dir, database_url, requests_mock
+):
+    update_yaml(config_dir / "sources" / "activity.yaml", set={"max_pages_per_poll": 2})
+    runtime = Runtime.build(str(config_dir), database_url, registry=registry_with(source))
+    requests_mock.get(PAGES_URL, json={})
+    source.rows, source.page_url = rows(1, 2, 3, 4, 5), PAGES_URL
+    first = Scheduler(runtime, "w1").poll("activity")
+    assert (first.ok, first.rows_read, first.accepted) == (True, 4, 4)
+    assert first.stopped_early == (
+        "stopped early: read 2 pages, the most one poll may (max_pages_per_poll); "
+        "the next poll goes on from there"
+    )
+    assert (state(runtime)["last_note"], state(runtime)["last_error"]) == (first.stopped_early, None)
+    second = Scheduler(runtime, "w1").poll("activity")
+    assert (second.ok, second.rows_read, second.stopped_early) == (True, 1, None)
+    assert state(runtime)["last_note"] is None
+    assert len(stored_events(runtime)) == 5
+    assert requests_mock.call_count == 3
+
+
+def test_endless_cursors_cannot_hold_a_worker(pull_runtime, source, requests_mock):
+    requests_mock.get(PAGES_URL, json={})
+    source.endless, source.page_url = True, PAGES_URL
+    report = Scheduler(pull_runtime, "w1").poll("activity")
+    assert (report.ok, report.rows_read) == (True, 400)  # the default budget: 200 pages
+    assert report.stopped_early.startswith("stopped early: read 200 pages")
+    assert requests_mock.call_count == 200
+
+
+def test_a_budget_too_small_for_one_page_fails_the_poll_naming_the_setting(
+    pull_runtime, source, config_dir, database_url, requests_mock
+):
+    update_yaml(config_dir / "sources" / "activity.yaml", set={"max_pages_per_poll": 2})
+    runtime = Runtime.build(str(config_dir), database_url, registry=registry_with(source))
+    requests_mock.get(PAGES_URL, json={})
+    source.rows, source.page_url, source.requests_per_page = rows(1, 2, 3), PAGES_URL, 3
+    report = Scheduler(runtime, "w1").poll("activity")
+    assert (report.ok, report.stopped_early, report.rows_read) == (False, None, 0)
+    assert report.error == (
+        "read 2 pages, the most one poll may (max_pages_per_poll) without storing a page: this "
+        "source needs more pages per poll than max_pages_per_poll allows (raise it)"
+    )
+    assert state(runtime)["failures"] == 1
+
+
+def test_max_pages_per_poll_is_at_least_one(config_dir, source, database_url):
+    write_config(config_dir)
+    update_yaml(config_dir / "sources" / "activity.yaml", set={"max_pages_per_poll": 0})
+    with pytest.raises(
+        ConfigError, match=r"sources/activity.yaml: max_pages_per_poll: Must be greater than or equal to 1"
+    ):
+        Runtime.build(str(config_dir), database_url, registry=registry_with(source))
+
+
 def test_retry_after_from_the_partner_pushes_the_next_poll_out(pull_runtime, source):
     source.rows = rows(1, 2, 3)
     source.fail_after = 0
@@ -261,6 +319,21 @@ def test_live_view_and_summary_show_each_pull_sources_latest_poll(pull_runtime, 
     page = client.get("/live", headers=admin).get_data(as_text=True)
     assert 'data-source="activity"' in page
     assert "1 failed in a row: partner answered 503" in page
+
+
+def test_live_view_and_summary_say_when_a_poll_stopped_early(pull_runtime, source, requests_mock):
+    from connector.app import create_app
+
+    requests_mock.get(PAGES_URL, json={})
+    source.endless, source.page_url = True, PAGES_URL
+    report = Scheduler(pull_runtime, "w1").poll("activity")
+    client = create_app({"TESTING": True}, runtime=pull_runtime).test_client()
+    admin = {"Authorization": "Bearer test-admin-token"}
+    (shown,) = client.get("/admin/api/summary", headers=admin).json["pull_sources"]
+    assert (shown["stopped_early"], shown["last_error"]) == (report.stopped_early, None)
+    page = client.get("/live", headers=admin).get_data(as_text=True)
+    assert f'<span class="warning">{report.stopped_early}</span>' in page
+    assert '<span class="warning">1 stopped early</span>' in page
 
 
 def test_batch_claims_are_bounded_whatever_threads_times_batch_size(

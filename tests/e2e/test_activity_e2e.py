@@ -5,12 +5,14 @@ recording every call it receives — all separate processes over real HTTP."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from connector.outbox import pollers
 from connector.testing import ROOT, StoreReader, wait_until
@@ -304,6 +306,65 @@ def test_a_429_from_listrak_is_waited_out_and_a_long_one_ends_the_poll_without_h
 def failed_poll(store: StoreReader) -> dict | None:
     (state,) = [p for p in pollers.states(store.engine) if p["source_id"] == "listrak-activity"]
     return state if state["last_error"] else None
+
+
+def poll_now(stack) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "connector.cli", "poll", "listrak-activity"],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_polls_that_stop_at_their_page_budget_go_on_where_they_stopped(tmp_path):
+    # 12,000 rows: three Activity pages, each needing pages of contacts for its userIds; seven
+    # requests per poll store a page or two, so the round takes a few polls.
+    stack = Stack(
+        tmp_path / "stack",
+        settings={"worker": {"batch_window": "200ms"}},
+        extra_files={
+            "sources/listrak-activity.yaml": {
+                **source_file()["sources/listrak-activity.yaml"],
+                "max_pages_per_poll": 7,
+            }
+        },
+        activity=True,
+    )
+    try:
+        stack.start(workers=0)
+        body = bulk_seed(501, 12000, datetime.now(UTC) - timedelta(hours=3), with_user_id=9000)
+        seed(stack, body)
+        early = "stopped early: read 7 pages, the most one poll may (max_pages_per_poll)"
+        outputs = [poll_now(stack)]
+        assert early in outputs[0]
+        admin = {"Authorization": f"Bearer {stack.admin_token}"}
+        summary = requests.get(f"{stack.base_url}/admin/api/summary", headers=admin, timeout=10).json()
+        (source,) = summary["pull_sources"]
+        assert source["stopped_early"].startswith(early) and source["last_error"] is None
+        metrics = requests.get(f"{stack.base_url}/metrics", timeout=10).text
+        assert 'connector_polls_total{result="stopped_early",source="listrak-activity"} 1.0' in metrics
+        while early in outputs[-1] and len(outputs) < 6:
+            outputs.append(poll_now(stack))
+        assert early not in outputs[-1] and len(outputs) > 1
+        rows = [int(re.match(r"polled listrak-activity: (\d+) rows", out).group(1)) for out in outputs]
+        assert sum(rows) == 12000 and all(rows[:-1])  # each poll went on where the last one stopped
+        stack.add_worker()
+        expected = expected_message_ids(body)
+        wait_until(
+            lambda: expected <= set(stack.segment.state()["message_ids"]),
+            timeout=120,
+            interval=0.5,
+            message="every expected call at the look-alike",
+        )
+        state = stack.segment.state()
+        assert set(state["message_ids"]) == expected and state["duplicates"] == 0
+    finally:
+        stack.stop()
 
 
 def test_connector_poll_polls_now_and_the_worker_delivers(stack):
