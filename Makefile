@@ -16,6 +16,7 @@ $(STAMP): $(LOCK) setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/pip check
+	git rev-parse --git-dir >/dev/null 2>&1 && git config core.hooksPath .githooks || true
 	touch $(STAMP)
 
 # Pins setup.cfg's dependencies and the test extra for Python 3.11, keeping existing pins;
