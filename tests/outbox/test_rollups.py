@@ -179,12 +179,15 @@ def test_every_finished_poll_is_kept(engine, clock):
     pollers.start_counts(engine, "activity", "w1")
     pollers.finish(engine, "activity", "w1", clock.at + 10, error="HTTP 503")
     pollers.finish(engine, "activity", "w2", clock.at + 10)  # not its poll: nothing kept
+    pollers.acquire(engine, "activity", "w1", LEASE, due_only=False)
+    pollers.finish(engine, "activity", "w1", clock.at + 10, note="stopped early")
     with reading(engine) as conn:
         kept = [tuple(r)[1:] for r in conn.execute(select(poll_runs).order_by(poll_runs.c.id))]
     assert kept == [
-        ("activity", started, started + 3, 1, 40, 12, None),
-        ("activity", started + 13, started + 13, 0, 0, 0, "HTTP 503"),
+        ("activity", started, started + 3, 1, 40, 12, None, None),
+        ("activity", started + 13, started + 13, 0, 0, 0, "HTTP 503", None),
+        ("activity", started + 13, started + 13, 1, 0, 0, None, "stopped early"),
     ]
     assert rollups.polls(engine, "activity", started, 60.0) == {
-        0: {"polls": 2, "failed": 1, "rows_read": 40, "events_produced": 12}
+        0: {"polls": 3, "failed": 1, "stopped_early": 1, "rows_read": 40, "events_produced": 12}
     }

@@ -40,6 +40,7 @@ def test_example_source_config_loads_with_its_defaults(activity_config):
         "lookback": 7 * 86400.0,
         "user_id_field": 1006,
         "environment": "production",
+        "max_pages_per_poll": 200,
     }
 
 
