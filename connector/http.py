@@ -17,6 +17,9 @@ from connector.contract import Credentials, HttpResult, InvalidCredentials, Outb
 from connector.redaction import Redactor
 
 MAX_RECORDED_BODY = 4096
+#: Headers of an answer kept in its record (the first ones; a server may send a hundred).
+MAX_RECORDED_HEADERS = 50
+MAX_HEADER_VALUE = 1000
 _SECONDS = re.compile(r"[0-9]+", re.ASCII)
 
 
@@ -30,6 +33,34 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
+
+
+def recorded_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The first MAX_RECORDED_HEADERS headers, each value cut at MAX_HEADER_VALUE characters."""
+    kept = list(headers.items())[:MAX_RECORDED_HEADERS]
+    return {name[:MAX_HEADER_VALUE]: value[:MAX_HEADER_VALUE] for name, value in kept}
+
+
+def body_text(response: requests.Response, limit: int | None = None) -> str:
+    """The answer's body as text (its first `limit` characters), decoded in the charset its
+    Content-Type names or else as UTF-8, undecodable bytes replaced: never guessed from the
+    bytes (seconds on a large body), nor ISO-8859-1 for any text/* (HTTP/1.1 no longer says so)."""
+    content = response.content if limit is None else response.content[: limit * 4]
+    named = "charset" in response.headers.get("Content-Type", "").lower()
+    try:
+        decoded = content.decode(response.encoding if named and response.encoding else "utf-8", "replace")
+    except LookupError:  # a charset no codec knows
+        decoded = content.decode("utf-8", "replace")
+    return decoded if limit is None else decoded[:limit]
+
+
+def answer_body(response: requests.Response):
+    """The answer's JSON (in the UTF the bytes are in, as RFC 8259 reads it), or its text when
+    it is not JSON (an HTML page, an empty body, JSON nested too deep to read)."""
+    try:
+        return json.loads(response.content)
+    except (ValueError, RecursionError):
+        return body_text(response)
 
 
 class HttpClient:
@@ -93,11 +124,8 @@ class HttpClient:
         except requests.RequestException as exc:
             return self._failure(outbound, started, f"connection: {type(exc).__name__}", record)
         latency_ms = (time.monotonic() - started) * 1000
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
-        text = self.redactor.text(response.text[:MAX_RECORDED_BODY])
+        body = answer_body(response)
+        text = self.redactor.text(body_text(response, MAX_RECORDED_BODY))
         return HttpResult(
             status=response.status_code,
             latency_ms=latency_ms,
@@ -109,7 +137,7 @@ class HttpClient:
             request_record=record,
             response_record={
                 "status": response.status_code,
-                "headers": self.redactor.headers(dict(response.headers)),
+                "headers": recorded_headers(self.redactor.headers(dict(response.headers))),
                 "body": text,
             },
         )

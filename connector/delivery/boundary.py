@@ -12,9 +12,9 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from connector import metrics
+from connector import metrics, storable
 from connector.contract import (
     MAX_REQUESTS_PER_ATTEMPT,
     Attempt,
@@ -177,8 +177,7 @@ class Boundary:
         if len(verdicts) != len(group):
             raise ValueError(f"{first.action} gave {len(verdicts)} verdicts for {len(group)} deliveries")
         code, message = destination.error_details(result)
-        attempt.error_code = code
-        attempt.error_message = self.runtime.redactor.text(message or result.error or "") or None
+        attempt.error_code, attempt.error_message = self._partner_error(code, message, result.error)
         if len(group) > 1 and result.request_record:
             # Each delivery of a batch keeps its own part of the body, not 500 copies of all.
             attempt.request_by_delivery = {
@@ -191,7 +190,32 @@ class Boundary:
             }
         return verdicts, result
 
+    def _partner_error(self, code, message, fallback: str | None) -> tuple[str | None, str | None]:
+        """A plugin's reading of the partner's error code and message (any shape: an object,
+        a list, a number) as redacted text within the attempt log's limits. Redacted whole,
+        then cut: a cut must never leave part of a secret behind."""
+        redact = self.runtime.redactor.text
+        code_text = storable.readable(code, storable.CODE_KEYS)
+        message_text = storable.readable(message, storable.MESSAGE_KEYS) or fallback
+        return (
+            storable.error_code(redact(code_text)) if code_text else None,
+            storable.error_message(redact(message_text)) if message_text else None,
+        )
+
     # -- settling ----------------------------------------------------------------------------
+    def _record(self, results: list[Result], attempt: Attempt) -> None:
+        """Hand the results over with every string of the attempt storable and bounded, whatever
+        a plugin or a partner put there: nothing an answer holds may stop the recording."""
+        attempt.status = attempt.status if type(attempt.status) is int else None
+        attempt.error_code = storable.error_code(attempt.error_code)
+        attempt.error_message = storable.error_message(attempt.error_message)
+        attempt.request = storable.record(attempt.request)
+        attempt.response = storable.record(attempt.response)
+        attempt.request_by_delivery = {
+            delivery_id: storable.record(part) for delivery_id, part in attempt.request_by_delivery.items()
+        }
+        self.record([replace(r, reason=storable.text(r.reason)) for r in results], attempt)
+
     def _settle(self, group, verdicts, attempt: Attempt, result: HttpResult | None) -> None:
         schedule = self.runtime.config.retry_schedule(group[0].partner_id)
         retry_after = result.retry_after if result is not None else None
@@ -204,7 +228,7 @@ class Boundary:
             results = results_for(
                 group, [Verdict(State.RETRYING, "internal error")] * len(group), schedule, None, now()
             )
-        self.record(results, attempt)
+        self._record(results, attempt)
         try:
             self._observe(group, results, attempt)
             # Only the partner's own answers move its breakers: a failure of ours (result is
@@ -259,8 +283,9 @@ class Boundary:
 
     def _pause_key(self, group: list[Delivery], reason: str, started_at: float) -> None:
         key_id = group[0].partner_key_id
-        message = f"credentials refused for key {key_id}: {reason}"
-        self.record(
+        refusal = self.runtime.redactor.text(f"credentials refused for key {key_id}: {reason}")
+        message = storable.error_message(refusal)
+        self._record(
             [Result(d.id, State.PAUSED, message, now(), count_attempt=False) for d in group],
             Attempt(started_at, error_code="INVALID_CREDENTIALS", error_message=message),
         )

@@ -10,6 +10,7 @@ from connector.contract import Attempt, Result
 from connector.outbox import rollups
 from connector.outbox.engine import dumps, now
 from connector.outbox.tables import attempts, deliveries
+from connector.storable import MAX_MESSAGE, cut
 
 _PAGE = 500  # ids per statement, far below every driver's limit on bound parameters
 
@@ -76,7 +77,7 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
                     "outcome": result.state,
                     "status": attempt.status,
                     "error_code": attempt.error_code,
-                    "error_message": attempt.error_message or result.reason,
+                    "error_message": attempt.error_message or cut(result.reason or "", MAX_MESSAGE) or None,
                     "latency_ms": attempt.latency_ms,
                     "batch_size": len(results),
                     "request": dumps(own_request) if own_request else request,
