@@ -17,10 +17,9 @@ from connector.contract import Attempt, Delivery, Result
 from connector.delivery.boundary import Boundary, Breakers
 from connector.delivery.housekeeper import Housekeeper
 from connector.delivery.planner import Planner
-from connector.delivery.recorder import Recorder
+from connector.delivery.recorder import Recorder, record_all
 from connector.delivery.scheduler import Scheduler
 from connector.outbox import breakers, claims
-from connector.outbox.attempts import record_many
 
 log = logging.getLogger("connector.worker")
 #: Rows of batchable deliveries claimed in one round at most.
@@ -174,7 +173,13 @@ class Worker:
         self.boundary.deliver(group)
 
     def _record_now(self, results: list[Result], attempt: Attempt) -> None:
-        record_many(self.runtime.engine, self.owner, [(results, attempt)])
+        """Record at once (no Recorder thread): a row the store refuses is set aside as the
+        Recorder does; a store that is down raises to the caller."""
+        record_all(self.runtime.engine, self.owner, [(results, attempt)], _store_down)
+
+
+def _store_down(failures: int, exc: BaseException) -> bool:
+    raise exc
 
 
 def run_forever(runtime) -> None:
