@@ -22,7 +22,9 @@ UNSUBSCRIBED = "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS"
 
 
 def _error_code(result) -> str | None:
-    return result.body.get("error") if isinstance(result.body, dict) else None
+    """Listrak's `error` when it is the usual string code (any other shape matches none)."""
+    code = result.body.get("error") if isinstance(result.body, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _iso(moment: datetime) -> str:

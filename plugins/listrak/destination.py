@@ -14,6 +14,7 @@ from connector.contract import (
     PlannedDelivery,
     StrictSchema,
 )
+from connector.storable import CODE_KEYS, MESSAGE_KEYS, readable
 from plugins.listrak.contacts import WHEN_NEWER, ContactSubscription
 from plugins.listrak.mappings import mappings_field, plan_mappings
 from plugins.listrak.profile_fields import (
@@ -159,6 +160,18 @@ class ListrakDestination(Destination):
         return verify(partner, http, credentials)
 
     def error_details(self, result):
-        if isinstance(result.body, dict) and result.status and result.status >= 400:
-            return result.body.get("error"), result.body.get("message")
+        return error_details(result)
+
+
+def error_details(result) -> tuple[str | None, str | None]:
+    """Listrak answers errors with `{"status", "error", "message"}`. Whatever shape a field
+    has (an object with a `code`, a list of messages) it is read as text; an answer that is
+    not JSON (a proxy's HTML page) is its own message. The core redacts and bounds both."""
+    if not result.status or result.status < 400:
         return None, None
+    body = result.body
+    if isinstance(body, dict):
+        code, message = readable(body.get("error"), CODE_KEYS), readable(body.get("message"), MESSAGE_KEYS)
+    else:
+        code, message = None, readable(body.strip() if isinstance(body, str) else body, MESSAGE_KEYS)
+    return code, message

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from connector.contract import Action, OutboundRequest, State, Verdict
+from connector.storable import CODE_KEYS, MESSAGE_KEYS, readable
 
 #: Contacts per request. Each request starts one list import in Listrak, so fewer, larger
 #: requests are kinder to it than one per event; 500 contacts stay near 60 KB (one check-box
@@ -131,8 +132,8 @@ def _refused_item(result, size: int) -> tuple[int, str, str] | None:
     """(item index, error, message) when Listrak's 400 names one item of a multi-item array."""
     if result.status != 400 or size < 2 or not isinstance(result.body, dict):
         return None
-    message = str(result.body.get("message") or "")
+    message = readable(result.body.get("message"), MESSAGE_KEYS) or ""
     match = _ITEM_INDEX.search(message)
     if match is None or int(match.group(1)) >= size:
         return None
-    return int(match.group(1)), str(result.body.get("error") or "HTTP 400"), message
+    return int(match.group(1)), readable(result.body.get("error"), CODE_KEYS) or "HTTP 400", message

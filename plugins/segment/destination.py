@@ -19,6 +19,7 @@ from connector.contract import (
     PartnerConfigSchema,
     PlannedDelivery,
 )
+from connector.storable import CODE_KEYS, MAX_CODE, MAX_MESSAGE, MESSAGE_KEYS, cut, readable
 from plugins.segment.keys import SegmentWriteKeyAlgorithm
 from plugins.segment.source import EVENT_TYPES
 
@@ -107,11 +108,16 @@ class TrackBatch(Action):
 
 
 def error_details(result) -> tuple[str | None, str | None]:
-    """Segment answers errors with `{"code": ..., "message": ...}`."""
-    if isinstance(result.body, dict) and result.status and result.status >= 400:
-        code, message = result.body.get("code"), result.body.get("message")
-        return (str(code) if code is not None else None), (str(message) if message is not None else None)
-    return None, None
+    """Segment answers errors with `{"code": ..., "message": ...}`; fields of another shape
+    are read as text, and an answer that is not JSON (a proxy's page) is its own message."""
+    if not result.status or result.status < 400:
+        return None, None
+    body = result.body
+    if isinstance(body, dict):
+        code, message = readable(body.get("code"), CODE_KEYS), readable(body.get("message"), MESSAGE_KEYS)
+    else:
+        code, message = None, readable(body.strip() if isinstance(body, str) else body, MESSAGE_KEYS)
+    return code, message
 
 
 def answer(result) -> str:
@@ -119,6 +125,7 @@ def answer(result) -> str:
     if result.status is None:
         return result.error or "no response"
     code, message = error_details(result)
+    code, message = code and cut(code, MAX_CODE), message and cut(message, MAX_MESSAGE)
     return " ".join(p for p in (f"HTTP {result.status}", code and f"{code}:", message) if p).rstrip(":")
 
 
