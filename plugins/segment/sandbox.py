@@ -2,7 +2,8 @@
 `POST /v1/batch` (and the single calls `/v1/track`, `/v1/identify`), HTTP Basic write keys,
 gzip bodies, Segment's size limits answered as Segment does (400 with a message), and a record
 of every call received. Not part of Segment, no auth: `/_sandbox/state`, `/_sandbox/calls`,
-`/_sandbox/reset` and `/_sandbox/faults` (the next N requests answer 429 or 5xx).
+`/_sandbox/reset` and `/_sandbox/faults` (the next N requests, or those naming one contact,
+answer an error in Segment's shape, or anything at all: `connector.testing.answers`).
 
 Run it with `connector segment-sandbox --port 8901`.
 """
@@ -18,8 +19,9 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass
 
 from flask import Blueprint, Flask, jsonify, request
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from connector.testing.answers import AnswerSchema, respond
 from plugins.segment.destination import MAX_EVENT_BYTES, MAX_EVENTS, MAX_REQUEST_BYTES
 
 #: The write key the example configuration uses (32 characters, as Segment's are).
@@ -39,19 +41,31 @@ class Refusal(Exception):
 
 @dataclass
 class Fault:
-    status: int
+    """The next `count` requests (naming `contact`, when given) answer `status` with
+    Segment's error body, or `answer` (connector.testing.answers: anything at all)."""
+
+    status: int | None = None
     count: int = 1
     retry_after: int | None = None
     message: str | None = None
+    contact: str | None = None  # a userId or anonymousId in the request's calls
+    answer: dict | None = None
 
 
 class FaultSchema(Schema):
-    """The body of `POST /_sandbox/faults`."""
+    """The body of `POST /_sandbox/faults`: `status` (an error in Segment's shape) or `answer`."""
 
-    status = fields.Integer(strict=True, required=True, validate=validate.Range(min=400, max=599))
+    status = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=400, max=599))
     count = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1))
     retry_after = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=0))
     message = fields.String(load_default=None, validate=validate.Length(min=1, max=1000))
+    contact = fields.String(load_default=None)
+    answer = fields.Nested(AnswerSchema, load_default=None)
+
+    @validates_schema
+    def _status_or_answer(self, data, **kwargs):
+        if (data.get("status") is None) == (data.get("answer") is None):
+            raise ValidationError("give status (an error in Segment's shape) or answer", "status")
 
 
 class Recorder:
@@ -70,6 +84,7 @@ class Recorder:
             self.seen: Counter[str] = Counter()
             self.faults: deque[Fault] = deque()
             self.faults_applied: Counter[str] = Counter()
+            self.per_contact: Counter[str] = Counter()  # requests naming each userId/anonymousId
 
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
@@ -84,16 +99,21 @@ class Recorder:
         with self._lock:
             return [c for c in self.calls if all(c.get(k) == v for k, v in wanted.items())]
 
-    def take_fault(self) -> Fault | None:
+    def take_fault(self, contacts: frozenset[str]) -> Fault | None:
+        """The first fault for a request naming `contacts`, consuming one use of it."""
         with self._lock:
-            if not self.faults:
+            fault = next((f for f in self.faults if f.contact is None or f.contact in contacts), None)
+            if fault is None:
                 return None
-            fault = self.faults[0]
             fault.count -= 1
             if fault.count <= 0:
-                self.faults.popleft()
-            self.faults_applied[str(fault.status)] += 1
+                self.faults.remove(fault)
+            self.faults_applied[str(fault_status(fault))] += 1
             return fault
+
+    def count_contacts(self, contacts: frozenset[str]) -> None:
+        with self._lock:
+            self.per_contact.update(contacts)
 
     def record(self, path: str, status: int, size: int, kept: list[dict], dropped: list[dict]) -> None:
         """`size`: the body's bytes as JSON (after gzip is undone)."""
@@ -124,12 +144,13 @@ class Recorder:
                 "duplicates": sum(n - 1 for n in self.seen.values()),
                 "dropped": list(self.dropped),
                 "faults": {"pending": [asdict(f) for f in self.faults], "applied": dict(self.faults_applied)},
+                "per_contact": dict(self.per_contact),
             }
 
 
 # -- reading a request -------------------------------------------------------------------------
 def read_body(limit: int) -> bytes:
-    raw = request.get_data(cache=False)
+    raw = request.get_data()  # kept: faults read the calls first (request_contacts)
     if request.headers.get("Content-Encoding", "").lower() != "gzip":
         return raw
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -257,7 +278,30 @@ def control_blueprint(recorder: Recorder) -> Blueprint:
     return bp
 
 
+def fault_status(fault: Fault) -> int:
+    return fault.answer["status"] if fault.answer is not None else fault.status
+
+
+def request_contacts() -> frozenset[str]:
+    """The userIds and anonymousIds of a request's calls (for faults and per-contact counts);
+    none when the body cannot be read (the request is refused as Segment would anyway)."""
+    try:
+        document = json.loads(read_body(MAX_RAW_BYTES))
+    except (Refusal, ValueError, RecursionError):
+        return frozenset()
+    calls = document.get("batch", [document]) if isinstance(document, dict) else []
+    return frozenset(
+        str(call[name])
+        for call in (calls if isinstance(calls, list) else [])
+        if isinstance(call, dict)
+        for name in ("userId", "anonymousId")
+        if isinstance(call.get(name), str | int)
+    )
+
+
 def fault_response(fault: Fault):
+    if fault.answer is not None:
+        return respond(fault.answer)
     code = {429: "rate_limited", 400: "invalid_request"}.get(fault.status, "server_error")
     response = jsonify(code=code, message=fault.message or f"injected fault: HTTP {fault.status}")
     response.status_code = fault.status
@@ -277,9 +321,11 @@ def create_sandbox_app(write_keys: list[str] | None = (DEMO_WRITE_KEY,)) -> Flas
     app.register_blueprint(control_blueprint(recorder))
 
     def tracking(call: str | None):
-        fault = recorder.take_fault()
+        contacts = request_contacts()
+        recorder.count_contacts(contacts)
+        fault = recorder.take_fault(contacts)
         if fault is not None:
-            recorder.record(request.path, fault.status, request.content_length or 0, [], [])
+            recorder.record(request.path, fault_status(fault), request.content_length or 0, [], [])
             return fault_response(fault)
         try:
             body, status = receive(recorder, SINGLE_CALLS.get(call) if call else None)

@@ -410,12 +410,46 @@ def test_fault_ratio_picks_that_share_and_delete_clears(client, auth):
     assert subscribe(client, auth).status_code == 200
 
 
+def test_answer_fault_answers_anything_for_one_contact(client, auth):
+    body = {"error": {"code": "ERROR_X"}, "message": ["bad"]}
+    fault(client, mode="answer", email="Odd@Example.com", answer={"status": 400, "json": body})
+    assert subscribe(client, auth, email="jane@example.com").status_code == 201
+    for _ in range(2):  # until cleared: every request naming the contact
+        odd = subscribe(client, auth, email="odd@example.com")
+        assert (odd.status_code, odd.json, odd.mimetype) == (400, body, "application/json")
+    assert state(client)["requests"]["per_contact"] == {"jane@example.com": 1, "odd@example.com": 2}
+
+
+def test_answer_fault_sends_bytes_repeated_with_its_type_and_headers(client, auth):
+    answer = {
+        "status": 200,
+        "body_base64": "/wA=",
+        "repeat": 3,
+        "content_type": "text/html",
+        "headers": {"X-A": "1"},
+    }
+    fault(client, mode="answer", count=1, answer=answer)
+    odd = subscribe(client, auth)
+    assert (odd.status_code, odd.data, odd.headers["Content-Type"], odd.headers["X-A"]) == (
+        200,
+        b"\xff\x00" * 3,
+        "text/html",
+        "1",
+    )
+    assert subscribe(client, auth).status_code == 201
+
+
 def test_fault_spec_is_validated(client):
     for spec in (
         {"mode": "boom"},
         {"mode": "500", "count": 0},
         {"mode": "500", "ratio": 2},
         {"mode": "500", "extra": 1},
+        {"mode": "answer"},
+        {"mode": "500", "answer": {"status": 400}},
+        {"mode": "answer", "answer": {"status": 400, "body": "a", "json": 1}},
+        {"mode": "answer", "answer": {"status": 400, "body_base64": "!"}},
+        {"mode": "answer", "answer": {"status": 400, "body": "a", "repeat": 10**9}},
     ):
         assert client.post("/_sandbox/faults", json=spec).status_code == 400
 

@@ -157,10 +157,25 @@ def test_a_server_error_fault_with_a_message(lookalike):
     assert (response.status_code, response.json) == (500, {"code": "server_error", "message": "internal"})
 
 
+def test_an_answer_fault_for_one_contact_answers_anything(lookalike):
+    answer = {"status": 200, "body": "<html>ok</html>", "content_type": "text/html"}
+    lookalike.post("/_sandbox/faults", json={"answer": answer, "contact": "odd@example.com", "count": 1})
+    plain = lookalike.post("/v1/batch", json={"batch": [call("m1")]}, headers=AUTH)
+    odd = lookalike.post(
+        "/v1/batch", json={"batch": [call("m2", anonymousId="odd@example.com")]}, headers=AUTH
+    )
+    assert (plain.status_code, plain.json) == (200, {"success": True})
+    assert (odd.status_code, odd.data, odd.mimetype) == (200, b"<html>ok</html>", "text/html")
+    seen = state(lookalike)
+    assert (seen["message_ids"], seen["faults"]["applied"]) == (["m1"], {"200": 1})
+    assert seen["per_contact"] == {"jane@example.com": 1, "odd@example.com": 1}
+
+
 @pytest.mark.parametrize(
     ("body", "error"),
     [
         ({"status": 200}, "status: Must be greater than or equal to 400 and less than or equal to 599."),
+        ({"count": 1}, "status: give status (an error in Segment's shape) or answer"),
         ({"status": 429, "count": "2"}, "count: Not a valid integer."),
         ({"status": 429, "bogus": 1}, "bogus: Unknown field."),
         ([1], "body: must be a JSON object"),

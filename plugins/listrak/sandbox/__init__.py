@@ -23,7 +23,7 @@ from plugins.listrak.sandbox.accounts import account_control
 from plugins.listrak.sandbox.demo import demo_seed
 from plugins.listrak.sandbox.faults import control_blueprint, intercept
 from plugins.listrak.sandbox.reports import reports_api, seed_activity, seeding
-from plugins.listrak.sandbox.routes import email_api, route_label, token_endpoint
+from plugins.listrak.sandbox.routes import email_api, request_emails, route_label, token_endpoint
 from plugins.listrak.sandbox.state import DEFAULT_CLIENTS, DEFAULT_LISTS, ApiError, Sandbox
 
 # Plain HTTP is served on purpose: real Listrak refuses it (ERROR_UNSUPPORTED_PROTOCOL), but the
@@ -80,8 +80,9 @@ def create_sandbox_app(
             return None
         target = "token" if request.path == "/OAuth2/Token" else "api"
         route = route_label()
-        sb.count_request(route, email_api=target == "api")
-        response = intercept(sb.faults, target, request.environ, sb.expire_tokens, route)
+        emails = request_emails() if target == "api" else frozenset()
+        sb.count_request(route, email_api=target == "api", emails=emails)
+        response = intercept(sb.faults, target, request.environ, sb.expire_tokens, route, emails)
         if response is not None:
             return response
         if target == "api" and request.url_rule is not None:

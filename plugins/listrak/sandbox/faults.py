@@ -1,5 +1,10 @@
 """Fault injection for the Listrak sandbox and its `/_sandbox/` control routes (not part of
-Listrak, no auth): faults, added latency, state, reset."""
+Listrak, no auth): faults, added latency, state, reset.
+
+A fault applies to the next `count` requests (or until cleared), to a share of them (`ratio`),
+to one route, or to the requests naming one contact (`email`); mode `answer` answers anything
+(`connector.testing.answers`: any status, body, content type and headers), e.g.
+`{"mode": "answer", "email": "x@example.com", "answer": {"status": 400, "json": {...}}}`."""
 
 from __future__ import annotations
 
@@ -11,9 +16,11 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from flask import Blueprint, Response, jsonify, request
-from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-MODES = ("500", "503", "429", "hang", "drop", "expire_token", "refuse_credentials")
+from connector.testing.answers import AnswerSchema, respond
+
+MODES = ("500", "503", "429", "hang", "drop", "expire_token", "refuse_credentials", "answer")
 TARGETS = ("api", "token", "any")
 
 
@@ -28,11 +35,17 @@ class Fault:
     hang_seconds: float = 30.0
     target: str = "api"
     route: str | None = None  # e.g. "GET /List/<listId>/Message/<messageId>/Activity"; None = all
+    email: str | None = None  # only requests naming this contact (body or path); None = all
+    answer: dict | None = None  # mode "answer": what to answer (connector.testing.answers)
     applied: int = 0
     id: int = field(default=0)
 
-    def matches(self, target: str, route: str | None = None) -> bool:
-        return self.target in (target, "any") and self.route in (None, route)
+    def matches(self, target: str, route: str | None = None, emails: frozenset = frozenset()) -> bool:
+        return (
+            self.target in (target, "any")
+            and self.route in (None, route)
+            and (self.email is None or self.email in emails)
+        )
 
 
 class JsonNumber(fields.Float):
@@ -54,6 +67,13 @@ class FaultSchema(Schema):
     hang_seconds = JsonNumber(allow_none=True, load_default=None, validate=validate.Range(min=0))
     target = fields.String(load_default="api", validate=validate.OneOf(TARGETS))
     route = fields.String(allow_none=True, load_default=None)
+    email = fields.String(allow_none=True, load_default=None)
+    answer = fields.Nested(AnswerSchema, allow_none=True, load_default=None)
+
+    @validates_schema
+    def _answer_with_its_mode(self, data, **kwargs):
+        if (data["mode"] == "answer") != (data.get("answer") is not None):
+            raise ValidationError('give an answer with mode "answer", and only then', "answer")
 
     @pre_load
     def numeric_mode(self, data, **kwargs):
@@ -79,6 +99,8 @@ class FaultSchema(Schema):
             hang_seconds=30.0 if hang is None else float(hang),
             target=target,
             route=data["route"],
+            email=data["email"].strip().lower() if data["email"] else None,
+            answer=data["answer"],
         )
 
 
@@ -135,12 +157,12 @@ class FaultBook:
             self.latency_ms = 0.0
             self.applied = {}
 
-    def take(self, target: str, route: str | None = None) -> Fault | None:
-        """The fault that applies to this request ("api" or "token", and its route label),
-        consuming one use of it."""
+    def take(self, target: str, route: str | None = None, emails: frozenset = frozenset()) -> Fault | None:
+        """The fault that applies to this request ("api" or "token", its route label and the
+        contacts it names), consuming one use of it."""
         with self._lock:
             for fault in self._faults:
-                if not fault.matches(target, route):
+                if not fault.matches(target, route, emails):
                     continue
                 if fault.ratio is not None and self._rng.random() >= fault.ratio:
                     continue
@@ -220,16 +242,23 @@ def apply_fault(fault: Fault, book: FaultBook, environ: dict, expire_tokens) -> 
         return None
     if fault.mode == "refuse_credentials":
         return jsonify(error="Invalid Credentials"), 400
+    if fault.mode == "answer":
+        return respond(fault.answer)
     return None
 
 
 def intercept(
-    book: FaultBook, target: str, environ: dict, expire_tokens, route: str | None = None
+    book: FaultBook,
+    target: str,
+    environ: dict,
+    expire_tokens,
+    route: str | None = None,
+    emails: frozenset = frozenset(),
 ) -> Response | None:
     """Added latency, then the first due fault for this "api" or "token" request."""
     if book.latency_ms:
         time.sleep(book.latency_ms / 1000)
-    fault = book.take(target, route)
+    fault = book.take(target, route, emails)
     return None if fault is None else apply_fault(fault, book, environ, expire_tokens)
 
 

@@ -317,6 +317,21 @@ def token_endpoint(sb: Sandbox):
     return response
 
 
+def request_emails() -> frozenset[str]:
+    """The contacts a request names: `emailAddress` of a body (one contact or an array of
+    them) and a contact identifier in the path, lower-case (for faults and per-contact counts)."""
+    found = set()
+    identifier = (request.view_args or {}).get("identifier")
+    if isinstance(identifier, str):
+        found.add(identifier)
+    if request.is_json:
+        body = request.get_json(silent=True)
+        for item in body if isinstance(body, list) else [body]:
+            if isinstance(item, dict) and isinstance(item.get("emailAddress"), str):
+                found.add(item["emailAddress"])
+    return frozenset(email.strip().lower() for email in found)
+
+
 def route_label() -> str:
     """E.g. "POST /List/<listId>/Contact" (Email API routes relative to /email/v1)."""
     if request.url_rule is None:

@@ -7,6 +7,7 @@ import copy
 import hashlib
 import secrets
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -119,10 +120,12 @@ def _new_contact(email: str, now: str) -> dict:
 class RequestCounts:
     """What the sandbox was asked, for tests to assert: `total` counts Email API requests,
     `per_route` counts the token endpoint too, `per_client` counts API calls by the client whose
-    token they carried, `token_fetches` counts tokens issued, `bulk_calls` lists bulk requests."""
+    token they carried, `per_contact` counts API requests naming each contact (whatever they
+    were answered), `token_fetches` counts tokens issued, `bulk_calls` lists bulk requests."""
 
     total: int = 0
     per_route: dict[str, int] = field(default_factory=dict)
+    per_contact: dict[str, int] = field(default_factory=dict)
     per_status: dict[str, int] = field(default_factory=dict)
     per_client: dict[str, int] = field(default_factory=dict)
     token_fetches: dict[str, int] = field(default_factory=dict)
@@ -163,11 +166,13 @@ class Sandbox:
         self.faults.reset()
 
     # -- request counts ----------------------------------------------------------------------
-    def count_request(self, route: str, email_api: bool) -> None:
+    def count_request(self, route: str, email_api: bool, emails: Iterable[str] = ()) -> None:
         with self.lock:
             if email_api:
                 self.counts.total += 1
             _bump(self.counts.per_route, route)
+            for email in emails:
+                _bump(self.counts.per_contact, email)
 
     def count_status(self, status: int) -> None:
         with self.lock:
