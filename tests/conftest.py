@@ -177,3 +177,9 @@ def postgres_url(postgres_server):
     """A fresh database on the test PostgreSQL for each test, dropped afterwards."""
     with postgres.database(postgres_server) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request, database_url):
+    """The URL of a fresh store at head, once on each database the connector runs on."""
+    return request.getfixturevalue("postgres_url") if request.param == "postgresql" else database_url

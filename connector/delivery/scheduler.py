@@ -13,7 +13,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from connector import metrics
+from connector import metrics, storable
 from connector.contract import InvalidCredentials, PageBudgetSpent, Poll, PollFailed
 from connector.outbox import pollers
 from connector.outbox.engine import now
@@ -154,6 +154,7 @@ class Scheduler:
             report.error = runtime.redactor.text(f"{type(exc).__name__}: {exc}")
         finally:
             keeper.done.set()
+        report.error = storable.text(report.error)  # a partner's words in it: bounded, storable
         pollers.finish(engine, source_id, self.owner, next_poll_at, report.error, report.stopped_early)
         result = "failed" if not report.ok else "stopped_early" if report.stopped_early else "ok"
         metrics.POLLS.labels(source=source_id, result=result).inc()

@@ -7,6 +7,7 @@ import json
 
 from sqlalchemy import and_, or_, select, update
 
+from connector import storable
 from connector.outbox import rollups
 from connector.outbox.engine import dialect_insert, now, reading
 from connector.outbox.tables import pollers
@@ -116,6 +117,7 @@ def finish(
     read, events produced, error, note). Counts of rows and events restart at each poll's
     first page (see `start_counts`)."""
     at = now()
+    error = storable.text(error)  # a partner's words in it: no NUL, no lone surrogate, bounded
     values = {
         "lease_owner": None,
         "lease_expires_at": None,
@@ -126,7 +128,7 @@ def finish(
     if error is None:
         values.update(last_ok_at=at, last_error=None, failures=0)
     else:
-        values.update(last_error=error[:2000], failures=pollers.c.failures + 1)
+        values.update(last_error=error, failures=pollers.c.failures + 1)
     mine = (pollers.c.source_id == source_id, pollers.c.lease_owner == owner)
     with engine.begin() as conn:
         poll = conn.execute(

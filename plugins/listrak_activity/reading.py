@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 from connector.contract import HttpResult, OutboundRequest, PollFailed
+from connector.storable import CODE_KEYS, MAX_CODE, MAX_MESSAGE, MESSAGE_KEYS, cut, readable
 
 PAGE = 5000  # Listrak's largest `count`
 SMALLEST_PAGE = 100
@@ -27,12 +28,57 @@ PERMISSION_HINT = "the integration may lack the Message or Reporting permission"
 
 
 def failure(result: HttpResult) -> str:
-    """`HTTP 403 ERROR_…: message`, or why no answer came."""
+    """`HTTP 403 ERROR_…: message`, or why no answer came; any shape of answer, bounded."""
     if result.status is None:
         return result.error or "no response"
-    body = result.body if isinstance(result.body, dict) else {}
-    code, message = body.get("error"), body.get("message")
+    body = result.body
+    if isinstance(body, dict):
+        code, message = readable(body.get("error"), CODE_KEYS), readable(body.get("message"), MESSAGE_KEYS)
+    else:  # not JSON (a proxy's page): its start says what answered
+        code, message = None, readable(body.strip() if isinstance(body, str) else body, MESSAGE_KEYS)
+    code, message = code and cut(code, MAX_CODE), message and cut(message, MAX_MESSAGE)
     return " ".join(p for p in (f"HTTP {result.status}", code and f"{code}:", message) if p)
+
+
+def unreadable(result: HttpResult) -> str:
+    """What a 2xx answer that is not a JSON object holds, in a few words and its start."""
+    body = result.body
+    if isinstance(body, str):
+        kind = "an empty body" if not body.strip() else f"{len(body):,} characters that are not JSON"
+        start = cut(body.strip(), 120)
+        return f"{kind}" + (f" ({start!r})" if start else "")
+    return f"JSON {type(body).__name__ if body is not None else 'null'}, not an object"
+
+
+def listed(body: dict, path: str) -> tuple[list[dict], str | None]:
+    """A page's rows (`data`, objects) and `nextPageCursor`, or PollFailed naming what is odd."""
+    rows = body.get("data")
+    if rows is None:
+        rows = []
+    if not isinstance(rows, list):
+        raise PollFailed(f"GET {path}: `data` is {_shape(rows)}, not a list of rows")
+    odd = next((i for i, row in enumerate(rows) if not isinstance(row, dict)), None)
+    if odd is not None:
+        raise PollFailed(f"GET {path}: `data[{odd}]` is {_shape(rows[odd])}, not an object")
+    cursor = body.get("nextPageCursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise PollFailed(f"GET {path}: `nextPageCursor` is {_shape(cursor)}, not a string")
+    return rows, cursor
+
+
+def single(body: dict, path: str) -> dict:
+    """The one record (`data`, an object) of a read by id, or PollFailed naming what is odd."""
+    data = body.get("data")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PollFailed(f"GET {path}: `data` is {_shape(data)}, not an object")
+    return data
+
+
+def _shape(value) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number"}
+    return names.get(type(value), "a number" if isinstance(value, float) else type(value).__name__)
 
 
 class NotFound(PollFailed):
@@ -72,7 +118,10 @@ class Reader:
                 self.creds,
             )
             if result.ok:
-                return result.body if isinstance(result.body, dict) else {}
+                if not isinstance(result.body, dict):
+                    answered = f"HTTP {result.status} with {unreadable(result)}"
+                    raise PollFailed(f"GET {path}: Listrak answered {answered}")
+                return result.body
             if result.status == 429:
                 wait = result.retry_after if result.retry_after is not None else backoff
                 backoff *= 2
@@ -115,8 +164,8 @@ class Reader:
                 self.page_sizes[kind] = max(SMALLEST_PAGE, size // 2)
                 continue
             seen.add(cursor)
-            rows = body.get("data") or []
-            cursor = body.get("nextPageCursor") if rows else None
+            rows, following = listed(body, path)
+            cursor = following if rows else None
             if cursor in seen:
                 cursor = None
             yield rows, cursor

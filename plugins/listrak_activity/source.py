@@ -18,7 +18,7 @@ from marshmallow import fields, validate
 
 from connector.contract import OutboundUrl, Poll, PullSource, PullSourceConfigSchema
 from plugins.listrak_activity.events import Message, identify, iso, parse_time
-from plugins.listrak_activity.reading import Reader, Refused
+from plugins.listrak_activity.reading import Reader, Refused, single
 from plugins.listrak_activity.users import UserIds
 
 KEY_ALGORITHM = "OAUTH_LISTRAK"
@@ -148,13 +148,16 @@ class ListrakActivitySource(PullSource):
             for m in rows
             if isinstance(m.get("messageId"), int)
         ]
-        return sorted(found, key=lambda m: (m.get("sendDate") or "", m["messageId"]))
+        return sorted(
+            found, key=lambda m: (m["sendDate"] if isinstance(m.get("sendDate"), str) else "", m["messageId"])
+        )
 
     def _message(self, reader: Reader, list_id: int, listed: dict, environment: str) -> Message:
         mid = listed["messageId"]
         key = (reader.api, list_id, mid)
         if key not in self._senders:
-            data = reader.get(f"/List/{list_id}/Message/{mid}").get("data") or {}
+            path = f"/List/{list_id}/Message/{mid}"
+            data = single(reader.get(path), path)
             self._remember(self._senders, key, data.get("fromEmail"))
             listed = {**listed, "subject": data.get("subject", listed.get("subject"))}
         return Message(list_id, mid, listed.get("subject"), self._senders[key], environment)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from plugins.listrak_activity.reading import NotFound, Reader, contact_path
+from plugins.listrak_activity.reading import NotFound, Reader, contact_path, single
 
 #: More unknown contacts than this in one page of activity → read the list in pages.
 ONE_BY_ONE_MAX = 50
@@ -15,7 +15,10 @@ STATES = ("Subscribed", "Unsubscribed")
 
 
 def _value(contact: dict, field_id: int) -> str | None:
-    for item in contact.get("segmentationFieldValues") or []:
+    values = contact.get("segmentationFieldValues")
+    for item in values if isinstance(values, list) else []:
+        if not isinstance(item, dict):
+            continue
         if item.get("segmentationFieldId") == field_id and item.get("value") not in (None, ""):
             return str(item["value"])
     return None
@@ -51,12 +54,12 @@ class UserIds:
         return {e: self.known.get(e) for e in wanted}
 
     def _one(self, email: str) -> str | None:
-        params = {"segmentationFieldIds": str(self.field_id)}
+        params, path = {"segmentationFieldIds": str(self.field_id)}, contact_path(self.list_id, email)
         try:
-            body = self.reader.get(contact_path(self.list_id, email), params)
+            body = self.reader.get(path, params)
         except NotFound:
             return None
-        return _value(body.get("data") or {}, self.field_id)
+        return _value(single(body, path), self.field_id)
 
     def _list(self, state: str) -> None:
         params = {"segmentationFieldIds": str(self.field_id), "subscriptionState": state}
