@@ -22,6 +22,7 @@ from connector.contract import (
     OutboundUrl,
     secret_field,
 )
+from connector.storable import cut, error_code
 
 #: Refresh this many seconds before `expires_in` runs out (Listrak issues ~3599 s tokens).
 LEEWAY = 60
@@ -83,19 +84,28 @@ class ListrakOAuth(Credentials):
                     timeout=transport.time_left(self.timeout), allow_redirects=False
                 )
             except OAuthError as exc:
-                if (exc.error or "").lower() in INVALID_ERRORS:
-                    self._refusal = f"token endpoint refused the credentials ({exc.error})"
+                error = error_code(exc.error) or ""  # any JSON value, as text on one line
+                if error.lower() in INVALID_ERRORS:
+                    self._refusal = f"token endpoint refused the credentials ({error})"
                     self._refused_until = time.monotonic() + REFUSAL_MEMORY
                     metrics.TOKEN_FETCHES.labels(key=self.key_id, result="refused").inc()
                     raise InvalidCredentials(self._refusal) from exc
                 metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
-                raise TokenError(f"token endpoint error: {exc.error}") from exc
+                raise TokenError(f"token endpoint error: {error or 'no error code'}") from exc
+            except RecursionError as exc:  # JSON nested past what the parser reads
+                metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
+                raise TokenError("token endpoint answer is JSON nested too deep to read") from exc
+            except (TypeError, ValueError) as exc:  # not a JSON object, or expires_in not a number
+                metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
+                raise TokenError(f"token endpoint answer is unreadable: {cut(str(exc), 200)}") from exc
             except Exception:
                 metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
                 raise
-            if not token.get("access_token"):
+            access = token.get("access_token")
+            if not isinstance(access, str) or not access:
                 metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
-                raise TokenError("token endpoint response has no access_token")
+                shown = "no access_token" if not access else "an access_token that is not a string"
+                raise TokenError(f"token endpoint response has {shown}")
             metrics.TOKEN_FETCHES.labels(key=self.key_id, result="ok").inc()
             self._token = token
             return token["access_token"]

@@ -280,6 +280,38 @@ def test_unusable_token_answer_retries_the_delivery(post_events, runtime, reques
     assert delivery["reason"].startswith("token endpoint: ")
 
 
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        ({"status_code": 400, "json": {"error": ["slow", "down"]}}, "token endpoint error: slow; down"),
+        ({"status_code": 400, "json": {"error": 42}}, "token endpoint error: 42"),
+        ({"status_code": 400, "json": {"error": None}}, "token endpoint error: oauth_error"),
+        ({"status_code": 200, "json": {"access_token": {"a": 1}}}, "an access_token that is not a string"),
+        ({"status_code": 200, "json": {"access_token": 7}}, "an access_token that is not a string"),
+        ({"status_code": 200, "json": {"access_token": "t", "expires_in": "soon"}}, "answer is unreadable: "),
+        ({"status_code": 200, "json": {"access_token": "t", "expires_in": [1]}}, "answer is unreadable: "),
+        ({"status_code": 200, "json": [1, 2]}, "answer is unreadable: Token endpoint response is not a JSON"),
+        ({"status_code": 200, "text": "<html>" + "x" * 300_000}, "answer is unreadable: Token endpoint"),
+        ({"status_code": 200, "text": "[" * 5000 + "]" * 5000}, "answer is JSON nested too deep to read"),
+    ],
+)
+def test_an_odd_token_answer_is_a_clear_bounded_failure(post_events, runtime, requests_mock, answer, reason):
+    requests_mock.post(TOKEN_URL, **answer)
+    contact = requests_mock.post(CONTACT, status_code=201, json={"status": 201})
+    post_events(referral_event())
+    Worker(runtime).run_once()
+    assert contact.call_count == 0
+    (delivery,) = stored_deliveries(runtime)
+    assert delivery["state"] == "retrying"
+    assert reason in delivery["reason"] and len(delivery["reason"]) < 300
+
+
+def test_an_error_object_naming_refused_credentials_pauses_the_key(credentials, requests_mock):
+    requests_mock.post(TOKEN_URL, status_code=400, json={"error": {"code": "invalid_client"}})
+    with pytest.raises(InvalidCredentials, match=r"refused the credentials \(invalid_client\)"):
+        authorize(credentials)
+
+
 # -- secrets stay secret ----------------------------------------------------------------------------
 
 
