@@ -10,6 +10,7 @@ import logging
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from connector.app import create_app
 from connector.contract import Attempt, Result, State
 from connector.delivery import recorder as recorder_module
 from connector.delivery.planner import Planner
@@ -19,7 +20,7 @@ from connector.outbox.intake import ingest
 from connector.runtime import Runtime
 from plugins.extole.source import ExtoleSource
 from plugins.extole.testing import referral_event
-from tests.delivery.partner_flows import rows_of
+from tests.delivery.partner_flows import BEARER, rows_of
 
 OWNER = "worker-1"
 
@@ -63,6 +64,13 @@ def test_an_unstorable_attempt_is_set_aside_and_the_others_are_recorded(leased):
     aside = by_delivery[odd.id]
     assert (aside["outcome"], aside["status"]) == ("delivered", 201)
     assert aside["error_message"].startswith("the attempt's record could not be stored and was set aside (")
+    client = create_app({"TESTING": True}, runtime=store).test_client()
+    shown = client.get(f"/admin/api/deliveries/{odd.id}", headers=BEARER).json
+    assert [(a["error_code"], a["error_message"]) for a in shown["attempt_log"]] == [
+        (SET_ASIDE, aside["error_message"])
+    ]
+    page = client.get(f"/live/events/{shown['event']['id']}", headers=BEARER)
+    assert page.status_code == 200 and "set aside" in page.get_data(as_text=True)
 
 
 def test_an_error_code_too_long_for_the_column_is_set_aside_not_retried(leased):
