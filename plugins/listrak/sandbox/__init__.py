@@ -2,9 +2,10 @@
 v1 (contacts, profile fields, email activity reports), with fault injection, for demos, tests
 and benchmarks.
 
-`state` holds the in-memory account, `routes` the Listrak routes, `activity` and `reports` the
-email activity and its reporting routes, `faults` the fault book and the `/_sandbox/` control
-routes. Run it with `connector sandbox [--demo]` or `python -m plugins.listrak.sandbox`.
+`state` holds the in-memory account, `routes` the Listrak routes (`collection` the Contact
+collection, filtered by date), `activity` and `reports` the email activity and its reporting
+routes, `faults` the fault book and the `/_sandbox/` control routes. Run it with `connector
+sandbox [--demo]` or `python -m plugins.listrak.sandbox`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
 from plugins.listrak.sandbox.accounts import account_control
+from plugins.listrak.sandbox.collection import contact_collection
 from plugins.listrak.sandbox.demo import demo_seed
 from plugins.listrak.sandbox.faults import control_blueprint, intercept
 from plugins.listrak.sandbox.reports import reports_api, seed_activity, seeding
@@ -62,6 +64,7 @@ def create_sandbox_app(
     app = Flask(__name__)
     app.extensions["listrak_sandbox"] = sb
     app.register_blueprint(email_api(sb))
+    app.register_blueprint(contact_collection(sb))
     app.register_blueprint(reports_api(sb))
     app.register_blueprint(control_blueprint(sb))
     app.register_blueprint(account_control(sb))

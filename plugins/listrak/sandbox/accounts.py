@@ -1,24 +1,36 @@
 """`/_sandbox/` control routes for what happens inside a Listrak account rather than through the
-API (not part of Listrak, no auth): a contact who unsubscribed from an email's link on some date,
-and an integration without access to the Beta routes."""
+API (not part of Listrak, no auth): a contact who subscribed, or unsubscribed from an email's
+link, at some date, and an integration without access to the Beta routes."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from plugins.listrak.sandbox.activity import ContactDate
 from plugins.listrak.sandbox.faults import load_body, problem
 from plugins.listrak.sandbox.state import SUBSCRIBED, UNSUBSCRIBED
 
 
 class SeedContactSchema(Schema):
-    """The body of `POST /_sandbox/contacts`."""
+    """The body of `POST /_sandbox/contacts`: a contact that subscribed or unsubscribed in
+    Listrak itself at a given time (an ISO date-time, offset optional; default now)."""
 
     list_id = fields.Integer(required=True, strict=True)
     emailAddress = fields.Email(required=True)
     subscriptionState = fields.String(required=True, validate=validate.OneOf([SUBSCRIBED, UNSUBSCRIBED]))
-    #: As Listrak shows it (an ISO date-time, offset optional); default: now.
-    unsubscribeDate = fields.String(load_default=None)
+    #: Subscribed: a new contact's subscribeDate, a returning one's resubscribeDate.
+    subscribeDate = ContactDate(load_default=None)
+    unsubscribeDate = ContactDate(load_default=None)
+    segmentationFieldValues = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+
+    @validates_schema
+    def _dates_match_the_state(self, data, **kwargs):
+        wrong = "unsubscribeDate" if data["subscriptionState"] == SUBSCRIBED else "subscribeDate"
+        if data.get(wrong) is not None:
+            raise ValidationError(f"not for a contact {data['subscriptionState'].lower()}", wrong)
+        if not all(key.isdigit() for key in data["segmentationFieldValues"]):
+            raise ValidationError("keys must be profile field ids", "segmentationFieldValues")
 
 
 class BetaAccessSchema(Schema):
@@ -42,9 +54,15 @@ def account_control(sandbox) -> Blueprint:
         if body["list_id"] not in sandbox.lists:
             raise ValidationError({"list_id": [f"no list {body['list_id']} in the sandbox"]})
         email = body["emailAddress"].strip().lower()
-        sandbox.seed_contact(body["list_id"], email, body["subscriptionState"], body["unsubscribeDate"])
-        with sandbox.lock:
-            contact = dict(sandbox.contacts[body["list_id"]][email])
+        values = {int(k): v for k, v in body["segmentationFieldValues"].items()}
+        unknown = sorted(set(values) - set(sandbox.fields[body["list_id"]]))
+        if unknown:
+            raise ValidationError({"segmentationFieldValues": [f"no profile field {unknown[0]} in the list"]})
+        state, at = body["subscriptionState"], body["subscribeDate"] or body["unsubscribeDate"]
+        contact = sandbox.seed_contact(body["list_id"], email, state, at, values)
+        contact["segmentationFieldValues"] = {
+            str(k): v for k, v in contact["segmentationFieldValues"].items()
+        }
         return jsonify(contact=contact), 201
 
     @bp.post("/beta_access")

@@ -20,6 +20,11 @@ def listrak_time(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
+def contact_date(at: datetime) -> str:
+    """A contact's date as Listrak writes it: UTC, without an offset, to the millisecond."""
+    return listrak_time(at)[:-1]
+
+
 class When(fields.String):
     """An ISO-8601 date-time, stored as Listrak writes it."""
 
@@ -28,6 +33,16 @@ class When(fields.String):
         if parsed is None:
             raise ValidationError("not an ISO-8601 date-time")
         return listrak_time(parsed)
+
+
+class ContactDate(fields.String):
+    """An ISO-8601 date-time (without an offset: UTC), stored as Listrak writes contact dates."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = parse_when(super()._deserialize(value, attr, data, **kwargs))
+        if parsed is None:
+            raise ValidationError("not an ISO-8601 date-time")
+        return contact_date(parsed)
 
 
 def _id(**kwargs):
@@ -82,6 +97,8 @@ class ContactSeed(Schema):
         load_default="Subscribed", validate=validate.OneOf(["Subscribed", "Unsubscribed"])
     )
     segmentationFieldValues = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    subscribeDate = ContactDate(load_default=None)  # default: now
+    unsubscribeDate = ContactDate(load_default=None)  # an unsubscribed contact's; default: now
 
 
 class ActivitySeed(Schema):

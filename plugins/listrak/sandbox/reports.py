@@ -192,7 +192,14 @@ def seed_activity(sb: Sandbox, body: dict) -> dict[str, int]:
         raise ValidationError({"body": [exc.args[0]]}) from None
     for contact in seed["contacts"]:
         values = {int(k): v for k, v in contact["segmentationFieldValues"].items()}
-        sb.put_contact(list_id, contact["emailAddress"].lower(), contact["subscriptionState"], values)
+        sb.put_contact(
+            list_id,
+            contact["emailAddress"].lower(),
+            contact["subscriptionState"],
+            values,
+            contact["subscribeDate"],
+            contact["unsubscribeDate"],
+        )
     return added
 
 

@@ -198,26 +198,6 @@ def email_api(sb: Sandbox) -> Blueprint:
             raise not_found("listId and contactIdentifier")
         return jsonify(status=200, data=data)
 
-    @bp.get("/List/<int:list_id>/Contact")
-    def list_contacts(list_id: int):
-        # startDate/endDate/useOriginalSubscribeDate are not imitated: refused as unknown.
-        query = _query({"subscriptionState", "externalContactId", "segmentationFieldIds", "cursor", "count"})
-        field_ids = _field_ids(query, sb.list_fields(list_id))
-        state = query.get("subscriptionState", SUBSCRIBED)
-        if state not in (SUBSCRIBED, UNSUBSCRIBED):
-            raise invalid("subscriptionState")
-        external = query.get("externalContactId")
-        with sb.lock:
-            rows = [
-                c
-                for c in sb.contacts[list_id].values()
-                if c["subscriptionState"] == state
-                and (external is None or c["externalContactID"] == external)
-            ]
-            page, cursor = page_of(query, rows)
-            data = [sb.public_contact(list_id, c, field_ids) for c in page]
-        return jsonify(status=200, nextPageCursor=cursor, data=data)
-
     @bp.post("/List/<int:list_id>/Contact/SegmentationField")
     def bulk_fields(list_id: int):
         sb.check_beta_access(g.get("listrak_client"))  # Listrak checks this before the input
@@ -342,12 +322,17 @@ def route_label() -> str:
     return f"{request.method} {rule}"
 
 
-def page_of(query: dict[str, str], items: list) -> tuple[list, str | None]:
-    """One page of `items` by `cursor`/`count`, and the next page's cursor (None at the end)."""
+def page_size(query: dict[str, str]) -> int:
+    """`count`: 1000 unless given, at most 5000."""
     count = query.get("count", "1000")
     if not count.isdigit() or not 1 <= int(count) <= PAGE_MAX:
         raise invalid("count")
-    size, cursor = int(count), query.get("cursor", "Start")
+    return int(count)
+
+
+def page_of(query: dict[str, str], items: list) -> tuple[list, str | None]:
+    """One page of `items` by `cursor`/`count`, and the next page's cursor (None at the end)."""
+    size, cursor = page_size(query), query.get("cursor", "Start")
     try:
         offset = 0 if cursor == "Start" else int(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError:

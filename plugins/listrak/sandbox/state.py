@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from plugins.listrak.sandbox.activity import ActivityBook
+from plugins.listrak.sandbox.activity import ActivityBook, contact_date
 from plugins.listrak.sandbox.faults import FaultBook
 
 DEFAULT_CLIENTS = {"sandbox-client": "sandbox-secret", "sandbox-staging-client": "sandbox-staging-secret"}
@@ -102,7 +102,7 @@ def _normalize_lists(lists: dict) -> dict[int, dict]:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return contact_date(datetime.fromtimestamp(ts, UTC))
 
 
 def _new_contact(email: str, now: str) -> dict:
@@ -239,12 +239,8 @@ class Sandbox:
                             "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS",
                             "The emailAddress has already been unsubscribed from the list.",
                         )
-                    contact.update(
-                        subscriptionState=SUBSCRIBED,
-                        subscribeDate=now,
-                        unsubscribeDate=None,
-                        resubscribeDate=now,
-                    )
+                    # subscribeDate stays the original one; resubscribeDate is the latest.
+                    contact.update(subscriptionState=SUBSCRIBED, unsubscribeDate=None, resubscribeDate=now)
                 elif state == UNSUBSCRIBED and current == SUBSCRIBED:
                     contact.update(subscriptionState=UNSUBSCRIBED, unsubscribeDate=now)
                 if new_email and new_email != email:
@@ -265,11 +261,25 @@ class Sandbox:
                     contact["segmentationFieldValues"].update(values)
             return status, email
 
-    def put_contact(self, list_id: int, email: str, state: str, values: dict[int, str]) -> None:
-        """Seed a contact as it is (no Listrak rules applied): `POST /_sandbox/activity`."""
+    def put_contact(
+        self,
+        list_id: int,
+        email: str,
+        state: str,
+        values: dict[int, str],
+        subscribed_at: str | None = None,
+        unsubscribed_at: str | None = None,
+    ) -> None:
+        """Seed a contact as it is (no Listrak rules applied): `POST /_sandbox/activity`. Dates
+        are contact dates (`contact_date`); an unsubscribed contact without one gets now."""
+        now = _iso(self.clock())
         with self.lock:
-            contact = self.contacts[list_id].setdefault(email, _new_contact(email, _iso(self.clock())))
+            contact = self.contacts[list_id].setdefault(email, _new_contact(email, subscribed_at or now))
+            if subscribed_at:
+                contact["subscribeDate"] = subscribed_at
             contact["subscriptionState"] = state
+            if state == UNSUBSCRIBED:
+                contact["unsubscribeDate"] = unsubscribed_at or contact["unsubscribeDate"] or now
             contact["segmentationFieldValues"].update(values)
 
     def bulk_update(self, list_id: int, items: list[tuple[str, dict[int, str]]]) -> str:
@@ -282,14 +292,28 @@ class Sandbox:
             self.counts.bulk_calls.append({"list_id": list_id, "items": len(items)})
         return secrets.token_hex(8)
 
-    def seed_contact(self, list_id: int, email: str, state: str, unsubscribe_date: str | None) -> None:
-        """A contact as if it had changed in Listrak itself (e.g. unsubscribed from an email's link):
-        `POST /_sandbox/contacts`."""
-        now = _iso(self.clock())
+    def seed_contact(
+        self,
+        list_id: int,
+        email: str,
+        state: str,
+        at: str | None = None,
+        values: dict[int, str] | None = None,
+    ) -> dict:
+        """A contact as if it had changed in Listrak itself at `at` (a contact date; default
+        now), e.g. unsubscribed from an email's link: a new contact's subscribeDate, a returning
+        one's resubscribeDate, or the unsubscribeDate (`POST /_sandbox/contacts`). Its copy."""
+        at = at or _iso(self.clock())
         with self.lock:
-            contact = self.contacts[list_id].setdefault(email, _new_contact(email, now))
+            contact = self.contacts[list_id].get(email)
+            if contact is None:
+                contact = self.contacts[list_id][email] = _new_contact(email, at)
+            elif state == SUBSCRIBED and contact["subscriptionState"] == UNSUBSCRIBED:
+                contact["resubscribeDate"] = at
             contact["subscriptionState"] = state
-            contact["unsubscribeDate"] = (unsubscribe_date or now) if state == UNSUBSCRIBED else None
+            contact["unsubscribeDate"] = at if state == UNSUBSCRIBED else None
+            contact["segmentationFieldValues"].update(values or {})
+            return copy.deepcopy(contact)
 
     def check_beta_access(self, client_id: str | None) -> None:
         with self.lock:
