@@ -198,3 +198,6 @@ class Poll:
     events: list[InboundEvent]
     cursor: dict[str, Any]
     rows_read: int = 0
+    #: What the poll has read so far, in one line of the source's words, for the Live View
+    #: (the last page's line stands for the poll); None keeps the line of an earlier page.
+    summary: str | None = None

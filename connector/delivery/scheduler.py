@@ -178,7 +178,9 @@ class Scheduler:
         items = [(event, runtime.plan(source_id, event)) for event in page.events]
 
         def move_cursor(conn):
-            pollers.save_cursor(conn, source_id, self.owner, page.cursor, page.rows_read, len(page.events))
+            pollers.save_cursor(
+                conn, source_id, self.owner, page.cursor, page.rows_read, len(page.events), page.summary
+            )
 
         result = ingest(runtime.engine, source_id, items, runtime.due_delays, also=move_cursor)
         report.pages += 1

@@ -12,6 +12,9 @@ from connector.outbox import rollups
 from connector.outbox.engine import dialect_insert, now, reading
 from connector.outbox.tables import pollers
 
+#: Characters of a poll's summary kept (a line for the Live View).
+SUMMARY_MAX = 500
+
 
 class LeaseLost(Exception):
     """Another worker took the poll over (this one's lease ran out): its work is discarded."""
@@ -87,9 +90,13 @@ def extend(engine, source_id: str, owner: str, lease: float) -> bool:
         )
 
 
-def save_cursor(conn, source_id: str, owner: str, cursor: dict, rows: int, events: int) -> None:
-    """Inside the transaction that stores a page's events: move the cursor on, or raise
-    LeaseLost (rolling the page back) when this worker no longer holds the source."""
+def save_cursor(
+    conn, source_id: str, owner: str, cursor: dict, rows: int, events: int, summary: str | None = None
+) -> None:
+    """Inside the transaction that stores a page's events: move the cursor on (and the poll's
+    summary, when the page has one), or raise LeaseLost (rolling the page back) when this
+    worker no longer holds the source."""
+    said = {} if summary is None else {"summary": summary[:SUMMARY_MAX]}
     changed = conn.execute(
         update(pollers)
         .where(pollers.c.source_id == source_id, pollers.c.lease_owner == owner)
@@ -98,6 +105,7 @@ def save_cursor(conn, source_id: str, owner: str, cursor: dict, rows: int, event
             rows_read=pollers.c.rows_read + rows,
             events_produced=pollers.c.events_produced + events,
             updated_at=now(),
+            **said,
         )
     ).rowcount
     if changed != 1:
@@ -132,23 +140,34 @@ def finish(
     mine = (pollers.c.source_id == source_id, pollers.c.lease_owner == owner)
     with engine.begin() as conn:
         poll = conn.execute(
-            select(pollers.c.last_poll_at, pollers.c.rows_read, pollers.c.events_produced).where(*mine)
+            select(
+                pollers.c.last_poll_at, pollers.c.rows_read, pollers.c.events_produced, pollers.c.summary
+            ).where(*mine)
         ).first()
         if poll is None:  # another worker took the source over: its poll is the one recorded
             return
         conn.execute(update(pollers).where(*mine).values(**values))
         rollups.record_poll(
-            conn, source_id, poll.last_poll_at or at, at, poll.rows_read, poll.events_produced, error, note
+            conn,
+            source_id,
+            poll.last_poll_at or at,
+            at,
+            poll.rows_read,
+            poll.events_produced,
+            error,
+            note,
+            poll.summary,
         )
 
 
 def start_counts(engine, source_id: str, owner: str) -> None:
-    """Rows read and events produced describe the latest poll: zero them as it starts."""
+    """Rows read, events produced and the summary describe the latest poll: clear them as it
+    starts."""
     with engine.begin() as conn:
         conn.execute(
             update(pollers)
             .where(pollers.c.source_id == source_id, pollers.c.lease_owner == owner)
-            .values(rows_read=0, events_produced=0)
+            .values(rows_read=0, events_produced=0, summary=None)
         )
 
 

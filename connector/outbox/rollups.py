@@ -259,6 +259,7 @@ def record_poll(
     events: int,
     error: str | None,
     note: str | None = None,
+    summary: str | None = None,
 ) -> None:
     conn.execute(
         poll_runs.insert().values(
@@ -270,6 +271,7 @@ def record_poll(
             events_produced=events,
             error=error[:2000] if error else None,
             note=note,
+            summary=summary,
         )
     )
 

@@ -145,6 +145,7 @@ pollers = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("rows_read", Integer, nullable=False, default=0),
     Column("events_produced", Integer, nullable=False, default=0),
+    Column("summary", Text),  # what the latest poll read, in its source's words (Poll.summary)
     Column("updated_at", Float, nullable=False),
 )
 
@@ -286,6 +287,7 @@ poll_runs = Table(
     Column("events_produced", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("note", Text),  # a poll that stopped early says why
+    Column("summary", Text),
     Index("ix_poll_runs_source", "source_id", "finished_at"),
     sqlite_autoincrement=True,
 )

@@ -126,6 +126,7 @@ PULL_SOURCE = {
         "next_poll_at": MAYBE_TEXT,
         "rows_read": COUNT,
         "events_produced": COUNT,
+        "summary": {**MAYBE_TEXT, "description": "what the latest poll read, in its source's words"},
         "failures": COUNT,
         "last_error": MAYBE_TEXT,
         "stopped_early": {

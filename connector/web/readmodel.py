@@ -302,6 +302,7 @@ def pull_sources(engine, source_ids: list[str]) -> list[dict]:
                 "next_poll_at": iso(row.get("next_poll_at")) if row else None,
                 "rows_read": row.get("rows_read", 0),
                 "events_produced": row.get("events_produced", 0),
+                "summary": row.get("summary"),
                 "failures": row.get("failures", 0),
                 "last_error": row.get("last_error"),
                 "stopped_early": row.get("last_note"),

@@ -36,7 +36,8 @@ class RowsSource(PullSource):
     """Reads `rows` (dicts with an `id`) after the cursor, two per page. `fail_after` pages
     raises `failure` after that many pages. With `page_url`, each page is first fetched from
     it through the core's HTTP client (so a poll's page budget counts it); `endless` makes the
-    rows never run out, as a partner handing out new cursors for ever would."""
+    rows never run out, as a partner handing out new cursors for ever would. `summaries[n]`,
+    when there, is page n's summary."""
 
     name = "rows"
     config_schema = RowsSourceSchema
@@ -49,6 +50,7 @@ class RowsSource(PullSource):
         self.page_url: str | None = None
         self.requests_per_page = 1
         self.endless = False
+        self.summaries: dict[int, str] = {}
 
     def poll(self, source_config, cursor, since, http, credentials):
         self.calls.append(cursor)
@@ -60,7 +62,8 @@ class RowsSource(PullSource):
             for _ in range(self.requests_per_page if self.page_url else 0):
                 http.send(OutboundRequest("GET", self.page_url, params={"after": str(first)}))
             page = [{"id": first}, {"id": first + 1}] if self.endless else self.rows[first : first + 2]
-            yield Poll([_event(row) for row in page], {"after": first + len(page)}, rows_read=len(page))
+            events, summary = [_event(row) for row in page], self.summaries.get(pages)
+            yield Poll(events, {"after": first + len(page)}, rows_read=len(page), summary=summary)
             pages += 1
 
 

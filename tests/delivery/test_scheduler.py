@@ -4,7 +4,7 @@ one transaction, failures recorded and retried, and their events delivered like 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from connector.cli import main as cli
 from connector.config import ConfigError
@@ -12,7 +12,8 @@ from connector.contract import PollFailed
 from connector.delivery.scheduler import Scheduler
 from connector.delivery.worker import Worker
 from connector.outbox import pollers
-from connector.outbox.engine import now
+from connector.outbox.engine import now, reading
+from connector.outbox.tables import poll_runs
 from connector.outbox.tables import pollers as pollers_table
 from connector.runtime import Runtime
 from tests.config_files import update_yaml
@@ -192,11 +193,11 @@ def test_expired_lease_is_taken_over_and_the_old_poller_loses_its_page(pull_runt
     first = Scheduler(pull_runtime, "w1")
     taken = []
 
-    def take_over_after_first_page(conn, source_id, owner, cursor, rows_read, events):
+    def take_over_after_first_page(conn, source_id, owner, cursor, rows_read, events, summary=None):
         if not taken:  # another worker takes the lease between two pages
             conn.execute(update(pollers_table).values(lease_owner="w2"))
             taken.append(True)
-        return save(conn, source_id, owner, cursor, rows_read, events)
+        return save(conn, source_id, owner, cursor, rows_read, events, summary)
 
     save = pollers.save_cursor
     pollers.save_cursor = take_over_after_first_page
@@ -334,6 +335,24 @@ def test_live_view_and_summary_say_when_a_poll_stopped_early(pull_runtime, sourc
     page = client.get("/live", headers=admin).get_data(as_text=True)
     assert f'<span class="warning">{report.stopped_early}</span>' in page
     assert '<span class="warning">1 stopped early</span>' in page
+
+
+def test_a_polls_summary_is_its_last_pages_and_shows_in_the_live_view_and_history(pull_runtime, source):
+    from connector.app import create_app
+
+    source.rows = rows(1, 2, 3, 4, 5)
+    source.summaries = {0: "2 of 5 rows", 1: "4 of 5 rows"}  # the third page has none: the second's stays
+    Scheduler(pull_runtime, "w1").poll("activity")
+    assert state(pull_runtime)["summary"] == "4 of 5 rows"
+    with reading(pull_runtime.engine) as conn:
+        assert conn.execute(select(poll_runs.c.summary)).scalars().all() == ["4 of 5 rows"]
+    client = create_app({"TESTING": True}, runtime=pull_runtime).test_client()
+    admin = {"Authorization": "Bearer test-admin-token"}
+    assert client.get("/admin/api/summary", headers=admin).json["pull_sources"][0]["summary"] == "4 of 5 rows"
+    assert '<td class="message">4 of 5 rows</td>' in client.get("/live", headers=admin).get_data(as_text=True)
+    source.summaries = {}
+    Scheduler(pull_runtime, "w1").poll("activity")  # a poll without a summary clears the last one's
+    assert state(pull_runtime)["summary"] is None
 
 
 def test_batch_claims_are_bounded_whatever_threads_times_batch_size(

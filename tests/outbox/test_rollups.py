@@ -183,10 +183,10 @@ def test_every_finished_poll_is_kept(engine, clock):
     pollers.finish(engine, "activity", "w1", clock.at + 10, note="stopped early")
     with reading(engine) as conn:
         kept = [tuple(r)[1:] for r in conn.execute(select(poll_runs).order_by(poll_runs.c.id))]
-    assert kept == [
-        ("activity", started, started + 3, 1, 40, 12, None, None),
-        ("activity", started + 13, started + 13, 0, 0, 0, "HTTP 503", None),
-        ("activity", started + 13, started + 13, 1, 0, 0, None, "stopped early"),
+    assert kept == [  # ..., error, stopped-early note, summary
+        ("activity", started, started + 3, 1, 40, 12, None, None, None),
+        ("activity", started + 13, started + 13, 0, 0, 0, "HTTP 503", None, None),
+        ("activity", started + 13, started + 13, 1, 0, 0, None, "stopped early", None),
     ]
     assert rollups.polls(engine, "activity", started, 60.0) == {
         0: {"polls": 3, "failed": 1, "stopped_early": 1, "rows_read": 40, "events_produced": 12}
