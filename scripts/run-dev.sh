@@ -51,6 +51,9 @@ cat <<MSG
     Segment's side:  curl -s http://127.0.0.1:8901/_sandbox/state    (counts, messageIds, requests)
                      curl -s 'http://127.0.0.1:8901/_sandbox/calls?event=Email%20Opened'
                      (Listrak email activity, polled every 10s, arrives there as track/identify calls)
+                     curl -s 'http://127.0.0.1:8901/_sandbox/calls?type=identify'
+                     (list membership: Listrak_list_12345 true or false; send an opt_out for
+                     jane.doe@example.com and within 10s her trait turns false)
     Live View:       http://127.0.0.1:$WEB_PORT/live   (admin token: $CONNECTOR_ADMIN_TOKEN)
 
   Ctrl-C stops everything.

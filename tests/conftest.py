@@ -24,6 +24,7 @@ from plugins.extole.testing import WEBHOOK_SECRET, sign
 from plugins.listrak import testing as listrak_testing
 from plugins.listrak.testing import ACTIVITY_FLOW, TOKEN_URL
 from plugins.segment import testing as segment_testing
+from tests.config_files import update_yaml
 
 # What the example config's ${ENV} placeholders need in unit tests.
 TEST_ENV = {
@@ -54,11 +55,20 @@ def config_dir(tmp_path, env) -> Path:
 
 @pytest.fixture
 def activity_config(config_dir) -> Path:
-    """The config directory with the example's activity → Segment flow in it."""
+    """The config directory with the example's activity → Segment flow in it, list membership
+    off (most tests read email activity alone; `membership_config` turns it on)."""
     for relative in ACTIVITY_FLOW:
         if (ROOT / "config" / relative).exists():
             shutil.copyfile(ROOT / "config" / relative, config_dir / relative)
+    update_yaml(config_dir / ACTIVITY_FLOW[0], set={"membership": False})
     return config_dir
+
+
+@pytest.fixture
+def membership_config(activity_config) -> Path:
+    """The example's activity flow as it is: following list membership too."""
+    update_yaml(activity_config / ACTIVITY_FLOW[0], set={"membership": True})
+    return activity_config
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,11 @@
-"""Listrak email activity as Segment spec messages: the track events of one Activity row or
-one link click, the identify of one contact, and their deterministic messageIds.
+"""Listrak email activity and list membership as Segment spec messages: the track events of one
+Activity row or one link click, the identify of one contact, the identify of one membership
+change, and their deterministic messageIds.
 
-A messageId is a UUID5 over (list, message, email, event, link, time), so the same activity
-read again (every poll re-reads the lookback window) yields the same id and is stored once."""
+A messageId is a UUID5 over (list, message, email, event, link, time) for activity and over
+(list, email, state, date) for a membership change, so the same activity or change read again
+(polls re-read the lookback window, membership windows overlap) yields the same id and is
+stored once."""
 
 from __future__ import annotations
 
@@ -22,6 +25,9 @@ FLAG_EVENTS = (
     ("abuse", "Email Marked as Spam"),
 )
 SENT, CLICKED = "Email Sent", "Link Clicked"
+#: The InboundEvent type of a membership change: the segment destination orders these per
+#: contact and list (a later `false` is never overtaken by an earlier `true`).
+MEMBERSHIP = "membership"
 
 
 def parse_time(value: object) -> datetime | None:
@@ -81,6 +87,7 @@ class Message:
             "messageId": message_id(self.list_id, self.message_id, email, event, link, stamp),
             "timestamp": stamp,
             "anonymousId": email,
+            "context": {"traits": {"email": email}},
         }
         if user_id is not None:
             payload["userId"] = user_id
@@ -110,8 +117,15 @@ class Message:
         return self.track(CLICKED, email, clicked_at, user_id, link=url)
 
 
-def identify(list_id: int, email: str, user_id: str | None, at: datetime, environment: str) -> InboundEvent:
-    """One per contact and list; its messageId changes only when the userId does."""
+def list_trait(list_id: int) -> str:
+    return f"Listrak_list_{list_id}"
+
+
+def identify(
+    list_id: int, email: str, user_id: str | None, at: datetime, environment: str, in_list: bool = True
+) -> InboundEvent:
+    """One per contact and list; its messageId changes only when the userId does. Without
+    `in_list` (membership followed apart) it carries the email alone, never the list trait."""
     payload = {
         "type": "identify",
         "messageId": message_id(list_id, email, "identify", user_id),
@@ -120,5 +134,30 @@ def identify(list_id: int, email: str, user_id: str | None, at: datetime, enviro
     }
     if user_id is not None:
         payload["userId"] = user_id
-    payload["traits"] = {"email": email, f"Listrak_list_{list_id}": True}
+    payload["traits"] = {"email": email, list_trait(list_id): True} if in_list else {"email": email}
     return InboundEvent(payload["messageId"], "identify", at, environment, email, payload)
+
+
+def membership_change(
+    list_id: int,
+    email: str,
+    subscribed: bool,
+    user_id: str | None,
+    at: datetime | None,
+    read_at: datetime,
+    environment: str,
+) -> InboundEvent:
+    """The identify of one subscribe or unsubscribe, stamped with its date (`at`; a contact
+    Listrak gives no date for is stamped `read_at`, its messageId dated none)."""
+    state = "Subscribed" if subscribed else "Unsubscribed"
+    stamp = None if at is None else iso(at)
+    payload = {
+        "type": "identify",
+        "messageId": message_id(list_id, email, state, stamp),
+        "timestamp": stamp or iso(read_at),
+        "anonymousId": email,
+    }
+    if user_id is not None:
+        payload["userId"] = user_id
+    payload["traits"] = {"email": email, list_trait(list_id): subscribed}
+    return InboundEvent(payload["messageId"], MEMBERSHIP, at or read_at, environment, email, payload)

@@ -1,13 +1,15 @@
 """Listrak email activity as a pull source (Email API v1, Bearer token from an OAUTH_LISTRAK
 key): Message, Message/{id}, Activity, Link and Clicker routes, read every `poll_interval`,
-become Segment track and identify messages (`events.py`) for the `segment` destination.
+become Segment track and identify messages (`events.py`) for the `segment` destination. With
+`membership: true` each poll first reads who subscribed to and unsubscribed from each list
+(`membership.py`), and the list trait comes from that alone.
 
 Listrak changes a row after its first read (a first open, a later unsubscribe) and clicks keep
 arriving on older messages, so each poll — a round — re-reads every message sent within
 `lookback`; deterministic messageIds make what was read before a duplicate intake drops. The
 cursor only remembers how far the current round got (messages done, the Activity page to go
 on from), so a poll cut short by a 429, an outage or a killed worker resumes where its last
-stored page ended instead of starting over."""
+stored page ended instead of starting over. Membership keeps its own part of the cursor."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from marshmallow import fields, validate
 
 from connector.contract import OutboundUrl, Poll, PullSource, PullSourceConfigSchema
 from plugins.listrak_activity.events import Message, identify, iso, parse_time
+from plugins.listrak_activity.membership import Membership
 from plugins.listrak_activity.reading import Reader, Refused, single
 from plugins.listrak_activity.users import UserIds
 
@@ -35,6 +38,9 @@ class ListrakActivitySchema(PullSourceConfigSchema):
         validate=validate.Length(min=1, error="must name at least one list"),
     )
     user_id_field = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1))
+    #: Follow each list's subscribes and unsubscribes (one identify per change, the first poll
+    #: one per subscriber). Off by default: Segment bills by tracked users.
+    membership = fields.Boolean(load_default=False)
 
 
 def _when(at: float) -> str:
@@ -121,11 +127,29 @@ class ListrakActivitySource(PullSource):
 
     # -- polling ---------------------------------------------------------------------------
     def poll(self, source_config, cursor, since, http, credentials):
-        lookback = source_config["lookback"]
-        round_ = Round.resume(cursor, since + lookback)
+        lookback, now = source_config["lookback"], since + source_config["lookback"]
+        round_ = Round.resume(cursor, now)
         reader = Reader(
             http, credentials(source_config["key"]), source_config["api_url"], self.sleep, self._page_sizes
         )
+        # Membership off: its part of the cursor is dropped, so turning it on again reads the
+        # lists anew (the list trait was set from activity meanwhile).
+        membership = Membership.resume(cursor) if source_config.get("membership") else None
+        messages_read = 0
+
+        def page(poll: Poll) -> Poll:
+            """A page with membership's part of the cursor and the poll's summary so far."""
+            parts = [membership.summary()] if membership else []
+            parts.append(f"activity: {messages_read:,} message(s) read")
+            poll.summary = "; ".join(part for part in parts if part)
+            if membership:
+                poll.cursor = {**poll.cursor, **membership.cursor()}
+            return poll
+
+        if membership:
+            for list_id in source_config["lists"]:
+                for events, rows in membership.read(reader, list_id, source_config, now):
+                    yield page(Poll(events, round_.cursor(), rows_read=rows))
         window = {"startDate": _when(round_.started - lookback), "endDate": _when(round_.started)}
         for list_id in source_config["lists"]:
             users = UserIds(reader, list_id, source_config.get("user_id_field"))
@@ -134,11 +158,13 @@ class ListrakActivitySource(PullSource):
                 if round_.is_done(list_id, listed["messageId"]):
                     continue
                 message = self._message(reader, list_id, listed, source_config["environment"])
-                yield from self._activity(reader, round_, message, users, identified)
-                yield from self._clicks(reader, round_, message, users)
+                in_list = membership is None  # else the list trait comes from membership alone
+                yield from map(page, self._activity(reader, round_, message, users, identified, in_list))
+                yield from map(page, self._clicks(reader, round_, message, users))
                 round_.mark_done(list_id, message.message_id)
-                yield Poll([], round_.cursor())
-        yield Poll([], round_.finished())
+                messages_read += 1
+                yield page(Poll([], round_.cursor()))
+        yield page(Poll([], round_.finished()))
 
     def _messages(self, reader: Reader, list_id: int, window: dict) -> list[dict]:
         """The list's messages sent in the window, oldest first (a few hundred at most)."""
@@ -162,7 +188,9 @@ class ListrakActivitySource(PullSource):
             listed = {**listed, "subject": data.get("subject", listed.get("subject"))}
         return Message(list_id, mid, listed.get("subject"), self._senders[key], environment)
 
-    def _activity(self, reader: Reader, round_: Round, message: Message, users: UserIds, identified: set):
+    def _activity(
+        self, reader: Reader, round_: Round, message: Message, users: UserIds, identified: set, in_list: bool
+    ):
         list_id, mid = message.list_id, message.message_id
         at = round_.position(list_id, mid)
         if at is not None and at.get("activity") is None:
@@ -170,14 +198,16 @@ class ListrakActivitySource(PullSource):
         path = f"/List/{list_id}/Message/{mid}/Activity"
         start = at["activity"] if at else "Start"
         try:
-            yield from self._activity_pages(reader, round_, message, users, identified, path, start)
+            yield from self._activity_pages(reader, round_, message, users, identified, in_list, path, start)
         except Refused:
             if start == "Start":
                 raise
             # A page cursor kept from an earlier poll may have expired: read the message again.
-            yield from self._activity_pages(reader, round_, message, users, identified, path, "Start")
+            yield from self._activity_pages(
+                reader, round_, message, users, identified, in_list, path, "Start"
+            )
 
-    def _activity_pages(self, reader, round_, message, users, identified, path, start):
+    def _activity_pages(self, reader, round_, message, users, identified, in_list, path, start):
         for rows, next_cursor in reader.pages(path, start=start):
             emails = {
                 row["emailAddress"].strip().lower(): row
@@ -197,7 +227,9 @@ class ListrakActivitySource(PullSource):
                     first_seen = parse_time(row.get("sendDate")) or datetime.fromtimestamp(
                         round_.started, UTC
                     )
-                    events.append(identify(message.list_id, email, user_id, first_seen, message.environment))
+                    events.append(
+                        identify(message.list_id, email, user_id, first_seen, message.environment, in_list)
+                    )
                 events.extend(message.row_events(row, email, user_id))
             round_.at = {"list": message.list_id, "message": message.message_id, "activity": next_cursor}
             yield Poll(events, round_.cursor(), rows_read=len(rows))

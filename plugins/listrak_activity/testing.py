@@ -60,6 +60,11 @@ class InProcessListrak:
         response = self.client.post("/_sandbox/faults", json=spec)
         assert response.status_code == 201, response.json
 
+    def change(self, email: str, state: str, at: datetime, user_id: str | None = None) -> None:
+        """`email` subscribes (or comes back) or unsubscribes at `at`, in Listrak itself."""
+        response = self.client.post("/_sandbox/contacts", json=contact_change(email, state, at, user_id))
+        assert response.status_code == 201, response.json
+
     def routes(self) -> dict[str, int]:
         """Email API requests per route (token fetches left out)."""
         return {k: v for k, v in self.sandbox.counts.per_route.items() if k != "POST /OAuth2/Token"}
@@ -70,6 +75,16 @@ class InProcessListrak:
 
 def when(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def contact_change(email: str, state: str, at: datetime, user_id: str | None = None) -> dict:
+    """A `POST /_sandbox/contacts` body: `email` subscribes (or comes back) or unsubscribes
+    at `at`, with `user_id` in USER_ID_FIELD if given."""
+    date = "subscribeDate" if state == "Subscribed" else "unsubscribeDate"
+    body = {"list_id": LIST_ID, "emailAddress": email, "subscriptionState": state, date: when(at)}
+    if user_id is not None:
+        body["segmentationFieldValues"] = {str(USER_ID_FIELD): user_id}
+    return body
 
 
 def message_seed(message_id: int, sent: datetime, subject: str = "Jane sent you $20") -> dict:

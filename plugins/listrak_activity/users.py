@@ -14,7 +14,7 @@ ONE_BY_ONE_MAX = 50
 STATES = ("Subscribed", "Unsubscribed")
 
 
-def _value(contact: dict, field_id: int) -> str | None:
+def field_value(contact: dict, field_id: int) -> str | None:
     values = contact.get("segmentationFieldValues")
     for item in values if isinstance(values, list) else []:
         if not isinstance(item, dict):
@@ -59,13 +59,13 @@ class UserIds:
             body = self.reader.get(path, params)
         except NotFound:
             return None
-        return _value(single(body, path), self.field_id)
+        return field_value(single(body, path), self.field_id)
 
     def _list(self, state: str) -> None:
         params = {"segmentationFieldIds": str(self.field_id), "subscriptionState": state}
         for rows, _ in self.reader.pages(f"/List/{self.list_id}/Contact", params):
             for contact in rows:
-                value = _value(contact, self.field_id)
+                value = field_value(contact, self.field_id)
                 email = contact.get("emailAddress")
                 if value is not None and isinstance(email, str):
                     self.known[email.strip().lower()] = value

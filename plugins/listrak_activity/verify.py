@@ -1,7 +1,8 @@
 """`connector verify <source>` for Listrak activity: live, read-only checks against the Email API
 (or the sandbox) with the source's OAUTH_LISTRAK key — the token, each list, the Message and
 Reporting permissions (Listrak answers 403 with an ERROR_… code when the integration lacks
-one), and the `user_id_field` profile field."""
+one), the `user_id_field` profile field and, with `membership: true`, the Contact permission
+and the contact reads by date that membership needs."""
 
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ def _check_list(http, creds, api: str, list_id: int, source: dict) -> list[tuple
             )
         else:
             checks.append((False, f"Reporting permission on list {list_id}: {failure(activity)}"))
+    if source.get("membership"):
+        checks.append(_check_membership(http, creds, api, list_id, now))
     field_id = source.get("user_id_field")
     if field_id is not None:
         fields, how = _list_fields(http, creds, api, list_id)
@@ -72,6 +75,23 @@ def _check_list(http, creds, api: str, list_id: int, source: dict) -> list[tuple
         else:
             checks.append((False, f"user_id_field {field_id}: not in list {list_id} (searched {how})"))
     return checks
+
+
+def _check_membership(http, creds, api: str, list_id: int, now: float) -> tuple[bool, str]:
+    """One read of the contacts subscribed in the last day, as each poll reads them."""
+    label = f"Contact permission on list {list_id} (membership: true reads who subscribed and unsubscribed)"
+    window = {
+        "subscriptionState": "Subscribed",
+        "startDate": _when(now - 86400),
+        "endDate": _when(now),
+        "useOriginalSubscribeDate": "false",
+        "count": "1",
+    }
+    contacts = _get(http, creds, f"{api}/List/{list_id}/Contact", window)
+    if contacts.ok:
+        return True, f"{label}: contacts readable by subscribe date"
+    hint = " (grant the integration the Contact permission)" if contacts.status == 403 else ""
+    return False, f"{label}: {failure(contacts)}{hint}"
 
 
 def verify(source: dict, http, credentials) -> list[tuple[bool, str]]:

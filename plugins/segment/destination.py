@@ -1,10 +1,16 @@
 """Segment's HTTP tracking API as a destination: Segment spec messages forwarded as they are to
 `POST {api_url}/v1/batch`, authenticated with a SEGMENT_WRITE_KEY key (HTTP Basic, the write key
 as user name). Requests stay within Segment's limits: 500 KB and 2,500 events per batch (1,000
-here), 32 KB per event; a bigger event is dead, never sent, and the rest of its batch goes on."""
+here), 32 KB per event; a bigger event is dead, never sent, and the rest of its batch goes on.
+
+Events are facts and go unordered, except state changes (events of type `membership`: an
+identify setting a trait that a later one may set back, such as a list's `true` then `false`),
+which are ordered per contact and trait like consent: an older one still queued never goes out
+after a newer one."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime
@@ -34,6 +40,10 @@ MAX_EVENTS = 2500
 #: most 65,535), and 1,000 activity events (~330 bytes each) already fill two thirds of 500 KB.
 EVENTS_PER_REQUEST = 1000
 SEPARATOR_BYTES = len(", ")  # between two events in the body as sent
+#: Event types whose identify sets a state that a later one may reverse: ordered per contact.
+STATE_CHANGES = frozenset({"membership"})
+#: contact_key's column holds 600 characters.
+MAX_CONTACT_KEY = 600
 
 
 def sent_at() -> str:
@@ -133,6 +143,20 @@ def is_spec_message(payload: dict) -> bool:
     return payload.get("type") in EVENT_TYPES and isinstance(payload.get("messageId"), str)
 
 
+def state_key(partner_id: str, event: InboundEvent) -> str | None:
+    """The contact_key that orders a state change: partner, environment, the contact (its
+    anonymousId) and the traits it sets; None for facts."""
+    if event.type not in STATE_CHANGES:
+        return None
+    traits = event.payload.get("traits")
+    names = sorted(k for k in traits if k != "email") if isinstance(traits, dict) else []
+    contact = event.payload.get("anonymousId") or event.payload.get("userId") or event.email
+    key = "|".join([partner_id, event.environment, str(contact), ",".join(names)])
+    if len(key) > MAX_CONTACT_KEY:
+        key = f"{partner_id}|{event.environment}|sha1:{hashlib.sha1(key.encode()).hexdigest()}"
+    return key
+
+
 class SegmentDestination(Destination):
     name = "segment"
     config_schema = SegmentPartnerSchema
@@ -141,7 +165,8 @@ class SegmentDestination(Destination):
         self.actions = {TrackBatch.name: TrackBatch()}
 
     def plan(self, event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
-        """One delivery per event, its payload as it is; facts, so no consent ordering."""
+        """One delivery per event, its payload as it is; facts unordered, state changes
+        ordered per contact (`state_key`)."""
         key_id = partner["keys"].get(event.environment)
         skip = None
         if not is_spec_message(event.payload):
@@ -153,7 +178,7 @@ class SegmentDestination(Destination):
                 action=TrackBatch.name,
                 spec=event.payload,
                 partner_key_id=key_id,
-                contact_key=None,
+                contact_key=state_key(partner["id"], event),
                 batch_key=f"{partner['id']}|{event.environment}",
                 skip_reason=skip,
             )

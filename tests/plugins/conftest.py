@@ -31,20 +31,20 @@ def activity_source(waits) -> ListrakActivitySource:
 
 
 class Poller:
-    """Polls of the example `listrak-activity` source at POLLED_AT, from a cursor, with config
-    overrides; `restart()` is another process (the source remembers nothing)."""
+    """Polls of the example `listrak-activity` source at POLLED_AT (or `at`), from a cursor,
+    with config overrides; `restart()` is another process (the source remembers nothing)."""
 
     def __init__(self, source: ListrakActivitySource, runtime):
         self.source, self.runtime = source, runtime
         self.config = runtime.config.pull_sources["listrak-activity"]
 
-    def iterate(self, cursor=None, **overrides):
-        since = POLLED_AT.timestamp() - self.config["lookback"]
+    def iterate(self, cursor=None, at: datetime = POLLED_AT, **overrides):
+        since = at.timestamp() - self.config["lookback"]
         config = {**self.config, **overrides}
         return self.source.poll(config, cursor, since, self.runtime.http, self.runtime.credentials)
 
-    def __call__(self, cursor=None, **overrides) -> list:
-        return list(self.iterate(cursor, **overrides))
+    def __call__(self, cursor=None, at: datetime = POLLED_AT, **overrides) -> list:
+        return list(self.iterate(cursor, at, **overrides))
 
     def restart(self) -> None:
         self.source.__init__(sleep=self.source.sleep)

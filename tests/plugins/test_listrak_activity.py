@@ -108,6 +108,7 @@ def test_a_track_call_carries_the_message_and_the_contact(listrak, poll):
         "messageId": bounced["messageId"],
         "timestamp": "2026-11-20T12:01:00.000Z",
         "anonymousId": "ana@example.com",
+        "context": {"traits": {"email": "ana@example.com"}},
         "userId": "u-831",
         "properties": {
             "event": "Email Bounced",
@@ -121,7 +122,7 @@ def test_a_track_call_carries_the_message_and_the_contact(listrak, poll):
     click = next(
         e for e in events if e.get("event") == "Link Clicked" and e["anonymousId"] == "bob@example.com"
     )
-    assert "userId" not in click
+    assert "userId" not in click and click["context"] == {"traits": {"email": "bob@example.com"}}
     assert click["properties"] == {
         "event": "Link Clicked",
         "email_id": 501,

@@ -28,8 +28,8 @@ def test_the_example_config_with_the_activity_flow_passes_check_config(activity_
     assert out == f"{activity_config}: OK — 3 key(s), 4 source(s) (1 pulled), 2 partner(s)"
 
 
-def test_example_source_config_loads_with_its_defaults(activity_config):
-    source = load_config(activity_config, load_registry()).pull_sources["listrak-activity"]
+def test_example_source_config_loads_with_its_defaults(membership_config):
+    source = load_config(membership_config, load_registry()).pull_sources["listrak-activity"]
     assert source == {
         "id": "listrak-activity",
         "plugin": "listrak_activity",
@@ -39,6 +39,7 @@ def test_example_source_config_loads_with_its_defaults(activity_config):
         "poll_interval": 10.0,
         "lookback": 7 * 86400.0,
         "user_id_field": 1006,
+        "membership": True,
         "environment": "production",
         "max_pages_per_poll": 200,
     }
@@ -64,6 +65,7 @@ def test_the_key_must_exist(activity_config):
         ({"lists": [0]}, "lists.0: Must be greater than or equal to 1."),
         ({"poll_interval": "500ms"}, "poll_interval: must be at least 1s"),
         ({"user_id_field": "1006"}, "user_id_field: Not a valid integer."),
+        ({"membership": "sometimes"}, "membership: Not a valid boolean."),
         (
             {"api_url": "http://api.listrak.com/email/v1"},
             "api_url: must be an https:// URL (http:// only for loopback hosts)",
@@ -146,4 +148,33 @@ def test_verify_says_which_permission_the_integration_lacks(
         "  ok    Message permission on list 12345: messages readable",
         "  FAIL  Reporting permission on list 12345: HTTP 403 ERROR_INSUFFICIENT_PERMISSIONS: Access denied.",
         "3 of 4 checks passed; 1 failed",
+    ]
+
+
+def test_verify_with_membership_checks_the_contact_reads_it_needs(membership_config, sandbox, capsys):
+    code, lines = verify(membership_config, capsys)
+    assert code == 0
+    assert lines[4:7] == [
+        "  ok    Reporting permission on list 12345: activity of message 9001 readable",
+        "  ok    Contact permission on list 12345 (membership: true reads who subscribed and unsubscribed):"
+        " contacts readable by subscribe date",
+        "  ok    user_id_field 1006: exists in list 12345 ('user_id', Text, group 'Referral profile')",
+    ]
+
+
+def test_verify_with_membership_names_the_contact_permission_it_lacks(
+    membership_config, requests_mock, listrak_token, capsys
+):
+    forbidden = {"status": 403, "error": "ERROR_INSUFFICIENT_PERMISSIONS", "message": "Access denied."}
+    requests_mock.get(f"{API}/List/12345", json={"status": 200, "data": {"listName": "Referral opt-ins"}})
+    requests_mock.get(f"{API}/List/12345/Message", json={"status": 200, "data": []})
+    requests_mock.get(f"{API}/List/12345/Contact", status_code=403, json=forbidden)
+    update_yaml(membership_config / SOURCE, {"user_id_field": None})
+    code, lines = verify(membership_config, capsys)
+    assert code == 1
+    assert lines[-2:] == [
+        "  FAIL  Contact permission on list 12345 (membership: true reads who subscribed and unsubscribed):"
+        " HTTP 403 ERROR_INSUFFICIENT_PERMISSIONS: Access denied."
+        " (grant the integration the Contact permission)",
+        "4 of 5 checks passed; 1 failed",
     ]

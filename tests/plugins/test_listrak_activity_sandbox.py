@@ -307,9 +307,12 @@ def test_the_demo_has_every_kind_of_activity_on_the_example_list():
         "12345": {"9001": {"rows": 5, "links": 2, "clicks": 3}, "9002": {"rows": 2, "links": 1, "clicks": 1}}
     }
     contacts = state["lists"]["12345"]["contacts"]
-    assert {email: c["segmentationFieldValues"].get("1006") for email, c in contacts.items()} == {
-        "jane.doe@example.com": "u-829",
-        "john.smith@example.com": "u-830",
-        "ana.garcia@example.com": "u-831",
-        "lee.wong@example.com": None,
+    assert {
+        email: (c["segmentationFieldValues"].get("1006"), c["subscriptionState"])
+        for email, c in contacts.items()
+    } == {
+        "jane.doe@example.com": ("u-829", "Subscribed"),
+        "john.smith@example.com": ("u-830", "Unsubscribed"),
+        "ana.garcia@example.com": ("u-831", "Subscribed"),
+        "lee.wong@example.com": (None, "Unsubscribed"),
     }

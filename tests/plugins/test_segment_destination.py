@@ -281,6 +281,19 @@ def test_a_payload_that_is_not_a_spec_message_is_skipped():
     )
 
 
+def test_state_changes_are_ordered_per_contact_and_trait_and_facts_are_not():
+    partner = {"id": "segment", "keys": {"production": "segment-production", "staging": None}}
+    at = datetime(2026, 11, 22, tzinfo=UTC)
+    change = InboundEvent("m-1", "membership", at, "production", "jane@example.com", identified("m-1"))
+    fact = InboundEvent("i-1", "identify", at, "production", "jane@example.com", identified("i-1"))
+    assert [
+        planned.contact_key for e in (change, fact) for planned in SegmentDestination().plan(e, partner)
+    ] == [
+        "segment|production|jane@example.com|Listrak_list_12345",
+        None,
+    ]
+
+
 # -- config, verify, preview ---------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """Demo email activity on the example list for `connector sandbox --demo` (used by `make run`):
 two messages with opens, clicks, a bounce with its reason, an unsubscribe and an abuse report;
-three of the five recipients carry a user id in profile field 1006, one is not on the list."""
+three of the five recipients carry a user id in profile field 1006, one is not on the list. Two
+of the four contacts have unsubscribed (a membership poll sends their list trait as false)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ DEMO_LIST, DEMO_USER_ID_FIELD = 12345, 1006
 
 def demo_seed(now: datetime) -> dict:
     """Two messages on the example list with opens, clicks, a bounce with its reason, an
-    unsubscribe and an abuse report; three of the five recipients carry a user id."""
+    unsubscribe and an abuse report; three of the five recipients carry a user id; the two
+    who unsubscribed from a message are unsubscribed from the list."""
 
     def at(**delta) -> str:
         return listrak_time(now - timedelta(**delta))
@@ -22,10 +24,29 @@ def demo_seed(now: datetime) -> dict:
     return {
         "list_id": DEMO_LIST,
         "contacts": [
-            {"emailAddress": "jane.doe@example.com", "segmentationFieldValues": {"1006": "u-829"}},
-            {"emailAddress": "john.smith@example.com", "segmentationFieldValues": {"1006": "u-830"}},
-            {"emailAddress": "ana.garcia@example.com", "segmentationFieldValues": {"1006": "u-831"}},
-            {"emailAddress": "lee.wong@example.com", "subscriptionState": "Unsubscribed"},
+            {
+                "emailAddress": "jane.doe@example.com",
+                "segmentationFieldValues": {"1006": "u-829"},
+                "subscribeDate": at(days=30),
+            },
+            {
+                "emailAddress": "john.smith@example.com",
+                "segmentationFieldValues": {"1006": "u-830"},
+                "subscribeDate": at(days=30),
+                "subscriptionState": "Unsubscribed",
+                "unsubscribeDate": at(days=1),
+            },
+            {
+                "emailAddress": "ana.garcia@example.com",
+                "segmentationFieldValues": {"1006": "u-831"},
+                "subscribeDate": at(days=20),
+            },
+            {
+                "emailAddress": "lee.wong@example.com",
+                "subscribeDate": at(days=60),
+                "subscriptionState": "Unsubscribed",
+                "unsubscribeDate": at(days=1, hours=12),
+            },
         ],  # pat.jones@example.com is not on the list: no userId
         "messages": [
             {"messageId": 9001, "subject": "Jane sent you $20", "sendDate": at(days=2), **sender},
