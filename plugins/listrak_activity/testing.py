@@ -1,6 +1,7 @@
 """Test helpers for the Listrak activity source, shared by its unit tests, end-to-end tests and
-`bench/activity.py`: the Listrak sandbox answering requests_mock's URLs in-process, activity
-seeds (`POST /_sandbox/activity` bodies) of any size, and the messageIds a seed must produce."""
+`bench/activity.py`, `bench/membership.py`: the Listrak sandbox answering requests_mock's URLs
+in-process, activity and list seeds (`POST /_sandbox/activity` bodies) of any size, contact
+changes at given times, and the messageIds a seed must produce."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from plugins.listrak.testing import API, TEST_ENV, TOKEN_URL
-from plugins.listrak_activity.events import Message, identify, parse_time
+from plugins.listrak_activity.events import Message, identify, membership_change, parse_time
 
 LIST_ID, USER_ID_FIELD = 12345, 1006
 #: The clients of TEST_ENV, so the in-process sandbox accepts the unit tests' keys.
@@ -148,8 +149,40 @@ def expected_message_ids(seed: dict) -> set[str]:
     return found
 
 
-# -- real processes (end-to-end tests, bench/activity.py) ----------------------------------------
-def source_file(poll_interval: str = "1s") -> dict:
+def subscribers_seed(count: int, subscribed: datetime, with_user_id: int, prefix: str = "member") -> dict:
+    """`count` contacts subscribed to the list at `subscribed` (`prefix<n>@example.com`), the
+    first `with_user_id` of them with a user id (`u-<n>`)."""
+    return {
+        "list_id": LIST_ID,
+        "contacts": [
+            {
+                "emailAddress": f"{prefix}{n}@example.com",
+                "subscribeDate": when(subscribed),
+                **({"segmentationFieldValues": {str(USER_ID_FIELD): f"u-{n}"}} if n < with_user_id else {}),
+            }
+            for n in range(count)
+        ],
+    }
+
+
+def membership_message_ids(seed: dict) -> set[str]:
+    """The messageIds of the identify calls a list's first poll sends for a `subscribers_seed`."""
+    return {
+        membership_change(
+            LIST_ID,
+            c["emailAddress"],
+            True,
+            c.get("segmentationFieldValues", {}).get(str(USER_ID_FIELD)),
+            parse_time(c["subscribeDate"]),
+            parse_time(c["subscribeDate"]),
+            "production",
+        ).event_id
+        for c in seed["contacts"]
+    }
+
+
+# -- real processes (end-to-end tests, bench/activity.py, bench/membership.py) -------------------
+def source_file(poll_interval: str = "1s", membership: bool = False) -> dict:
     """`extra_files` for a connector.testing Stack: the example activity source, polled often."""
     return {
         "sources/listrak-activity.yaml": {
@@ -160,6 +193,7 @@ def source_file(poll_interval: str = "1s") -> dict:
             "poll_interval": poll_interval,
             "lookback": "7d",
             "user_id_field": USER_ID_FIELD,
+            "membership": membership,
         }
     }
 
