@@ -20,6 +20,10 @@ BENCHMARKS = [
     ("profile fields: bulk route vs one Contact POST per event", "profile_fields.py"),
     ("reliability: SIGKILLed workers, partner outage, shuffled consent", "reliability.py"),
     ("activity: 100,000 Listrak activity rows to the Segment look-alike", "activity.py"),
+    (
+        "membership: a list of 100,000 subscribers to the Segment look-alike, vs a bare pipeline",
+        "membership.py",
+    ),
     ("operator view: Live View, /metrics and purge over 1,000,000 stored attempts", "operator_view.py"),
 ]
 
@@ -61,6 +65,7 @@ def rows(f: dict) -> list[tuple[str, str, str, str]]:
     """(figure, SQLite, PostgreSQL, goal) for the table."""
     ingest, delivery, backlog = f.get("ingest.py", {}), f.get("delivery.py", {}), f.get("backlog.py", {})
     fields, activity = f.get("profile_fields.py", {}), f.get("activity.py", {})
+    membership = f.get("membership.py", {})
 
     def intake(store):
         figures = get(ingest, store)
@@ -147,6 +152,19 @@ def rows(f: dict) -> list[tuple[str, str, str, str]]:
             else "—",
             "—",
             "≤ 60 s, ≤ 60 + ≤ 400",
+        ),
+        (
+            "membership: 100,000 subscribers backfilled to Segment"
+            + (f" (bare pipeline {membership['bare_seconds']} s)" if membership else ""),
+            (
+                f"{membership['seconds_to_complete']} s = {membership['ratio_to_bare']}× bare, "
+                f"{membership['listrak_requests']} Listrak + {membership['segment_requests']} Segment"
+                " requests"
+            )
+            if membership
+            else "—",
+            "—",
+            "≤ 25 + ≤ 110 requests",
         ),
     ]
 

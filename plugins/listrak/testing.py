@@ -112,6 +112,10 @@ class Stack(testing.Stack):
         """The sandbox's /_sandbox/state: contacts per list, request counts, faults."""
         return requests.get(f"{self.sandbox_url}/_sandbox/state", timeout=10).json()
 
+    def sandbox_requests(self) -> dict:
+        """The sandbox's request counts (`requests` of its state, without the contacts)."""
+        return requests.get(f"{self.sandbox_url}/_sandbox/requests", timeout=10).json()
+
     def sandbox(self, method: str, path: str, **kwargs) -> requests.Response:
         return requests.request(method, f"{self.sandbox_url}{path}", timeout=10, **kwargs)
 

@@ -55,7 +55,7 @@ def latency(stack, ms: int) -> None:
 
 
 def reads(stack, route: str = CONTACTS) -> int:
-    return stack.sandbox_state()["requests"]["per_route"].get(route, 0)
+    return stack.sandbox_requests()["per_route"].get(route, 0)
 
 
 def identified(stack) -> int:

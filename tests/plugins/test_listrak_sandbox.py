@@ -532,6 +532,7 @@ def test_state_counts_and_reset(client, auth):
     assert now["requests"]["per_route"]["POST /OAuth2/Token"] == 1
     assert now["requests"]["per_status"] == {"200": 2, "201": 1}
     assert now["requests"]["per_client"] == {"sandbox-client": 2}
+    assert client.get("/_sandbox/requests").json == now["requests"]  # the counts alone
     assert client.post("/_sandbox/reset").status_code == 200
     after = state(client)
     assert after["lists"]["12345"]["contacts"] == {} and after["requests"]["total"] == 0

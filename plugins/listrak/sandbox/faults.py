@@ -299,6 +299,12 @@ def control_blueprint(sandbox) -> Blueprint:
     def state():
         return jsonify(sandbox.state())
 
+    @bp.get("/requests")
+    def requests_seen():
+        """The request counts of /_sandbox/state alone (cheap with a large list)."""
+        with sandbox.lock:
+            return jsonify(asdict(sandbox.counts))
+
     @bp.post("/reset")
     def reset():
         sandbox.reset()
