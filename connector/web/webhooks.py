@@ -3,8 +3,9 @@ the deliveries: see connector.outbox.intake).
 
 A source may also answer routes under /webhooks/<source_id>/ shaped like its sender's own API
 (`Source.calls`): the same road, answered the way that API answers (`Source.call_accepted`,
-`Source.call_error`). Both take `Content-Encoding: gzip`; the size limit applies to the
-decoded body too, and authentication reads the decoded body (what the sender signed)."""
+`Source.call_error`). Both take `Content-Encoding: gzip`; the size limit applies to the body
+as sent, with or without a Content-Length, and to the decoded body too; authentication reads
+the decoded body (what the sender signed)."""
 
 from __future__ import annotations
 
@@ -96,11 +97,17 @@ def _take(
             raise Refused(
                 415, "unsupported content type", "send the events with Content-Type: application/json"
             )
-        try:
-            raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
-        except RequestEntityTooLarge as exc:
-            raise Refused(413, "request entity too large", exc.description) from exc
         limit = current_app.config["MAX_CONTENT_LENGTH"]
+        # Werkzeug reads a body without Content-Length (chunked) up to the request's limit and
+        # hands over what it read, cut: one byte more tells a body past the limit from one
+        # just at it. A declared length past it is refused before anything is read.
+        request.max_content_length = limit + 1
+        try:
+            raw = request.get_data(cache=False)
+        except RequestEntityTooLarge as exc:
+            raise _too_large(limit) from exc
+        if len(raw) > limit:
+            raise _too_large(limit)
         try:
             body = decoded(raw, request.headers.get("Content-Encoding"), limit)
         except BodyRefused as exc:
@@ -137,6 +144,10 @@ def _take(
         for event in parsed:
             log.debug("event %s from %s: %s %s", event.event_id, source_id, event.type, event.email or "-")
     return result.accepted, result.duplicates
+
+
+def _too_large(limit: int) -> Refused:
+    return Refused(413, "request entity too large", f"the body is larger than {limit} bytes")
 
 
 @functools.cache

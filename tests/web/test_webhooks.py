@@ -3,6 +3,7 @@ answered with a documented 4xx naming the problem, nothing queued, never a 500."
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -226,6 +227,31 @@ def test_body_over_one_mebibyte_is_413(post_events, runtime):
     assert response.status_code == 413
     assert response.json["error"] == "request entity too large"
     assert_nothing_queued(runtime)
+
+
+@pytest.mark.parametrize("size", [1024 * 1024 + 1, 3 * 1024 * 1024])
+def test_body_over_one_mebibyte_without_a_content_length_is_413(client, runtime, size):
+    """A chunked body: the server ends the stream, and no length was declared up front."""
+    body = json.dumps([referral_event(share_link="x" * 100)] * 2).encode().ljust(size)
+    response = client.post(
+        "/webhooks/extole",
+        input_stream=io.BytesIO(body),
+        headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert (response.status_code, response.json["message"]) == (413, "the body is larger than 1048576 bytes")
+    assert_nothing_queued(runtime)
+
+
+def test_body_of_exactly_one_mebibyte_without_a_content_length_is_read_whole(client, runtime):
+    body = json.dumps(referral_event()).encode().ljust(1024 * 1024)
+    response = client.post(
+        "/webhooks/extole",
+        input_stream=io.BytesIO(body),
+        headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 202
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
