@@ -1,71 +1,15 @@
-"""Shared by sources: JSON decoding and per-event schema validation that names every bad
-payload path ("[3].person.email", "batch[2].type") and accepts nothing if anything is bad."""
+"""Shared by sources: per-event schema validation that names every bad payload path
+("[3].person.email", "batch[2].type") and accepts nothing if anything is bad (the JSON itself
+is read by `connector.inbound_json`)."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing
 
 from connector.contract import PayloadError
-
-
-def parse_json(body: bytes) -> Any:
-    """The JSON document, or PayloadError; a string holding a lone UTF-16 surrogate (a
-    `\\ud800` escape, which no text can hold and no database stores) is refused by its path."""
-    try:
-        document = json.loads(body, parse_constant=_not_json)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise PayloadError({"$": [f"malformed JSON: {exc}"]}) from exc
-    except RecursionError as exc:  # [[[[…]]]] thousands deep still fits in 1 MiB
-        raise PayloadError({"$": ["malformed JSON: nested too deeply"]}) from exc
-    # Only a `\u` escape, or bytes json.loads lets through (it decodes with surrogatepass: a
-    # surrogate encoded as UTF-8, or a UTF-16/32 body), can make one.
-    if _MAY_HOLD_SURROGATE.search(body) or json.detect_encoding(body) != "utf-8":
-        problems: dict[str, list[str]] = {}
-        for path in _lone_surrogates(document):
-            problems.setdefault(path, []).append(_SURROGATE_MESSAGE)
-        if problems:
-            raise PayloadError(problems)
-    return document
-
-
-def _not_json(constant: str):
-    raise ValueError(f"{constant} is not a JSON value")
-
-
-_MAY_HOLD_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE_MESSAGE = "invalid Unicode: a lone UTF-16 surrogate (\\ud800-\\udfff)"
-MAX_SURROGATE_PATHS = 100
-
-
-def _lone_surrogates(document: Any) -> list[str]:
-    """Paths ("[3].person.email", "batch[2]", "$" for the root) of strings, and of objects
-    with keys, holding a surrogate; walked without recursion, at most MAX_SURROGATE_PATHS."""
-    found: list[str] = []
-    stack = [("", document)]
-    while stack and len(found) < MAX_SURROGATE_PATHS:
-        path, value = stack.pop()
-        if isinstance(value, str):
-            if _SURROGATE.search(value):
-                found.append(path or "$")
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
-        elif isinstance(value, dict):
-            if any(_SURROGATE.search(key) for key in value):
-                found.append(path or "$")
-            stack.extend(
-                (f"{path}.{key}" if path else key, item)
-                for key, item in reversed(list(value.items()))
-                if not _SURROGATE.search(key)
-            )
-    return found
-
 
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 #: Clocks drift; an event stamped further ahead than this is a bug, and would otherwise stay

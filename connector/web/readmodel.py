@@ -5,6 +5,7 @@ attempt, and the paused keys and open circuits. Nothing here writes to the store
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -181,7 +182,10 @@ _TOO_DEEP = f"(nested deeper than {MAX_SHOWN_DEPTH} levels: not shown)"
 
 def _shown(value, depth: int = 0):
     """What any page can render and encode: lone UTF-16 surrogates (a JSON escape stored
-    before input refused them) become U+FFFD, and nesting stops at MAX_SHOWN_DEPTH."""
+    before input refused them) become U+FFFD, numbers JSON cannot hold (an Infinity stored
+    before input refused 1e400) become text, and nesting stops at MAX_SHOWN_DEPTH."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
     if isinstance(value, str):
         if _SURROGATE.search(value):
             return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

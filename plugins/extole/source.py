@@ -21,7 +21,8 @@ from connector.contract import (
     SourceConfigSchema,
 )
 from connector.fields import no_control_characters
-from connector.payloads import check_event_time, load_each, parse_json, plain_loader
+from connector.inbound_json import parse_json
+from connector.payloads import check_event_time, load_each, plain_loader
 from plugins.extole import openapi
 
 MAX_EVENTS = 1000

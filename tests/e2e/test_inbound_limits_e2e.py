@@ -5,11 +5,13 @@ at once, JSON nested too deeply or holding numbers no double holds is a 400 nami
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
 import requests
 
 from connector.web.bodies import MAX_GZIP_MEMBERS
+from plugins.extole.testing import referral_event
 from plugins.listrak.testing import Stack
 
 pytestmark = pytest.mark.e2e
@@ -57,3 +59,24 @@ def test_a_gzip_body_of_many_members_is_refused_before_authentication(stack, rou
     answer = post(stack, route, empty * (MIB // len(empty)), **{"Content-Encoding": "gzip"})
     assert answer.status_code == 400
     assert answer.json()["message"] == f"the gzip body holds more than {MAX_GZIP_MEMBERS} members"
+
+
+def signed(stack, body: bytes) -> requests.Response:
+    return post(stack, "/webhooks/extole", body, **stack.signers["extole"](body))
+
+
+@pytest.mark.parametrize("levels", [65, 971, 5000])
+def test_json_nested_too_deeply_is_400_naming_the_path_at_any_depth(stack, levels):
+    answer = signed(stack, b'{"person": ' * levels + b"1" + b"}" * levels)
+    assert answer.status_code == 400
+    assert answer.json()["problems"] == {"person." * 63 + "person": ["nested deeper than 64 levels"]}
+
+
+def test_a_number_no_double_holds_is_400_and_nothing_infinite_is_stored(stack):
+    body = json.dumps(referral_event("inf-1")).replace('"1890234"', "1e400").encode()
+    answer = signed(stack, body)
+    assert (answer.status_code, answer.json()["problems"]) == (
+        400,
+        {"client_id": ["a number outside the range of a double (about ±1.8e308)"]},
+    )
+    assert stack.waiting_to_plan() == 0

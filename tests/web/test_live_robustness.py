@@ -29,7 +29,9 @@ def odd_event(runtime) -> int:
                 email="jane@example.com",
                 event_time=1e20,  # past the year 9999
                 received_at=1e300,
-                payload=json.dumps({"name": "Ja\ud800ne", "deep": json.loads(DEEP)}),
+                payload=json.dumps(
+                    {"name": "Ja\ud800ne", "deep": json.loads(DEEP), "huge": [float("inf"), -float("inf")]}
+                ),
             )
         ).inserted_primary_key[0]
         delivery_id = conn.execute(
@@ -85,6 +87,13 @@ def test_the_event_page_shows_a_stored_lone_surrogate_as_a_replacement_character
 @pytest.mark.parametrize("path", ["/admin/api/events", "/admin/api/events/{pk}", "/admin/api/summary"])
 def test_admin_api_answers_odd_stored_data(client, odd_event, path):
     assert client.get(path.format(pk=odd_event), headers=BEARER).status_code == 200
+
+
+def test_a_stored_infinity_is_served_as_text_in_valid_json(client, odd_event):
+    """Stored before input refused 1e400: JSON has no Infinity, so the answer says it in text."""
+    answer = client.get(f"/admin/api/events/{odd_event}", headers=BEARER).get_data(as_text=True)
+    shown = json.loads(answer, parse_constant=lambda name: pytest.fail(f"{name} in the answer"))
+    assert shown["payload"]["huge"] == ["Infinity", "-Infinity"]
 
 
 def test_the_read_model_shows_odd_values_as_text(client, odd_event):

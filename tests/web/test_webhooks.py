@@ -123,9 +123,25 @@ def test_malformed_json(post_events, runtime):
     assert problems["$"][0].startswith("malformed JSON: ")
 
 
-@pytest.mark.parametrize("body", [b"", b"\xff\xfe\x00", b"[" * 50_000 + b"]" * 50_000])
+@pytest.mark.parametrize("body", [b"", b"\xff\xfe\x00", b"[" * 50_000])
 def test_unreadable_bodies_are_400(post_events, runtime, body):
     assert list(bad_payload(post_events, runtime, body)) == ["$"]
+
+
+@pytest.mark.parametrize("levels", [65, 970, 971, 50_000])
+def test_json_nested_deeper_than_64_levels_is_400_naming_the_path(post_events, runtime, levels):
+    body = b'{"person": ' * levels + b"1" + b"}" * levels
+    assert bad_payload(post_events, runtime, body) == {
+        "person." * 63 + "person": ["nested deeper than 64 levels"]
+    }
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "9" * 400])
+def test_a_number_outside_the_double_range_is_400_naming_the_path(post_events, runtime, number):
+    body = json.dumps(referral_event()).replace('"Jane"', number).encode()
+    assert bad_payload(post_events, runtime, body) == {
+        "person.first_name": ["a number outside the range of a double (about ±1.8e308)"]
+    }
 
 
 @pytest.mark.parametrize("body", [b'"opt_in"', b"null", b"42"])
