@@ -91,7 +91,9 @@ TRACKING_CALLS = {
     "v1/identify": "identify",
     "v1/i": "identify",
 }
-#: Top-level fields of a call that are about the request, not the event (never stored).
+#: Top-level fields of a call, or of an event in any shape this source takes, that are about
+#: the request, not the event: never stored (a write key is a credential; `sentAt` still
+#: stamps an event that has no time of its own).
 REQUEST_FIELDS = ("writeKey", "sentAt")
 
 
@@ -180,11 +182,13 @@ _EVENT_SCHEMA = SegmentEventSchema()
 
 def _to_event(raw: dict, data: dict, environment: str, received: datetime) -> InboundEvent:
     moment = next((data[name] for name in TIME_FIELDS if data.get(name)), received)
+    if any(name in raw for name in REQUEST_FIELDS):  # a batch item may carry them too
+        raw = {key: value for key, value in raw.items() if key not in REQUEST_FIELDS}
     return InboundEvent(
         event_id=data["messageId"],
         type=data["type"],
         event_time=moment,
         environment=environment,
         email=event_email(raw),
-        payload=raw,  # as sent: mappings address any dotted path in it
+        payload=raw,  # as sent, less REQUEST_FIELDS: mappings address any dotted path in it
     )

@@ -1,6 +1,7 @@
 """The secrets sweep: the end-to-end flows run on real processes with distinctive secret values
 (inbound webhook secrets and write key, the Listrak client secrets, the Segment write key, the
-admin token, the session key, every token the Listrak sandbox issues, the session cookie), then
+admin token, the session key, every token the Listrak sandbox issues, the session cookie), with
+every inbound route called (the write key also in the Segment calls' bodies), then
 every log line, every row of every table, every Live View page and admin API answer, and what
 the commands print are searched for each of them (also URL-encoded, JSON-escaped and as HTTP
 Basic credentials): 0 hits."""
@@ -22,6 +23,7 @@ from connector.outbox.engine import make_engine
 from connector.testing import ROOT, Sidecar, Stack, StoreReader, free_port, wait_until
 from plugins.extole.testing import referral_event, signature_headers
 from plugins.segment import testing as segment_testing
+from plugins.segment.source import TRACKING_CALLS
 from plugins.segment.testing import audience_event, identify_event, write_key_headers
 
 SECRETS = {
@@ -130,6 +132,24 @@ def command(stack, *args: str) -> str:
     return done.stdout + done.stderr
 
 
+def library_calls(stack):
+    """Every route of the Segment-library source, each call carrying the write key (and
+    sentAt) in its body as well, top-level and inside each batch item, as some clients do."""
+    key = SECRETS["SEGMENT_INBOUND_WRITE_KEY"]
+    headers = {"Content-Type": "application/json", **write_key_headers(key)}
+    in_body = {"writeKey": key, "sentAt": "2026-11-22T05:00:01Z"}
+    calls = {"": [identify_event("sw-lib", email="lib@example.com") | in_body]}
+    for i, (route, kind) in enumerate(sorted(TRACKING_CALLS.items())):
+        event = (identify_event if kind == "identify" else audience_event)(f"sw-{route}", f"c{i}@example.com")
+        calls[f"/{route}"] = {"batch": [event | in_body], **in_body} if kind == "batch" else event | in_body
+    return [
+        requests.post(
+            f"{stack.base_url}/webhooks/segment-library{route}", json=body, headers=headers, timeout=10
+        )
+        for route, body in calls.items()
+    ]
+
+
 def run_the_flows(stack) -> list[str]:
     """Every road a secret could take; returns what the commands and pages answered."""
     seen = []
@@ -140,17 +160,8 @@ def run_the_flows(stack) -> list[str]:
     requests.post(fault, json={"mode": "500", "count": 1}, timeout=10).raise_for_status()  # a retry
     assert stack.post_events(referral_event("sw-3", email="stage@example.com", environment="staging")).ok
     assert stack.post_events(audience_event("sw-4", email="sam@example.com"), source="segment").ok
-    call = json.dumps({"batch": [identify_event("sw-5", email="kim@example.com")]}).encode()
-    library = requests.post(
-        f"{stack.base_url}/webhooks/segment-library/v1/batch",
-        data=call,
-        headers={
-            "Content-Type": "application/json",
-            **write_key_headers(SECRETS["SEGMENT_INBOUND_WRITE_KEY"]),
-        },
-        timeout=10,
-    )
-    assert library.status_code == 200
+    for call in library_calls(stack):
+        assert call.status_code in (200, 202), call.text
     unsigned = requests.post(
         f"{stack.base_url}/webhooks/extole",
         data=b"{}",

@@ -52,6 +52,41 @@ def test_batch_call_is_stored_and_answered_like_segment(client, runtime):
     assert json.loads(stored[0]["payload"]) == track_call("m-1")
 
 
+INBOUND_KEY = "testInboundWriteKey"
+SENT_AT = "2026-11-22T05:00:07Z"
+
+
+def with_request_fields(call: dict) -> dict:
+    """A call as some libraries put it in a batch: with the write key and sentAt inside."""
+    return call | {"writeKey": INBOUND_KEY, "sentAt": SENT_AT}
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("v1/batch", {"batch": [with_request_fields(track_call("m-1"))], "writeKey": INBOUND_KEY}),
+        ("v1/t", with_request_fields(track_call("m-1"))),
+        ("", [with_request_fields(track_call("m-1"))]),  # the webhook route: a bare array
+        ("", {"batch": [with_request_fields(track_call("m-1"))]}),
+        ("", with_request_fields(track_call("m-1"))),
+    ],
+    ids=["batch", "track", "bare array", "webhook batch", "webhook event"],
+)
+def test_the_write_key_and_sent_at_are_never_stored(client, runtime, route, body):
+    response = post_call(client, route, body) if route else post_segment(client, body)
+    assert response.status_code in (200, 202), response.json
+    (event,) = stored_events(runtime)
+    assert json.loads(event["payload"]) == track_call("m-1")
+    assert INBOUND_KEY not in event["payload"]
+
+
+def test_an_item_without_a_time_of_its_own_is_stamped_with_its_sent_at(client, runtime):
+    call = {key: value for key, value in track_call("m-1").items() if key != "timestamp"}
+    assert post_call(client, "v1/batch", {"batch": [call | {"sentAt": SENT_AT}]}).status_code == 200
+    (event,) = stored_events(runtime)
+    assert (event["event_time"], "sentAt" in event["payload"]) == (1795323607.0, False)
+
+
 @pytest.mark.parametrize("route", ["v1/batch", "v1/b"])
 def test_batch_context_is_merged_under_each_calls_own(client, runtime, route):
     body = {
