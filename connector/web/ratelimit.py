@@ -6,7 +6,8 @@ same count.
 Each credential check takes an entry in the window before the token is compared, and gives it
 back when the token was right: only failures count, and parallel guesses cannot slip past the
 count. Once the window is full every credential check from that address is refused, a right
-token too (answering it would tell a guesser which token was right)."""
+token too (answering it would tell a guesser which token was right), and refused on a read
+alone: what is over the limit writes nothing to the store."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ class StoreStorage(Storage, MovingWindowSupport):
     # -- the moving window ---------------------------------------------------------------------
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         at = time.time()
+        # An address over the limit is refused on a read: its further guesses (free to send,
+        # and what a guesser sends most) must not each take the store's writer.
+        if self._taken(key, at, expiry) + amount > limit:
+            return False
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # one counter at a time per key (SQLite: the write gate)
                 lock = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
@@ -66,6 +71,14 @@ class StoreStorage(Storage, MovingWindowSupport):
         if has_request_context():  # the request's after_request hook gives them back on success
             g.setdefault("limit_entries", []).extend(ids)
         return True
+
+    def _taken(self, key: str, at: float, expiry: int) -> int:
+        with reading(self.engine) as conn:
+            return conn.execute(
+                select(func.count()).where(
+                    admin_failures.c.limit_key == key, admin_failures.c.at > at - expiry
+                )
+            ).scalar()
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         at = time.time()

@@ -5,6 +5,7 @@ instances (separate web processes) share one count; successful ones never count.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
 from connector.app import create_app
 from connector.runtime import Runtime
@@ -38,6 +39,30 @@ def test_a_full_window_refuses_the_right_token_too_until_it_moves_on(client, clo
     clock.advance(1)
     assert client.get("/admin/api/summary", headers=RIGHT).status_code == 200
     assert fail(client, 10) == [401] * 10
+
+
+def writes_during(engine, action) -> list[str]:
+    """The statements that write (or take the writer) while `action` runs."""
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(("BEGIN IMMEDIATE", "INSERT", "UPDATE", "DELETE")):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_attempts_over_the_limit_write_nothing_to_the_store(client, runtime, clock):
+    assert writes_during(runtime.engine, lambda: fail(client, 10))  # each failure is one entry
+    refused = []
+    assert writes_during(runtime.engine, lambda: refused.extend(fail(client, 20))) == []
+    assert refused == [429] * 20
+    assert writes_during(runtime.engine, lambda: login(client, "guess-guess-guess")) == []
 
 
 def test_failures_are_counted_in_a_moving_window(client, clock):
