@@ -1,6 +1,6 @@
 """Field types that config schemas and inbound payload schemas are built from: strict
-schemas, durations, outbound URLs, secrets, email addresses and ids without control characters
-(validated in this one place)."""
+schemas, durations, outbound URLs, secrets, email addresses, phone numbers and ids without
+control characters (validated in this one place)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
+_CONTROL_MESSAGE = "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"
 MAX_EMAIL = 254
 _EMAIL_SHAPE = validate.Email(error="not a valid email address")
 
@@ -78,7 +79,40 @@ def no_control_characters(value: str, **kwargs) -> None:
     """marshmallow validator for ids: no control character, which would forge log lines or
     hide in a page (and PostgreSQL cannot store U+0000 in text)."""
     if has_control_characters(value):
-        raise ValidationError("must not contain control characters (U+0000–U+001F, U+007F–U+009F)")
+        raise ValidationError(_CONTROL_MESSAGE)
+
+
+def text_up_to(limit: int):
+    """marshmallow validator for free text: at most `limit` characters and no control
+    character (one call: inbound events are checked field by field on the hot path)."""
+
+    def check(value: str, **kwargs) -> None:
+        if len(value) > limit:
+            raise ValidationError(f"Longer than maximum length {limit}.")
+        if _CONTROL.search(value) is not None:
+            raise ValidationError(_CONTROL_MESSAGE)
+
+    return check
+
+
+#: A phone number in international form has at most 15 digits (E.164); fewer than 8 is none.
+#: Spaces, dashes, dots, brackets and a leading + may stand between them.
+_PHONE = re.compile(r"\+?[ ().-]*(?:[0-9][ ().-]*){8,15}")
+MAX_PHONE_TEXT = 64
+
+
+def phone_digits(value: str) -> str | None:
+    """The number's digits with its country code, no `+` ("+1 (555) 555-5555" →
+    "15555555555"), or None when `value` is not a phone number of 8–15 digits."""
+    if len(value) > MAX_PHONE_TEXT or _PHONE.fullmatch(value) is None:
+        return None
+    return "".join(c for c in value if c.isdigit())
+
+
+def a_phone_number(value: str, **kwargs) -> None:
+    """marshmallow validator: a phone number of 8–15 digits (see phone_digits)."""
+    if len(value) > MAX_PHONE_TEXT or _PHONE.fullmatch(value) is None:
+        raise ValidationError("not a phone number of 8–15 digits")
 
 
 def secret_field(**kwargs) -> fields.String:

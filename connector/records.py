@@ -31,7 +31,9 @@ STATES = PENDING + FINISHED
 @dataclass(frozen=True)
 class InboundEvent:
     """One accepted event, normalised by its source (email trimmed and lower-cased), whether
-    it was pushed to a webhook or pulled by a pull source."""
+    it was pushed to a webhook or pulled by a pull source. `warnings` name what the source
+    left out of it (an optional field that did not fit: "person.funnel: …"); they are
+    stored with the event and shown beside it."""
 
     event_id: str
     type: str
@@ -39,6 +41,7 @@ class InboundEvent:
     environment: str
     email: str | None
     payload: dict[str, Any]
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

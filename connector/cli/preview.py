@@ -127,6 +127,7 @@ def run(args) -> int:
             f"event {event.event_id}: {event.type}, {event.environment}, "
             f"{event.email or 'no email'} (source {source_id})"
         )
+        out += [f"  warning: {warning}" for warning in event.warnings]
         for partner in fed:
             if not partner["enabled"]:
                 out.append(f"  partner {partner['id']}: disabled (enabled: false): not sent")

@@ -58,6 +58,7 @@ def _event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
         "event_time": event.event_time.timestamp(),
         "received_at": received_at,
         "payload": dumps(event.payload),
+        "warnings": dumps(event.warnings) if event.warnings else None,
     }
 
 
@@ -71,6 +72,7 @@ def stored_event(row) -> InboundEvent:
         row.environment,
         row.email,
         json.loads(row.payload),
+        tuple(json.loads(row.warnings)) if row.warnings else (),
     )
 
 
@@ -323,7 +325,7 @@ _PLANNED = (
     .where(
         seen_events.c.source_id == bindparam("key_source"), seen_events.c.event_id == bindparam("key_event")
     )
-    .values(type=None, environment=None, email=None, event_time=None, payload=None)
+    .values(type=None, environment=None, email=None, event_time=None, payload=None, warnings=None)
 )
 _INSERT_NEW_SEEN_IDS = Prepared(_insert_new_seen_ids)
 _USE_REPLAY_KEY = Prepared(_use_replay_key)

@@ -38,6 +38,7 @@ events = Table(
     Column("event_time", Float, nullable=False),
     Column("received_at", Float, nullable=False),
     Column("payload", Text, nullable=False),
+    Column("warnings", Text),  # JSON list: what the source left out of the event, and why
     UniqueConstraint("source_id", "event_id", name="uq_events_source_event"),
     Index("ix_events_received", "received_at"),
     Index("ix_events_email", "email"),
@@ -164,7 +165,7 @@ consent_marks = Table(
 # Every event id a source had accepted, kept for the replay window even after its event is
 # purged: the same id sent again within the window is a duplicate. It is also where intake
 # commits an accepted event (one row, so the request path writes little): type, environment,
-# email, event time and payload stay here until a worker plans the event (stores it in `events`
+# email, event time, payload and warnings stay here until a worker plans the event (stores it in `events`
 # with its deliveries) and clears them; `ix_seen_events_waiting` finds those still waiting.
 seen_events = Table(
     "seen_events",
@@ -177,6 +178,7 @@ seen_events = Table(
     Column("email", String(320)),
     Column("event_time", Float),
     Column("payload", Text),
+    Column("warnings", Text),
     Index("ix_seen_events_received", "received_at"),
     Index(
         "ix_seen_events_waiting",

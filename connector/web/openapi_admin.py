@@ -53,6 +53,12 @@ EVENT = {
         "email": MAYBE_TEXT,
         "event_time": MAYBE_TEXT,
         "received_at": MAYBE_TEXT,
+        "warnings": {
+            "type": "array",
+            "items": TEXT,
+            "description": "what the source left out of the event and why (an optional field that "
+            'did not fit, e.g. "person.funnel: Longer than maximum length 64. (left out)")',
+        },
     },
 }
 DELIVERY = {

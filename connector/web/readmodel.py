@@ -88,7 +88,19 @@ def _event_dict(row) -> dict:
         "email": row.email,
         "event_time": iso(row.event_time),
         "received_at": iso(row.received_at),
+        "warnings": _warnings(row.warnings),
     }
+
+
+def _warnings(stored: str | None) -> list[str]:
+    """An event's warnings as stored (a JSON list of text), [] for none or for anything else."""
+    if not stored:
+        return []
+    try:
+        warnings = json.loads(stored)
+    except ValueError:
+        return []
+    return [_shown(w) for w in warnings if isinstance(w, str)] if isinstance(warnings, list) else []
 
 
 def _delivery_dict(row) -> dict:

@@ -1,4 +1,7 @@
-"""Extole-style referral events: one event or an array of at most 1000, validated by schema."""
+"""Extole-style referral events: one event or an array of at most 1000, validated by schema.
+Only the fields an event cannot do without refuse it (its id, type, time, environment and the
+person field its type requires); an optional one that does not fit is left out of the event,
+with a warning that names it, so an odd profile value never costs a consent change."""
 
 from __future__ import annotations
 
@@ -20,9 +23,9 @@ from connector.contract import (
     Source,
     SourceConfigSchema,
 )
-from connector.fields import no_control_characters
+from connector.fields import a_phone_number, no_control_characters, text_up_to
 from connector.inbound_json import parse_json
-from connector.payloads import check_event_time, load_each, plain_loader
+from connector.payloads import check_event_time, plain_loader, problems_at
 from plugins.extole import openapi
 
 MAX_EVENTS = 1000
@@ -35,17 +38,24 @@ class AwareDateTime(fields.AwareDateTime):
     }
 
 
+#: The person field each event type cannot do without: the contact whose consent it changes.
+#: Every other field is optional, and one that does not fit is left out with a warning.
+REQUIRED_PERSON_FIELD = {"opt_in": "email", "opt_out": "email"}
+
+
 class PersonSchema(Schema):
+    """Every field of a person; which one is required depends on the event's type."""
+
     class Meta:
         unknown = EXCLUDE
 
-    email = Email(required=True)
-    first_name = fields.String(validate=validate.Length(max=255))
-    last_name = fields.String(validate=validate.Length(max=255))
-    phone_number = fields.String(validate=validate.Length(max=64))
-    share_link = fields.String(validate=validate.Length(max=2048))
-    funnel = fields.String(validate=validate.OneOf(["advocate", "friend"]))
-    partner_user_id = fields.String(validate=validate.Length(max=255))
+    email = Email()
+    first_name = fields.String(validate=text_up_to(255))
+    last_name = fields.String(validate=text_up_to(255))
+    phone_number = fields.String(validate=a_phone_number)
+    share_link = fields.String(validate=text_up_to(2048))
+    funnel = fields.String(validate=text_up_to(64))  # any text, as Extole writes it
+    partner_user_id = fields.String(validate=text_up_to(255))
 
 
 class ReferralEventSchema(Schema):
@@ -53,9 +63,9 @@ class ReferralEventSchema(Schema):
         unknown = EXCLUDE
 
     event_id = fields.String(required=True, validate=[validate.Length(1, 128), no_control_characters])
-    type = fields.String(required=True, validate=validate.OneOf(["opt_in", "opt_out"]))
+    type = fields.String(required=True, validate=validate.OneOf(list(REQUIRED_PERSON_FIELD)))
     event_time = AwareDateTime(required=True, validate=check_event_time)
-    client_id = fields.String()
+    client_id = fields.String(validate=text_up_to(255))
     environment = fields.String(load_default="production", validate=validate.OneOf(["production", "staging"]))
     person = fields.Nested(PersonSchema, required=True)
 
@@ -86,6 +96,9 @@ class ExtoleSourceSchema(SourceConfigSchema):
 
 # One instance for all requests: building a schema deep-copies its fields (~0.3 ms).
 _EVENT_SCHEMA = ReferralEventSchema()
+_PERSON_FIELDS = _EVENT_SCHEMA.fields["person"].schema.fields
+#: Top-level fields that are optional in the same way (a note, never sent to a partner).
+_OPTIONAL_TOP = ("client_id",)
 # Plainly valid events (strings where the schema wants strings) skip marshmallow's per-field
 # machinery: 25 µs an event, a sixth of a request's time. Numbers for ids are not plain: the
 # schema's pre_load turns them into strings.
@@ -106,13 +119,76 @@ class ExtoleSource(Source):
         if len(items) > MAX_EVENTS:
             raise PayloadError({"$": [f"at most {MAX_EVENTS} events per request, got {len(items)}"]})
         plain = [_PLAIN_EVENT(item) if type(item) is dict else None for item in items]
-        if None not in plain:
+        if None not in plain and all(REQUIRED_PERSON_FIELD[data["type"]] in data["person"] for data in plain):
             return [_to_event(data) for data in plain]
-        loaded = load_each(items, _EVENT_SCHEMA, lambda i: f"[{i}]" if is_array else "")
-        return [_to_event(data) for _, data in loaded]
+        return _fitted(items, (lambda i: f"[{i}]") if is_array else (lambda i: ""))
 
 
-def _to_event(data: dict) -> InboundEvent:
+def _fitted(items: list, path_of) -> list[InboundEvent]:
+    """Every item loaded leaving out the optional fields that do not fit (each named in the
+    event's warnings), or PayloadError naming every problem that refuses one."""
+    problems: dict[str, list[str]] = {}
+    found = []
+    for index, item in enumerate(items):
+        prefix = path_of(index)
+        if not isinstance(item, dict):
+            problems[prefix or "$"] = ["an event must be a JSON object"]
+            continue
+        try:
+            found.append(_to_event(*_loaded(item)))
+        except ValidationError as exc:
+            problems.update(problems_at(exc.messages, prefix))
+    if problems:
+        raise PayloadError(problems)
+    return found
+
+
+def _loaded(item: dict) -> tuple[dict, list[str]]:
+    """(loaded event, warnings), or ValidationError naming the fields that refuse it: the
+    top-level ones and the person field its type requires (an unknown type's: email)."""
+    kind = item.get("type")
+    required = REQUIRED_PERSON_FIELD.get(kind, "email") if isinstance(kind, str) else "email"
+    item, warnings = _fitting(item, _OPTIONAL_TOP, _EVENT_SCHEMA.fields, "")
+    missing = {}
+    if isinstance(item.get("person"), dict):
+        optional = [name for name in _PERSON_FIELDS if name != required]
+        person, left_out = _fitting(item["person"], optional, _PERSON_FIELDS, "person.")
+        item, warnings = {**item, "person": person}, warnings + left_out
+        if required not in person:
+            missing = {required: ["Missing data for required field."]}
+    try:
+        data = _EVENT_SCHEMA.load(item)
+    except ValidationError as exc:
+        if missing:  # person is an object: its messages, if any, are by field
+            exc.messages.setdefault("person", {}).update(missing)
+        raise
+    if missing:
+        raise ValidationError({"person": missing})
+    return data, warnings
+
+
+def _fitting(values: dict, optional, schema_fields, prefix: str) -> tuple[dict, list[str]]:
+    """`values` without the optional ones that do not fit their field, and a warning for each
+    (a null one is left out as if absent, with none)."""
+    left_out: dict[str, str | None] = {}
+    for name in optional:
+        value = values.get(name)
+        if value is None:
+            if name in values:
+                left_out[name] = None
+            continue
+        try:
+            schema_fields[name].deserialize(value, name, values)
+        except ValidationError as exc:
+            messages = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
+            left_out[name] = f"{prefix}{name}: {' '.join(messages)} (left out)"
+    if not left_out:
+        return values, []
+    kept = {key: value for key, value in values.items() if key not in left_out}
+    return kept, [warning for warning in left_out.values() if warning]
+
+
+def _to_event(data: dict, warnings: list[str] | tuple = ()) -> InboundEvent:
     person = {k: v for k, v in data["person"].items() if v is not None}
     payload = {
         "event_id": data["event_id"],
@@ -127,6 +203,7 @@ def _to_event(data: dict) -> InboundEvent:
         type=data["type"],
         event_time=data["event_time"],
         environment=data["environment"],
-        email=person["email"],
+        email=person.get("email"),
         payload=payload,
+        warnings=tuple(warnings),
     )

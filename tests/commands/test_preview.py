@@ -94,6 +94,16 @@ def test_opt_out_sends_no_profile_fields(preview):
     ]
 
 
+def test_an_optional_field_left_out_is_a_warning_under_its_event(preview):
+    code, lines, _ = preview(referral_event(funnel=["advocate"]))
+    assert code == 0
+    assert lines[:2] == [
+        "event e-1: opt_in, production, jane.doe@example.com (source extole)",
+        "  warning: person.funnel: Not a valid string. (left out)",
+    ]
+    assert '          "segmentationFieldId": 1005,' not in lines
+
+
 def test_resubscribe_shows_the_query(preview, config_dir):
     update_yaml(config_dir / "partners" / "listrak.yaml", {"resubscribe": True})
     _, lines, _ = preview(referral_event())

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from connector.contract import PayloadError
-from plugins.extole.source import _EVENT_SCHEMA, _PLAIN_EVENT, MAX_EVENTS, ExtoleSource
+from plugins.extole.source import (
+    _EVENT_SCHEMA,
+    _PLAIN_EVENT,
+    MAX_EVENTS,
+    REQUIRED_PERSON_FIELD,
+    ExtoleSource,
+)
 from plugins.extole.testing import referral_event
 
 SOURCE = ExtoleSource()
@@ -117,14 +123,9 @@ REFUSED = [
     ("email as a number", event(person={"email": 42}), {"person.email": ["Not a valid string."]}),
     ("null email", event(person={"email": None}), {"person.email": ["Field may not be null."]}),
     (
-        "funnel not allowed",
-        event(person={"funnel": "vip"}),
-        {"person.funnel": ["Must be one of: advocate, friend."]},
-    ),
-    (
-        "first_name not a string",
-        event(person={"first_name": 7}),
-        {"person.first_name": ["Not a valid string."]},
+        "missing email, with odd optional fields",
+        event(person={"email": None, "funnel": 7}) | {"person": {"funnel": 7, "first_name": "Jo"}},
+        {"person.email": ["Missing data for required field."]},
     ),
     ("person not an object", event() | {"person": ["jane@example.com"]}, {"person": ["Invalid input type."]}),
     *(
@@ -147,6 +148,87 @@ REFUSED = [
 @pytest.mark.parametrize("document,expected", [(c[1], c[2]) for c in REFUSED], ids=[c[0] for c in REFUSED])
 def test_refused(document, expected):
     assert problems(document) == expected
+
+
+# -- optional fields never cost a consent change ---------------------------------------------
+LEFT_OUT = [
+    # (case, person fields sent, the warning) — the event is accepted without that field
+    ("funnel of two words", {"funnel": "friend and advocate"}, None),
+    ("funnel capitalised", {"funnel": "Friend"}, None),
+    ("funnel of 64 characters", {"funnel": "f" * 64}, None),
+    ("funnel of 65 characters", {"funnel": "f" * 65}, "person.funnel: Longer than maximum length 64."),
+    ("funnel a number", {"funnel": 3}, "person.funnel: Not a valid string."),
+    ("first_name a number", {"first_name": 7}, "person.first_name: Not a valid string."),
+    ("last_name an object", {"last_name": {"x": 1}}, "person.last_name: Not a valid string."),
+    (
+        "share_link too long",
+        {"share_link": "x" * 2049},
+        "person.share_link: Longer than maximum length 2048.",
+    ),
+    (
+        "first_name with a control character",
+        {"first_name": "Ja\x00ne"},
+        "person.first_name: " + CONTROL_CHARACTERS,
+    ),
+    (
+        "phone_number not a number",
+        {"phone_number": "call me"},
+        "person.phone_number: not a phone number of 8–15 digits",
+    ),
+    (
+        "phone_number too short",
+        {"phone_number": "555-1234"},
+        "person.phone_number: not a phone number of 8–15 digits",
+    ),
+    ("partner_user_id a list", {"partner_user_id": ["u"]}, "person.partner_user_id: Not a valid string."),
+]
+
+
+@pytest.mark.parametrize("person, warning", [(c[1], c[2]) for c in LEFT_OUT], ids=[c[0] for c in LEFT_OUT])
+def test_an_optional_person_field_that_does_not_fit_is_left_out_with_a_warning(person, warning):
+    for kind in REQUIRED_PERSON_FIELD:
+        (parsed,) = parse(referral_event(type=kind, **person))
+        assert parsed.email == "jane.doe@example.com"
+        ((name, value),) = person.items()
+        if warning is None:
+            assert (parsed.payload["person"][name], parsed.warnings) == (value, ())
+        else:
+            assert name not in parsed.payload["person"]
+            assert parsed.warnings == (f"{warning} (left out)",)
+
+
+def test_several_misfits_are_each_named_and_the_rest_is_kept():
+    (parsed,) = parse(referral_event(first_name=None, last_name=5, funnel="x" * 99, share_link="ok"))
+    assert parsed.warnings == (
+        "person.last_name: Not a valid string. (left out)",
+        "person.funnel: Longer than maximum length 64. (left out)",
+    )
+    assert parsed.payload["person"] == {
+        "email": "jane.doe@example.com",
+        "phone_number": "+15555555555",
+        "share_link": "ok",
+        "partner_user_id": "u-829",
+    }
+
+
+def test_a_client_id_that_does_not_fit_is_left_out_with_a_warning():
+    (parsed,) = parse(event(client_id=["x"]))
+    assert (parsed.payload["client_id"], parsed.warnings) == (
+        None,
+        ("client_id: Not a valid string. (left out)",),
+    )
+
+
+def test_in_an_array_only_the_event_with_a_misfit_has_the_warning():
+    parsed = parse([event(event_id="a"), event(event_id="b", person={"funnel": 1})])
+    assert [e.warnings for e in parsed] == [(), ("person.funnel: Not a valid string. (left out)",)]
+
+
+def test_the_field_a_type_requires_is_the_one_that_refuses():
+    assert set(REQUIRED_PERSON_FIELD) == {"opt_in", "opt_out"}
+    assert problems(event(person={"email": 5, "phone_number": 5})) == {
+        "person.email": ["Not a valid string."]
+    }
 
 
 def test_profile_attributes_are_kept_in_the_payload():
@@ -276,3 +358,24 @@ def test_a_plainly_valid_event_takes_the_plain_loader():
     event = referral_event("p-1", email=" Jane@Example.COM", environment="staging")
     assert _PLAIN_EVENT(event) == _EVENT_SCHEMA.load(event)
     assert _PLAIN_EVENT({**event, "event_id": 7}) is None  # a number: the schema makes it a string
+
+
+OPTIONAL = {f"person.{name}" for name in _PERSON if name not in ("email", "x")} | {"client_id"}
+
+
+@hypothesis.settings(max_examples=800, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(events())
+def test_only_required_fields_refuse_an_event_and_every_field_left_out_is_named(event):
+    try:
+        (parsed,) = parse(event)
+    except PayloadError as refused:
+        assert not OPTIONAL & set(refused.problems), refused.problems
+        return
+    named = {warning.split(":")[0] for warning in parsed.warnings}
+    sent = {f"person.{k}" for k, v in event["person"].items() if v is not None} | (
+        {"client_id"} if event.get("client_id") is not None else set()
+    )
+    kept = {f"person.{k}" for k in parsed.payload["person"]} | (
+        {"client_id"} if parsed.payload["client_id"] is not None else set()
+    )
+    assert named == (sent & OPTIONAL) - kept

@@ -92,6 +92,21 @@ def test_opt_in_subscribes_with_every_profile_attribute(deliver, contact):
     assert delivery["last_status"] == 201
 
 
+def test_an_opt_in_with_odd_optional_fields_subscribes_without_them(deliver, contact):
+    event = referral_event(funnel="friend and advocate", phone_number="call me", first_name=7)
+    (delivery,) = deliver(event, expect_sent=1)
+    assert contact.last_request.json() == {
+        "emailAddress": JANE,
+        "subscriptionState": "Subscribed",
+        "segmentationFieldValues": [
+            {"segmentationFieldId": 1002, "value": "refer.example.com/jdoe"},
+            {"segmentationFieldId": 1004, "value": "Doe"},
+            {"segmentationFieldId": 1005, "value": "friend and advocate"},
+        ],
+    }
+    assert delivery["state"] == "delivered"
+
+
 def test_opt_in_sends_only_the_attributes_present(deliver, contact):
     event = referral_event()
     event["person"] = {"email": JANE, "first_name": "Jane", "funnel": "friend", "last_name": ""}

@@ -304,3 +304,26 @@ def test_accepted_events_no_worker_has_planned_are_counted_and_shown(api, client
     Planner(runtime).plan_all()
     assert api("/admin/api/summary").json["waiting_to_plan"] == 0
     assert "waiting for a worker" not in client.get("/live", headers=BEARER).get_data(as_text=True)
+
+
+def test_an_event_accepted_with_warnings_shows_them_in_the_api_and_the_live_view(api, client, post_events):
+    odd = referral_event("e-odd", funnel="x" * 65, first_name="<i>7</i>", last_name=7)
+    assert post_events(odd).json == {"accepted": 1, "duplicates": 0}
+    warnings = [
+        "person.last_name: Not a valid string. (left out)",
+        "person.funnel: Longer than maximum length 64. (left out)",
+    ]
+    (listed,) = api("/admin/api/events").json["events"]
+    assert listed["warnings"] == warnings
+    assert api(f"/admin/api/events/{listed['id']}").json["warnings"] == warnings
+    feed = client.get("/live", headers=BEARER).get_data(as_text=True)
+    assert "⚠ 2" in feed
+    page = client.get(f"/live/events/{listed['id']}", headers=BEARER).get_data(as_text=True)
+    assert "Accepted with 2 warnings" in page
+    assert all(f"<li>{warning}</li>" in page for warning in warnings)
+
+
+def test_an_event_without_warnings_lists_none(api, post_events):
+    post_events(referral_event("e-plain"))
+    (listed,) = api("/admin/api/events").json["events"]
+    assert listed["warnings"] == []
