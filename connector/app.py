@@ -16,6 +16,7 @@ from connector import logs
 from connector.config import ConfigError
 from connector.runtime import Runtime
 from connector.web import access, admin, health, live, openapi, webhooks
+from connector.web.refusals import RefusalLog
 
 MAX_BODY_BYTES = 1024 * 1024
 TRUSTED_PROXIES_ENV = "CONNECTOR_TRUSTED_PROXIES"
@@ -30,6 +31,7 @@ def create_app(test_config: dict | None = None, runtime: Runtime | None = None) 
     if runtime is None:
         runtime = Runtime.build(test_config.get("CONFIG_DIR"), test_config.get("DATABASE_URL"))
     app.extensions["connector"] = runtime
+    app.extensions["refusals"] = RefusalLog(runtime.engine, runtime.redactor)
     logs.configure(runtime.config.settings["logging"], runtime.redactor)
 
     trust_proxies(app)

@@ -4,6 +4,7 @@ process), so every process reports the same truth."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -28,11 +29,23 @@ ATTEMPT_LATENCY = Histogram(
     ["partner"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+INBOUND_REFUSED = Counter(
+    "connector_inbound_refused_total",
+    "Inbound requests refused (4xx), by source ((unknown) for none configured) and reason",
+    ["source", "reason"],
+)
 POLLS = Counter("connector_polls_total", "Polls of pull sources by source and result", ["source", "result"])
 POLL_ROWS = Counter("connector_poll_rows_total", "Rows read from partners by pull sources", ["source"])
 TOKEN_FETCHES = Counter(
     "connector_token_fetches_total", "OAuth token fetches by key and result", ["key", "result"]
 )
+
+
+@functools.cache
+def refused(source: str, reason: str):
+    """The refusals counter of a source and reason (configured sources, a few reasons: the
+    label set is bounded)."""
+    return INBOUND_REFUSED.labels(source=source, reason=reason)
 
 
 #: Store-derived figures are read at most this often per process, however often it is scraped.

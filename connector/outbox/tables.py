@@ -189,6 +189,20 @@ seen_events = Table(
     sqlite_with_rowid=False,  # the key is the table: one B-tree fewer for each accepted event
 )
 
+# The newest inbound requests refused (at most 1,000, however many web processes write them):
+# when, which source (or "(unknown)"), the status answered and why; never the body or headers.
+# Each web process keeps its own in memory and writes them every few seconds.
+inbound_refusals = Table(
+    "inbound_refusals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("source_id", String(128), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_inbound_refusals_at", "at"),
+)
+
 # Keys a source's verifier allows once (a Standard Webhooks `webhook-id`), until the request
 # carrying one could no longer pass the verifier anyway.
 replay_keys = Table(

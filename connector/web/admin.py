@@ -10,6 +10,7 @@ from connector.outbox import intake
 from connector.outbox.replay import replay
 from connector.web import arguments, overview, readmodel
 from connector.web.access import MAX_ID, refusal, secure_headers
+from connector.web.refusals import MAX_KEPT
 
 log = logging.getLogger("connector.admin")
 
@@ -89,6 +90,15 @@ def summary():
             "last_purge": overview.last_purge(runtime.engine),
         }
     )
+
+
+@api.get("/refusals")
+def refusals_route():
+    """The newest refused inbound requests (time, source, status, reason), newest first."""
+    limit = request.args.get("limit", str(MAX_KEPT))
+    if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_KEPT):
+        return _bad(f"limit: a number from 1 to {MAX_KEPT}")
+    return jsonify(refusals=current_app.extensions["refusals"].recent(int(limit)))
 
 
 @api.get("/overview")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import time
 from urllib.parse import urlencode
 
 from flask import (
@@ -26,6 +27,7 @@ from flask import (
 from connector.contract import STATES
 from connector.outbox import intake
 from connector.web import access, admin, arguments, charts, overview, readmodel
+from connector.web.refusals import MAX_KEPT
 
 bp = Blueprint(
     "live",
@@ -37,6 +39,8 @@ bp = Blueprint(
 )
 PUBLIC = {"live.login", "live.login_post", "live.static"}
 _NEXT = re.compile(r"/live(?:/[\w/-]*)?(?:\?[!-\[\]-~]*)?", re.ASCII)  # no backslash, no ".."
+#: The dashboard says how many inbound requests were refused in this many seconds.
+REFUSED_WINDOW = 3600.0
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -167,6 +171,7 @@ def dashboard():
         "counts": readmodel.outcome_counts(runtime.engine, filters),
         "breakers": readmodel.breakers(runtime.engine),
         "waiting_to_plan": intake.waiting_count(runtime.engine),
+        "refused_lately": current_app.extensions["refusals"].count_since(time.time() - REFUSED_WINDOW),
         "pull_sources": pull_sources,
         "overview": overview.overview(runtime.engine, window, filters.partner, pull_sources),
         "older_url": _url(filters, window, before=page["next_before"], limit=limit)
@@ -192,6 +197,14 @@ def _url(filters: readmodel.Filters, window: str, **changes) -> str:
         args.pop("outcome", None)
     query = urlencode(args)
     return url_for("live.dashboard") + (f"?{query}" if query else "")
+
+
+# -- refused inbound requests -----------------------------------------------------------------
+@bp.get("/refusals")
+def refusals():
+    log = current_app.extensions["refusals"]
+    template = "live/_refusals.html" if _partial() else "live/refusals.html"
+    return render_template(template, refusals=log.recent(), kept=MAX_KEPT)
 
 
 # -- one event --------------------------------------------------------------------------------

@@ -276,6 +276,13 @@ def live_paths() -> dict:
                 },
             )
         },
+        "/live/refusals": {
+            "get": _page(
+                "The newest refused inbound requests (`partial=1`: the live region only)",
+                [{"name": "partial", "in": "query", "required": False, "schema": {"enum": ["1"]}}],
+                {"200": _html("The page"), "302": _redirect("Not signed in: to the login form")},
+            )
+        },
         "/live/deliveries/{delivery_id}/replay": {
             "post": _page(
                 "Replay one delivery (a session also needs its CSRF token)",

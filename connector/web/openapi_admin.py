@@ -53,12 +53,7 @@ EVENT = {
         "email": MAYBE_TEXT,
         "event_time": MAYBE_TEXT,
         "received_at": MAYBE_TEXT,
-        "warnings": {
-            "type": "array",
-            "items": TEXT,
-            "description": "what the source left out of the event and why (an optional field that "
-            'did not fit, e.g. "person.funnel: Longer than maximum length 64. (left out)")',
-        },
+        "warnings": {"type": "array", "items": TEXT, "description": "optional fields left out, and why"},
     },
 }
 DELIVERY = {
@@ -157,6 +152,17 @@ LAST_PURGE = {
         "seconds": {"type": "number"},
     },
 }
+REFUSAL = {  # a request answered 4xx on a webhook route; source "(unknown)" if none is configured
+    "type": "object",
+    "required": ["at", "source", "status", "reason"],
+    "properties": {"at": MAYBE_TEXT, "source": TEXT, "status": {"type": "integer"}, "reason": TEXT},
+}
+REFUSALS = {
+    "type": "object",
+    "required": ["refusals"],
+    "properties": {"refusals": {"type": "array", "items": REFUSAL}},
+}
+REFUSALS_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
 SERIES = {"type": "array", "items": MAYBE_NUMBER}
 OVERVIEW = {
     "type": "object",
@@ -325,6 +331,14 @@ def admin_paths() -> dict:
                     },
                 ),
                 FILTER_PARAMETERS,
+                bad,
+            )
+        },
+        "/admin/api/refusals": {
+            "get": _admin(
+                "The newest refused inbound requests (at most 1,000 kept), newest first",
+                _json("The refusals", REFUSALS),
+                [{"name": "limit", "in": "query", "required": False, "schema": REFUSALS_LIMIT}],
                 bad,
             )
         },

@@ -37,7 +37,9 @@ class Refused(Exception):
 
 
 def _unknown_source(source_id: str):
-    return jsonify(error="unknown source", message=f"no source {source_id!r} is configured"), 404
+    message = f"no source {source_id!r} is configured"
+    current_app.extensions["refusals"].refused(None, 404, "unknown source", message)
+    return jsonify(error="unknown source", message=message), 404
 
 
 # merge_slashes=False: "//" in a path is a 404 like any unknown path, not a redirect.
@@ -73,7 +75,9 @@ def receive_call(source_id: str, call: str):
     source = runtime.registry.sources[source_config["plugin"]]
     kind = source.calls.get(call)
     if kind is None:
-        return jsonify(error="unknown route", message=f"source {source_id!r} has no route {call!r}"), 404
+        message = f"source {source_id!r} has no route {call!r}"
+        current_app.extensions["refusals"].refused(source_id, 404, "unknown route", message)
+        return jsonify(error="unknown route", message=message), 404
     try:
         _take(
             runtime,
@@ -126,6 +130,7 @@ def _take(
             raise Refused(401, "unauthorized", str(exc)) from exc
     except Refused as refused:
         _received(source_id, refused.error).inc()
+        current_app.extensions["refusals"].refused(source_id, refused.status, refused.error, refused.message)
         raise
     accepted, duplicates = _received(source_id, "accepted"), _received(source_id, "duplicate")
     if result.accepted:  # each inc writes to a shared file under gunicorn (multiprocess mode)

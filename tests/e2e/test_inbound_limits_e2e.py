@@ -1,6 +1,8 @@
 """What a sender sends cannot stop, slow or fool the connector, against real gunicorn: bodies
 over 1 MiB are 413 with or without a Content-Length, a gzip body of many members is refused
-at once, JSON nested too deeply or holding numbers no double holds is a 400 naming the path."""
+at once, JSON nested too deeply or holding numbers no double holds is a 400 naming the path;
+and every refusal is counted in /metrics and listed in the Live View, whichever web process
+answered it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import json
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
+from connector.testing import wait_until
 from connector.web.bodies import MAX_GZIP_MEMBERS
 from plugins.extole.testing import referral_event
 from plugins.listrak.testing import Stack
@@ -80,3 +84,41 @@ def test_a_number_no_double_holds_is_400_and_nothing_infinite_is_stored(stack):
         {"client_id": ["a number outside the range of a double (about ±1.8e308)"]},
     )
     assert stack.waiting_to_plan() == 0
+
+
+def refused_counts(stack) -> dict[tuple[str, str], float]:
+    text = requests.get(f"{stack.base_url}/metrics", timeout=10).text
+    counts = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "connector_inbound_refused_total":
+                counts[(sample.labels["source"], sample.labels["reason"])] = sample.value
+    return counts
+
+
+def test_refusals_are_counted_and_listed_whichever_web_process_answered(stack):
+    before = refused_counts(stack)
+    body = json.dumps(referral_event("refused-1", first_name="kept-nowhere-1234")).encode()
+    unsigned = {"X-Extole-Signature": "sha256=00", "X-Note": "kept-nowhere-5678"}
+    sent = [post(stack, "/webhooks/extole", body, **unsigned) for _ in range(12)]
+    sent.append(post(stack, "/webhooks/nowhere", body))
+    sent.append(post(stack, "/webhooks/segment-library/v1/other", body))
+    assert [answer.status_code for answer in sent] == [401] * 12 + [404, 404]
+    after = refused_counts(stack)
+    for key, more in {
+        ("extole", "unauthorized"): 12,
+        ("(unknown)", "unknown source"): 1,
+        ("segment-library", "unknown route"): 1,
+    }.items():
+        assert after[key] - before.get(key, 0) == more
+
+    def listed() -> list[dict]:
+        answer = stack.admin("GET", "/admin/api/refusals")
+        refusals = answer.json()["refusals"]
+        return refusals if sum(r["status"] == 401 for r in refusals) >= 12 else []
+
+    refusals = wait_until(listed, timeout=30, message="every refusal listed")
+    assert {(r["source"], r["status"]) for r in refusals} >= {("extole", 401), ("(unknown)", 404)}
+    page = stack.admin("GET", "/live/refusals").text
+    for text in (json.dumps(refusals), page):
+        assert "kept-nowhere" not in text

@@ -34,6 +34,26 @@ def test_opt_in_lands_with_profile_fields_then_opt_out_unsubscribes(stack):
     )
 
 
+def test_an_odd_optional_field_never_costs_the_consent_change(stack):
+    event = referral_event("e2e-odd", email="odd@example.com", funnel="friend and advocate", first_name=7)
+    event["person"]["share_link"] = "x" * 3000
+    assert stack.post_events(event).json() == {"accepted": 1, "duplicates": 0}
+    odd = wait_until(lambda: contact(stack, "odd@example.com"), message="opt-in in Listrak")
+    assert odd["subscriptionState"] == "Subscribed"
+    assert odd["segmentationFieldValues"] == {
+        "1001": "+15555555555",
+        "1004": "Doe",
+        "1005": "friend and advocate",
+    }
+    (listed,) = stack.admin("GET", "/admin/api/events?email=odd@example.com").json()["events"]
+    assert listed["warnings"] == [
+        "person.first_name: Not a valid string. (left out)",
+        "person.share_link: Longer than maximum length 2048. (left out)",
+    ]
+    page = stack.admin("GET", f"/live/events/{listed['id']}").text
+    assert "person.share_link: Longer than maximum length 2048. (left out)" in page
+
+
 def test_repeated_event_is_a_duplicate_and_sent_once(stack):
     event = referral_event("e2e-dup")
     assert stack.post_events(event).json() == {"accepted": 1, "duplicates": 0}
