@@ -2,9 +2,11 @@
 source (HS256), a Segment source (SEGMENT_SIGNATURE), a Standard Webhooks source, and the
 tracking-API routes of a Segment source (/v1/batch, /v1/track, /v1/identify and the short
 forms). Whatever is sent, the answer is 2xx or 4xx (never 5xx, nor a redirect); a refused request stores
-nothing; and every Live View page and admin API answer about what was accepted is a 200, also
-once a worker has delivered it. Bodies are mostly mutated valid events (so they reach planning
-and the store), also random JSON and bytes, gzip or not, with good and bad credentials."""
+nothing; an optional field never refuses a referral event; nothing non-finite is stored; and every
+Live View page and admin API answer about what was accepted is a 200 (the API's, strict JSON),
+also once a worker has delivered it. Bodies are mostly mutated valid events (so they reach
+planning and the store), also random JSON and bytes, gzip or not, with good and bad credentials;
+values include odd optional fields, numbers no double holds and nesting past 64 levels."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import time
 
 import pytest
@@ -22,6 +25,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from connector.app import create_app
+from connector.delivery.planner import Planner
 from connector.delivery.worker import Worker
 from connector.outbox.tables import deliveries, events
 from connector.runtime import Runtime
@@ -43,6 +47,15 @@ RUN = settings(
 
 # -- what is sent ----------------------------------------------------------------------------
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=12)  # lone surrogates too
+#: Placeholders `encoded` writes as raw JSON text no Python value makes: numbers no double
+#: holds, and arrays nested around the 64-level limit and past json's own recursion limit.
+RAW = {
+    "<1e400>": "1e400",
+    "<-1e400>": "-1e400",
+    "<400 digits>": "9" * 400,
+    "<1e308>": "1e308",
+    **{f"<{n} deep>": "[" * n + "]" * n for n in (60, 63, 64, 65, 971, 3000)},
+}
 INTERESTING = st.sampled_from(
     [
         "",
@@ -73,7 +86,13 @@ INTERESTING = st.sampled_from(
         "@",
         "a" * 250 + "@example.com",
         "advocate",
+        "friend and advocate",
+        "Friend",
+        "f" * 65,
+        "+1 (555) 555-5555",
+        "555-1234",
         "NaN",
+        *RAW,
         -1,
         0,
         2**64,
@@ -93,9 +112,8 @@ JSON_VALUES = st.recursive(
     max_leaves=8,
 )
 REFERRAL_PATHS = ["event_id"] * 3 + ["type", "event_time", "environment", "client_id", "person", "extra"]
-REFERRAL_PATHS += [
-    f"person.{name}" for name in ("email", "first_name", "funnel", "share_link", "phone_number")
-]
+OPTIONAL_PERSON = ("first_name", "last_name", "funnel", "share_link", "phone_number", "partner_user_id")
+REFERRAL_PATHS += [f"person.{name}" for name in ("email", *OPTIONAL_PERSON)] + ["person.funnel"] * 2
 SEGMENT_PATHS = ["messageId"] * 3 + ["type", "event", "userId", "timestamp", "sentAt", "properties", "traits"]
 SEGMENT_PATHS += ["context", "context.traits", "context.traits.email", "context.personas.computation_key"]
 SEGMENT_PATHS += ["properties.my_audience", "traits.email", "traits.my_audience"]
@@ -132,10 +150,16 @@ def documents(single):
 
 
 def encoded(document) -> st.SearchStrategy[bytes]:
-    """The JSON text as bytes: escaped, or raw (a lone surrogate then is not UTF-8)."""
-    return st.booleans().map(
-        lambda ascii: json.dumps(document, ensure_ascii=ascii).encode("utf-8", "surrogatepass")
-    )
+    """The JSON text as bytes: escaped, or raw (a lone surrogate then is not UTF-8); RAW's
+    placeholders become their text."""
+
+    def text(ascii: bool) -> bytes:
+        written = json.dumps(document, ensure_ascii=ascii)
+        for placeholder, raw in RAW.items():
+            written = written.replace(json.dumps(placeholder), raw)
+        return written.encode("utf-8", "surrogatepass")
+
+    return st.booleans().map(text)
 
 
 def bodies(single):
@@ -207,6 +231,10 @@ class Store:
                 conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar(),
             )
 
+    def payloads_after(self, last_id: int) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(events.c.payload).where(events.c.id > last_id)).scalars())
+
     def events_after(self, last_id: int) -> list[tuple[int, str | None, str]]:
         with self.engine.connect() as conn:
             return list(
@@ -225,6 +253,31 @@ def assert_pages_answer(client, accepted) -> None:
     for page in pages:
         response = client.get(page, headers=BEARER)
         assert response.status_code == 200, (page, response.get_data(as_text=True)[:500])
+        if page.startswith("/admin/api/"):
+            strict_json(response.get_data(as_text=True))
+
+
+def strict_json(text: str):
+    """JSON as the standard has it: no NaN, Infinity or -Infinity."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+
+
+#: A referral event refused for one of these paths would have cost a consent change.
+_OPTIONAL_PATH = re.compile(rf"(^|\.|\])(person\.({'|'.join(OPTIONAL_PERSON)})|client_id)$")
+
+
+#: What refuses a whole body wherever it is (the Security and Robustness contracts).
+_DOCUMENT_LIMITS = ("invalid Unicode", "a number outside the range", "nested deeper than")
+
+
+def no_optional_field_refused(response) -> None:
+    if response.status_code == 400 and response.json and "problems" in response.json:
+        refused_for_the_field = [
+            path
+            for path, messages in response.json["problems"].items()
+            if _OPTIONAL_PATH.search(path) and not all(m.startswith(_DOCUMENT_LIMITS) for m in messages)
+        ]
+        assert refused_for_the_field == [], response.json
 
 
 def fuzz_target(config_dir, requests_mock, database_url: str):
@@ -250,8 +303,9 @@ def fuzzed_postgres(config_dir, postgres_url, requests_mock, listrak_token):
     return fuzz_target(config_dir, requests_mock, postgres_url)
 
 
-def run(fuzzed, route: str, examples: int, strategy) -> int:
-    """Post `examples` generated requests to `route`; check each, then deliver and check again."""
+def run(fuzzed, route: str, examples: int, strategy, check=lambda response: None) -> int:
+    """Post `examples` generated requests to `route`; check each (and with `check`), then
+    deliver and check again."""
     client, runtime = fuzzed
     store = Store(runtime)
     ran = []
@@ -264,9 +318,13 @@ def run(fuzzed, route: str, examples: int, strategy) -> int:
         response = client.post(f"{route}{suffix}", data=body, headers=headers)
         ran.append(response.status_code)
         assert response.status_code // 100 in (2, 4), response.get_data(as_text=True)
+        check(response)
         if response.status_code >= 300:
             assert store.counts() == before, "a refused request stored something"
         else:
+            Planner(runtime).plan_all()
+            for payload in store.payloads_after(before[2]):
+                strict_json(payload)
             assert_pages_answer(client, store.events_after(before[2]))
 
     one()
@@ -283,7 +341,13 @@ def test_referral_route_never_answers_5xx(fuzzed):
         lambda body: {"X-Extole-Signature": sign(body)}, **{"X-Extole-Signature": 1}
     )
     assert (
-        run(fuzzed, "/webhooks/extole", EXAMPLES["referral"], requests_to(REFERRALS, credentials))
+        run(
+            fuzzed,
+            "/webhooks/extole",
+            EXAMPLES["referral"],
+            requests_to(REFERRALS, credentials),
+            no_optional_field_refused,
+        )
         == (EXAMPLES["referral"])
     )
 
