@@ -89,7 +89,9 @@ def text_up_to(limit: int):
     def check(value: str, **kwargs) -> None:
         if len(value) > limit:
             raise ValidationError(f"Longer than maximum length {limit}.")
-        if _CONTROL.search(value) is not None:
+        # isprintable() is a third of a regex search, and true for nearly all text; what it
+        # refuses besides control characters (other spaces, format characters) is looked at.
+        if not value.isprintable() and _CONTROL.search(value) is not None:
             raise ValidationError(_CONTROL_MESSAGE)
 
     return check
@@ -111,6 +113,9 @@ def phone_digits(value: str) -> str | None:
 
 def a_phone_number(value: str, **kwargs) -> None:
     """marshmallow validator: a phone number of 8–15 digits (see phone_digits)."""
+    bare = value[1:] if value[:1] == "+" else value
+    if 8 <= len(bare) <= 15 and bare.isascii() and bare.isdigit():  # "+15555555555", at once
+        return
     if len(value) > MAX_PHONE_TEXT or _PHONE.fullmatch(value) is None:
         raise ValidationError("not a phone number of 8–15 digits")
 

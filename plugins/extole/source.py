@@ -118,10 +118,13 @@ class ExtoleSource(Source):
             raise PayloadError({"$": ["an empty array holds no events"]})
         if len(items) > MAX_EVENTS:
             raise PayloadError({"$": [f"at most {MAX_EVENTS} events per request, got {len(items)}"]})
-        plain = [_PLAIN_EVENT(item) if type(item) is dict else None for item in items]
-        if None not in plain and all(REQUIRED_PERSON_FIELD[data["type"]] in data["person"] for data in plain):
-            return [_to_event(data) for data in plain]
-        return _fitted(items, (lambda i: f"[{i}]") if is_array else (lambda i: ""))
+        plain = []
+        for item in items:
+            data = _PLAIN_EVENT(item) if type(item) is dict else None
+            if data is None or REQUIRED_PERSON_FIELD[data["type"]] not in data["person"]:
+                return _fitted(items, (lambda i: f"[{i}]") if is_array else (lambda i: ""))
+            plain.append(data)
+        return [_to_event(data) for data in plain]
 
 
 def _fitted(items: list, path_of) -> list[InboundEvent]:
@@ -205,5 +208,5 @@ def _to_event(data: dict, warnings: list[str] | tuple = ()) -> InboundEvent:
         environment=data["environment"],
         email=person.get("email"),
         payload=payload,
-        warnings=tuple(warnings),
+        warnings=tuple(warnings) if warnings else (),
     )
