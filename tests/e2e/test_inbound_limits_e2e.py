@@ -1,8 +1,8 @@
 """What a sender sends cannot stop, slow or fool the connector, against real gunicorn: bodies
 over 1 MiB are 413 with or without a Content-Length, a gzip body of many members is refused
 at once, JSON nested too deeply or holding numbers no double holds is a 400 naming the path;
-and every refusal is counted in /metrics and listed in the Live View, whichever web process
-answered it."""
+every refusal is counted in /metrics and listed in the Live View, whichever web process
+answered it; and admin sign-in attempts past the limit write nothing to the store."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import json
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
 
+from connector.outbox.engine import make_engine
+from connector.outbox.tables import admin_failures
 from connector.testing import wait_until
 from connector.web.bodies import MAX_GZIP_MEMBERS
 from plugins.extole.testing import referral_event
@@ -122,3 +125,25 @@ def test_refusals_are_counted_and_listed_whichever_web_process_answered(stack):
     page = stack.admin("GET", "/live/refusals").text
     for text in (json.dumps(refusals), page):
         assert "kept-nowhere" not in text
+
+
+def test_sign_in_attempts_past_the_limit_write_nothing_to_the_store(tmp_path):
+    # A stack of its own: past the limit, this address is refused the right token too.
+    stack = Stack(tmp_path / "stack")
+    try:
+        stack.start(workers=0)
+        engine = make_engine(stack.database_url)
+
+        def entries() -> int:
+            with engine.connect() as conn:
+                return conn.execute(select(func.count()).select_from(admin_failures)).scalar()
+
+        wrong = {"Authorization": "Bearer not-the-admin-token-at-all"}
+        url = f"{stack.base_url}/admin/api/summary"
+        answers = [requests.get(url, headers=wrong, timeout=10).status_code for _ in range(10)]
+        assert (answers, entries()) == ([401] * 10, 10)
+        answers = [requests.get(url, headers=wrong, timeout=10).status_code for _ in range(30)]
+        assert (answers, entries()) == ([429] * 30, 10)
+        engine.dispose()
+    finally:
+        stack.stop()
