@@ -36,6 +36,8 @@ from connector.records import (
     STATES,
     Attempt,
     CircuitScope,
+    ContactAddress,
+    ContactState,
     Delivery,
     HttpResult,
     InboundEvent,
@@ -76,6 +78,8 @@ __all__ = [
     "parse_scope",
     "Poll",
     "ReplayGuard",
+    "ContactAddress",
+    "ContactState",
     "MAX_EMAIL",
     "Duration",
     "Email",
@@ -248,6 +252,8 @@ class Action:
     name: str
     #: >1 lets the worker hand several due deliveries with one `batch_key` to one request.
     max_batch: int = 1
+    #: Its deliveries subscribe or unsubscribe a person: they make up a consent story.
+    consent: bool = False
 
     def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
         raise NotImplementedError
@@ -286,6 +292,12 @@ class Action:
         """One delivery's share of a batch request body, kept in its attempt log."""
         return self.build_request(partner, [spec]).json
 
+    def describe(self, spec: dict) -> tuple[str, str] | None:
+        """Where a delivery changes what, in an operator's words, for a person's consent story:
+        (place, change), e.g. ("email list 12345", "subscribe"). A consent action's change is
+        "subscribe" or "unsubscribe". None: the action's name for both."""
+        return None
+
 
 class Destination:
     """A partner integration: its config schema, how events become deliveries, its actions."""
@@ -308,6 +320,13 @@ class Destination:
 
     def check(self, partner: dict, config) -> list[str]:
         """Cross-file problems (e.g. a source it must not be fed by), as `field: message`."""
+        return []
+
+    def read_contact(self, partner: dict, address: ContactAddress, http, credentials) -> list[ContactState]:
+        """What the partner holds now for `address` in each place this partner's deliveries
+        change (read live, read-only, for a person's consent story); [] when it keeps nothing
+        the connector changes for such an address. A place that cannot be read is a
+        ContactState with `error` set, never an exception."""
         return []
 
 

@@ -30,10 +30,12 @@ STATES = PENDING + FINISHED
 # -- records ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class InboundEvent:
-    """One accepted event, normalised by its source (email trimmed and lower-cased), whether
-    it was pushed to a webhook or pulled by a pull source. `warnings` name what the source
-    left out of it (an optional field that did not fit: "person.funnel: …"); they are
-    stored with the event and shown beside it."""
+    """One accepted event, normalised by its source (email trimmed and lower-cased, a phone
+    number as its digits with the country code), whether it was pushed to a webhook or pulled
+    by a pull source. `email` and `phone` are the person's addresses the event carries (the
+    store finds a person's events by them). `warnings` name what the source left out of it (an
+    optional field that did not fit: "person.funnel: …"); they are stored with the event and
+    shown beside it."""
 
     event_id: str
     type: str
@@ -42,6 +44,7 @@ class InboundEvent:
     email: str | None
     payload: dict[str, Any]
     warnings: tuple[str, ...] = ()
+    phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,3 +207,36 @@ class Poll:
     #: What the poll has read so far, in one line of the source's words, for the Live View
     #: (the last page's line stands for the poll); None keeps the line of an earlier page.
     summary: str | None = None
+
+
+# -- one person's consent story -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ContactAddress:
+    """Whom a consent story is about: an email address (normalised) or a phone number (its
+    digits with the country code)."""
+
+    kind: str  # "email" | "phone"
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ContactState:
+    """What a partner holds now for one address in one place (a list), read live from its API
+    by `Destination.read_contact`. `contact_key` is the key the destination's deliveries to that
+    place carry (so the story puts the partner's answer beside the connector's last word);
+    `state` is the partner's own word ("Subscribed", "not on the list"), None when it could not
+    be read (`error` says why); `facts` are dates and flags worth showing, as the partner gave
+    them; `request` is the redacted request that read it ("GET https://…")."""
+
+    place: str
+    contact_key: str | None
+    state: str | None
+    facts: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    request: str | None = None
+    #: Whether the partner would reach the person there now (None: cannot tell), so the story
+    #: can say whether it agrees with the connector's last word there.
+    subscribed: bool | None = None

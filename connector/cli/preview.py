@@ -123,9 +123,9 @@ def run(args) -> int:
     out = []
     fed = [p for p in runtime.config.partners.values() if source_id in p["sources"]]
     for event in events:
+        address = event.email or (f"phone {event.phone}" if event.phone else "no email")
         out.append(
-            f"event {event.event_id}: {event.type}, {event.environment}, "
-            f"{event.email or 'no email'} (source {source_id})"
+            f"event {event.event_id}: {event.type}, {event.environment}, {address} (source {source_id})"
         )
         out += [f"  warning: {warning}" for warning in event.warnings]
         for partner in fed:

@@ -204,7 +204,7 @@ def _one_per_contact(conn, rows, at: float):
     superseded; one whose contact has a change in flight waits; older pending ones lose."""
     stored = consent.live_changes(conn, (r.contact_key for r in rows if r.contact_key))
     picked, picked_ids, taken = [], set(), set()
-    superseded: dict[str, list[int]] = {}
+    superseded: dict[tuple[str, int], list[int]] = {}  # (reason, winner) → losers
     newer_reason = "a newer event for this contact is queued or delivered"
     for row in rows:
         if row.id in picked_ids:  # a probe can also come up in the main query
@@ -216,18 +216,21 @@ def _one_per_contact(conn, rows, at: float):
             others = [o for o in stored.get(row.contact_key, []) if o.id != row.id]
             newer = consent.newer_than(change, others)
             if newer is not None:
-                superseded.setdefault(consent.superseded_because(newer, newer_reason), []).append(row.id)
+                reason = consent.superseded_because(newer, newer_reason)
+                superseded.setdefault((reason, newer.id), []).append(row.id)
                 continue
             if any(o.in_flight(at) for o in others):
                 continue  # an earlier change for this contact is on the wire
             # Older changes still pending (one that failed in flight while this one arrived)
             # lose to this one now, instead of holding it back until their retry time.
-            superseded.setdefault(newer_reason, []).extend(consent.older_pending(change, others, at))
+            superseded.setdefault((newer_reason, row.id), []).extend(
+                consent.older_pending(change, others, at)
+            )
             taken.add(row.contact_key)
         picked.append(row)
         picked_ids.add(row.id)
-    for reason, ids in superseded.items():
-        consent.supersede(conn, ids, at, reason)
+    for (reason, winner), ids in superseded.items():
+        consent.supersede(conn, ids, at, reason, by=winner)
     return picked
 
 

@@ -168,9 +168,9 @@ _MARK_COLUMNS = ("contact_key", "event_time", "delivery_id", "updated_at")
 _UPSERT_MARKS = Prepared(_upsert_marks)
 
 
-def supersede(conn, ids, at: float, reason: str) -> int:
-    """Mark these pending, unleased deliveries superseded (one in flight is left to finish);
-    they count in the per-minute rollups like any outcome."""
+def supersede(conn, ids, at: float, reason: str, by: int | None = None) -> int:
+    """Mark these pending, unleased deliveries superseded (one in flight is left to finish) by
+    the change with id `by`; they count in the per-minute rollups like any outcome."""
     ids = list(ids)
     tally = rollups.Tally()
     for start in range(0, len(ids), _PAGE):
@@ -183,7 +183,9 @@ def supersede(conn, ids, at: float, reason: str) -> int:
                     or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < at),
                 )
             )
-            .values(state=State.SUPERSEDED, reason=reason, next_attempt_at=None, updated_at=at)
+            .values(
+                state=State.SUPERSEDED, reason=reason, superseded_by=by, next_attempt_at=None, updated_at=at
+            )
             .returning(deliveries.c.partner_id)
         ).scalars():
             tally.outcome(at, partner_id, State.SUPERSEDED)

@@ -59,6 +59,7 @@ def _event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
         "received_at": received_at,
         "payload": dumps(event.payload),
         "warnings": dumps(event.warnings) if event.warnings else None,
+        "phone": event.phone,
     }
 
 
@@ -73,6 +74,7 @@ def stored_event(row) -> InboundEvent:
         row.email,
         json.loads(row.payload),
         tuple(json.loads(row.warnings)) if row.warnings else (),
+        row.phone,
     )
 
 
@@ -226,17 +228,26 @@ def _store(conn, items: list[tuple[str, InboundEvent, list, float]], at: float, 
                     "next_attempt_at": None if plan.skip_reason else received_at + delay if delay else at,
                     "created_at": at,
                     "updated_at": at,
+                    "superseded_by": None,
                 }
             )
     if not delivery_rows:
         return stored
-    _apply_consent_order(conn, delivery_rows, at)
+    lost, beaten_by_arrival = _apply_consent_order(conn, delivery_rows, at)
     decided = rollups.Tally()  # skipped or superseded on arrival: charted like any outcome
     for row in delivery_rows:
         if row["state"] != State.QUEUED:
             decided.outcome(at, row["partner_id"], row["state"])
     rollups.add(conn, decided)
     ids = [id for (id,) in _INSERT_DELIVERIES.rows(conn, delivery_rows)]
+    # Only now do the winners among the arriving rows have ids to be named by.
+    for winner, losers in lost.items():
+        consent.supersede(conn, losers, at, "a newer event for this contact arrived", by=ids[winner])
+    if beaten_by_arrival:
+        conn.execute(
+            _NAME_WINNER,
+            [{"loser": ids[loser], "winner": ids[winner]} for loser, winner in beaten_by_arrival.items()],
+        )
     consent.remember(
         conn,
         [
@@ -325,25 +336,33 @@ _PLANNED = (
     .where(
         seen_events.c.source_id == bindparam("key_source"), seen_events.c.event_id == bindparam("key_event")
     )
-    .values(type=None, environment=None, email=None, event_time=None, payload=None, warnings=None)
+    .values(type=None, environment=None, email=None, event_time=None, payload=None, warnings=None, phone=None)
 )
 _INSERT_NEW_SEEN_IDS = Prepared(_insert_new_seen_ids)
 _USE_REPLAY_KEY = Prepared(_use_replay_key)
 _INSERT_DELIVERIES = Prepared(_insert_deliveries)
+_NAME_WINNER = (
+    update(deliveries).where(deliveries.c.id == bindparam("loser")).values(superseded_by=bindparam("winner"))
+)
 #: Deliveries of this request get stamps after every stored id, in arrival order.
 _ARRIVING = 2**62
 
 
-def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
+def _apply_consent_order(conn, rows: list[dict], at: float) -> tuple[dict[int, list[int]], dict[int, int]]:
     """The consent rule on a request's new deliveries: per contact only the newest stays
-    queued, and then only if nothing stored is newer; older pending ones lose to it."""
+    queued, and then only if nothing stored is newer; older pending ones lose to it. Returns
+    what waits for the rows' ids: the stored pending deliveries each arriving row beats
+    ({row index: [delivery ids]}), and the rows beaten by another arriving row ({row index:
+    winner's row index})."""
     arriving = [
         Change(_ARRIVING + i, r["contact_key"], r["event_time"], State.QUEUED)
         for i, r in enumerate(rows)
         if r["contact_key"] and r["state"] == State.QUEUED
     ]
+    lost: dict[int, list[int]] = {}
+    beaten_by_arrival: dict[int, int] = {}
     if not arriving:
-        return
+        return lost, beaten_by_arrival
     keys = {c.contact_key for c in arriving}
     consent.indexes_only(conn)
     consent.lock_contacts(conn, keys)
@@ -351,20 +370,25 @@ def _apply_consent_order(conn, rows: list[dict], at: float) -> None:
     by_contact: dict[str, list[Change]] = {}
     for change in arriving:
         by_contact.setdefault(change.contact_key, []).append(change)
-    stale: list[int] = []
     for key, changes in by_contact.items():
         others = stored.get(key, [])
         for change in changes:
             newer = consent.newer_than(change, others + changes)
             if newer is None:
-                stale += consent.older_pending(change, others, at)
+                stale = consent.older_pending(change, others, at)
+                if stale:
+                    lost[change.id - _ARRIVING] = stale
+                continue
+            row = rows[change.id - _ARRIVING]
+            row.update(
+                state=State.SUPERSEDED,
+                next_attempt_at=None,
+                reason=consent.superseded_because(
+                    newer, "a newer event for this contact is already queued or delivered"
+                ),
+            )
+            if newer.id >= _ARRIVING:
+                beaten_by_arrival[change.id - _ARRIVING] = newer.id - _ARRIVING
             else:
-                row = rows[change.id - _ARRIVING]
-                row.update(
-                    state=State.SUPERSEDED,
-                    next_attempt_at=None,
-                    reason=consent.superseded_because(
-                        newer, "a newer event for this contact is already queued or delivered"
-                    ),
-                )
-    consent.supersede(conn, stale, at, "a newer event for this contact arrived")
+                row["superseded_by"] = newer.id
+    return lost, beaten_by_arrival

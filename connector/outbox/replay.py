@@ -61,6 +61,7 @@ def replay(
             if newer is not None:
                 values.update(
                     state=State.SUPERSEDED,
+                    superseded_by=newer.id,
                     reason="replay refused: "
                     + consent.superseded_because(newer, "a newer event for this contact exists"),
                 )
@@ -70,6 +71,7 @@ def replay(
                     consent.remember(conn, [change], at)
                 values.update(
                     state=State.QUEUED,
+                    superseded_by=None,
                     reason="replayed",
                     attempts=0,
                     next_attempt_at=at,

@@ -39,9 +39,13 @@ events = Table(
     Column("received_at", Float, nullable=False),
     Column("payload", Text, nullable=False),
     Column("warnings", Text),  # JSON list: what the source left out of the event, and why
+    # The person's phone number the event carries, as digits with the country code: a
+    # person's consent story finds their events by it, as by `email`.
+    Column("phone", String(32)),
     UniqueConstraint("source_id", "event_id", name="uq_events_source_event"),
     Index("ix_events_received", "received_at"),
     Index("ix_events_email", "email"),
+    Index("ix_events_phone", "phone"),
     sqlite_autoincrement=True,
 )
 
@@ -70,6 +74,9 @@ deliveries = Table(
     Column("last_latency_ms", Float),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # A superseded delivery's winner: the delivery (of a newer event for the same contact)
+    # the consent rule found newer, for the consent story. It may be purged since.
+    Column("superseded_by", Integer),
     # The queue in claim order. Only pending deliveries have a next attempt (a finished one's
     # is NULL), so the claim walks this index from its start and stops after a page, however
     # long the history or the backlog.
@@ -179,6 +186,7 @@ seen_events = Table(
     Column("event_time", Float),
     Column("payload", Text),
     Column("warnings", Text),
+    Column("phone", String(32)),
     Index("ix_seen_events_received", "received_at"),
     Index(
         "ix_seen_events_waiting",

@@ -1,7 +1,9 @@
 """Extole-style referral events: one event or an array of at most 1000, validated by schema.
 Only the fields an event cannot do without refuse it (its id, type, time, environment and the
 person field its type requires); an optional one that does not fit is left out of the event,
-with a warning that names it, so an odd profile value never costs a consent change."""
+with a warning that names it, so an odd profile value never costs a consent change. Email
+consent (`opt_in`, `opt_out`) needs `person.email`; SMS consent (`sms_opt_in`, `sms_opt_out`)
+needs `person.phone_number`, which it keeps as its digits with the country code."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from connector.contract import (
     Source,
     SourceConfigSchema,
 )
-from connector.fields import a_phone_number, no_control_characters, text_up_to
+from connector.fields import a_phone_number, no_control_characters, phone_digits, text_up_to
 from connector.inbound_json import parse_json
 from connector.payloads import check_event_time, plain_loader, problems_at
 from plugins.extole import openapi
@@ -40,7 +42,13 @@ class AwareDateTime(fields.AwareDateTime):
 
 #: The person field each event type cannot do without: the contact whose consent it changes.
 #: Every other field is optional, and one that does not fit is left out with a warning.
-REQUIRED_PERSON_FIELD = {"opt_in": "email", "opt_out": "email"}
+REQUIRED_PERSON_FIELD = {
+    "opt_in": "email",
+    "opt_out": "email",
+    "sms_opt_in": "phone_number",
+    "sms_opt_out": "phone_number",
+}
+SMS_TYPES = ("sms_opt_in", "sms_opt_out")
 
 
 class PersonSchema(Schema):
@@ -193,6 +201,12 @@ def _fitting(values: dict, optional, schema_fields, prefix: str) -> tuple[dict, 
 
 def _to_event(data: dict, warnings: list[str] | tuple = ()) -> InboundEvent:
     person = {k: v for k, v in data["person"].items() if v is not None}
+    # The number an event carries, kept beside it so the person's story finds the event: an
+    # SMS event's is its contact, and goes to partners as digits; an email event's is a
+    # profile attribute, sent on as written.
+    phone = phone_digits(person["phone_number"]) if "phone_number" in person else None
+    if data["type"] in SMS_TYPES:
+        person["phone_number"] = phone
     payload = {
         "event_id": data["event_id"],
         "type": data["type"],
@@ -209,4 +223,5 @@ def _to_event(data: dict, warnings: list[str] | tuple = ()) -> InboundEvent:
         email=person.get("email"),
         payload=payload,
         warnings=tuple(warnings) if warnings else (),
+        phone=phone,
     )

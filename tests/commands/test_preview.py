@@ -154,7 +154,7 @@ def test_invalid_event_names_every_problem(preview):
     code, lines, err = preview({"event_id": "x", "type": "opt_maybe"}, "--source", "extole")
     assert code == 2
     assert lines == []
-    assert "extole: type: Must be one of: opt_in, opt_out." in err
+    assert "extole: type: Must be one of: opt_in, opt_out, sms_opt_in, sms_opt_out." in err
     assert "extole: person: Missing data for required field." in err
 
 

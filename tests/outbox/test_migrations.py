@@ -97,7 +97,7 @@ ROWS = {
 
 
 #: Columns later revisions added to ROWS' tables, as an upgraded row holds them.
-ADDED = {events: {"warnings": None}}
+ADDED = {events: {"warnings": None, "phone": None}, deliveries: {"superseded_by": None}}
 
 
 @pytest.fixture
@@ -438,6 +438,7 @@ def test_gunicorn_refuses_to_boot_on_a_database_behind_the_code(tmp_path, sqlite
         "CONNECTOR_DATABASE_URL": sqlite_url,
         "LISTRAK_AUTH_URL": "http://127.0.0.1:1/OAuth2/Token",
         "LISTRAK_API_URL": "http://127.0.0.1:1/email/v1",
+        "LISTRAK_SMS_API_URL": "http://127.0.0.1:1/sms/v1",
     }
     done = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}", "wsgi:app"],
@@ -497,3 +498,21 @@ def test_0011_goes_down_to_0010_and_up_again(sqlite_url):
 @pytest.mark.postgres
 def test_0011_goes_down_to_0010_and_up_again_on_postgres(postgres_url):
     check_0011_goes_down_to_0010_and_up_again(postgres_url)
+
+
+def test_0013_is_not_undone_while_accepted_events_with_a_number_wait_to_be_planned(sqlite_url):
+    engine = made_before_migrations(sqlite_url)
+    migrations.upgrade(engine)
+    with engine.begin() as conn:
+        waiting = {"source_id": "extole", "event_id": "s-1", "received_at": 9.0, "payload": "{}"}
+        conn.execute(insert(seen_events).values(**waiting, phone="15555555555"))
+    with pytest.raises(RuntimeError, match="with a phone number wait to be planned"), engine.begin() as conn:
+        command.downgrade(migrations._config(conn), "0012")
+    assert migrations.status(engine).at_head
+    with engine.begin() as conn:
+        conn.execute(delete(seen_events).where(seen_events.c.event_id == "s-1"))
+    with engine.begin() as conn:
+        command.downgrade(migrations._config(conn), "0012")
+    assert migrations.status(engine).revision == "0012"
+    with reading(engine) as conn:
+        assert "phone" not in {c["name"] for c in inspect(conn).get_columns("events")}

@@ -193,7 +193,7 @@ def test_invalid_email(post_events, runtime, email):
 
 def test_unknown_type(post_events, runtime):
     assert bad_payload(post_events, runtime, referral_event(type="subscribe")) == {
-        "type": ["Must be one of: opt_in, opt_out."]
+        "type": ["Must be one of: opt_in, opt_out, sms_opt_in, sms_opt_out."]
     }
 
 
@@ -212,6 +212,24 @@ def test_a_funnel_that_does_not_fit_is_left_out_and_the_consent_change_queued(po
     (delivery,) = stored_deliveries(runtime)
     assert (delivery["state"], delivery["spec"]["state"]) == ("queued", "Subscribed")
     assert 1005 not in [field["segmentationFieldId"] for field in delivery["spec"]["fields"]]
+
+
+def test_sms_event_with_a_number_that_is_not_one_is_a_400_naming_the_path(post_events, runtime):
+    payload = [
+        referral_event("s-1", type="sms_opt_in", phone_number="+1 (555) 555-5555"),
+        referral_event("s-2", type="sms_opt_out", phone_number="555-5555"),
+    ]
+    assert bad_payload(post_events, runtime, payload) == {
+        "[1].person.phone_number": ["not a phone number of 8–15 digits"]
+    }
+
+
+def test_sms_event_is_stored_with_its_number(post_events, runtime):
+    event = referral_event("s-1", type="sms_opt_in", phone_number="+1 (555) 555-5555")
+    del event["person"]["email"]
+    assert post_events(event).status_code == 202
+    (stored,) = stored_events(runtime)
+    assert (stored["type"], stored["email"], stored["phone"]) == ("sms_opt_in", None, "15555555555")
 
 
 def test_bad_event_in_an_array_names_its_index_and_queues_none(post_events, runtime):
