@@ -44,7 +44,7 @@ PROD_KEY = "config/keys/listrak-production.yaml"
 
 def test_example_config_loads_with_env_values(config_dir, registry, env):
     config = load_config(config_dir, registry)
-    assert sorted(config.keys) == ["listrak-production", "listrak-staging"]
+    assert sorted(config.keys) == ["listrak-production", "listrak-sms-production", "listrak-staging"]
     assert config.keys["listrak-production"]["authorization_url"] == TOKEN_URL
     assert config.sources["extole"]["auth"] == {
         "algorithm": "HS256",
@@ -118,6 +118,8 @@ def test_token_url_is_checked_like_api_url(config_dir, registry, monkeypatch):
     found = problems(config_dir, registry)
     assert found == [
         f"{PROD_KEY}: authorization_url: must be an https:// URL (http:// only for loopback hosts)",
+        "config/keys/listrak-sms-production.yaml: authorization_url: must be an https:// URL "
+        "(http:// only for loopback hosts)",
         "config/keys/listrak-staging.yaml: authorization_url: must be an https:// URL "
         "(http:// only for loopback hosts)",
     ]
@@ -315,7 +317,7 @@ def test_secrets_never_appear_in_problems(config_dir, registry, env):
 def test_check_config_ok_exits_zero(config_dir, capsys):
     assert main(["--config", str(config_dir), "check-config"]) == 0
     out = capsys.readouterr().out.strip()
-    assert out.startswith(f"{config_dir}: OK — 2 key(s), ")
+    assert out.startswith(f"{config_dir}: OK — 3 key(s), ")
     assert out.endswith(" source(s), 1 partner(s)")
 
 

@@ -21,6 +21,11 @@ ALREADY_OUT = {"ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS", "ERROR_UNSUBSCRIBED_EMAIL_A
 UNSUBSCRIBED = "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS"
 
 
+def contact_key(partner: dict, environment: str, list_id, email: str) -> str:
+    """Consent order for email: per (partner, environment, list, address)."""
+    return f"{partner['id']}|{environment}|{list_id}|{email}"
+
+
 def _error_code(result) -> str | None:
     """Listrak's `error` when it is the usual string code (any other shape matches none)."""
     code = result.body.get("error") if isinstance(result.body, dict) else None
@@ -48,6 +53,7 @@ class ContactSubscription(Action):
     """Subscribe with profile fields, or unsubscribe with nothing else."""
 
     name = "contact_subscription"
+    consent = True
 
     def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
         (spec,) = specs
@@ -109,6 +115,10 @@ class ContactSubscription(Action):
             )
             return [Verdict(State.DELIVERED, reason)]
         return verdicts
+
+    def describe(self, spec):
+        change = "subscribe" if spec["state"] == "Subscribed" else "unsubscribe"
+        return f"email list {spec['list_id']}", change
 
     def notes(self, partner, spec):
         if spec.get("resubscribe") != WHEN_NEWER or spec["state"] != "Subscribed":

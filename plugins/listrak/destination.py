@@ -1,6 +1,7 @@
 """Listrak Email API destination: opt-in/opt-out through `POST /List/{id}/Contact` on each of the
 partner's lists (Bearer token from OAUTH_LISTRAK). Profile attributes travel as segmentation field
-values; Segment-style events become profile-field updates through mappings."""
+values; Segment-style events become profile-field updates through mappings; SMS consent goes to
+the SMS API when the partner has an `sms:` block (`sms.py`)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from connector.contract import (
     StrictSchema,
 )
 from connector.storable import CODE_KEYS, MESSAGE_KEYS, readable
-from plugins.listrak.contacts import WHEN_NEWER, ContactSubscription
+from plugins.listrak.contacts import WHEN_NEWER, ContactSubscription, contact_key
 from plugins.listrak.mappings import mappings_field, plan_mappings
 from plugins.listrak.profile_fields import (
     UpdateEmailContactProfileFields,
     UpdateEmailContactProfileFieldsUnbatched,
 )
+from plugins.listrak.sms import SMS_TYPES, SmsSchema, SmsSubscription, plan_sms
 
 PROFILE_ATTRIBUTES = ("phone_number", "share_link", "first_name", "last_name", "funnel")
 
@@ -60,6 +62,7 @@ class ListrakPartnerSchema(PartnerConfigSchema):
         keys=_list_id(), values=fields.Nested(SegmentationFieldsSchema), load_default=dict
     )
     mappings = mappings_field()  # Segment-style events → profile fields (mappings.py)
+    sms = fields.Nested(SmsSchema, load_default=None)  # SMS consent → the SMS API (sms.py)
 
     @validates_schema
     def _lists(self, data, **kwargs):
@@ -94,10 +97,6 @@ def segmentation_fields_for(partner: dict, list_id: int) -> dict[str, int]:
     return partner.get("segmentation_fields_by_list", {}).get(list_id, partner["segmentation_fields"])
 
 
-def contact_key(partner: dict, environment: str, list_id, email: str) -> str:
-    return f"{partner['id']}|{environment}|{list_id}|{email}"
-
-
 def key_for(partner: dict, environment: str) -> str | None:
     return partner["keys"].get(environment)
 
@@ -113,6 +112,7 @@ class ListrakDestination(Destination):
                 ContactSubscription(),
                 UpdateEmailContactProfileFields(),
                 UpdateEmailContactProfileFieldsUnbatched(),
+                SmsSubscription(),
             )
         }
 
@@ -120,6 +120,8 @@ class ListrakDestination(Destination):
         if event.type in ("opt_in", "opt_out"):
             # One delivery per list: each list keeps its own consent order (contact_key).
             return [self._plan_subscription(event, partner, i) for i in partner["subscription_list_ids"]]
+        if event.type in SMS_TYPES:
+            return plan_sms(event, partner)
         return plan_mappings(event, partner)  # Segment-style track / identify events
 
     def _plan_subscription(self, event: InboundEvent, partner: dict, list_id: int) -> PlannedDelivery:
@@ -155,9 +157,20 @@ class ListrakDestination(Destination):
         )
 
     def verify(self, partner, http, credentials):
+        from plugins.listrak.sms_checks import verify_sms
         from plugins.listrak.verify import verify
 
-        return verify(partner, http, credentials)
+        return verify(partner, http, credentials) + verify_sms(partner, http, credentials)
+
+    def check(self, partner, config):
+        from plugins.listrak.sms_checks import check
+
+        return check(partner, config)
+
+    def read_contact(self, partner, address, http, credentials):
+        from plugins.listrak.contact_state import read_contact
+
+        return read_contact(partner, address, http, credentials)
 
     def error_details(self, result):
         return error_details(result)

@@ -1,6 +1,7 @@
-"""Test helpers for the Listrak plugin (Email API v1, OAuth2 client credentials): the URLs and
-environment unit tests mock, the example configuration on real processes with the Listrak
-sandbox as the partner, and the consent-order reliability run shared by tests and benchmarks."""
+"""Test helpers for the Listrak plugin (Email and SMS API v1, OAuth2 client credentials): the URLs
+and environment unit tests mock, the example configuration on real processes with the Listrak
+sandbox as the partner, and the consent-order reliability run (email and SMS consent) shared by
+tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -21,20 +22,26 @@ from plugins.extole.testing import referral_event
 from plugins.segment import testing as segment_testing
 
 API = "https://api.listrak.test/email/v1"
+SMS_API = "https://api.listrak.test/sms/v1"
 TOKEN_URL = "https://auth.listrak.test/OAuth2/Token"
-TEST_ENV = {  # unit tests: requests_mock answers at API and TOKEN_URL
+TEST_ENV = {  # unit tests: requests_mock answers at API, SMS_API and TOKEN_URL
     "LISTRAK_CLIENT_ID": "prod-client",
     "LISTRAK_CLIENT_SECRET": "prod-secret-value",
     "LISTRAK_STAGING_CLIENT_ID": "staging-client",
     "LISTRAK_STAGING_CLIENT_SECRET": "staging-secret-value",
+    "LISTRAK_SMS_CLIENT_ID": "sms-client",
+    "LISTRAK_SMS_CLIENT_SECRET": "sms-secret-value",
     "LISTRAK_AUTH_URL": TOKEN_URL,
     "LISTRAK_API_URL": API,
+    "LISTRAK_SMS_API_URL": SMS_API,
 }
-SANDBOX_CLIENTS_ENV = {  # the sandbox's DEFAULT_CLIENTS
+SANDBOX_CLIENTS_ENV = {  # the sandbox's DEFAULT_CLIENTS and DEFAULT_SMS_CLIENTS
     "LISTRAK_CLIENT_ID": "sandbox-client",
     "LISTRAK_CLIENT_SECRET": "sandbox-secret",
     "LISTRAK_STAGING_CLIENT_ID": "sandbox-staging-client",
     "LISTRAK_STAGING_CLIENT_SECRET": "sandbox-staging-secret",
+    "LISTRAK_SMS_CLIENT_ID": "sandbox-sms-client",
+    "LISTRAK_SMS_CLIENT_SECRET": "sandbox-sms-secret",
 }
 # Everything the example configuration needs on real processes (the sandbox URLs aside).
 SANDBOX_ENV = {
@@ -92,6 +99,7 @@ class Stack(testing.Stack):
                 **self.segment.env,
                 "LISTRAK_AUTH_URL": f"{self.sandbox_url}/OAuth2/Token",
                 "LISTRAK_API_URL": f"{self.sandbox_url}/email/v1",
+                "LISTRAK_SMS_API_URL": f"{self.sandbox_url}/sms/v1",
             },
             signers={
                 "extole": extole_testing.signature_headers(SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]),
@@ -134,19 +142,63 @@ BASE_TIME = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 ATTEMPTS_BETWEEN_KILLS = 10
 
 
-def make_events(people: int, per_person: int, seed: int) -> tuple[list[dict], dict[str, str]]:
-    """Shuffled referral events, and each person's newest kind (what Listrak must end with)."""
+def phone_of(person: int) -> str:
+    """Person p's number, as digits with the country code."""
+    return f"1555{person:07d}"
+
+
+def make_events(
+    people: int, per_person: int, seed: int, channels: tuple[str, ...] = ("email",)
+) -> tuple[list[dict], dict[str, str]]:
+    """Shuffled referral events, and the newest kind (opt_in or opt_out) per address — an email
+    for email consent, a number for SMS consent: what Listrak must end with. With both channels
+    a person has both, each with its own events and times."""
     rng = random.Random(seed)
     out, newest = [], {}
     for p in range(people):
         email = f"person{p}@example.com"
-        for k in range(per_person):
-            kind = rng.choice(["opt_in", "opt_out"])
-            at = BASE_TIME + timedelta(seconds=k * 10 + rng.random())
-            out.append(referral_event(f"r-{seed}-{p}-{k}", type=kind, email=email, event_time=at.isoformat()))
-            newest[email] = kind
+        for channel in channels:
+            for k in range(per_person):
+                kind = rng.choice(["opt_in", "opt_out"])
+                at = BASE_TIME + timedelta(seconds=k * 10 + rng.random())
+                if channel == "email":
+                    event = referral_event(
+                        f"r-{seed}-{p}-{k}", type=kind, email=email, event_time=at.isoformat()
+                    )
+                    newest[email] = kind
+                else:
+                    event = referral_event(
+                        f"r-{seed}-{p}-sms-{k}",
+                        type=f"sms_{kind}",
+                        email=email,
+                        event_time=at.isoformat(),
+                        phone_number=f"+{phone_of(p)}",
+                    )
+                    newest[phone_of(p)] = kind
+                out.append(event)
     rng.shuffle(out)
     return out, newest
+
+
+def held(state: dict, address: str) -> str | None:
+    """What the sandbox holds for an address: its state on the example's email list (12345),
+    or for a number on the example's SMS list (456 of sender code 123); None: not there."""
+    if "@" in address:
+        contacts = state["lists"]["12345"]["contacts"]
+    else:
+        contacts = state["sms"]["123"]["phoneLists"]["456"]["contacts"]
+    return contacts.get(address, {}).get("subscriptionState")
+
+
+def wrong_addresses(state: dict, newest: dict[str, str]) -> list[tuple[str, str, str | None]]:
+    """Addresses whose state in the sandbox is not what their newest event says (an opt-out
+    may leave an address Listrak never had: not there is right)."""
+    wrong = []
+    for address, kind in newest.items():
+        found = held(state, address)
+        if not (found == "Subscribed" if kind == "opt_in" else found in (None, "Unsubscribed")):
+            wrong.append((address, kind, found))
+    return wrong
 
 
 def kill_workers(stack: Stack, store: StoreReader, rounds: int, rng: random.Random, posted) -> list[float]:
@@ -182,11 +234,15 @@ def run(
     outage_seconds: float = 4.0,
     seed: int = 7,
     workers: int = 2,
+    channels: tuple[str, ...] = ("email",),
+    replayed_share: float = 0.0,
 ) -> dict:
     """Returns the figures of one run; the stack must be started with resubscribe: true.
-    Request rates come from the attempt log (when each request started)."""
+    `channels` are email and/or sms consent; `replayed_share` of the first half's requests are
+    sent again during the outage, as captured requests would be (duplicates). Request rates
+    come from the attempt log (when each request started)."""
     rng = random.Random(seed)
-    all_events, newest = make_events(people, per_person, seed)
+    all_events, newest = make_events(people, per_person, seed, channels)
     payloads = batches(all_events, rng)
     for _ in range(workers):
         stack.add_worker()
@@ -209,6 +265,8 @@ def run(
         outage_start = time.time()
         stack.sandbox("POST", "/_sandbox/faults", json={"mode": "503", "ratio": 1.0})
         sent += post_all(stack.post_events, payloads[half:])
+        replayed = rng.sample(payloads[:half], int(half * replayed_share))
+        replays_acknowledged = post_all(stack.post_events, replayed)
         wait_until(
             lambda: time.time() >= outage_start + outage_seconds and circuit_open(store),
             timeout=outage_seconds + 30,
@@ -227,13 +285,7 @@ def run(
         store.close()
 
     state = stack.sandbox_state()
-    contacts = state["lists"]["12345"]["contacts"]
-    wrong = []
-    for email, kind in newest.items():
-        held = contacts.get(email, {}).get("subscriptionState")
-        expected_ok = held == "Subscribed" if kind == "opt_in" else held in (None, "Unsubscribed")
-        if not expected_ok:
-            wrong.append((email, kind, held))
+    wrong = wrong_addresses(state, newest)
     settled_times = [t for t in outage_times if t >= outage_start + 1.0]
     delivered = states.get("delivered", 0) + states.get("skipped", 0)
     return {
@@ -241,6 +293,8 @@ def run(
         "events_acknowledged": sent,
         "events_stored": stored_events,
         "events_lost": len(all_events) - stored_events + states.get("dead", 0),
+        "events_replayed": sum(len(batch) for batch in replayed),
+        "replays_acknowledged": replays_acknowledged,
         "worker_kills": len(kills),
         "faults_injected": sum(state["faults_applied"].values()),
         "deliveries": states,

@@ -1,6 +1,7 @@
 """`connector verify` for Listrak: live checks against the Email API (or the sandbox) with the
 partner's own OAUTH_LISTRAK keys: each key's token, every list, every profile field id, and, when
-mappings use it, access to the Beta profile-field bulk route.
+mappings use it, access to the Beta profile-field bulk route. (The `sms:` block's checks are in
+`sms_checks`.)
 
 Listrak has no list-wide field listing, so fields are found with one GET per field group. The
 bulk route has no read-only form: it is probed with an empty array, which imports nothing
@@ -16,7 +17,7 @@ _FIELD_PREFIX = "profile field"
 BULK_ROUTE = "profile-field bulk route (Beta)"
 
 
-def _failure(result) -> str:
+def failure(result) -> str:
     if result.status is None:
         return result.error or "no response"
     body = result.body if isinstance(result.body, dict) else {}
@@ -42,15 +43,17 @@ def _fields_to_check(partner: dict) -> dict[int, list[tuple[str, int]]]:
     return wanted
 
 
-def _tokens(partner: dict, credentials, redactor) -> tuple[list, list]:
+def tokens(keys: dict, api_url: str, credentials, redactor, what: str = "") -> tuple[list, list]:
+    """A check line per key of `keys` ({environment: partner_key_id}) fetching its token, and
+    the (key id, Credentials) that worked. `what` names the API ("SMS ") in the lines."""
     checks, working = [], []
-    for environment, key_id in partner["keys"].items():
+    for environment, key_id in keys.items():
         if not key_id:
             continue
-        label = f"token for key {key_id} ({environment})"
+        label = f"{what}token for key {key_id} ({environment})"
         try:
             creds = credentials(key_id)
-            creds.apply(OutboundRequest("GET", partner["api_url"]))
+            creds.apply(OutboundRequest("GET", api_url))
         except InvalidCredentials as exc:
             checks.append((False, f"{label}: refused by the token endpoint: {exc}"))
         except Exception as exc:  # unreachable, unreadable answer, ...
@@ -69,7 +72,7 @@ def _list_fields(http, creds, api: str, list_id: int) -> tuple[dict[int, str] | 
     """{field id: description} over every field group of the list, or (None, why not)."""
     groups = _get(http, creds, f"{api}/List/{list_id}/SegmentationFieldGroup")
     if not groups.ok:
-        return None, f"field groups unreadable: {_failure(groups)}"
+        return None, f"field groups unreadable: {failure(groups)}"
     found: dict[int, str] = {}
     group_rows = (groups.body or {}).get("data") or []
     for group in group_rows:
@@ -78,7 +81,7 @@ def _list_fields(http, creds, api: str, list_id: int) -> tuple[dict[int, str] | 
             http, creds, f"{api}/List/{list_id}/SegmentationFieldGroup/{group_id}/SegmentationField"
         )
         if not result.ok:
-            return None, f"fields of group {group_id} unreadable: {_failure(result)}"
+            return None, f"fields of group {group_id} unreadable: {failure(result)}"
         for row in (result.body or {}).get("data") or []:
             found[row.get("segmentationFieldId")] = (
                 f"{row.get('segmentationFieldName')!r}, {row.get('dataType')}, "
@@ -105,14 +108,14 @@ def _bulk_route(partner: dict, http, working: list, list_id: int) -> list[tuple[
         elif result.ok or (result.status == 400 and code):
             checks.append((True, f"{label}: this integration may use it"))
         else:
-            checks.append((False, f"{label}: {_failure(result)}"))
+            checks.append((False, f"{label}: {failure(result)}"))
     return checks
 
 
 def verify(partner: dict, http, credentials) -> list[tuple[bool, str]]:
     """(ok, line) per check; `credentials(partner_key_id)` gives a key's Credentials."""
     api = partner["api_url"]
-    checks, working = _tokens(partner, credentials, http.redactor)
+    checks, working = tokens(partner["keys"], api, credentials, http.redactor)
     for list_id, wanted in _fields_to_check(partner).items():
         if not working:
             checks.append((False, f"list {list_id}: not checked (no key could fetch a token)"))
@@ -126,7 +129,7 @@ def verify(partner: dict, http, credentials) -> list[tuple[bool, str]]:
                 checks.append((True, f"list {list_id}{suffix}: exists ({name!r})"))
                 readable = readable or creds
             else:
-                checks.append((False, f"list {list_id}{suffix}: {_failure(result)}"))
+                checks.append((False, f"list {list_id}{suffix}: {failure(result)}"))
         if not wanted:
             continue
         if readable is None:

@@ -24,6 +24,13 @@ FIELDS_OK = [
 ]
 
 
+SMS_OK = [
+    "  ok    SMS token for key listrak-sms-production (production): fetched",
+    "  ok    sender code 123: exists (55555, US, Sandbox Store)",
+    "  ok    SMS list 456 on sender code 123: exists (Referral SMS, Active)",
+]
+
+
 @pytest.fixture
 def sandbox(env, monkeypatch):
     """The sandbox, knowing the test keys' client ids and secrets; config points at it."""
@@ -31,11 +38,13 @@ def sandbox(env, monkeypatch):
         clients={
             TEST_ENV["LISTRAK_CLIENT_ID"]: TEST_ENV["LISTRAK_CLIENT_SECRET"],
             TEST_ENV["LISTRAK_STAGING_CLIENT_ID"]: TEST_ENV["LISTRAK_STAGING_CLIENT_SECRET"],
-        }
+        },
+        sms_clients={TEST_ENV["LISTRAK_SMS_CLIENT_ID"]: TEST_ENV["LISTRAK_SMS_CLIENT_SECRET"]},
     )
     server, url = serve_in_thread(app=app)
     monkeypatch.setenv("LISTRAK_AUTH_URL", f"{url}/OAuth2/Token")
     monkeypatch.setenv("LISTRAK_API_URL", f"{url}/email/v1")
+    monkeypatch.setenv("LISTRAK_SMS_API_URL", f"{url}/sms/v1")
     yield app.extensions["listrak_sandbox"]
     server.shutdown()
     server.server_close()
@@ -59,7 +68,8 @@ def test_example_config_passes(config_dir, sandbox, capsys):
         *FIELDS_OK,
         "  ok    profile-field bulk route (Beta) with key listrak-production: this integration may use it",
         "  ok    profile-field bulk route (Beta) with key listrak-staging: this integration may use it",
-        "12 of 12 checks passed",
+        *SMS_OK,
+        "15 of 15 checks passed",
     ]
 
 
@@ -82,7 +92,7 @@ def test_wrong_list_id_fails_with_a_clear_line(config_dir, sandbox, capsys):
         "listId supplied."
     ) in lines
     assert "  FAIL  profile fields of list 999: not checked (the list could not be read)" in lines
-    assert lines[-1] == "7 of 10 checks passed; 3 failed"
+    assert lines[-1] == "10 of 13 checks passed; 3 failed"
 
 
 def test_wrong_field_id_fails_with_a_clear_line(config_dir, sandbox, capsys):

@@ -13,10 +13,14 @@ from tests.conftest import TEST_ENV
 
 @pytest.fixture
 def sandbox(env, monkeypatch):
-    app = create_sandbox_app(clients={TEST_ENV["LISTRAK_CLIENT_ID"]: TEST_ENV["LISTRAK_CLIENT_SECRET"]})
+    app = create_sandbox_app(
+        clients={TEST_ENV["LISTRAK_CLIENT_ID"]: TEST_ENV["LISTRAK_CLIENT_SECRET"]},
+        sms_clients={TEST_ENV["LISTRAK_SMS_CLIENT_ID"]: TEST_ENV["LISTRAK_SMS_CLIENT_SECRET"]},
+    )
     server, url = serve_in_thread(app=app)
     monkeypatch.setenv("LISTRAK_AUTH_URL", f"{url}/OAuth2/Token")
     monkeypatch.setenv("LISTRAK_API_URL", f"{url}/email/v1")
+    monkeypatch.setenv("LISTRAK_SMS_API_URL", f"{url}/sms/v1")
     yield app.extensions["listrak_sandbox"]
     server.shutdown()
     server.server_close()
@@ -42,7 +46,7 @@ def test_integration_without_beta_access_is_its_own_fail_line(config_dir, sandbo
         "6789') need it; ask Listrak support to give this integration access to the Beta route "
         "POST /List/{listId}/Contact/SegmentationField (Update Email Contact Profile Fields), then replay"
     ]
-    assert lines[-1] == "8 of 9 checks passed; 1 failed"
+    assert lines[-1] == "11 of 12 checks passed; 1 failed"
     assert sandbox.contacts[12345] == {}  # the probe imported nothing
 
 
@@ -75,7 +79,7 @@ def test_each_list_and_its_own_field_ids_are_checked(config_dir, sandbox, produc
     )
     code, lines = verify(config_dir, capsys)
     assert code == 1
-    assert [line for line in lines if "list 456" in line] == [
+    assert [line for line in lines if "list 456" in line and "SMS" not in line] == [
         "  ok    list 456: exists ('Second list')",
         "  ok    profile field 6789 (first_name): exists in list 456 ('My audience', CheckBox, "
         "group 'Audiences')",

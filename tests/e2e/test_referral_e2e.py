@@ -103,6 +103,7 @@ def test_gunicorn_refuses_to_boot_on_bad_config_and_says_why(tmp_path):
         "CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
         "LISTRAK_AUTH_URL": "http://127.0.0.1:1/OAuth2/Token",
         "LISTRAK_API_URL": "ftp://example.com/email/v1",
+        "LISTRAK_SMS_API_URL": "http://127.0.0.1:1/sms/v1",
     }
     env.pop("LISTRAK_CLIENT_SECRET", None)
     done = subprocess.run(

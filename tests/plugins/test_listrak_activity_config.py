@@ -25,7 +25,7 @@ def problems(config_dir) -> list[str]:
 def test_the_example_config_with_the_activity_flow_passes_check_config(activity_config, capsys):
     assert main(["--config", str(activity_config), "check-config"]) == 0
     out = capsys.readouterr().out.strip()
-    assert out == f"{activity_config}: OK — 3 key(s), 4 source(s) (1 pulled), 2 partner(s)"
+    assert out == f"{activity_config}: OK — 4 key(s), 4 source(s) (1 pulled), 2 partner(s)"
 
 
 def test_example_source_config_loads_with_its_defaults(membership_config):

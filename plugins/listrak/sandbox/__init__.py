@@ -1,11 +1,11 @@
-"""A strict local look-alike of Listrak's OAuth2 token endpoint (client credentials) and Email API
-v1 (contacts, profile fields, email activity reports), with fault injection, for demos, tests
-and benchmarks.
+"""A strict local look-alike of Listrak's OAuth2 token endpoint (client credentials), Email API
+v1 (contacts, profile fields, email activity reports) and SMS API v1 (sender codes, phone lists,
+SMS contacts), with fault injection, for demos, tests and benchmarks.
 
-`state` holds the in-memory account, `routes` the Listrak routes (`collection` the Contact
-collection, filtered by date), `activity` and `reports` the email activity and its reporting
-routes, `faults` the fault book and the `/_sandbox/` control routes. Run it with `connector
-sandbox [--demo]` or `python -m plugins.listrak.sandbox`.
+`state` holds the in-memory account, `routes` the Email API routes (`collection` the Contact
+collection, filtered by date), `sms` the SMS API's routes and contacts, `activity` and `reports`
+the email activity and its reporting routes, `faults` the fault book and the `/_sandbox/`
+control routes. Run it with `connector sandbox [--demo]` or `python -m plugins.listrak.sandbox`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from plugins.listrak.sandbox.demo import demo_seed
 from plugins.listrak.sandbox.faults import control_blueprint, intercept
 from plugins.listrak.sandbox.reports import reports_api, seed_activity, seeding
 from plugins.listrak.sandbox.routes import email_api, request_emails, route_label, token_endpoint
+from plugins.listrak.sandbox.sms import DEFAULT_SENDER_CODES, DEFAULT_SMS_CLIENTS, SmsBook, sms_api
 from plugins.listrak.sandbox.state import DEFAULT_CLIENTS, DEFAULT_LISTS, ApiError, Sandbox
 
 # Plain HTTP is served on purpose: real Listrak refuses it (ERROR_UNSUPPORTED_PROTOCOL), but the
@@ -46,25 +47,34 @@ def create_sandbox_app(
     clients: dict[str, str] | None = None,
     lists: dict | None = None,
     *,
+    sms_clients: dict[str, str] | None = None,
+    sender_codes: dict | None = None,
     token_lifetime: int = 3599,
     clock=time.time,
     demo: bool = False,
 ) -> Flask:
-    """The sandbox app: /OAuth2/Token, /email/v1/..., and the /_sandbox/ control routes.
-    `demo` seeds email activity on the example list (`demo.demo_seed`).
+    """The sandbox app: /OAuth2/Token, /email/v1/..., /sms/v1/... and the /_sandbox/ control
+    routes. `clients` are Email integrations, `sms_clients` SMS integrations: a token opens
+    the routes of its own integration's API only. `demo` seeds email activity on the example
+    list (`demo.demo_seed`).
 
-    The Sandbox object (state, faults) is at app.extensions["listrak_sandbox"].
+    The Sandbox object (state, faults) is at app.extensions["listrak_sandbox"]; its SMS side
+    (`sms.SmsBook`) at `.sms`.
     """
+    sms_clients = DEFAULT_SMS_CLIENTS if sms_clients is None else sms_clients
+    sms = SmsBook(DEFAULT_SENDER_CODES if sender_codes is None else sender_codes, sms_clients, clock)
     sb = Sandbox(
-        DEFAULT_CLIENTS if clients is None else clients,
+        {**(DEFAULT_CLIENTS if clients is None else clients), **sms_clients},
         DEFAULT_LISTS if lists is None else lists,
         token_lifetime,
         clock,
+        sms=sms,
     )
     app = Flask(__name__)
     app.extensions["listrak_sandbox"] = sb
     app.register_blueprint(email_api(sb))
     app.register_blueprint(contact_collection(sb))
+    app.register_blueprint(sms_api(sms))
     app.register_blueprint(reports_api(sb))
     app.register_blueprint(control_blueprint(sb))
     app.register_blueprint(account_control(sb))
@@ -74,24 +84,25 @@ def create_sandbox_app(
     app.add_url_rule("/OAuth2/Token", "token", lambda: token_endpoint(sb), methods=["POST"])
 
     def is_api() -> bool:
-        return request.path.startswith("/email/v1/") or request.path == "/OAuth2/Token"
+        return request.path.startswith(("/email/v1/", "/sms/v1/")) or request.path == "/OAuth2/Token"
 
     @app.before_request
     def gate():
-        """Count the request, apply latency and faults, then check the bearer token."""
+        """Count the request, apply latency and faults, then check the bearer token (of an
+        integration of the API's own kind)."""
         if not is_api():
             return None
         target = "token" if request.path == "/OAuth2/Token" else "api"
         route = route_label()
         emails = request_emails() if target == "api" else frozenset()
-        sb.count_request(route, email_api=target == "api", emails=emails)
+        sb.count_request(route, api=target == "api", emails=emails)
         response = intercept(sb.faults, target, request.environ, sb.expire_tokens, route, emails)
         if response is not None:
             return response
         if target == "api" and request.url_rule is not None:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             client = sb.client_for(token.strip()) if scheme.lower() == "bearer" else None
-            if client is None:
+            if client is None or (client in sms.clients) != request.path.startswith("/sms/v1/"):
                 return jsonify(UNAUTHORIZED), 401
             g.listrak_client = client  # for routes that depend on the integration's permissions
         return None

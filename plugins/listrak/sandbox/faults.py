@@ -2,7 +2,8 @@
 Listrak, no auth): faults, added latency, state, reset.
 
 A fault applies to the next `count` requests (or until cleared), to a share of them (`ratio`),
-to one route, or to the requests naming one contact (`email`); mode `answer` answers anything
+to one route, or to the requests naming one contact (`email`: an address, or a number on the
+SMS API); mode `answer` answers anything
 (`connector.testing.answers`: any status, body, content type and headers), e.g.
 `{"mode": "answer", "email": "x@example.com", "answer": {"status": 400, "json": {...}}}`."""
 

@@ -29,6 +29,9 @@ VALUE_KEYS = {"segmentationFieldId", "value"}
 BULK_KEYS = {"emailAddress", "segmentationFieldValues"}
 BULK_MAX, PAGE_MAX, FIELD_IDS_MAX = 10_000, 5_000, 30
 ROUTE_NAMES = {
+    "<int:sender_code_id>": "<senderCodeId>",
+    "<int:phone_list_id>": "<phoneListId>",
+    "<phone>": "<phoneNumber>",
     "<int:list_id>": "<listId>",
     "<identifier>": "<contactIdentifier>",
     "<int:group_id>": "<segmentationFieldGroupId>",
@@ -299,21 +302,25 @@ def token_endpoint(sb: Sandbox):
 
 def request_emails() -> frozenset[str]:
     """The contacts a request names: `emailAddress` of a body (one contact or an array of
-    them) and a contact identifier in the path, lower-case (for faults and per-contact counts)."""
+    them) and a contact identifier in the path, lower-case; on the SMS API the phone number
+    (path or body `phoneNumber`) too (for faults and per-contact counts)."""
     found = set()
-    identifier = (request.view_args or {}).get("identifier")
-    if isinstance(identifier, str):
-        found.add(identifier)
+    for name in ("identifier", "phone"):
+        value = (request.view_args or {}).get(name)
+        if isinstance(value, str):
+            found.add(value)
     if request.is_json:
         body = request.get_json(silent=True)
         for item in body if isinstance(body, list) else [body]:
-            if isinstance(item, dict) and isinstance(item.get("emailAddress"), str):
-                found.add(item["emailAddress"])
+            for name in ("emailAddress", "phoneNumber"):
+                if isinstance(item, dict) and isinstance(item.get(name), str):
+                    found.add(item[name])
     return frozenset(email.strip().lower() for email in found)
 
 
 def route_label() -> str:
-    """E.g. "POST /List/<listId>/Contact" (Email API routes relative to /email/v1)."""
+    """E.g. "POST /List/<listId>/Contact" (Email API routes relative to /email/v1; SMS API
+    routes keep their /sms/v1)."""
     if request.url_rule is None:
         return f"{request.method} (unknown route)"
     rule = request.url_rule.rule.removeprefix("/email/v1")

@@ -118,7 +118,7 @@ def _new_contact(email: str, now: str) -> dict:
 
 @dataclass
 class RequestCounts:
-    """What the sandbox was asked, for tests to assert: `total` counts Email API requests,
+    """What the sandbox was asked, for tests to assert: `total` counts Email and SMS API requests,
     `per_route` counts the token endpoint too, `per_client` counts API calls by the client whose
     token they carried, `per_contact` counts API requests naming each contact (whatever they
     were answered), `token_fetches` counts tokens issued, `bulk_calls` lists bulk requests."""
@@ -139,8 +139,9 @@ def _bump(counts: dict[str, int], name: str) -> None:
 class Sandbox:
     """All sandbox state, guarded by one lock."""
 
-    def __init__(self, clients: dict[str, str], lists: dict, token_lifetime: int, clock):
+    def __init__(self, clients: dict[str, str], lists: dict, token_lifetime: int, clock, sms=None):
         self.clients, self.lists = dict(clients), _normalize_lists(lists)
+        self.sms = sms  # the SMS side (sandbox/sms.py's SmsBook): its contacts, its clients
         self.fields = {
             lid: {
                 fid: {**f, "groupId": gid}
@@ -164,11 +165,13 @@ class Sandbox:
             self.beta_denied: set[str] = set()  # clients without the Beta routes (`/_sandbox/beta_access`)
         self.activity.reset()
         self.faults.reset()
+        if self.sms is not None:
+            self.sms.reset()
 
     # -- request counts ----------------------------------------------------------------------
-    def count_request(self, route: str, email_api: bool, emails: Iterable[str] = ()) -> None:
+    def count_request(self, route: str, api: bool, emails: Iterable[str] = ()) -> None:
         with self.lock:
-            if email_api:
+            if api:
                 self.counts.total += 1
             _bump(self.counts.per_route, route)
             for email in emails:
@@ -373,6 +376,7 @@ class Sandbox:
             counts = asdict(self.counts)
         return {
             "lists": lists,
+            "sms": self.sms.state() if self.sms is not None else {},
             "activity": self.activity.summary(),
             "requests": counts,
             "faults": self.faults.describe(),
