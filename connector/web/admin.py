@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from connector.outbox import intake
 from connector.outbox.replay import replay
-from connector.web import arguments, overview, readmodel
+from connector.web import arguments, overview, readmodel, story
 from connector.web.access import MAX_ID, refusal, secure_headers
 from connector.web.refusals import MAX_KEPT
 
@@ -69,6 +69,20 @@ def get_delivery(delivery_id: int):
         return _bad(f"no delivery {delivery_id}", 404)
     (delivery,) = [d for d in event.pop("deliveries") if d["id"] == delivery_id]
     return jsonify(delivery | {"event": event})
+
+
+@api.get("/contacts/<address>")
+def contact_story(address: str):
+    """One person's consent story for an email address or a phone number: every consent event
+    carrying it with each change's outcome, the connector's last word per contact, and (unless
+    `live=false`) what each partner holds now, read live."""
+    runtime = current_app.extensions["connector"]
+    try:
+        whom = story.parse_address(address)
+        live = arguments.story(request)["live"]
+    except (story.AddressError, arguments.ArgumentError) as exc:
+        return _bad(str(exc))
+    return jsonify(story.story(runtime, whom, live=live))
 
 
 @api.get("/summary")

@@ -214,7 +214,19 @@ class ReplayRequest(Schema):
         }
 
 
+class StoryArgs(Schema):
+    """Query arguments of a consent story: `live=false` leaves out what partners hold now (no
+    request leaves); `story` names whom (the Live View's lookup box)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    live = fields.Boolean(load_default=True, error_messages={"invalid": "true or false"})
+    story = _text(load_default=None)
+
+
 FILTERS = FilterArgs()
+STORY = StoryArgs()
 LISTING = ListingArgs()
 REPLAY = ReplayRequest()
 
@@ -227,6 +239,11 @@ def listing(request) -> Listing:
 def filters(request) -> Filters:
     """The filters a request asks for (paging arguments are ignored)."""
     return load(FILTERS, _query(request))
+
+
+def story(request) -> dict:
+    """`live` (whether to read partners now) and `story` (the lookup box's address)."""
+    return load(STORY, _query(request))
 
 
 def replay_request(request) -> dict:

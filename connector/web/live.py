@@ -26,7 +26,7 @@ from flask import (
 
 from connector.contract import STATES
 from connector.outbox import intake
-from connector.web import access, admin, arguments, charts, overview, readmodel
+from connector.web import access, admin, arguments, charts, overview, readmodel, story
 from connector.web.refusals import MAX_KEPT
 
 bp = Blueprint(
@@ -156,6 +156,8 @@ def dashboard():
         filters, before, limit = arguments.listing(request)
     except arguments.ArgumentError as exc:
         return render_template("live/refused.html", message=str(exc)), 400
+    if "story" in request.args:  # the consent story lookup box: on to that person's page
+        return _to_story()
     window = request.args.get("window") or overview.DEFAULT_WINDOW
     if window not in overview.WINDOWS:
         return render_template(
@@ -220,6 +222,28 @@ def event(event_pk: int):
         return render_template("live/refused.html", message=f"No event {event_pk}."), 404
     template = "live/_deliveries.html" if _partial() else "live/event.html"
     return render_template(template, event=found, breakers=readmodel.breakers(runtime.engine))
+
+
+# -- one person's consent story ----------------------------------------------------------------
+def _to_story():
+    try:
+        whom = story.parse_address(arguments.story(request)["story"] or "")
+    except (story.AddressError, arguments.ArgumentError) as exc:
+        return render_template("live/refused.html", message=str(exc)), 400
+    return redirect(url_for("live.contact", address=whom.value))
+
+
+@bp.get("/contacts/<address>")
+def contact(address: str):
+    """A snapshot (it does not refresh itself: each load reads every partner again): the story
+    from the store beside what each partner holds now."""
+    runtime = current_app.extensions["connector"]
+    try:
+        whom = story.parse_address(address)
+        live = arguments.story(request)["live"]
+    except (story.AddressError, arguments.ArgumentError) as exc:
+        return render_template("live/refused.html", message=str(exc)), 400
+    return render_template("live/contact.html", story=story.story(runtime, whom, live=live))
 
 
 @bp.post("/deliveries/<int:delivery_id>/replay")

@@ -30,6 +30,7 @@ from connector.web.openapi_admin import (
     _redirect,
     admin_paths,
 )
+from connector.web.openapi_story import story_paths
 
 bp = Blueprint("openapi", __name__)
 COUNT = {"type": "integer", "minimum": 0}
@@ -77,6 +78,7 @@ def build(runtime) -> dict:
         source = runtime.registry.sources[source_config["plugin"]]
         paths.update(webhook_paths(source_id, source, [{scheme_name: []}]))
     paths.update(admin_paths())
+    paths.update(story_paths())
     paths.update(live_paths())
     metrics_security = []
     if runtime.config.settings["metrics"]["token"] is not None:
@@ -257,10 +259,20 @@ def live_paths() -> dict:
                 "Recent events, counts and charts (`partial=1`: the live region only)",
                 FILTER_PARAMETERS
                 + PAGE_PARAMETERS
-                + [WINDOW, {"name": "partial", "in": "query", "required": False, "schema": {"enum": ["1"]}}],
+                + [
+                    WINDOW,
+                    {"name": "partial", "in": "query", "required": False, "schema": {"enum": ["1"]}},
+                    {
+                        "name": "story",
+                        "in": "query",
+                        "required": False,
+                        "description": "an email address or a phone number: on to its consent story",
+                        "schema": {"type": "string", "maxLength": 320},
+                    },
+                ],
                 {
                     "200": _html("The page"),
-                    "302": _redirect("Not signed in: to the login form"),
+                    "302": _redirect("Not signed in: to the login form; with `story`: to that consent story"),
                     "400": _html("A query argument is wrong"),
                 },
             )

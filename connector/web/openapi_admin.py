@@ -51,6 +51,7 @@ EVENT = {
         "type": TEXT,
         "environment": TEXT,
         "email": MAYBE_TEXT,
+        "phone": MAYBE_TEXT,
         "event_time": MAYBE_TEXT,
         "received_at": MAYBE_TEXT,
         "warnings": {"type": "array", "items": TEXT, "description": "optional fields left out, and why"},

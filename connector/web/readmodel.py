@@ -86,6 +86,7 @@ def _event_dict(row) -> dict:
         "type": row.type,
         "environment": row.environment,
         "email": row.email,
+        "phone": row.phone,
         "event_time": iso(row.event_time),
         "received_at": iso(row.received_at),
         "warnings": _warnings(row.warnings),

@@ -1,10 +1,11 @@
 """The secrets sweep: the end-to-end flows run on real processes with distinctive secret values
-(inbound webhook secrets and write key, the Listrak client secrets, the Segment write key, the
-admin token, the session key, every token the Listrak sandbox issues, the session cookie), with
-every inbound route called (the write key also in the Segment calls' bodies), then
-every log line, every row of every table, every Live View page and admin API answer, and what
-the commands print are searched for each of them (also URL-encoded, JSON-escaped and as HTTP
-Basic credentials): 0 hits."""
+(inbound webhook secrets and write key, the Listrak client secrets, the SMS integration's too,
+the Segment write key, the admin token, the session key, every token the Listrak sandbox
+issues, the session cookie), with every inbound route called (the write key also in the
+Segment calls' bodies), then every log line, every row of every table, every Live View page
+and admin API answer (consent stories, which read Listrak live, among them), and what the
+commands print are searched for each of them (also URL-encoded, JSON-escaped and as HTTP Basic
+credentials): 0 hits."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ SECRETS = {
     "SEGMENT_WRITE_KEY": "sweepOutboundWriteKeyF2mD7s",
     "LISTRAK_CLIENT_SECRET": "sweep-listrak-secret-U9cE5aWk",
     "LISTRAK_STAGING_CLIENT_SECRET": "sweep-listrak-staging-T3gH8nVr",
+    "LISTRAK_SMS_CLIENT_SECRET": "sweep-listrak-sms-R2dF6hJw",
     "CONNECTOR_SECRET_KEY": "sweep-session-signing-key-P1jS6dYo4Lx0",
 }
 ADMIN_TOKEN = "sweep-admin-token-M5bR2kXe7Wq"
@@ -40,6 +42,7 @@ CLIENTS = {
     "sweep-client": SECRETS["LISTRAK_CLIENT_SECRET"],
     "sweep-staging-client": SECRETS["LISTRAK_STAGING_CLIENT_SECRET"],
 }
+SMS_CLIENTS = {"sweep-sms-client": SECRETS["LISTRAK_SMS_CLIENT_SECRET"]}
 # The Listrak sandbox with the clients above, writing each token it issues to a file.
 RECORDING_SANDBOX = """
 import json, sys
@@ -48,6 +51,7 @@ from plugins.listrak.sandbox import create_sandbox_app
 from plugins.listrak.sandbox.state import Sandbox
 
 port, clients, tokens = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+sms_clients = json.loads(sys.argv[4])
 issue = Sandbox.issue_token
 
 def recording(self, client_id):
@@ -57,7 +61,7 @@ def recording(self, client_id):
     return token
 
 Sandbox.issue_token = recording
-serve(create_sandbox_app(clients=clients), "127.0.0.1", port, 16, "ready")
+serve(create_sandbox_app(clients=clients, sms_clients=sms_clients), "127.0.0.1", port, 16, "ready")
 """
 
 
@@ -76,6 +80,7 @@ def stack(tmp_path):
                 listrak_url.rsplit(":", 1)[1],
                 json.dumps(CLIENTS),
                 str(tokens),
+                json.dumps(SMS_CLIENTS),
             ],
             f"{listrak_url}/_sandbox/state",
         ),
@@ -98,8 +103,10 @@ def stack(tmp_path):
         **SECRETS,
         "LISTRAK_CLIENT_ID": "sweep-client",
         "LISTRAK_STAGING_CLIENT_ID": "sweep-staging-client",
+        "LISTRAK_SMS_CLIENT_ID": "sweep-sms-client",
         "LISTRAK_AUTH_URL": f"{listrak_url}/OAuth2/Token",
         "LISTRAK_API_URL": f"{listrak_url}/email/v1",
+        "LISTRAK_SMS_API_URL": f"{listrak_url}/sms/v1",
         "SEGMENT_API_URL": f"http://127.0.0.1:{segment_port}",
     }
     stack = Stack(
@@ -159,6 +166,7 @@ def run_the_flows(stack) -> list[str]:
     assert stack.post_events(referral_event("sw-2", "opt_out", "jane@example.com", "2026-11-22T06:00:00Z")).ok
     requests.post(fault, json={"mode": "500", "count": 1}, timeout=10).raise_for_status()  # a retry
     assert stack.post_events(referral_event("sw-3", email="stage@example.com", environment="staging")).ok
+    assert stack.post_events(referral_event("sw-sms", "sms_opt_in", "jane@example.com")).ok
     assert stack.post_events(audience_event("sw-4", email="sam@example.com"), source="segment").ok
     for call in library_calls(stack):
         assert call.status_code in (200, 202), call.text
@@ -188,6 +196,12 @@ def run_the_flows(stack) -> list[str]:
     )
     assert wrong.status_code == 401
     pages = ["/live", "/live?partial=1", "/admin/api/events", "/admin/api/summary", "/metrics", "/readyz"]
+    # A consent story reads the partner live, with the keys' tokens.
+    pages += [
+        f"/{where}/contacts/{who}"
+        for where in ("live", "admin/api")
+        for who in ("jane@example.com", "15555555555")
+    ]
     events = requests.get(f"{stack.base_url}/admin/api/events?limit=200", headers=bearer, timeout=10).json()
     for event in events["events"]:
         pages += [f"/live/events/{event['id']}", f"/admin/api/events/{event['id']}"]

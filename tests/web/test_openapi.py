@@ -28,8 +28,9 @@ from plugins.extole.testing import WEBHOOK_SECRET, sign
 from plugins.segment.testing import SEGMENT_SECRET, segment_signature, write_key_headers
 
 BEARER = {"Authorization": "Bearer test-admin-token"}
-#: Generated requests per operation; about 30 operations in the example config: < 200 in all.
+#: Generated requests per operation; about 35 operations in the example config: MAX_SENT in all.
 EXAMPLES = 6
+MAX_SENT = 240
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -38,7 +39,7 @@ CHECKS = [
     response_schema_conformance,
     ignored_auth,
 ]
-SAMPLE = {"event_pk": "1", "delivery_id": "1", "filename": "live.css"}
+SAMPLE = {"event_pk": "1", "delivery_id": "1", "filename": "live.css", "address": "15555555555"}
 
 
 @pytest.fixture
@@ -119,7 +120,8 @@ def credentials(case, runtime) -> tuple[dict, bytes | None]:
     raise AssertionError(f"no test credential for {algorithm}")
 
 
-def test_every_operation_keeps_its_document(app):
+def test_every_operation_keeps_its_document(app, requests_mock):
+    # requests_mock: a consent story reads the partner live; here nothing answers it.
     runtime = app.extensions["connector"]
     api = schemathesis.openapi.from_wsgi("/openapi.json", app)
     operations = [result.ok() for result in api.get_all_operations()]
@@ -153,6 +155,6 @@ def test_every_operation_keeps_its_document(app):
     assert failures == {}
     assert len(operations) >= 30
     assert len({label for label, _ in sent}) == len(operations)
-    assert len(sent) <= EXAMPLES * len(operations) <= 200
+    assert len(sent) <= EXAMPLES * len(operations) <= MAX_SENT
     statuses = {status for _, status in sent}
     assert {200, 202, 302, 400, 401}.issubset(statuses), statuses
