@@ -46,8 +46,17 @@ cat <<MSG
 
   (or: .venv/bin/python scripts/send_event.py opt_in jane.doe@example.com — and opt_out)
 
+  Send a signed SMS opt-in (SMS list 456 of sender code 123 in the sandbox):
+
+    body='{"event_id":"sms-'\$RANDOM'","type":"sms_opt_in","event_time":"'\$(date -u +%Y-%m-%dT%H:%M:%SZ)'","person":{"phone_number":"+1 (555) 555-5555","email":"jane.doe@example.com","first_name":"Jane","last_name":"Doe"}}'
+    curl -s http://127.0.0.1:$WEB_PORT/webhooks/extole -H 'Content-Type: application/json' \\
+      -H "X-Extole-Signature: sha256=\$(printf %s "\$body" | openssl dgst -sha256 -hmac $EXTOLE_WEBHOOK_SECRET -r | cut -d' ' -f1)" \\
+      -d "\$body"
+
+  (or: .venv/bin/python scripts/send_event.py sms_opt_in "+1 555 555 5555" — and sms_opt_out)
+
   See the result:
-    Listrak's side:  curl -s http://127.0.0.1:8900/_sandbox/state
+    Listrak's side:  curl -s http://127.0.0.1:8900/_sandbox/state    (email: "lists"; SMS: "sms" → "123" → "phoneLists" → "456")
     Segment's side:  curl -s http://127.0.0.1:8901/_sandbox/state    (counts, messageIds, requests)
                      curl -s 'http://127.0.0.1:8901/_sandbox/calls?event=Email%20Opened'
                      (Listrak email activity, polled every 10s, arrives there as track/identify calls)
@@ -55,6 +64,9 @@ cat <<MSG
                      (list membership: Listrak_list_12345 true or false; send an opt_out for
                      jane.doe@example.com and within 10s her trait turns false)
     Live View:       http://127.0.0.1:$WEB_PORT/live   (admin token: $CONNECTOR_ADMIN_TOKEN)
+    Jane's consent story (why she is (un)subscribed, what Listrak holds now):
+                     http://127.0.0.1:$WEB_PORT/live/contacts/15555555555  ·  /live/contacts/jane.doe@example.com
+                     curl -s -H "Authorization: Bearer $CONNECTOR_ADMIN_TOKEN" http://127.0.0.1:$WEB_PORT/admin/api/contacts/15555555555
 
   Ctrl-C stops everything.
 MSG

@@ -1,6 +1,7 @@
 """Send one signed referral event to a running connector (`make run` prints how).
 
 usage: python scripts/send_event.py opt_in|opt_out EMAIL [--url http://127.0.0.1:8000]
+       python scripts/send_event.py sms_opt_in|sms_opt_out PHONE [--email EMAIL]
 """
 
 from __future__ import annotations
@@ -18,22 +19,27 @@ import requests
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("type", choices=["opt_in", "opt_out"])
-    parser.add_argument("email")
+    parser.add_argument("type", choices=["opt_in", "opt_out", "sms_opt_in", "sms_opt_out"])
+    parser.add_argument("address", help="the email (opt_in, opt_out) or the phone number (sms_*)")
+    parser.add_argument("--email", help="an SMS event's email, if the person gave one")
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--source", default="extole")
     parser.add_argument("--environment", default="production")
     args = parser.parse_args()
     secret = os.environ.get("EXTOLE_WEBHOOK_SECRET", "dev-webhook-secret")
-    person = {"email": args.email}
-    if args.type == "opt_in":
-        person.update(
-            first_name="Jane",
-            last_name="Doe",
-            phone_number="+15555555555",
-            share_link="refer.example.com/jdoe",
-            funnel="advocate",
-        )
+    sms = args.type.startswith("sms_")
+    person = {"phone_number": args.address} if sms else {"email": args.address}
+    if sms and args.email:
+        person["email"] = args.email
+    if args.type in ("opt_in", "sms_opt_in"):
+        person = {
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "phone_number": "+15555555555",
+            "share_link": "refer.example.com/jdoe",
+            "funnel": "advocate",
+            **person,
+        }
     event = {
         "event_id": f"demo-{uuid.uuid4().hex[:12]}",
         "type": args.type,
