@@ -5,9 +5,9 @@ integration): SMS consent on one phone list of one sender code.
 {phone}/PhoneList/{phoneListId}`); Listrak answers 404 for a number new to the sender code, and
 then `POST /ShortCode/{senderCodeId}/PhoneList/{phoneListId}/Contact` creates it and subscribes
 it in one call. `sms_opt_out` is `DELETE /ShortCode/{senderCodeId}/ContactUnsubscribe/{phone}/
-PhoneList/{phoneListId}`, whose 404 means the number is not on the list: nothing to undo. The
-same 404 comes back when the sender code or the list does not exist, so before calling that
-delivered, `GET /ShortCode/{senderCodeId}/PhoneList/{phoneListId}` checks that the list is there.
+PhoneList/{phoneListId}`, whose 404 means the number is not on the list: delivered, nothing to
+undo (DESIGN's rule). The same 404 would come back for a sender code or list that does not
+exist; `connector verify` checks both, and the delivery's reason says what the 404 was taken for.
 
 Consent is ordered per (partner, environment, sender code, phone list, number), the same rule
 as email consent per list (`contact_key`).
@@ -32,6 +32,10 @@ from connector.contract import (
 SMS_TYPES = ("sms_opt_in", "sms_opt_out")
 SUBSCRIBED, UNSUBSCRIBED = "Subscribed", "Unsubscribed"
 NO_SMS_BLOCK = "this partner has no sms: block, so SMS consent is not sent to Listrak"
+NOT_ON_THE_LIST = (
+    "Listrak answered 404: the number is not on the SMS list, nothing to undo "
+    "(connector verify checks that the sender code and the list exist)"
+)
 
 
 def _id(**options) -> fields.Integer:
@@ -154,33 +158,18 @@ class SmsSubscription(Action):
                 return [Verdict(State.DELIVERED, "new to the sender code: created and subscribed")]
             return None
         result = send(_unsubscribe(partner, spec))
-        if result.status != 404:
-            return None
-        # 404: the number is not on the list (nothing to undo), or there is no such list.
-        listed = send(
-            OutboundRequest(
-                "GET", phone_list_url(_base(partner), spec["sender_code_id"], spec["phone_list_id"])
-            )
-        )
-        if listed.ok:
-            return [Verdict(State.DELIVERED, "not on the SMS list in Listrak: nothing to undo")]
-        if listed.status == 404:
-            place = sms_place(spec["sender_code_id"], spec["phone_list_id"])
-            return [Verdict(State.DEAD, f"{place} does not exist in Listrak")]
-        return None  # the core's reading of the GET: 5xx and 429 retry the whole attempt
+        if result.status == 404:
+            return [Verdict(State.DELIVERED, NOT_ON_THE_LIST)]
+        return None
 
     def notes(self, partner, spec):
-        list_url = phone_list_url(_base(partner), spec["sender_code_id"], spec["phone_list_id"])
         if spec["state"] == SUBSCRIBED:
             create = _create(partner, spec)
             return [
                 f"if Listrak answers 404 (the number is new to sender code {spec['sender_code_id']}): "
                 f"POST {create.url} with {create.json}, which creates and subscribes it"
             ]
-        return [
-            f"if Listrak answers 404: GET {list_url}; the list exists → delivered (the number is not "
-            "on it: nothing to undo), it does not → dead"
-        ]
+        return ["if Listrak answers 404 (the number is not on the list): delivered, nothing to undo"]
 
     def describe(self, spec: dict) -> tuple[str, str] | None:
         if "sender_code_id" not in spec:

@@ -9,6 +9,7 @@ import pytest
 from connector.delivery.worker import Worker
 from connector.outbox.replay import replay
 from plugins.extole.testing import referral_event
+from plugins.listrak.sms import NOT_ON_THE_LIST
 from plugins.listrak.testing import API, SMS_API, TOKEN_URL
 from tests.config_files import update_yaml
 from tests.plugins.test_listrak_destination import post_with
@@ -18,7 +19,6 @@ PHONE = "15555555555"
 SUBSCRIBE = f"{SMS_API}/ShortCode/123/Contact/{PHONE}/PhoneList/456"
 CREATE = f"{SMS_API}/ShortCode/123/PhoneList/456/Contact"
 UNSUBSCRIBE = f"{SMS_API}/ShortCode/123/ContactUnsubscribe/{PHONE}/PhoneList/456"
-PHONE_LIST = f"{SMS_API}/ShortCode/123/PhoneList/456"
 NOT_FOUND = {"status": 404, "error": "ERROR_UNABLE_TO_LOCATE_RESOURCE", "message": "Unable to locate"}
 
 
@@ -125,24 +125,11 @@ def test_opt_out_unsubscribes_with_delete(deliver, requests_mock):
 
 
 def test_opt_out_of_a_number_not_on_the_list_is_delivered(deliver, requests_mock):
-    requests_mock.delete(UNSUBSCRIBE, status_code=404, json=NOT_FOUND)
-    phone_list = requests_mock.get(PHONE_LIST, json={"status": 200, "data": [{"phoneListId": 456}]})
+    delete = requests_mock.delete(UNSUBSCRIBE, status_code=404, json=NOT_FOUND)
     (delivery,) = sms_only(deliver(sms_event(type="sms_opt_out")))
-    assert (delivery["state"], delivery["reason"]) == (
-        "delivered",
-        "not on the SMS list in Listrak: nothing to undo",
-    )
-    assert phone_list.call_count == 1
-
-
-def test_opt_out_to_a_list_that_does_not_exist_is_dead(deliver, requests_mock):
-    requests_mock.delete(UNSUBSCRIBE, status_code=404, json=NOT_FOUND)
-    requests_mock.get(PHONE_LIST, status_code=404, json=NOT_FOUND)
-    (delivery,) = sms_only(deliver(sms_event(type="sms_opt_out")))
-    assert (delivery["state"], delivery["reason"]) == (
-        "dead",
-        "SMS list 456 (sender code 123) does not exist in Listrak",
-    )
+    assert (delivery["state"], delivery["reason"]) == ("delivered", NOT_ON_THE_LIST)
+    assert [r.method for r in requests_mock.request_history if "ShortCode" in r.url] == ["DELETE"]
+    assert delete.call_count == 1
 
 
 # -- failures, keys, directions -------------------------------------------------------------------
