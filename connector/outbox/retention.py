@@ -6,7 +6,10 @@ samples, poll history) past the charts' longest window.
 What outlives a purge: every contact's consent mark, for good (an event older than what the
 contact said last never changes the partner), each source's accepted event ids for the replay
 window and as long as their event is stored (the same id sent again is a duplicate), and every
-accepted event a worker has not planned yet. Replay keys go once expired.
+accepted event a worker has not planned yet. Replay keys go once expired. A consent change is
+kept while a later change for its contact with the same event time is: the later arrival won
+their tie, and were the earlier one's id forgotten first, a captured copy of it would arrive
+after both and win the tie in turn.
 
 A purge works in small transactions (`BATCH` deliveries each, found beforehand by a reader
 that blocks nobody), so intake and workers wait at most one batch for the SQLite write gate
@@ -55,6 +58,24 @@ def _forgettable(before: float):
         events.c.source_id == seen_events.c.source_id, events.c.event_id == seen_events.c.event_id
     )
     return and_(seen_events.c.received_at < before, seen_events.c.payload.is_(None), ~stored)
+
+
+def _without_tie_losers(conn, expired: list) -> list:
+    """`expired` without the consent changes that lost a tie to a later arrival still kept
+    (not among `expired`): they go in the purge that takes the winner."""
+    pairs = {(row.contact_key, row.event_time) for row in expired if row.contact_key}
+    if not pairs:
+        return expired
+    going = {row.id for row in expired}
+    later: dict[tuple, int] = {}
+    tied = select(deliveries.c.id, deliveries.c.contact_key, deliveries.c.event_time).where(
+        tuple_(deliveries.c.contact_key, deliveries.c.event_time).in_(sorted(pairs))
+    )
+    for id, contact_key, event_time in conn.execute(tied):
+        if id not in going:
+            pair = (contact_key, event_time)
+            later[pair] = max(later.get(pair, 0), id)
+    return [row for row in expired if later.get((row.contact_key, row.event_time), 0) < row.id]
 
 
 class Purge:
@@ -124,7 +145,14 @@ class Purge:
         lead SQLite's planner to sort every candidate for each page."""
         position = None
         postgres = self.engine.dialect.name == "postgresql"
-        columns = (deliveries.c.id, deliveries.c.event_pk, deliveries.c.state, deliveries.c.updated_at)
+        columns = (
+            deliveries.c.id,
+            deliveries.c.event_pk,
+            deliveries.c.state,
+            deliveries.c.updated_at,
+            deliveries.c.contact_key,
+            deliveries.c.event_time,
+        )
         while True:
             query = select(deliveries.c.id, deliveries.c.updated_at).where(deliveries.c.updated_at < before)
             if position is not None:
@@ -138,11 +166,14 @@ class Purge:
             position = (page[-1].updated_at, page[-1].id)
             with self._transaction() as conn:
                 still = select(*columns).where(deliveries.c.id.in_([row.id for row in page]))
-                gone = [
-                    row
-                    for row in conn.execute(still.with_for_update() if postgres else still)
-                    if expired(row)
-                ]
+                gone = _without_tie_losers(
+                    conn,
+                    [
+                        row
+                        for row in conn.execute(still.with_for_update() if postgres else still)
+                        if expired(row)
+                    ],
+                )
                 if gone:
                     self._delete(conn, gone, unplanned_cut)
             if len(page) < self.batch:

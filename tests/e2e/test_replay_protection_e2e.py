@@ -128,6 +128,43 @@ def test_a_captured_opt_in_tied_with_the_opt_out_never_resubscribes_after_a_purg
     assert contact_requests(stack) == sent
 
 
+def test_a_tie_loser_is_kept_while_its_winner_is_and_never_resubscribes(tmp_path, database_url):
+    # The opt-in lost its tie to the later opt-out. A purge that takes the opt-in (older) but
+    # not yet the opt-out must keep it, or its id is forgotten and a captured copy wins the tie.
+    stack = Stack(
+        tmp_path / "tie",
+        database_url=database_url,
+        settings={"retention": {"delivered": "4s", "replay_window": "0s"}},
+    )
+    try:
+        stack.start()
+        opt_in = json.dumps(referral_event("in-1", event_time="2026-11-22T05:00:00Z")).encode()
+        captured = {"Content-Type": "application/json", **stack.signers["extole"](opt_in)}
+        url = f"{stack.base_url}/webhooks/extole"
+        assert requests.post(url, data=opt_in, headers=captured, timeout=10).status_code == 202
+        wait_until(lambda: stack.delivery_states() == {"delivered": 1}, message="opt-in delivered")
+        time.sleep(5)
+        stack.post_events(referral_event("out-1", type="opt_out", event_time="2026-11-22T05:00:00Z"))
+        wait_until(lambda: stack.delivery_states() == {"delivered": 2}, message="opt-out delivered")
+        assert purge(stack).startswith("purged 0 deliveries")
+        again = requests.post(url, data=opt_in, headers=captured, timeout=10)
+        assert again.json() == {"accepted": 0, "duplicates": 1}
+
+        time.sleep(5)
+        assert purge(stack).startswith("purged 2 deliveries")
+        again = requests.post(url, data=opt_in, headers=captured, timeout=10)
+        assert again.json() == {"accepted": 1, "duplicates": 0}
+        store = StoreReader(stack.database_url)
+        try:
+            (replayed,) = wait_until(store.all_deliveries, message="the captured opt-in planned")
+        finally:
+            store.close()
+        assert replayed["state"] == "superseded"
+        assert contact(stack)["subscriptionState"] == "Unsubscribed"
+    finally:
+        stack.stop()
+
+
 def test_a_standard_webhooks_delivery_sent_many_times_at_once_is_stored_once(stack):
     body = json.dumps(referral_event("sw-1", email="sam@example.com")).encode()
     timestamp = str(int(time.time()))

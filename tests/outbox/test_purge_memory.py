@@ -93,6 +93,30 @@ def test_a_tied_opt_in_sent_again_after_the_purge_never_undoes_the_opt_out(
     assert contact_route.last_request.json()["subscriptionState"] == "Unsubscribed"
 
 
+def test_a_tie_loser_outlives_the_purge_while_its_winner_is_kept(post_events, runtime, contact_route, clock):
+    # The opt-in lost its tie to the later opt-out. Purged (and its id forgotten) while the
+    # opt-out is still kept, a captured copy of it would arrive after both and win the tie:
+    # it stays until the purge that takes the opt-out.
+    opt_in = json.dumps(referral_event("in-1", event_time=T1)).encode()
+    post_events(opt_in)
+    Worker(runtime).run_once()
+    clock.advance(100)
+    post_events(referral_event("out-1", type="opt_out", event_time=T1))
+    Worker(runtime).run_once()
+    clock.advance(50)
+    keep_the_opt_out = {"delivered": 120.0, "dead": WEEK, "replay_window": 0.0}
+    assert purge(runtime.engine, keep_the_opt_out)["deliveries"] == 0
+    assert post_events(opt_in).json == {"accepted": 0, "duplicates": 1}
+
+    clock.advance(200)
+    assert purge(runtime.engine, keep_the_opt_out)["deliveries"] == 2
+    assert post_events(opt_in).json == {"accepted": 1, "duplicates": 0}
+    (replayed,) = stored_deliveries(runtime)
+    assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
+    assert Worker(runtime).run_once() == 0
+    assert contact_route.last_request.json()["subscriptionState"] == "Unsubscribed"
+
+
 def test_a_tie_with_a_stored_change_still_goes_to_the_later_arrival(post_events, runtime, contact_route):
     post_events(referral_event("in-1", event_time=T1))
     Worker(runtime).run_once()
