@@ -6,8 +6,9 @@ integration): SMS consent on one phone list of one sender code.
 then `POST /ShortCode/{senderCodeId}/PhoneList/{phoneListId}/Contact` creates it and subscribes
 it in one call. `sms_opt_out` is `DELETE /ShortCode/{senderCodeId}/ContactUnsubscribe/{phone}/
 PhoneList/{phoneListId}`, whose 404 means the number is not on the list: delivered, nothing to
-undo (DESIGN's rule). The same 404 would come back for a sender code or list that does not
-exist; `connector verify` checks both, and the delivery's reason says what the 404 was taken for.
+undo (DESIGN's rule), when it is Listrak's own answer (JSON; a proxy's HTML 404 is dead). The
+same 404 would come back for a sender code or list that does not exist; `connector verify`
+checks both, and the delivery's reason says what the 404 was taken for.
 
 Consent is ordered per (partner, environment, sender code, phone list, number), the same rule
 as email consent per list (`contact_key`).
@@ -32,6 +33,9 @@ from connector.contract import (
 SMS_TYPES = ("sms_opt_in", "sms_opt_out")
 SUBSCRIBED, UNSUBSCRIBED = "Subscribed", "Unsubscribed"
 NO_SMS_BLOCK = "this partner has no sms: block, so SMS consent is not sent to Listrak"
+NOT_LISTRAKS_404 = (
+    "HTTP 404 without Listrak's JSON error body: not taken for 'not on the list' (is sms.api_url right?)"
+)
 NOT_ON_THE_LIST = (
     "Listrak answered 404: the number is not on the SMS list, nothing to undo "
     "(connector verify checks that the sender code and the list exist)"
@@ -158,9 +162,13 @@ class SmsSubscription(Action):
                 return [Verdict(State.DELIVERED, "new to the sender code: created and subscribed")]
             return None
         result = send(_unsubscribe(partner, spec))
-        if result.status == 404:
+        if result.status != 404:
+            return None
+        if isinstance(result.body, dict):  # Listrak's own answer, in its JSON error shape
             return [Verdict(State.DELIVERED, NOT_ON_THE_LIST)]
-        return None
+        # A 404 page from something in front of Listrak (a proxy, a wrong api_url) says nothing
+        # about the number: never taken for "not on the list".
+        return [Verdict(State.DEAD, NOT_LISTRAKS_404)]
 
     def notes(self, partner, spec):
         if spec["state"] == SUBSCRIBED:

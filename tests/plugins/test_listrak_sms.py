@@ -9,7 +9,7 @@ import pytest
 from connector.delivery.worker import Worker
 from connector.outbox.replay import replay
 from plugins.extole.testing import referral_event
-from plugins.listrak.sms import NOT_ON_THE_LIST
+from plugins.listrak.sms import NOT_LISTRAKS_404, NOT_ON_THE_LIST
 from plugins.listrak.testing import API, SMS_API, TOKEN_URL
 from tests.config_files import update_yaml
 from tests.plugins.test_listrak_destination import post_with
@@ -130,6 +130,17 @@ def test_opt_out_of_a_number_not_on_the_list_is_delivered(deliver, requests_mock
     assert (delivery["state"], delivery["reason"]) == ("delivered", NOT_ON_THE_LIST)
     assert [r.method for r in requests_mock.request_history if "ShortCode" in r.url] == ["DELETE"]
     assert delete.call_count == 1
+
+
+def test_a_404_page_from_in_front_of_listrak_is_not_taken_for_not_on_the_list(deliver, requests_mock):
+    requests_mock.delete(
+        UNSUBSCRIBE,
+        status_code=404,
+        text="<h1>404 Not Found</h1>nginx",
+        headers={"Content-Type": "text/html"},
+    )
+    (delivery,) = sms_only(deliver(sms_event(type="sms_opt_out")))
+    assert (delivery["state"], delivery["reason"]) == ("dead", NOT_LISTRAKS_404)
 
 
 # -- failures, keys, directions -------------------------------------------------------------------
