@@ -99,24 +99,36 @@ def text_up_to(limit: int):
 
 #: A phone number in international form has at most 15 digits (E.164); fewer than 8 is none.
 #: Spaces, dashes, dots, brackets and a leading + may stand between them.
-_PHONE = re.compile(r"\+?[ ().-]*(?:[0-9][ ().-]*){8,15}")
+_PHONE = re.compile(r"[ ().+-]*(?:[0-9][ ().-]*){8,17}")
+#: The trunk prefix written beside a country code ("+44 (0)20 …"): not dialled from abroad.
+_TRUNK = re.compile(r"\(\s*0\s*\)")
 MAX_PHONE_TEXT = 64
 
 
 def phone_digits(value: str) -> str | None:
     """The number's digits with its country code, no `+` ("+1 (555) 555-5555" →
-    "15555555555"), or None when `value` is not a phone number of 8–15 digits."""
-    if len(value) > MAX_PHONE_TEXT or _PHONE.fullmatch(value) is None:
+    "15555555555"; "+44 (0)20 7946 0958" and "0044 20 7946 0958" → "442079460958"), or None
+    when `value` is not a phone number of 8–15 digits."""
+    if len(value) > MAX_PHONE_TEXT or value.count("+") > 1 or _PHONE.fullmatch(value) is None:
         return None
-    return "".join(c for c in value if c.isdigit())
+    written = value.lstrip(" (")
+    international = written.startswith(("+", "00"))
+    if international:
+        value = _TRUNK.sub("", value)
+    digits = "".join(c for c in value if c.isdigit())
+    if written.startswith("00"):  # the international call prefix, where + is not written
+        digits = digits[2:]
+    if "+" in value and not written.startswith("+"):
+        return None
+    return digits if 8 <= len(digits) <= 15 else None
 
 
 def a_phone_number(value: str, **kwargs) -> None:
     """marshmallow validator: a phone number of 8–15 digits (see phone_digits)."""
     bare = value[1:] if value[:1] == "+" else value
-    if 8 <= len(bare) <= 15 and bare.isascii() and bare.isdigit():  # "+15555555555", at once
+    if 8 <= len(bare) <= 15 and bare.isascii() and bare.isdigit() and bare[:2] != "00":  # at once
         return
-    if len(value) > MAX_PHONE_TEXT or _PHONE.fullmatch(value) is None:
+    if phone_digits(value) is None:
         raise ValidationError("not a phone number of 8–15 digits")
 
 
