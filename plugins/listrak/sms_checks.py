@@ -34,9 +34,10 @@ def check(partner: dict, config) -> list[str]:
 
 
 def _data(result):
-    """A Get answer's `data`: an object, or (as Listrak's own example of Get SMS List shows
-    it) an array holding one."""
-    data = result.body.get("data") if isinstance(result.body, dict) else None
+    """A Get answer's record: `data` as an object, or (as Listrak's own example of Get SMS List
+    shows it) an array holding one, or the bare record its schema describes."""
+    body = result.body if isinstance(result.body, dict) else {}
+    data = body.get("data", body)
     if isinstance(data, list):
         data = data[0] if data else None
     return data if isinstance(data, dict) else {}

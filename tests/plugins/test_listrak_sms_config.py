@@ -145,3 +145,19 @@ def test_preview_shows_the_sms_opt_out(preview):
         lines[6]
         == "      - if Listrak answers 404 (the number is not on the list): delivered, nothing to undo"
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": 200, "data": {"phoneListId": 456, "requireDoubleOptIn": True}},  # data: the record
+        {"status": 200, "data": [{"phoneListId": 456, "requireDoubleOptIn": True}]},  # Listrak's example
+        {"phoneListId": 456, "requireDoubleOptIn": True},  # the bare record Listrak's schema names
+    ],
+    ids=["data object", "data array", "bare record"],
+)
+def test_verify_reads_a_phone_list_in_each_shape_listrak_describes(body):
+    from connector.contract import HttpResult
+    from plugins.listrak.sms_checks import _data
+
+    assert _data(HttpResult(200, 1.0, body))["requireDoubleOptIn"] is True
