@@ -4,12 +4,11 @@ process), so every process reports the same truth."""
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 
 from prometheus_client import Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import select
 
 from connector.contract import PENDING, CircuitScope, KeyScope, parse_scope
@@ -29,23 +28,11 @@ ATTEMPT_LATENCY = Histogram(
     ["partner"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-INBOUND_REFUSED = Counter(
-    "connector_inbound_refused_total",
-    "Inbound requests refused (4xx), by source ((unknown) for none configured) and reason",
-    ["source", "reason"],
-)
 POLLS = Counter("connector_polls_total", "Polls of pull sources by source and result", ["source", "result"])
 POLL_ROWS = Counter("connector_poll_rows_total", "Rows read from partners by pull sources", ["source"])
 TOKEN_FETCHES = Counter(
     "connector_token_fetches_total", "OAuth token fetches by key and result", ["key", "result"]
 )
-
-
-@functools.cache
-def refused(source: str, reason: str):
-    """The refusals counter of a source and reason (configured sources, a few reasons: the
-    label set is bounded)."""
-    return INBOUND_REFUSED.labels(source=source, reason=reason)
 
 
 #: Store-derived figures are read at most this often per process, however often it is scraped.
@@ -186,3 +173,22 @@ class StoreCollector:
             purged_at,
             to_plan,
         ]
+
+
+class RefusalCollector:
+    """`connector_inbound_refused_total` by source and reason, read from the store at each
+    scrape (every web process's refusals, not only the scraped one's): `counts()` gives
+    {(source, reason): count}."""
+
+    def __init__(self, counts):
+        self.counts = counts
+
+    def collect(self):
+        family = CounterMetricFamily(
+            "connector_inbound_refused",
+            "Inbound requests refused (4xx), by source ((unknown) for none configured) and reason",
+            labels=["source", "reason"],
+        )
+        for (source, reason), count in sorted(self.counts().items()):
+            family.add_metric([source, reason], count)
+        yield family

@@ -211,6 +211,16 @@ inbound_refusals = Table(
     Index("ix_inbound_refusals_at", "at"),
 )
 
+# How many inbound requests were refused, by source and reason, ever: /metrics reads it, so
+# every web process reports the same count (each adds its own with its list's writes).
+inbound_refusal_counts = Table(
+    "inbound_refusal_counts",
+    metadata,
+    Column("source_id", String(128), primary_key=True),
+    Column("reason", String(128), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
 # Keys a source's verifier allows once (a Standard Webhooks `webhook-id`), until the request
 # carrying one could no longer pass the verifier anyway.
 replay_keys = Table(

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
-from connector.metrics import StoreCollector
+from connector.metrics import RefusalCollector, StoreCollector
 from connector.outbox.engine import reading
 
 bp = Blueprint("health", __name__)
@@ -51,6 +51,9 @@ def metrics():
     else:
         output = generate_latest(REGISTRY)
     output += generate_latest(_store_registry(runtime))
+    refusals = CollectorRegistry()
+    refusals.register(RefusalCollector(current_app.extensions["refusals"].counts))
+    output += generate_latest(refusals)
     return Response(output, mimetype=CONTENT_TYPE_LATEST)
 
 

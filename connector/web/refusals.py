@@ -3,10 +3,11 @@ the last MAX_KEPT listed in the Live View and the admin API (time, source, statu
 never the body or headers).
 
 Refusals are what anyone can send for free, so a refusal costs no store write: each web
-process keeps its own in a ring and a thread writes what came in at most every FLUSH_SECONDS,
-in one transaction that also forgets all but the newest MAX_KEPT (gunicorn runs several
-processes; the one answering a Live View request writes its own ring first, the others'
-arrive within seconds)."""
+process keeps its own in a ring (and its counts) and a thread writes what came in at most every
+FLUSH_SECONDS, in one transaction that adds the counts to `inbound_refusal_counts` and forgets
+all but the newest MAX_KEPT of the list. Both are read from the store, so every gunicorn process
+answers the same (the one answering a Live View request or a scrape writes its own first, the
+others' arrive within a second or so)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,18 @@ import os
 import threading
 import time
 import weakref
-from collections import deque
+from collections import Counter, deque
 
 from sqlalchemy import delete, func, insert, select
 
-from connector import metrics
 from connector.fields import has_control_characters
-from connector.outbox.engine import reading
-from connector.outbox.tables import inbound_refusals
+from connector.outbox.engine import dialect_insert, reading
+from connector.outbox.tables import inbound_refusal_counts, inbound_refusals
 from connector.web.readmodel import iso
 
 log = logging.getLogger("connector.webhooks")
 MAX_KEPT = 1000
-FLUSH_SECONDS = 5.0
+FLUSH_SECONDS = 1.0
 MAX_REASON = 300
 #: The source label of a request to a source no config file names (the label set stays bounded).
 UNKNOWN_SOURCE = "(unknown)"
@@ -40,12 +40,12 @@ class RefusalLog:
         self.engine, self.redactor = engine, redactor
         self._lock = threading.Lock()
         self._pending: deque[dict] = deque(maxlen=MAX_KEPT)
+        self._counts: Counter[tuple[str, str]] = Counter()
         self._pid: int | None = None
 
     def refused(self, source_id: str | None, status: int, error: str, message: str) -> None:
         """Count one refusal and keep it for the list; `source_id` None: no such source."""
         source_id = source_id or UNKNOWN_SOURCE
-        metrics.refused(source_id, error).inc()
         reason = f"{error}: {message}" if message else error
         if self.redactor is not None:
             reason = self.redactor.text(reason)
@@ -54,6 +54,7 @@ class RefusalLog:
         row = {"at": time.time(), "source_id": source_id, "status": status, "reason": reason}
         with self._lock:
             self._pending.append(row)
+            self._counts[(source_id, error)] += 1
             first = self._pid != os.getpid()  # of this process (gunicorn forks)
             self._pid = os.getpid()
         if first:
@@ -63,6 +64,7 @@ class RefusalLog:
         """Write what this process kept since the last flush; returns how many rows."""
         with self._lock:
             rows, self._pending = list(self._pending), deque(maxlen=MAX_KEPT)
+            counts, self._counts = self._counts, Counter()
         if not rows:
             return 0
         with self.engine.begin() as conn:
@@ -70,7 +72,21 @@ class RefusalLog:
             newest = select(inbound_refusals.c.at).order_by(inbound_refusals.c.at.desc())
             cut = newest.limit(1).offset(MAX_KEPT - 1).scalar_subquery()
             conn.execute(delete(inbound_refusals).where(inbound_refusals.c.at < cut))
+            add = dialect_insert(conn.dialect.name)(inbound_refusal_counts)
+            conn.execute(
+                add.on_conflict_do_update(
+                    index_elements=["source_id", "reason"],
+                    set_={"count": inbound_refusal_counts.c.count + add.excluded.count},
+                ),
+                [{"source_id": s, "reason": r[:128], "count": n} for (s, r), n in sorted(counts.items())],
+            )
         return len(rows)
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """{(source, reason): requests refused}, every process's, this one's unwritten included."""
+        self.flush()
+        with reading(self.engine) as conn:
+            return {(s, r): n for s, r, n in conn.execute(select(inbound_refusal_counts))}
 
     def recent(self, limit: int = MAX_KEPT) -> list[dict]:
         """The newest refusals first, this process's own unwritten ones included."""

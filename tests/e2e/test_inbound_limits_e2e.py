@@ -107,13 +107,17 @@ def test_refusals_are_counted_and_listed_whichever_web_process_answered(stack):
     sent.append(post(stack, "/webhooks/nowhere", body))
     sent.append(post(stack, "/webhooks/segment-library/v1/other", body))
     assert [answer.status_code for answer in sent] == [401] * 12 + [404, 404]
-    after = refused_counts(stack)
-    for key, more in {
+    expected = {
         ("extole", "unauthorized"): 12,
         ("(unknown)", "unknown source"): 1,
         ("segment-library", "unknown route"): 1,
-    }.items():
-        assert after[key] - before.get(key, 0) == more
+    }
+
+    def counted() -> bool:  # each process adds its own to the store within a second or so
+        after = refused_counts(stack)
+        return all(after.get(key, 0) - before.get(key, 0) == more for key, more in expected.items())
+
+    wait_until(counted, timeout=10, message="every process's refusals in /metrics")
 
     def listed() -> list[dict]:
         answer = stack.admin("GET", "/admin/api/refusals")

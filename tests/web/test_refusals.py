@@ -99,7 +99,8 @@ def test_a_flood_of_refusals_writes_nothing_until_the_log_is_written(client, run
     assert statuses == [401] * 50
     log = app.extensions["refusals"]
     written = writes_during(runtime.engine, log.flush)
-    assert written[0] == "BEGIN IMMEDIATE" and len(written) == 3  # begin, one insert, one delete
+    # begin, one insert and one delete for the list, one upsert for the counts
+    assert written[0] == "BEGIN IMMEDIATE" and len(written) == 4
     assert len(listed(client)) == 50
 
 
@@ -155,6 +156,21 @@ def test_another_web_process_lists_what_one_wrote(config_dir, database_url):
     first.extensions["refusals"].flush()
     (refused,) = listed(second.test_client())
     assert refused["source"] == "extole"
+
+
+def test_every_web_process_scrapes_the_same_counts(config_dir, database_url):
+    first, second = (
+        create_app({"TESTING": True}, runtime=Runtime.build(str(config_dir), database_url)) for _ in range(2)
+    )
+    body = json.dumps(referral_event()).encode()
+    sent = {"Content-Type": "application/json", "X-Extole-Signature": "sha256=00"}
+    for app in (first, second, second):
+        assert app.test_client().post("/webhooks/extole", data=body, headers=sent).status_code == 401
+    first.extensions["refusals"].flush()
+    labels = {"source": "extole", "reason": "unauthorized"}
+    # The second scrapes its own unwritten two and the first's written one; the first, all three.
+    assert value(scrape(second.test_client()), "connector_inbound_refused_total", **labels) == 3
+    assert value(scrape(first.test_client()), "connector_inbound_refused_total", **labels) == 3
 
 
 def test_a_signed_event_is_not_a_refusal(client):
