@@ -5,8 +5,9 @@ It may provide push sources (parse inbound webhooks), pull sources (read a partn
 schedule), destinations (plan deliveries and build their requests), key algorithms (how outbound
 calls authenticate) and inbound verifiers (how inbound webhooks authenticate). The core never
 names a partner: it asks the registry for what a config file names and talks to it through the
-classes below. Config schemas subclass the base schemas here (`connector.fields` holds the
-field types they are built from).
+classes below. Config schemas subclass the base schemas (`connector.schemas`, re-exported
+here; `connector.fields` holds the field types they are built from). Plugins import all of
+it, and the helpers they share, from `connector.plugin_api`.
 
 An event walks one way: web → source → `InboundEvent` → destination.plan → `PlannedDelivery` →
 outbox → `Delivery` (claimed) → action.build_request → `OutboundRequest` → http → `HttpResult`
@@ -15,10 +16,10 @@ outbox → `Delivery` (claimed) → action.build_request → `OutboundRequest` �
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from marshmallow import ValidationError, fields, validate, validates_schema
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.fields import (
     MAX_EMAIL,
@@ -43,6 +44,8 @@ from connector.records import (
     InboundEvent,
     KeyScope,
     OutboundRequest,
+    Partner,
+    PartnerKeys,
     PlannedDelivery,
     Poll,
     ReplayGuard,
@@ -52,43 +55,27 @@ from connector.records import (
     Verdict,
     parse_scope,
 )
+from connector.schemas import (
+    InboundAuthSchema,
+    KeyConfigSchema,
+    PartnerConfigSchema,
+    PartnerKeysSchema,
+    PullSourceConfigSchema,
+    SourceConfigSchema,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
-
     from marshmallow import Schema
 
 # Records and field types re-exported, so a plugin imports the contract and nothing else.
-__all__ = [
-    "State",
-    "PENDING",
-    "FINISHED",
-    "STATES",
-    "InboundEvent",
-    "PlannedDelivery",
-    "Delivery",
-    "OutboundRequest",
-    "HttpResult",
-    "Verdict",
-    "Attempt",
-    "Result",
-    "KeyScope",
-    "CircuitScope",
-    "Scope",
-    "parse_scope",
-    "Poll",
-    "ReplayGuard",
-    "ContactAddress",
-    "ContactState",
-    "MAX_EMAIL",
-    "Duration",
-    "Email",
-    "OutboundUrl",
-    "StrictSchema",
-    "normalise_email",
-    "secret_field",
-    "valid_email",
-]
+__all__ = (
+    ["State", "PENDING", "FINISHED", "STATES", "InboundEvent", "PlannedDelivery", "Partner"]
+    + ["PartnerKeys", "Delivery", "OutboundRequest", "HttpResult", "Verdict", "Attempt", "Result"]
+    + ["KeyScope", "CircuitScope", "Scope", "parse_scope", "Poll", "ReplayGuard", "ContactAddress"]
+    + ["ContactState", "MAX_EMAIL", "Duration", "Email", "OutboundUrl", "StrictSchema"]
+    + ["normalise_email", "secret_field", "valid_email", "KeyConfigSchema", "InboundAuthSchema"]
+    + ["SourceConfigSchema", "PullSourceConfigSchema", "PartnerKeysSchema", "PartnerConfigSchema"]
+)
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -127,60 +114,36 @@ class InvalidCredentials(Exception):
     Deliveries on that key are paused, never burned into `dead`."""
 
 
-# -- base config schemas ----------------------------------------------------------------------
-class KeyConfigSchema(StrictSchema):
-    """Common part of `config/keys/<partner_key_id>.yaml`; algorithms add their fields."""
-
-    name = fields.String(required=True)
-    partner_key_id = fields.String(required=True)
-    type = fields.String(load_default="WEBHOOK", validate=validate.OneOf(["WEBHOOK"]))
-    algorithm = fields.String(required=True)
+# -- what the core hands to plugins -----------------------------------------------------------
+class Redacts(Protocol):
+    def text(self, value: str) -> str:
+        """`value` with every configured secret (and every token seen) as ***."""
+        ...
 
 
-class InboundAuthSchema(StrictSchema):
-    """`auth:` of a push source. The loader checks `algorithm` against the registered
-    verifiers and lets the verifier check its secrets."""
+class Http(Protocol):
+    """The core's outbound HTTP client (`connector.http.HttpClient`): pooled sessions, one
+    deadline per request, no redirects, a 1 MiB answer, secrets redacted in every record."""
 
-    algorithm = fields.String(required=True)
-    secrets = fields.List(secret_field(), required=True, validate=validate.Length(min=1))
+    timeout: float
+    redactor: Redacts
 
-
-class SourceConfigSchema(StrictSchema):
-    """`config/sources/<id>.yaml` of a push source (POST /webhooks/<id>)."""
-
-    plugin = fields.String(required=True)
-    auth = fields.Nested(InboundAuthSchema, required=True)
+    def send(self, request: OutboundRequest, credentials: Credentials | None = None) -> HttpResult:
+        """Send once (on a 401, refresh `credentials` and send once more)."""
+        ...
 
 
-class PullSourceConfigSchema(StrictSchema):
-    """`config/sources/<id>.yaml` of a pull source: no `auth`, no webhook route."""
-
-    plugin = fields.String(required=True)
-    poll_interval = Duration(load_default=300.0)
-    lookback = Duration(load_default=7 * 86400.0)
-    environment = fields.String(load_default="production", validate=validate.OneOf(["production", "staging"]))
-    #: Requests (pages read) one poll may send; past it the poll stops early (PageBudgetSpent).
-    max_pages_per_poll = fields.Integer(strict=True, load_default=200, validate=validate.Range(min=1))
-
-    @validates_schema
-    def _poll_interval_at_least_a_second(self, data, **kwargs):
-        if data.get("poll_interval", 1.0) < 1.0:
-            raise ValidationError("must be at least 1s", "poll_interval")
+#: `credentials(partner_key_id)`: the Credentials of a configured key (one per key per process).
+CredentialsFor = Callable[[str], "Credentials"]
 
 
-class PartnerKeysSchema(StrictSchema):
-    production = fields.String(required=True)
-    staging = fields.String(load_default=None)
+class Configuration(Protocol):
+    """The loaded configuration, as a plugin's `check` sees it (read-only)."""
 
-
-class PartnerConfigSchema(StrictSchema):
-    """Common part of `config/partners/<id>.yaml`; destinations add their fields."""
-
-    plugin = fields.String(required=True)
-    enabled = fields.Boolean(load_default=True)
-    sources = fields.List(fields.String(), required=True)
-    keys = fields.Nested(PartnerKeysSchema, required=True)
-    retry_schedule = fields.List(Duration(), load_default=None)
+    directory: Path
+    keys: Mapping[str, Mapping[str, Any]]
+    partners: Mapping[str, Partner]
+    pull_sources: Mapping[str, Mapping[str, Any]]
 
 
 # -- what plugins provide ---------------------------------------------------------------------
@@ -206,11 +169,11 @@ class Source:
     call_schemas: Mapping[str, Mapping] = {}
     call_error_schema: Mapping = {}
 
-    def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
+    def parse(self, body: bytes, source_config: Mapping[str, Any]) -> list[InboundEvent]:
         """Return the events in `body`, or raise `PayloadError` naming every bad path."""
         raise NotImplementedError
 
-    def parse_call(self, kind: str, body: bytes, source_config: dict) -> list[InboundEvent]:
+    def parse_call(self, kind: str, body: bytes, source_config: Mapping[str, Any]) -> list[InboundEvent]:
         """The events of one call of `kind` (a value of `calls`), as `parse` does."""
         raise NotImplementedError
 
@@ -228,7 +191,12 @@ class PullSource:
     config_schema: type[Schema]
 
     def poll(
-        self, source_config: dict, cursor: dict | None, since: float, http, credentials
+        self,
+        source_config: Mapping[str, Any],
+        cursor: dict | None,
+        since: float,
+        http: Http,
+        credentials: CredentialsFor,
     ) -> Iterable[Poll]:
         """Read what happened after `cursor` (None on the first poll: from `since`, a UNIX
         time), yielding pages. `http` is the core's HttpClient (its `send` raises
@@ -237,11 +205,13 @@ class PullSource:
         tried again at the next interval from the last stored cursor."""
         raise NotImplementedError
 
-    def check(self, source_config: dict, config) -> list[str]:
+    def check(self, source_config: Mapping[str, Any], config: Configuration) -> list[str]:
         """Cross-file problems (e.g. a key of the wrong algorithm), as `field: message`."""
         return []
 
-    def verify(self, source_config: dict, http, credentials) -> list[tuple[bool, str]]:
+    def verify(
+        self, source_config: Mapping[str, Any], http: Http, credentials: CredentialsFor
+    ) -> list[tuple[bool, str]]:
         """Live checks for `connector verify <source_id>`: (ok, line) pairs."""
         return []
 
@@ -255,15 +225,17 @@ class Action:
     #: Its deliveries subscribe or unsubscribe a person: they make up a consent story.
     consent: bool = False
 
-    def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
+    def build_request(self, partner: Partner, specs: list[dict]) -> OutboundRequest:
         raise NotImplementedError
 
-    def interpret(self, partner: dict, specs: list[dict], result: HttpResult) -> list[Verdict] | None:
+    def interpret(self, partner: Partner, specs: list[dict], result: HttpResult) -> list[Verdict] | None:
         """Partner-specific reading of an answer, one verdict per spec; None leaves the
         core's default (2xx delivered; 408/429/5xx/network retrying; other 4xx dead)."""
         return None
 
-    def exchange(self, partner: dict, specs: list[dict], send: Callable[[OutboundRequest], HttpResult]):
+    def exchange(
+        self, partner: Partner, specs: list[dict], send: Callable[[OutboundRequest], HttpResult]
+    ) -> list[Verdict] | None:
         """The requests of one attempt, returning `interpret`'s kind of answer. By default one
         request: `build_request`, `send`, `interpret`. Override for a short conversation (read
         a record, then write): `send` goes through the core (credentials, timeouts, redaction)
@@ -271,24 +243,24 @@ class Action:
         ones are logged with it, and None leaves the core's default reading of the last."""
         return self.interpret(partner, specs, send(self.build_request(partner, specs)))
 
-    def notes(self, partner: dict, spec: dict) -> list[str]:
+    def notes(self, partner: Partner, spec: dict) -> list[str]:
         """What `connector preview` should say about this delivery beyond its first request
         (e.g. a follow-up request some answers lead to)."""
         return []
 
-    def batches(self, partner: dict, specs: list[dict]) -> list[list[int]]:
+    def batches(self, partner: Partner, specs: list[dict]) -> list[list[int]]:
         """How due deliveries sharing a batch key split into requests (indexes into `specs`,
         every index once): by default chunks of `max_batch`. Override for size limits."""
         return [
             list(range(i, min(i + self.max_batch, len(specs)))) for i in range(0, len(specs), self.max_batch)
         ]
 
-    def refuse(self, partner: dict, spec: dict) -> str | None:
+    def refuse(self, partner: Partner, spec: dict) -> str | None:
         """Why this delivery can never be sent (it goes dead at once, the rest of its batch
         is still sent), or None."""
         return None
 
-    def part_of_request(self, partner: dict, spec: dict) -> Any:
+    def part_of_request(self, partner: Partner, spec: dict) -> Any:
         """One delivery's share of a batch request body, kept in its attempt log."""
         return self.build_request(partner, [spec]).json
 
@@ -307,22 +279,24 @@ class Destination:
     config_schema: type[Schema]
     actions: dict[str, Action]
 
-    def plan(self, event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
+    def plan(self, event: InboundEvent, partner: Partner) -> list[PlannedDelivery]:
         raise NotImplementedError
 
     def error_details(self, result: HttpResult) -> tuple[str | None, str | None]:
         """The partner's own error code and message in a response, for the attempt log."""
         return None, None
 
-    def verify(self, partner: dict, http, credentials) -> list[tuple[bool, str]]:
+    def verify(self, partner: Partner, http: Http, credentials: CredentialsFor) -> list[tuple[bool, str]]:
         """Live checks for `connector verify`: (ok, line) pairs."""
         return []
 
-    def check(self, partner: dict, config) -> list[str]:
+    def check(self, partner: Partner, config: Configuration) -> list[str]:
         """Cross-file problems (e.g. a source it must not be fed by), as `field: message`."""
         return []
 
-    def read_contact(self, partner: dict, address: ContactAddress, http, credentials) -> list[ContactState]:
+    def read_contact(
+        self, partner: Partner, address: ContactAddress, http: Http, credentials: CredentialsFor
+    ) -> list[ContactState]:
         """What the partner holds now for `address` in each place this partner's deliveries
         change (read live, read-only, for a person's consent story); [] when it keeps nothing
         the connector changes for such an address. A place that cannot be read is a
@@ -351,10 +325,10 @@ class KeyAlgorithm:
     #: Schema of the key file; subclass `KeyConfigSchema`.
     config_schema: type[Schema]
 
-    def credentials(self, key_config: dict, http) -> Credentials:
+    def credentials(self, key_config: Mapping[str, Any], http: Http) -> Credentials:
         raise NotImplementedError
 
-    def shown_headers(self, key_config: dict) -> dict[str, str]:
+    def shown_headers(self, key_config: Mapping[str, Any]) -> dict[str, str]:
         """The headers `apply` adds, with every secret part as *** (for `connector preview`)."""
         return {"Authorization": "***"}
 

@@ -3,9 +3,11 @@ states. Plugins import them from `connector.contract`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 
@@ -28,6 +30,58 @@ STATES = PENDING + FINISHED
 
 
 # -- records ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PartnerKeys:
+    """`keys:` of a partner file: the partner_key_id each environment's calls use."""
+
+    production: str | None = None
+    staging: str | None = None
+
+    def for_environment(self, environment: str) -> str | None:
+        """The key of `environment` ("production", "staging"), None when none is configured."""
+        return {"production": self.production, "staging": self.staging}.get(environment)
+
+    def configured(self) -> dict[str, str]:
+        """{environment: partner_key_id} of the environments that have a key."""
+        return {env: key for env, key in (("production", self.production), ("staging", self.staging)) if key}
+
+
+#: The fields every partner file has (`PartnerConfigSchema`); the rest are its plugin's.
+_COMMON_PARTNER_FIELDS = frozenset({"id", "plugin", "enabled", "sources", "keys", "retry_schedule"})
+
+
+@dataclass(frozen=True, eq=False)
+class Partner:
+    """One `config/partners/<id>.yaml` as its destination's `config_schema` loaded it: the
+    fields every partner has, typed, and the plugin's own fields in `settings` (read-only)."""
+
+    id: str
+    plugin: str = ""
+    sources: tuple[str, ...] = ()
+    keys: PartnerKeys = PartnerKeys()
+    enabled: bool = True
+    retry_schedule: tuple[float, ...] | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, partner_id: str, loaded: Mapping[str, Any]) -> Partner:
+        """A partner from what its schema loaded (the common fields may be left out)."""
+        keys = loaded.get("keys") or {}
+        schedule = loaded.get("retry_schedule")
+        return cls(
+            id=partner_id,
+            plugin=loaded.get("plugin", ""),
+            sources=tuple(loaded.get("sources") or ()),
+            keys=PartnerKeys(keys.get("production"), keys.get("staging")),
+            enabled=loaded.get("enabled", True),
+            retry_schedule=None if schedule is None else tuple(schedule),
+            settings=MappingProxyType({k: v for k, v in loaded.items() if k not in _COMMON_PARTNER_FIELDS}),
+        )
+
+    def key_for(self, environment: str) -> str | None:
+        return self.keys.for_environment(environment)
+
+
 @dataclass(frozen=True)
 class InboundEvent:
     """One accepted event, normalised by its source (email trimmed and lower-cased, a phone

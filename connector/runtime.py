@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from connector.config import Config, load_config
-from connector.contract import Credentials, InboundEvent, PlannedDelivery
+from connector.contract import Credentials, Destination, InboundEvent, Partner, PlannedDelivery
 from connector.http import HttpClient, Redactor
 from connector.migrations import prepare as prepare_schema
 from connector.outbox.engine import default_database_url, make_engine
@@ -66,13 +66,13 @@ class Runtime:
             if action.max_batch > 1
         }
 
-    def destination(self, partner: dict):
-        return self.registry.destinations[partner["plugin"]]
+    def destination(self, partner: Partner) -> Destination:
+        return self.registry.destinations[partner.plugin]
 
     def plan(self, source_id: str, event: InboundEvent) -> list[tuple[str, PlannedDelivery]]:
         """(partner id, planned delivery) for every enabled partner the source feeds."""
         return [
-            (partner["id"], delivery)
+            (partner.id, delivery)
             for partner in self.config.partners_for(source_id)
             for delivery in self.destination(partner).plan(event, partner)
         ]

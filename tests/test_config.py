@@ -10,6 +10,7 @@ import pytest
 from connector.app import create_app
 from connector.cli import main
 from connector.config import ConfigError, load_config
+from connector.contract import PartnerKeys
 from connector.registry import load_registry
 from plugins.listrak.testing import API, TOKEN_URL
 from tests.config_files import update_yaml
@@ -51,9 +52,9 @@ def test_example_config_loads_with_env_values(config_dir, registry, env):
         "secrets": [env["EXTOLE_WEBHOOK_SECRET"]],
     }
     partner = config.partners["listrak"]
-    assert partner["api_url"] == API
-    assert partner["keys"] == {"production": "listrak-production", "staging": "listrak-staging"}
-    assert "extole" in partner["sources"]
+    assert partner.settings["api_url"] == API
+    assert partner.keys == PartnerKeys(production="listrak-production", staging="listrak-staging")
+    assert "extole" in partner.sources
     assert config.settings["retry_schedule"] == [1, 10, 60, 600, 3600, 10800, 43200, 43200]
     assert {env["LISTRAK_CLIENT_SECRET"], env["EXTOLE_WEBHOOK_SECRET"]} <= config.secrets
 
@@ -136,7 +137,7 @@ def test_token_url_is_checked_like_api_url(config_dir, registry, monkeypatch):
 )
 def test_http_is_accepted_for_loopback_hosts(config_dir, registry, monkeypatch, url):
     monkeypatch.setenv("LISTRAK_API_URL", url + "/")
-    assert load_config(config_dir, registry).partners["listrak"]["api_url"] == url
+    assert load_config(config_dir, registry).partners["listrak"].settings["api_url"] == url
 
 
 def test_partner_key_id_must_match_file_stem(config_dir, registry):
@@ -177,7 +178,7 @@ def test_partner_referring_to_a_missing_key_or_source(config_dir, registry):
 
 def test_partner_without_staging_key_is_valid(config_dir, registry):
     edit(config_dir, "partners/listrak.yaml", drop=("keys.staging",))
-    assert load_config(config_dir, registry).partners["listrak"]["keys"]["staging"] is None
+    assert load_config(config_dir, registry).partners["listrak"].keys.staging is None
 
 
 def test_source_without_auth_does_not_start(config_dir, registry):

@@ -7,9 +7,19 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 import pytest
+from marshmallow import fields
 
 from connector.config import ConfigError, load_config
-from connector.contract import InboundVerifier, Plugin, Unauthorized
+from connector.contract import (
+    Action,
+    Destination,
+    InboundVerifier,
+    PartnerConfigSchema,
+    Plugin,
+    Source,
+    StrictSchema,
+    Unauthorized,
+)
 from connector.registry import GROUP, PluginError, load_registry
 from connector.verifiers import Bearer, HttpBasic, StandardWebhooks
 from plugins.extole.auth import ExtoleSignature
@@ -159,3 +169,73 @@ def test_a_plugins_secret_problems_are_named_by_index(installed, config_dir):
     assert exc.value.problems == [
         "config/sources/extole.yaml: auth.secrets.1: must be at least 20 characters"
     ]
+
+
+# -- each plugin is checked against the contract when it registers -------------------------------
+class NoAuthSchema(StrictSchema):
+    plugin = fields.String()
+
+
+class Planless(Destination):
+    name = "planless"
+    config_schema = PartnerConfigSchema
+    actions: dict = {}
+
+
+class TwoArgumentVerifier(InboundVerifier):
+    name = "TWO_ARGUMENTS"
+
+    def verify(self, secrets, headers):  # no body: the core passes three
+        return None
+
+
+class LooseSource(Source):
+    name = "loose"
+    config_schema = NoAuthSchema
+
+    def parse(self, body, source_config):
+        return []
+
+
+class Unbuilt(Action):
+    name = "unbuilt"
+
+
+class OneAction(Destination):
+    name = "one-action"
+    config_schema = PartnerConfigSchema
+    actions = {"unbuilt": Unbuilt()}
+
+    def plan(self, event, partner):
+        return []
+
+
+@pytest.mark.parametrize(
+    ("plugin", "problem"),
+    [
+        (
+            Plugin(name="p", destinations=[Planless()]),
+            "plugin 'p': destination 'planless' does not implement plan()",
+        ),
+        (
+            Plugin(name="p", verifiers=[TwoArgumentVerifier()]),
+            "plugin 'p': inbound verifier 'TWO_ARGUMENTS': verify() must take (secrets, headers, body), "
+            "as the contract says; it takes (secrets, headers)",
+        ),
+        (
+            Plugin(name="p", sources=[LooseSource()]),
+            "plugin 'p': source 'loose': config_schema NoAuthSchema must subclass SourceConfigSchema",
+        ),
+        (
+            Plugin(name="p", destinations=[OneAction()]),
+            "plugin 'p': destination 'one-action' action 'unbuilt' does not implement build_request()",
+        ),
+    ],
+)
+def test_a_plugin_that_does_not_fit_the_contract_fails_at_load_naming_what_is_wrong(
+    installed, plugin, problem
+):
+    installed(EntryPoint("p", plugin))
+    with pytest.raises(PluginError) as exc:
+        load_registry()
+    assert str(exc.value) == problem

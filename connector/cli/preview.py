@@ -78,7 +78,7 @@ def _request_lines(runtime, action, partner, planned) -> list[str]:
 
 
 def _rules(runtime, partner, action, planned, event) -> list[str]:
-    schedule = ", ".join(duration(s) for s in runtime.config.retry_schedule(partner["id"]))
+    schedule = ", ".join(duration(s) for s in runtime.config.retry_schedule(partner.id))
     rules = list(action.notes(partner, planned.spec))  # the partner plugin's own, first
     if planned.contact_key:
         event_time = event.event_time.isoformat(timespec="milliseconds")
@@ -121,7 +121,7 @@ def run(args) -> int:
         print(exc, file=sys.stderr)
         return 2
     out = []
-    fed = [p for p in runtime.config.partners.values() if source_id in p["sources"]]
+    fed = [p for p in runtime.config.partners.values() if source_id in p.sources]
     for event in events:
         address = event.email or (f"phone {event.phone}" if event.phone else "no email")
         out.append(
@@ -129,8 +129,8 @@ def run(args) -> int:
         )
         out += [f"  warning: {warning}" for warning in event.warnings]
         for partner in fed:
-            if not partner["enabled"]:
-                out.append(f"  partner {partner['id']}: disabled (enabled: false): not sent")
+            if not partner.enabled:
+                out.append(f"  partner {partner.id}: disabled (enabled: false): not sent")
         planned_all = runtime.plan(source_id, event)
         if not planned_all:
             out.append("  no delivery: no enabled partner plans anything for this event")

@@ -24,13 +24,13 @@ def _subject(runtime, name: str):
     """(heading, plugin name, the checks to run) for a partner or a pull source, or None."""
     partner = runtime.config.partners.get(name)
     if partner is not None:
-        state = "" if partner["enabled"] else ", disabled"
-        where = partner.get("api_url") or ""
+        state = "" if partner.enabled else ", disabled"
+        where = partner.settings.get("api_url") or ""
         destination = runtime.destination(partner)
-        heading = f"verify {name} (plugin {partner['plugin']}{state}) {where}".rstrip()
+        heading = f"verify {name} (plugin {partner.plugin}{state}) {where}".rstrip()
         return (
             heading,
-            partner["plugin"],
+            partner.plugin,
             lambda: destination.verify(partner, runtime.http, runtime.credentials),
         )
     source = runtime.config.pull_sources.get(name)

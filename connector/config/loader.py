@@ -14,6 +14,7 @@ import yaml
 from marshmallow import Schema, ValidationError, fields
 
 from connector.config.settings import ConnectorSettingsSchema
+from connector.records import Partner
 from connector.registry import Registry
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -32,19 +33,20 @@ class Config:
     keys: dict[str, dict] = field(default_factory=dict)
     sources: dict[str, dict] = field(default_factory=dict)  # push: POST /webhooks/<id>
     pull_sources: dict[str, dict] = field(default_factory=dict)
-    partners: dict[str, dict] = field(default_factory=dict)
+    partners: dict[str, Partner] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
 
     @property
     def all_sources(self) -> dict[str, dict]:
         return {**self.sources, **self.pull_sources}
 
-    def partners_for(self, source_id: str) -> list[dict]:
-        return [p for p in self.partners.values() if p["enabled"] and source_id in p["sources"]]
+    def partners_for(self, source_id: str) -> list[Partner]:
+        return [p for p in self.partners.values() if p.enabled and source_id in p.sources]
 
     def retry_schedule(self, partner_id: str) -> list[float]:
-        partner = self.partners.get(partner_id) or {}
-        return partner.get("retry_schedule") or self.settings["retry_schedule"]
+        partner = self.partners.get(partner_id)
+        schedule = partner.retry_schedule if partner is not None else None
+        return list(schedule) if schedule else self.settings["retry_schedule"]
 
 
 def _flatten(messages, prefix="") -> list[str]:
@@ -247,14 +249,14 @@ def load_config(directory: str | Path, registry: Registry, env=None) -> Config:
                 and not (directory / "keys").joinpath(f"{key_id}.yaml").exists()
             ):
                 loader.problems.append(f"{name}: keys.{env_name}: no key {key_id!r} in keys/")
-        config.partners[path.stem] = {**loaded, "id": path.stem}
+        config.partners[path.stem] = Partner.from_config(path.stem, loaded)
 
     # Checks across files that only a plugin knows (a key of the wrong kind, a loop).
     for source_id, source_config in config.pull_sources.items():
         plugin = registry.pull_sources[source_config["plugin"]]
         loader.problems.extend(f"sources/{source_id}.yaml: {p}" for p in plugin.check(source_config, config))
     for partner_id, partner in config.partners.items():
-        plugin = registry.destinations[partner["plugin"]]
+        plugin = registry.destinations[partner.plugin]
         loader.problems.extend(f"partners/{partner_id}.yaml: {p}" for p in plugin.check(partner, config))
 
     if loader.problems:

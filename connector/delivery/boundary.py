@@ -120,7 +120,7 @@ class Boundary:
     def _attempt(self, group: list[Delivery], attempt: Attempt) -> tuple[list[Verdict], HttpResult | None]:
         first = group[0]
         partner = self.runtime.config.partners.get(first.partner_id)
-        if partner is None or not partner["enabled"]:
+        if partner is None or not partner.enabled:
             return [Verdict(State.DEAD, "partner is no longer configured or enabled")] * len(group), None
         destination = self.runtime.destination(partner)
         action = destination.actions[first.action]

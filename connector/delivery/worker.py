@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from connector.contract import Attempt, Delivery, Result
+from connector.contract import Attempt, Delivery, Partner, Result
 from connector.delivery.boundary import Boundary, Breakers
 from connector.delivery.housekeeper import Housekeeper
 from connector.delivery.planner import Planner
@@ -154,7 +154,7 @@ class Worker:
                 batch.setdefault((c.partner_id, c.action, c.batch_key), []).append(c)
             batches = []
             for (partner_id, action, _), items in batch.items():
-                partner = self.runtime.config.partners.get(partner_id) or {}
+                partner = self.runtime.config.partners.get(partner_id) or Partner(partner_id)
                 try:
                     split = self.batchable[action].batches(partner, [c.spec for c in items])
                 except Exception:  # a plugin bug: one request each, the boundary records it

@@ -309,7 +309,7 @@ def _related(address: ContactAddress, told: list[dict]) -> list[dict]:
 def _read_live(runtime, addresses: list[ContactAddress]) -> list[dict]:
     """Each enabled partner's `read_contact` of each address, side by side, within
     MAX_LIVE_SECONDS (a read that takes longer is reported, not waited for)."""
-    asks = [(p, a) for a in addresses for p in runtime.config.partners.values() if p["enabled"]]
+    asks = [(p, a) for a in addresses for p in runtime.config.partners.values() if p.enabled]
     if not asks:
         return []
     deadline = min(MAX_LIVE_SECONDS, 3 * runtime.http.timeout)
@@ -327,13 +327,13 @@ def _read_live(runtime, addresses: list[ContactAddress]) -> list[dict]:
     out = []
     for future, (partner, address) in futures.items():
         if future.cancelled() or not future.done():
-            states = [ContactState(partner["id"], None, None, error=f"no answer within {deadline:.0f} s")]
+            states = [ContactState(partner.id, None, None, error=f"no answer within {deadline:.0f} s")]
         elif future.exception() is not None:
             exc = future.exception()
-            states = [ContactState(partner["id"], None, None, error=f"{type(exc).__name__}: {exc}")]
+            states = [ContactState(partner.id, None, None, error=f"{type(exc).__name__}: {exc}")]
         else:
             states = future.result()
-        out += [_state_dict(partner["id"], address, state, runtime.redactor) for state in states]
+        out += [_state_dict(partner.id, address, state, runtime.redactor) for state in states]
     return out
 
 

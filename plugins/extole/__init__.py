@@ -1,6 +1,6 @@
 """Extole outbound webhooks (referral opt-in / opt-out events) as a source."""
 
-from connector.contract import Plugin
+from connector.plugin_api import Plugin
 from plugins.extole.auth import ExtoleSignature
 from plugins.extole.source import ExtoleSource
 

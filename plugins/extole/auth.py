@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from connector.contract import InboundVerifier, Unauthorized
-from connector.verifiers import any_equal, hmac_hex, short_hmac_secrets
+from connector.plugin_api import InboundVerifier, Unauthorized, any_equal, hmac_hex, short_hmac_secrets
 from plugins.extole import openapi
 
 DIGESTS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}

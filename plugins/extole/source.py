@@ -17,17 +17,22 @@ from marshmallow import (
     validates_schema,
 )
 
-from connector.contract import (
+from connector.plugin_api import (
     Email,
     InboundAuthSchema,
     InboundEvent,
     PayloadError,
     Source,
     SourceConfigSchema,
+    a_phone_number,
+    check_event_time,
+    no_control_characters,
+    parse_json,
+    phone_digits,
+    plain_loader,
+    problems_at,
+    text_up_to,
 )
-from connector.fields import a_phone_number, no_control_characters, phone_digits, text_up_to
-from connector.inbound_json import parse_json
-from connector.payloads import check_event_time, plain_loader, problems_at
 from plugins.extole import openapi
 
 MAX_EVENTS = 1000

@@ -1,6 +1,6 @@
 """Listrak Email API (Contact, profile fields) as a destination, with OAUTH_LISTRAK keys."""
 
-from connector.contract import Plugin
+from connector.plugin_api import Plugin
 from plugins.listrak.destination import ListrakDestination
 from plugins.listrak.oauth import ListrakOAuthAlgorithm
 

@@ -3,7 +3,7 @@ benchmarks, registered through the `connector.commands` entry points."""
 
 from __future__ import annotations
 
-from connector.cli.serving import serve
+from connector.plugin_api import serve
 
 
 def register(subparsers) -> None:

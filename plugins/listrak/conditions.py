@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 from marshmallow import ValidationError, fields, post_load, validates_schema
 
-from connector.contract import StrictSchema
+from connector.plugin_api import StrictSchema
 
 OPERATORS = ("is", "is_not", "exists", "contains", "starts_with", "ends_with", "gt", "lt")
 MISSING = object()

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from connector.contract import ContactAddress, ContactState, InvalidCredentials, OutboundRequest
+from connector.plugin_api import (
+    ContactAddress,
+    ContactState,
+    InvalidCredentials,
+    OutboundRequest,
+    Partner,
+)
 from plugins.listrak.contacts import contact_key
 from plugins.listrak.sms import sms_contact_key, sms_place
 
@@ -79,14 +85,14 @@ def _reached(state: str) -> bool | None:
     return {"Subscribed": True, "Unsubscribed": False}.get(state)
 
 
-def _email_states(partner: dict, email: str, http, credentials) -> list[ContactState]:
+def _email_states(partner: Partner, email: str, http, credentials) -> list[ContactState]:
     found = []
-    for environment, key_id in _keys(partner["keys"]):
+    for environment, key_id in _keys(partner.keys.configured()):
         reader = _Reader(http, credentials, key_id)
-        for list_id in partner["subscription_list_ids"]:
-            place = _label(f"email list {list_id}", environment, partner["keys"])
+        for list_id in partner.settings["subscription_list_ids"]:
+            place = _label(f"email list {list_id}", environment, partner.keys.configured())
             key = contact_key(partner, environment, list_id, email)
-            url = f"{partner['api_url']}/List/{list_id}/Contact/{quote(email, safe='@')}"
+            url = f"{partner.settings['api_url']}/List/{list_id}/Contact/{quote(email, safe='@')}"
             try:
                 result, line = reader.get(url)
             except InvalidCredentials as exc:
@@ -104,8 +110,8 @@ def _email_states(partner: dict, email: str, http, credentials) -> list[ContactS
     return found
 
 
-def _sms_states(partner: dict, phone: str, http, credentials) -> list[ContactState]:
-    sms = partner["sms"]
+def _sms_states(partner: Partner, phone: str, http, credentials) -> list[ContactState]:
+    sms = partner.settings["sms"]
     code_id, list_id = sms["sender_code_id"], sms["phone_list_id"]
     found = []
     for environment, key_id in _keys(sms["keys"]):
@@ -146,9 +152,9 @@ def _sms_states(partner: dict, phone: str, http, credentials) -> list[ContactSta
     return found
 
 
-def read_contact(partner: dict, address: ContactAddress, http, credentials) -> list[ContactState]:
+def read_contact(partner: Partner, address: ContactAddress, http, credentials) -> list[ContactState]:
     if address.kind == "email":
         return _email_states(partner, address.value, http, credentials)
-    if address.kind == "phone" and partner.get("sms"):
+    if address.kind == "phone" and partner.settings.get("sms"):
         return _sms_states(partner, address.value, http, credentials)
     return []

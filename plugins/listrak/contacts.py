@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from connector.contract import Action, OutboundRequest, State, Verdict
+from connector.plugin_api import Action, OutboundRequest, Partner, State, Verdict
 
 WHEN_NEWER = "when_newer"
 #: Listrak's answers to an opt-out that mean the contact already is where we want it.
@@ -55,7 +55,7 @@ class ContactSubscription(Action):
     name = "contact_subscription"
     consent = True
 
-    def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
+    def build_request(self, partner: Partner, specs: list[dict]) -> OutboundRequest:
         (spec,) = specs
         body = {"emailAddress": spec["email"], "subscriptionState": spec["state"]}
         if spec["state"] == "Subscribed":
@@ -65,7 +65,7 @@ class ContactSubscription(Action):
         params = {"overrideUnsubscribe": "true"} if spec.get("override") else {}
         return OutboundRequest(
             "POST",
-            f"{partner['api_url']}/List/{spec['list_id']}/Contact",
+            f"{partner.settings['api_url']}/List/{spec['list_id']}/Contact",
             params=params,
             json=body,
             headers={"Content-Type": "application/json"},
@@ -87,7 +87,8 @@ class ContactSubscription(Action):
         if spec.get("resubscribe") != WHEN_NEWER or spec["state"] != "Subscribed" or not unsubscribed:
             return self.interpret(partner, specs, result)
         email = quote(spec["email"], safe="@")
-        contact = send(OutboundRequest("GET", f"{partner['api_url']}/List/{spec['list_id']}/Contact/{email}"))
+        api = partner.settings["api_url"]
+        contact = send(OutboundRequest("GET", f"{api}/List/{spec['list_id']}/Contact/{email}"))
         if not contact.ok:
             return None  # the core's reading of the GET: 5xx and 429 retry the whole attempt
         unsubscribed_at = unsubscribe_date(contact.body)
@@ -123,8 +124,9 @@ class ContactSubscription(Action):
     def notes(self, partner, spec):
         if spec.get("resubscribe") != WHEN_NEWER or spec["state"] != "Subscribed":
             return []
+        api = partner.settings["api_url"]
         return [
-            f"if Listrak answers {UNSUBSCRIBED}: GET {partner['api_url']}/List/{spec['list_id']}/Contact/"
+            f"if Listrak answers {UNSUBSCRIBED}: GET {api}/List/{spec['list_id']}/Contact/"
             f"{spec['email']}, then the same POST with ?overrideUnsubscribe=true only if this opt-in "
             "is newer than the contact's unsubscribeDate (resubscribe: when_newer); otherwise skipped"
         ]

@@ -7,15 +7,23 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from connector.contract import (
+from connector.plugin_api import (
+    CODE_KEYS,
+    MESSAGE_KEYS,
+    Configuration,
+    ContactAddress,
+    ContactState,
+    CredentialsFor,
     Destination,
+    Http,
     InboundEvent,
     OutboundUrl,
+    Partner,
     PartnerConfigSchema,
     PlannedDelivery,
     StrictSchema,
+    readable,
 )
-from connector.storable import CODE_KEYS, MESSAGE_KEYS, readable
 from plugins.listrak.contacts import WHEN_NEWER, ContactSubscription, contact_key
 from plugins.listrak.mappings import mappings_field, plan_mappings
 from plugins.listrak.profile_fields import (
@@ -92,13 +100,15 @@ class ListrakPartnerSchema(PartnerConfigSchema):
         return data
 
 
-def segmentation_fields_for(partner: dict, list_id: int) -> dict[str, int]:
+def segmentation_fields_for(partner: Partner, list_id: int) -> dict[str, int]:
     """{profile attribute: field id} on one of the partner's lists."""
-    return partner.get("segmentation_fields_by_list", {}).get(list_id, partner["segmentation_fields"])
+    return partner.settings.get("segmentation_fields_by_list", {}).get(
+        list_id, partner.settings["segmentation_fields"]
+    )
 
 
-def key_for(partner: dict, environment: str) -> str | None:
-    return partner["keys"].get(environment)
+def key_for(partner: Partner, environment: str) -> str | None:
+    return partner.key_for(environment)
 
 
 class ListrakDestination(Destination):
@@ -116,15 +126,17 @@ class ListrakDestination(Destination):
             )
         }
 
-    def plan(self, event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
+    def plan(self, event: InboundEvent, partner: Partner) -> list[PlannedDelivery]:
         if event.type in ("opt_in", "opt_out"):
             # One delivery per list: each list keeps its own consent order (contact_key).
-            return [self._plan_subscription(event, partner, i) for i in partner["subscription_list_ids"]]
+            return [
+                self._plan_subscription(event, partner, i) for i in partner.settings["subscription_list_ids"]
+            ]
         if event.type in SMS_TYPES:
             return plan_sms(event, partner)
         return plan_mappings(event, partner)  # Segment-style track / identify events
 
-    def _plan_subscription(self, event: InboundEvent, partner: dict, list_id: int) -> PlannedDelivery:
+    def _plan_subscription(self, event: InboundEvent, partner: Partner, list_id: int) -> PlannedDelivery:
         opt_in = event.type == "opt_in"
         spec = {"list_id": list_id, "email": event.email, "state": "Subscribed" if opt_in else "Unsubscribed"}
         person = event.payload.get("person", {})
@@ -134,17 +146,17 @@ class ListrakDestination(Destination):
                 for attribute, field_id in segmentation_fields_for(partner, list_id).items()
                 if person.get(attribute) not in (None, "")
             ]
-            if partner["resubscribe"] is True:
+            if partner.settings["resubscribe"] is True:
                 spec["override"] = True
-            elif partner["resubscribe"] == WHEN_NEWER:
+            elif partner.settings["resubscribe"] == WHEN_NEWER:
                 spec.update(resubscribe=WHEN_NEWER, event_time=event.event_time.timestamp())
-            if partner["send_external_contact_id"] and person.get("partner_user_id"):
+            if partner.settings["send_external_contact_id"] and person.get("partner_user_id"):
                 spec["external_id"] = person["partner_user_id"]
         key_id = key_for(partner, event.environment)
         skip = None
-        if opt_in and not partner["send_opt_ins"]:
+        if opt_in and not partner.settings["send_opt_ins"]:
             skip = "send_opt_ins is off for this partner"
-        elif not opt_in and not partner["send_opt_outs"]:
+        elif not opt_in and not partner.settings["send_opt_outs"]:
             skip = "send_opt_outs is off for this partner"
         elif key_id is None:
             skip = f"{event.environment} event and no {event.environment} key is configured"
@@ -156,18 +168,20 @@ class ListrakDestination(Destination):
             skip_reason=skip,
         )
 
-    def verify(self, partner, http, credentials):
+    def verify(self, partner: Partner, http: Http, credentials: CredentialsFor) -> list[tuple[bool, str]]:
         from plugins.listrak.sms_checks import verify_sms
         from plugins.listrak.verify import verify
 
         return verify(partner, http, credentials) + verify_sms(partner, http, credentials)
 
-    def check(self, partner, config):
+    def check(self, partner: Partner, config: Configuration) -> list[str]:
         from plugins.listrak.sms_checks import check
 
         return check(partner, config)
 
-    def read_contact(self, partner, address, http, credentials):
+    def read_contact(
+        self, partner: Partner, address: ContactAddress, http: Http, credentials: CredentialsFor
+    ) -> list[ContactState]:
         from plugins.listrak.contact_state import read_contact
 
         return read_contact(partner, address, http, credentials)

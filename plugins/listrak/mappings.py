@@ -19,7 +19,7 @@ import re
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from connector.contract import InboundEvent, PlannedDelivery, StrictSchema, valid_email
+from connector.plugin_api import InboundEvent, Partner, PlannedDelivery, StrictSchema, valid_email
 from plugins.listrak.conditions import MISSING, ConditionSchema, Scalar, dotted_path, holds, resolve
 from plugins.listrak.profile_fields import (
     UpdateEmailContactProfileFields,
@@ -130,10 +130,12 @@ def matches(mapping: dict, payload: dict) -> bool:
 
 
 # -- planning ---------------------------------------------------------------------------------
-def plan_mappings(event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
+def plan_mappings(event: InboundEvent, partner: Partner) -> list[PlannedDelivery]:
     """One delivery per mapping whose trigger the event meets, in mapping order."""
     return [
-        _plan(event, partner, mapping) for mapping in partner["mappings"] if matches(mapping, event.payload)
+        _plan(event, partner, mapping)
+        for mapping in partner.settings["mappings"]
+        if matches(mapping, event.payload)
     ]
 
 
@@ -234,8 +236,8 @@ def batch_key(partner_id: str, environment: str, list_id: int) -> str:
     return f"{partner_id}|{environment}|{list_id}"
 
 
-def _plan(event: InboundEvent, partner: dict, mapping: dict) -> PlannedDelivery:
-    key_id = partner["keys"].get(event.environment)
+def _plan(event: InboundEvent, partner: Partner, mapping: dict) -> PlannedDelivery:
+    key_id = partner.key_for(event.environment)
     batching = mapping["enable_batching"]
     action = ACTION if batching else UpdateEmailContactProfileFieldsUnbatched.name
     spec: dict = {"mapping": mapping["name"], "event_time": event.event_time.timestamp()}
@@ -262,6 +264,6 @@ def _plan(event: InboundEvent, partner: dict, mapping: dict) -> PlannedDelivery:
         action=action,
         spec=spec,
         partner_key_id=key_id,
-        contact_key=contact_key(partner["id"], event.environment, spec["list_id"], spec["email"], ids),
-        batch_key=batch_key(partner["id"], event.environment, spec["list_id"]) if batching else None,
+        contact_key=contact_key(partner.id, event.environment, spec["list_id"], spec["email"], ids),
+        batch_key=batch_key(partner.id, event.environment, spec["list_id"]) if batching else None,
     )

@@ -12,17 +12,21 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from marshmallow import fields
 
-from connector import metrics, transport
-from connector.contract import (
+from connector.plugin_api import (
     Credentials,
     InvalidCredentials,
     KeyAlgorithm,
     KeyConfigSchema,
     OutboundRequest,
     OutboundUrl,
+    bounded_session,
+    count_token_fetch,
+    cut,
+    error_code,
+    redirect_refused,
     secret_field,
+    time_left,
 )
-from connector.storable import cut, error_code
 
 #: Refresh this many seconds before `expires_in` runs out (Listrak issues ~3599 s tokens).
 LEEWAY = 60
@@ -39,7 +43,7 @@ class TokenError(Exception):
 def refuse_redirect(response):
     """authlib's access_token_response hook: a 3xx is no token (and is not followed)."""
     if 300 <= response.status_code < 400:
-        raise TokenError(transport.redirect_refused(response))
+        raise TokenError(redirect_refused(response))
     return response
 
 
@@ -64,7 +68,7 @@ class ListrakOAuth(Credentials):
             scope=key_config.get("scope") or None,
             leeway=LEEWAY,
         )
-        transport.bounded(self.oauth, timeout)
+        bounded_session(self.oauth, timeout)
         self.oauth.register_compliance_hook("access_token_response", refuse_redirect)
         self._lock = threading.Lock()
         self._token = None
@@ -80,33 +84,31 @@ class ListrakOAuth(Credentials):
             if time.monotonic() < self._refused_until:
                 raise InvalidCredentials(self._refusal)
             try:
-                token = self.oauth.fetch_token(
-                    timeout=transport.time_left(self.timeout), allow_redirects=False
-                )
+                token = self.oauth.fetch_token(timeout=time_left(self.timeout), allow_redirects=False)
             except OAuthError as exc:
                 error = error_code(exc.error) or ""  # any JSON value, as text on one line
                 if error.lower() in INVALID_ERRORS:
                     self._refusal = f"token endpoint refused the credentials ({error})"
                     self._refused_until = time.monotonic() + REFUSAL_MEMORY
-                    metrics.TOKEN_FETCHES.labels(key=self.key_id, result="refused").inc()
+                    count_token_fetch(self.key_id, "refused")
                     raise InvalidCredentials(self._refusal) from exc
-                metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
+                count_token_fetch(self.key_id, "error")
                 raise TokenError(f"token endpoint error: {error or 'no error code'}") from exc
             except RecursionError as exc:  # JSON nested past what the parser reads
-                metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
+                count_token_fetch(self.key_id, "error")
                 raise TokenError("token endpoint answer is JSON nested too deep to read") from exc
             except (TypeError, ValueError) as exc:  # not a JSON object, or expires_in not a number
-                metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
+                count_token_fetch(self.key_id, "error")
                 raise TokenError(f"token endpoint answer is unreadable: {cut(str(exc), 200)}") from exc
             except Exception:
-                metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
+                count_token_fetch(self.key_id, "error")
                 raise
             access = token.get("access_token")
             if not isinstance(access, str) or not access:
-                metrics.TOKEN_FETCHES.labels(key=self.key_id, result="error").inc()
+                count_token_fetch(self.key_id, "error")
                 shown = "no access_token" if not access else "an access_token that is not a string"
                 raise TokenError(f"token endpoint response has {shown}")
-            metrics.TOKEN_FETCHES.labels(key=self.key_id, result="ok").inc()
+            count_token_fetch(self.key_id, "ok")
             self._token = token
             return token["access_token"]
 

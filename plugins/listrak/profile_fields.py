@@ -11,8 +11,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from connector.contract import Action, OutboundRequest, State, Verdict
-from connector.storable import CODE_KEYS, MESSAGE_KEYS, readable
+from connector.plugin_api import (
+    CODE_KEYS,
+    MESSAGE_KEYS,
+    Action,
+    OutboundRequest,
+    Partner,
+    State,
+    Verdict,
+    readable,
+)
 
 #: Contacts per request. Each request starts one list import in Listrak, so fewer, larger
 #: requests are kinder to it than one per event; 500 contacts stay near 60 KB (one check-box
@@ -69,7 +77,7 @@ class UpdateEmailContactProfileFields(Action):
     name = "update_email_contact_profile_fields"
     max_batch = CHUNK_SIZE
 
-    def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
+    def build_request(self, partner: Partner, specs: list[dict]) -> OutboundRequest:
         lists = sorted({spec["list_id"] for spec in specs})
         if len(lists) != 1:
             raise ValueError(f"one request per list, got specs for lists {lists}")
@@ -85,15 +93,15 @@ class UpdateEmailContactProfileFields(Action):
         ]
         return OutboundRequest(
             "POST",
-            f"{partner['api_url']}/List/{lists[0]}/Contact/SegmentationField",
+            f"{partner.settings['api_url']}/List/{lists[0]}/Contact/SegmentationField",
             json=body,
             headers={"Content-Type": "application/json"},
         )
 
-    def notes(self, partner: dict, spec: dict) -> list[str]:
+    def notes(self, partner: Partner, spec: dict) -> list[str]:
         return list(spec.get("notes") or ())  # fields a mapping left out, and why
 
-    def interpret(self, partner: dict, specs: list[dict], result) -> list[Verdict] | None:
+    def interpret(self, partner: Partner, specs: list[dict], result) -> list[Verdict] | None:
         contacts, overridden = merge(specs)
         if result.ok:
             return [

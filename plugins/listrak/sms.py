@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from connector.contract import (
+from connector.plugin_api import (
     Action,
     InboundEvent,
     OutboundRequest,
     OutboundUrl,
+    Partner,
     PartnerKeysSchema,
     PlannedDelivery,
     State,
@@ -61,15 +62,15 @@ def sms_place(sender_code_id, phone_list_id) -> str:
     return f"SMS list {phone_list_id} (sender code {sender_code_id})"
 
 
-def sms_contact_key(partner: dict, environment: str, sender_code_id, phone_list_id, phone: str) -> str:
-    return f"{partner['id']}|{environment}|sms:{sender_code_id}:{phone_list_id}|{phone}"
+def sms_contact_key(partner: Partner, environment: str, sender_code_id, phone_list_id, phone: str) -> str:
+    return f"{partner.id}|{environment}|sms:{sender_code_id}:{phone_list_id}|{phone}"
 
 
-def plan_sms(event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
+def plan_sms(event: InboundEvent, partner: Partner) -> list[PlannedDelivery]:
     """One delivery for an SMS consent event: the partner's phone list, ordered per number."""
     opt_in = event.type == "sms_opt_in"
     spec: dict = {"phone": event.phone, "state": SUBSCRIBED if opt_in else UNSUBSCRIBED}
-    sms = partner.get("sms")
+    sms = partner.settings.get("sms")
     if sms is None:
         return [PlannedDelivery(SmsSubscription.name, spec, None, skip_reason=NO_SMS_BLOCK)]
     spec.update(sender_code_id=sms["sender_code_id"], phone_list_id=sms["phone_list_id"])
@@ -101,11 +102,11 @@ def _new_contact(event: InboundEvent) -> dict:
     return contact
 
 
-def _base(partner: dict) -> str:
-    return partner["sms"]["api_url"]
+def _base(partner: Partner) -> str:
+    return partner.settings["sms"]["api_url"]
 
 
-def _subscribe(partner: dict, spec: dict) -> OutboundRequest:
+def _subscribe(partner: Partner, spec: dict) -> OutboundRequest:
     return OutboundRequest(
         "POST",
         f"{_base(partner)}/ShortCode/{spec['sender_code_id']}/Contact/{spec['phone']}"
@@ -113,7 +114,7 @@ def _subscribe(partner: dict, spec: dict) -> OutboundRequest:
     )
 
 
-def _create(partner: dict, spec: dict) -> OutboundRequest:
+def _create(partner: Partner, spec: dict) -> OutboundRequest:
     return OutboundRequest(
         "POST",
         f"{_base(partner)}/ShortCode/{spec['sender_code_id']}/PhoneList/{spec['phone_list_id']}/Contact",
@@ -122,7 +123,7 @@ def _create(partner: dict, spec: dict) -> OutboundRequest:
     )
 
 
-def _unsubscribe(partner: dict, spec: dict) -> OutboundRequest:
+def _unsubscribe(partner: Partner, spec: dict) -> OutboundRequest:
     return OutboundRequest(
         "DELETE",
         f"{_base(partner)}/ShortCode/{spec['sender_code_id']}/ContactUnsubscribe/{spec['phone']}"
@@ -141,13 +142,13 @@ class SmsSubscription(Action):
     name = "sms_subscription"
     consent = True
 
-    def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
+    def build_request(self, partner: Partner, specs: list[dict]) -> OutboundRequest:
         """The attempt's first request (what `connector preview` shows)."""
         (spec,) = specs
         return _subscribe(partner, spec) if spec["state"] == SUBSCRIBED else _unsubscribe(partner, spec)
 
-    def refuse(self, partner: dict, spec: dict) -> str | None:
-        if partner.get("sms") is None:
+    def refuse(self, partner: Partner, spec: dict) -> str | None:
+        if partner.settings.get("sms") is None:
             return "the partner's sms: block was removed after this delivery was planned"
         return None
 

@@ -5,15 +5,18 @@ phone list (`GET /ShortCode/{id}/PhoneList/{id}`)."""
 
 from __future__ import annotations
 
-from connector.contract import OutboundRequest
+from connector.plugin_api import (
+    OutboundRequest,
+    Partner,
+)
 from plugins.listrak.oauth import ListrakOAuthAlgorithm
 from plugins.listrak.sms import phone_list_url, sms_place
 from plugins.listrak.verify import failure, tokens
 
 
-def check(partner: dict, config) -> list[str]:
+def check(partner: Partner, config) -> list[str]:
     """Problems with the keys the `sms:` block names, as `sms.keys.<environment>: …`."""
-    sms = partner.get("sms")
+    sms = partner.settings.get("sms")
     if sms is None:
         return []
     problems = []
@@ -43,8 +46,8 @@ def _data(result):
     return data if isinstance(data, dict) else {}
 
 
-def verify_sms(partner: dict, http, credentials) -> list[tuple[bool, str]]:
-    sms = partner.get("sms")
+def verify_sms(partner: Partner, http, credentials) -> list[tuple[bool, str]]:
+    sms = partner.settings.get("sms")
     if not sms:
         return []
     api, code_id, list_id = sms["api_url"], sms["sender_code_id"], sms["phone_list_id"]

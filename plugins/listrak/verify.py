@@ -10,7 +10,11 @@ bulk route has no read-only form: it is probed with an empty array, which import
 
 from __future__ import annotations
 
-from connector.contract import InvalidCredentials, OutboundRequest
+from connector.plugin_api import (
+    InvalidCredentials,
+    OutboundRequest,
+    Partner,
+)
 from plugins.listrak.profile_fields import BETA_ADVICE, NO_BETA_ACCESS
 
 _FIELD_PREFIX = "profile field"
@@ -25,15 +29,16 @@ def failure(result) -> str:
     return " ".join(p for p in (f"HTTP {result.status}", code and f"{code}:", message) if p)
 
 
-def _fields_to_check(partner: dict) -> dict[int, list[tuple[str, int]]]:
+def _fields_to_check(partner: Partner) -> dict[int, list[tuple[str, int]]]:
     """{list id: [(what uses it, field id)]}: each subscription list's attributes, then the
     field ids of mappings whose list id is fixed in the config."""
-    by_list = partner.get("segmentation_fields_by_list") or {}
+    by_list = partner.settings.get("segmentation_fields_by_list") or {}
     wanted: dict[int, list[tuple[str, int]]] = {
-        list_id: list(by_list.get(list_id, partner["segmentation_fields"]).items())
-        for list_id in partner.get("subscription_list_ids") or [partner["subscription_list_id"]]
+        list_id: list(by_list.get(list_id, partner.settings["segmentation_fields"]).items())
+        for list_id in partner.settings.get("subscription_list_ids")
+        or [partner.settings["subscription_list_id"]]
     }
-    for mapping in partner.get("mappings") or []:
+    for mapping in partner.settings.get("mappings") or []:
         list_id = mapping.get("list_id")
         if not isinstance(list_id, int):
             continue  # read from each event: nothing fixed to check
@@ -90,12 +95,12 @@ def _list_fields(http, creds, api: str, list_id: int) -> tuple[dict[int, str] | 
     return found, f"{len(group_rows)} field group(s)"
 
 
-def _bulk_route(partner: dict, http, working: list, list_id: int) -> list[tuple[bool, str]]:
+def _bulk_route(partner: Partner, http, working: list, list_id: int) -> list[tuple[bool, str]]:
     """One probe per key: the Beta permission belongs to the integration, not to a list."""
-    used_by = ", ".join(repr(m.get("name", "?")) for m in partner.get("mappings") or [])
+    used_by = ", ".join(repr(m.get("name", "?")) for m in partner.settings.get("mappings") or [])
     checks = []
     for key_id, creds in working:
-        url = f"{partner['api_url']}/List/{list_id}/Contact/SegmentationField"
+        url = f"{partner.settings['api_url']}/List/{list_id}/Contact/SegmentationField"
         result = http.send(
             OutboundRequest("POST", url, json=[], headers={"Content-Type": "application/json"}), creds
         )
@@ -112,10 +117,10 @@ def _bulk_route(partner: dict, http, working: list, list_id: int) -> list[tuple[
     return checks
 
 
-def verify(partner: dict, http, credentials) -> list[tuple[bool, str]]:
+def verify(partner: Partner, http, credentials) -> list[tuple[bool, str]]:
     """(ok, line) per check; `credentials(partner_key_id)` gives a key's Credentials."""
-    api = partner["api_url"]
-    checks, working = tokens(partner["keys"], api, credentials, http.redactor)
+    api = partner.settings["api_url"]
+    checks, working = tokens(partner.keys.configured(), api, credentials, http.redactor)
     for list_id, wanted in _fields_to_check(partner).items():
         if not working:
             checks.append((False, f"list {list_id}: not checked (no key could fetch a token)"))
@@ -154,7 +159,7 @@ def verify(partner: dict, http, credentials) -> list[tuple[bool, str]]:
                 checks.append(
                     (False, f"{_FIELD_PREFIX} {field_id} ({used_by}): not in list {list_id} (searched {how})")
                 )
-    if partner.get("mappings") and working:
-        fixed = [m["list_id"] for m in partner["mappings"] if isinstance(m.get("list_id"), int)]
-        checks += _bulk_route(partner, http, working, (fixed or partner["subscription_list_ids"])[0])
+    if partner.settings.get("mappings") and working:
+        fixed = [m["list_id"] for m in partner.settings["mappings"] if isinstance(m.get("list_id"), int)]
+        checks += _bulk_route(partner, http, working, (fixed or partner.settings["subscription_list_ids"])[0])
     return checks

@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from connector.contract import InboundEvent
+from connector.plugin_api import InboundEvent
 
 #: Fixed namespace of this source's messageIds (never change it: ids would all change).
 NAMESPACE = uuid.UUID("7f0c6d2e-4a55-5b9e-9a1c-2d1e8c3b6a10")

@@ -23,7 +23,7 @@ import copy
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from connector.contract import InboundEvent
+from connector.plugin_api import InboundEvent
 from plugins.listrak_activity.events import membership_change, parse_time
 from plugins.listrak_activity.reading import Reader, Refused
 from plugins.listrak_activity.users import field_value

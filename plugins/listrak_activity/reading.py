@@ -11,8 +11,17 @@ import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
-from connector.contract import HttpResult, OutboundRequest, PollFailed
-from connector.storable import CODE_KEYS, MAX_CODE, MAX_MESSAGE, MESSAGE_KEYS, cut, readable
+from connector.plugin_api import (
+    CODE_KEYS,
+    MAX_CODE,
+    MAX_MESSAGE,
+    MESSAGE_KEYS,
+    HttpResult,
+    OutboundRequest,
+    PollFailed,
+    cut,
+    readable,
+)
 
 PAGE = 5000  # Listrak's largest `count`
 SMALLEST_PAGE = 100

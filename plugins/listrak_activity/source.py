@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from marshmallow import fields, validate
 
-from connector.contract import OutboundUrl, Poll, PullSource, PullSourceConfigSchema
+from connector.plugin_api import OutboundUrl, Poll, PullSource, PullSourceConfigSchema
 from plugins.listrak_activity.events import Message, identify, iso, parse_time
 from plugins.listrak_activity.membership import Membership
 from plugins.listrak_activity.reading import Reader, Refused, single
@@ -112,7 +112,7 @@ class ListrakActivitySource(PullSource):
                 f"Listrak's Email API needs an {KEY_ALGORITHM} key"
             )
         for partner_id, partner in sorted(config.partners.items()):
-            if partner["plugin"] == LISTRAK_DESTINATION and source_config["id"] in partner["sources"]:
+            if partner.plugin == LISTRAK_DESTINATION and source_config["id"] in partner.sources:
                 problems.append(
                     f"partners/{partner_id}.yaml feeds source {source_config['id']!r} to Listrak partner "
                     f"{partner_id!r}: Listrak's own email activity would go back to Listrak (a loop); "

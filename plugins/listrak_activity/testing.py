@@ -9,15 +9,16 @@ import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from plugins.listrak.testing import API, TEST_ENV, TOKEN_URL
 from plugins.listrak_activity.events import Message, identify, membership_change, parse_time
 
+#: The Listrak plugin's unit-test URLs and its production and staging clients
+#: (plugins/listrak/testing.py's TEST_ENV: the example config reads both plugins' keys from the
+#: same variables), so the in-process sandbox accepts the unit tests' keys;
+#: tests/plugins/test_listrak_activity_config.py checks the two copies agree.
+API = "https://api.listrak.test/email/v1"
+TOKEN_URL = "https://auth.listrak.test/OAuth2/Token"
+UNIT_CLIENTS = {"prod-client": "prod-secret-value", "staging-client": "staging-secret-value"}
 LIST_ID, USER_ID_FIELD = 12345, 1006
-#: The clients of TEST_ENV, so the in-process sandbox accepts the unit tests' keys.
-UNIT_CLIENTS = {
-    TEST_ENV["LISTRAK_CLIENT_ID"]: TEST_ENV["LISTRAK_CLIENT_SECRET"],
-    TEST_ENV["LISTRAK_STAGING_CLIENT_ID"]: TEST_ENV["LISTRAK_STAGING_CLIENT_SECRET"],
-}
 FROM_EMAIL = "rewards@example.com"
 
 

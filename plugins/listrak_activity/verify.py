@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from connector.contract import InvalidCredentials, OutboundRequest
-from plugins.listrak.verify import _list_fields
+from connector.plugin_api import InvalidCredentials, OutboundRequest
 from plugins.listrak_activity.reading import failure
 
 
@@ -20,6 +19,29 @@ def _when(at: float) -> str:
 
 def _get(http, creds, url: str, params: dict | None = None):
     return http.send(OutboundRequest("GET", url, params=params or {}), creds)
+
+
+def _list_fields(http, creds, api: str, list_id: int) -> tuple[dict[int, str] | None, str]:
+    """{field id: description} over every field group of the list, or (None, why not): Listrak
+    has no list-wide field listing, so one GET per field group."""
+    groups = _get(http, creds, f"{api}/List/{list_id}/SegmentationFieldGroup")
+    if not groups.ok:
+        return None, f"field groups unreadable: {failure(groups)}"
+    found: dict[int, str] = {}
+    group_rows = (groups.body or {}).get("data") or []
+    for group in group_rows:
+        group_id = group.get("segmentationFieldGroupId")
+        result = _get(
+            http, creds, f"{api}/List/{list_id}/SegmentationFieldGroup/{group_id}/SegmentationField"
+        )
+        if not result.ok:
+            return None, f"fields of group {group_id} unreadable: {failure(result)}"
+        for row in (result.body or {}).get("data") or []:
+            found[row.get("segmentationFieldId")] = (
+                f"{row.get('segmentationFieldName')!r}, {row.get('dataType')}, "
+                f"group {group.get('segmentationFieldGroupName')!r}"
+            )
+    return found, f"{len(group_rows)} field group(s)"
 
 
 def _token(source: dict, credentials, redactor) -> tuple[tuple[bool, str], object | None]:

@@ -8,8 +8,7 @@ import base64
 import binascii
 import hashlib
 
-from connector.contract import InboundVerifier, Unauthorized
-from connector.verifiers import any_equal, hmac_hex, short_hmac_secrets
+from connector.plugin_api import InboundVerifier, Unauthorized, any_equal, hmac_hex, short_hmac_secrets
 from plugins.segment import openapi
 
 

@@ -4,7 +4,7 @@ receives, injects faults) for demos, tests and benchmarks, registered through th
 
 from __future__ import annotations
 
-from connector.cli.serving import serve
+from connector.plugin_api import serve
 
 
 def register(subparsers) -> None:

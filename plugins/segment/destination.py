@@ -15,17 +15,26 @@ import json
 import time
 from datetime import UTC, datetime
 
-from connector.contract import (
+from connector.plugin_api import (
+    CODE_KEYS,
+    MAX_CODE,
+    MAX_MESSAGE,
+    MESSAGE_KEYS,
     Action,
+    Configuration,
+    CredentialsFor,
     Destination,
+    Http,
     InboundEvent,
     InvalidCredentials,
     OutboundRequest,
     OutboundUrl,
+    Partner,
     PartnerConfigSchema,
     PlannedDelivery,
+    cut,
+    readable,
 )
-from connector.storable import CODE_KEYS, MAX_CODE, MAX_MESSAGE, MESSAGE_KEYS, cut, readable
 from plugins.segment.keys import SegmentWriteKeyAlgorithm
 from plugins.segment.source import EVENT_TYPES
 
@@ -71,13 +80,13 @@ class TrackBatch(Action):
     name = "track_batch"
     max_batch = EVENTS_PER_REQUEST
 
-    def refuse(self, partner: dict, spec: dict) -> str | None:
+    def refuse(self, partner: Partner, spec: dict) -> str | None:
         size = body_bytes(spec)
         if size > MAX_EVENT_BYTES:
             return f"event is {size} bytes, over Segment's 32 KB limit"
         return None
 
-    def batches(self, partner: dict, specs: list[dict]) -> list[list[int]]:
+    def batches(self, partner: Partner, specs: list[dict]) -> list[list[int]]:
         """In order, as many events per request as fit 500 KB and `max_batch`. An event over
         32 KB takes no room: it is refused, never sent."""
         groups: list[list[int]] = []
@@ -98,10 +107,10 @@ class TrackBatch(Action):
             groups.append(current)
         return groups
 
-    def build_request(self, partner: dict, specs: list[dict]) -> OutboundRequest:
+    def build_request(self, partner: Partner, specs: list[dict]) -> OutboundRequest:
         return OutboundRequest(
             "POST",
-            f"{partner['api_url']}/v1/batch",
+            f"{partner.settings['api_url']}/v1/batch",
             json={"batch": specs, "sentAt": sent_at()},
             headers={"Content-Type": "application/json"},
         )
@@ -113,7 +122,7 @@ class TrackBatch(Action):
             raise InvalidCredentials(f"the tracking API refused the write key ({answer(result)})")
         return None  # 2xx delivered; 429/5xx retrying (Retry-After); 400 dead
 
-    def part_of_request(self, partner: dict, spec: dict):
+    def part_of_request(self, partner: Partner, spec: dict):
         return spec
 
 
@@ -164,10 +173,10 @@ class SegmentDestination(Destination):
     def __init__(self):
         self.actions = {TrackBatch.name: TrackBatch()}
 
-    def plan(self, event: InboundEvent, partner: dict) -> list[PlannedDelivery]:
+    def plan(self, event: InboundEvent, partner: Partner) -> list[PlannedDelivery]:
         """One delivery per event, its payload as it is; facts unordered, state changes
         ordered per contact (`state_key`)."""
-        key_id = partner["keys"].get(event.environment)
+        key_id = partner.key_for(event.environment)
         skip = None
         if not is_spec_message(event.payload):
             skip = f"not a Segment spec message (needs a messageId and a type: {', '.join(EVENT_TYPES)})"
@@ -178,8 +187,8 @@ class SegmentDestination(Destination):
                 action=TrackBatch.name,
                 spec=event.payload,
                 partner_key_id=key_id,
-                contact_key=state_key(partner["id"], event),
-                batch_key=f"{partner['id']}|{event.environment}",
+                contact_key=state_key(partner.id, event),
+                batch_key=f"{partner.id}|{event.environment}",
                 skip_reason=skip,
             )
         ]
@@ -187,9 +196,9 @@ class SegmentDestination(Destination):
     def error_details(self, result):
         return error_details(result)
 
-    def check(self, partner: dict, config) -> list[str]:
+    def check(self, partner: Partner, config: Configuration) -> list[str]:
         problems = []
-        for environment, key_id in partner["keys"].items():
+        for environment, key_id in partner.keys.configured().items():
             key = config.keys.get(key_id) if key_id else None
             if key is not None and key["algorithm"] != SegmentWriteKeyAlgorithm.name:
                 problems.append(
@@ -198,14 +207,14 @@ class SegmentDestination(Destination):
                 )
         return problems
 
-    def verify(self, partner: dict, http, credentials) -> list[tuple[bool, str]]:
+    def verify(self, partner: Partner, http: Http, credentials: CredentialsFor) -> list[tuple[bool, str]]:
         """An empty batch per write key, which creates no data. What it proves is limited and
         the lines say so: Segment's API answers 200 to write keys it does not know (it checks
         them later, out of band) and 400 to an empty or malformed one; only a look-alike or a
         proxy in front of it answers 401 for an unknown key."""
-        url = f"{partner['api_url']}/v1/batch"
+        url = f"{partner.settings['api_url']}/v1/batch"
         checks = []
-        for environment, key_id in partner["keys"].items():
+        for environment, key_id in partner.keys.configured().items():
             if not key_id:
                 continue
             label = f"write key {key_id} ({environment})"

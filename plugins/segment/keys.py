@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from connector.contract import Credentials, KeyAlgorithm, KeyConfigSchema, OutboundRequest, secret_field
+from connector.plugin_api import Credentials, KeyAlgorithm, KeyConfigSchema, OutboundRequest, secret_field
 
 
 class SegmentWriteKeySchema(KeyConfigSchema):

@@ -12,17 +12,18 @@ from datetime import UTC, datetime
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from connector.contract import (
+from connector.plugin_api import (
     MAX_EMAIL,
     InboundEvent,
     PayloadError,
     Source,
     SourceConfigSchema,
+    check_event_time,
+    load_each,
+    no_control_characters,
     normalise_email,
+    parse_json,
 )
-from connector.fields import no_control_characters
-from connector.inbound_json import parse_json
-from connector.payloads import check_event_time, load_each
 from plugins.segment import openapi
 
 MAX_EVENTS = 1000

@@ -97,7 +97,7 @@ class SendBatch(Action):
         ]
 
     def build_request(self, partner, specs):
-        return OutboundRequest("POST", partner["api_url"], json={"batch": specs})
+        return OutboundRequest("POST", partner.settings["api_url"], json={"batch": specs})
 
 
 class SinkSchema(PartnerConfigSchema):
@@ -114,8 +114,8 @@ class Sink(Destination):
             PlannedDelivery(
                 SendBatch.name,
                 {"id": event.payload["id"]},
-                partner["keys"]["production"],
-                batch_key=f"{partner['id']}|{event.environment}",
+                partner.keys.production,
+                batch_key=f"{partner.id}|{event.environment}",
             )
         ]
 

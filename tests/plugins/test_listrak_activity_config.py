@@ -178,3 +178,18 @@ def test_verify_with_membership_names_the_contact_permission_it_lacks(
         " (grant the integration the Contact permission)",
         "4 of 5 checks passed; 1 failed",
     ]
+
+
+def test_the_activity_plugins_copy_of_the_listrak_test_settings_matches_the_listrak_plugins():
+    from plugins.listrak import testing as listrak_testing
+    from plugins.listrak_activity import testing as activity_testing
+
+    env = listrak_testing.TEST_ENV
+    assert (activity_testing.API, activity_testing.TOKEN_URL) == (
+        env["LISTRAK_API_URL"],
+        env["LISTRAK_AUTH_URL"],
+    )
+    assert activity_testing.UNIT_CLIENTS == {
+        env["LISTRAK_CLIENT_ID"]: env["LISTRAK_CLIENT_SECRET"],
+        env["LISTRAK_STAGING_CLIENT_ID"]: env["LISTRAK_STAGING_CLIENT_SECRET"],
+    }

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from connector.config import ConfigError, load_config
-from connector.contract import HttpResult, InboundEvent, State, Verdict
+from connector.contract import HttpResult, InboundEvent, Partner, State, Verdict
 from connector.registry import load_registry
 from plugins.listrak.mappings import MappingSchema, matches, plan_mappings
 from plugins.listrak.profile_fields import UpdateEmailContactProfileFields
@@ -120,13 +120,13 @@ def test_check_config_names_the_mapping_and_the_condition_that_is_wrong(config_d
 
 
 # -- values from the event ----------------------------------------------------------------------
-PARTNER = {"id": "listrak", "keys": {"production": "listrak-production", "staging": None}}
+PARTNER = {"plugin": "listrak", "keys": {"production": "listrak-production", "staging": None}}
 
 
 def plan(payload: dict, values: dict):
     mapping = MappingSchema().load(dict(BASE, profile_field_values=values))
     inbound = InboundEvent("m-1", "track", datetime(2026, 11, 22, 5, tzinfo=UTC), "production", None, payload)
-    return plan_mappings(inbound, dict(PARTNER, mappings=[mapping]))
+    return plan_mappings(inbound, Partner.from_config("listrak", dict(PARTNER, mappings=[mapping])))
 
 
 def test_values_are_read_from_the_event_as_listrak_strings():
@@ -169,7 +169,9 @@ def test_the_notes_are_the_delivered_verdicts_reason_in_the_attempt_record():
     (delivery,) = plan(EVENT, {"6789": {"path": "properties.plan"}, "6791": "on"})
     other = dict(delivery.spec, email="joe@example.com", notes=None)
     answer = HttpResult(status=201, latency_ms=5.0, body={"status": 201, "resourceId": "i-1"})
-    assert UpdateEmailContactProfileFields().interpret({}, [delivery.spec, other], answer) == [
+    assert UpdateEmailContactProfileFields().interpret(
+        Partner("listrak"), [delivery.spec, other], answer
+    ) == [
         Verdict(State.DELIVERED, "field 6789 left out: the event has no value at properties.plan"),
         Verdict(State.DELIVERED),
     ]
@@ -186,7 +188,7 @@ def test_an_integration_without_beta_access_is_dead_with_what_to_ask_for():
             "message": "This route is in Beta and not yet generally available for all integrations.",
         },
     )
-    assert UpdateEmailContactProfileFields().interpret({}, [delivery.spec], answer) == [
+    assert UpdateEmailContactProfileFields().interpret(Partner("listrak"), [delivery.spec], answer) == [
         Verdict(
             State.DEAD,
             "ERROR_INTEGRATION_CANNOT_ACCESS_BETA_ROUTE: ask Listrak support to give this integration "

@@ -11,7 +11,7 @@ import pytest
 from marshmallow import ValidationError
 
 from connector.app import create_app
-from connector.contract import HttpResult, InboundEvent, OutboundRequest, State, Verdict
+from connector.contract import HttpResult, InboundEvent, OutboundRequest, Partner, State, Verdict
 from connector.delivery.worker import Worker
 from plugins.extole.testing import referral_event, sign
 from plugins.listrak.contacts import ContactSubscription
@@ -30,8 +30,8 @@ BASE = {
 OPT_IN_AT = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
 
 
-def partner(**values) -> dict:
-    return {"id": "listrak", **ListrakPartnerSchema().load({**BASE, **values})}
+def partner(**values) -> Partner:
+    return Partner.from_config("listrak", ListrakPartnerSchema().load({**BASE, **values}))
 
 
 def event(kind: str = "opt_in") -> InboundEvent:
@@ -68,7 +68,8 @@ def test_list_settings_that_are_refused(values, problems):
 
 def test_one_list_keeps_working_and_reads_as_a_list_of_one():
     loaded = partner(subscription_list_id=12345)
-    assert (loaded["subscription_list_ids"], loaded["subscription_list_id"]) == ([12345], 12345)
+    settings = loaded.settings
+    assert (settings["subscription_list_ids"], settings["subscription_list_id"]) == ([12345], 12345)
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -148,7 +149,9 @@ def converse(*answers: HttpResult, setting="when_newer") -> tuple[list, list[Out
         return next(replies)
 
     (planned,) = ListrakDestination().plan(event(), partner(subscription_list_id=12345, resubscribe=setting))
-    verdicts = ContactSubscription().exchange({"api_url": API}, [planned.spec], send)
+    verdicts = ContactSubscription().exchange(
+        Partner.from_config("listrak", {"api_url": API}), [planned.spec], send
+    )
     return verdicts, [(r.method, r.url, r.params) for r in sent]
 
 

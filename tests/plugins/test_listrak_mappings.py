@@ -9,7 +9,7 @@ import yaml
 from marshmallow import ValidationError
 
 from connector.config import ConfigError, load_config
-from connector.contract import InboundEvent
+from connector.contract import InboundEvent, Partner
 from connector.registry import load_registry
 from plugins.listrak.mappings import MappingSchema, matches, plan_mappings
 from plugins.segment.testing import audience_event, identify_event
@@ -112,7 +112,7 @@ def test_numbers_in_events_match_numbers_written_as_text():
 
 
 # -- planning -----------------------------------------------------------------------------------
-PARTNER = {"id": "listrak", "keys": {"production": "listrak-production", "staging": None}}
+PARTNER = {"plugin": "listrak", "keys": {"production": "listrak-production", "staging": None}}
 
 
 def event(payload, environment="production") -> InboundEvent:
@@ -128,7 +128,9 @@ def event(payload, environment="production") -> InboundEvent:
 
 def plan(payload, environment="production", **changes):
     mapping = MappingSchema().load(dict(BASE, when=[{"field": "messageId", "exists": True}], **changes))
-    return plan_mappings(event(payload, environment), dict(PARTNER, mappings=[mapping]))
+    return plan_mappings(
+        event(payload, environment), Partner.from_config("listrak", dict(PARTNER, mappings=[mapping]))
+    )
 
 
 def test_planned_delivery_orders_and_batches_by_contact_and_list():

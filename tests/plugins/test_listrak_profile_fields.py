@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import select
 
 from connector.app import create_app
-from connector.contract import HttpResult
+from connector.contract import HttpResult, Partner
 from connector.delivery.worker import Worker
 from connector.outbox.tables import deliveries
 from plugins.listrak.profile_fields import CHUNK_SIZE, UpdateEmailContactProfileFields
@@ -206,7 +206,7 @@ def test_large_burst_is_split_into_chunks(connector, sent):
 
 # -- one request, one outcome per event ----------------------------------------------------------
 ACTION = UpdateEmailContactProfileFields()
-PARTNER = {"api_url": API}
+PARTNER = Partner.from_config("listrak", {"api_url": API})
 
 
 def spec(email, value, at, list_id=123, fid=6789):

@@ -34,7 +34,7 @@ def problems(config_dir, registry) -> list[str]:
 
 def test_the_example_block_loads_with_its_defaults(config_dir, registry):
     partner = load_config(config_dir, registry).partners["listrak"]
-    assert partner["sms"] == {
+    assert partner.settings["sms"] == {
         "api_url": SMS_API,
         "keys": {"production": "listrak-sms-production", "staging": None},
         "sender_code_id": 123,

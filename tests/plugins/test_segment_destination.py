@@ -14,7 +14,7 @@ import pytest
 from connector.app import create_app
 from connector.cli import main as cli
 from connector.config import ConfigError
-from connector.contract import InboundEvent
+from connector.contract import InboundEvent, Partner, PartnerKeys
 from connector.delivery import outcomes
 from connector.delivery.worker import Worker
 from plugins.segment.destination import (
@@ -148,7 +148,7 @@ def test_a_batch_splits_at_500_kb_into_requests_that_each_fit(deliver, requests_
 
 def test_requests_are_sized_exactly_as_sent():
     specs = [opened(f"o-{i}", padding=1000 * i) for i in range(1, 5)]
-    request = TrackBatch().build_request({"api_url": TRACKING_API}, specs)
+    request = TrackBatch().build_request(Partner.from_config("segment", {"api_url": TRACKING_API}), specs)
     separators = 2 * (len(specs) - 1)
     expected = EMPTY_REQUEST_BYTES + sum(len(json.dumps(s)) for s in specs) + separators
     assert len(json.dumps(request.json)) == expected
@@ -156,7 +156,7 @@ def test_requests_are_sized_exactly_as_sent():
 
 def test_at_most_1000_events_go_in_one_request():
     specs = [{"type": "track", "event": "E", "messageId": str(i), "anonymousId": "a"} for i in range(2001)]
-    assert [len(g) for g in TrackBatch().batches({}, specs)] == [1000, 1000, 1]
+    assert [len(g) for g in TrackBatch().batches(Partner("segment"), specs)] == [1000, 1000, 1]
 
 
 def test_an_event_over_32_kb_is_dead_with_the_reason_and_the_rest_is_sent(deliver, requests_mock):
@@ -178,7 +178,7 @@ def test_32_kb_is_the_last_size_sent():
     base = len(json.dumps(opened("o", padding=1)))
     at_limit = opened("o", padding=1 + MAX_EVENT_BYTES - base)
     over = opened("o", padding=2 + MAX_EVENT_BYTES - base)
-    assert (action.refuse({}, at_limit), action.refuse({}, over)) == (
+    assert (action.refuse(Partner("segment"), at_limit), action.refuse(Partner("segment"), over)) == (
         None,
         f"event is {MAX_EVENT_BYTES + 1} bytes, over Segment's 32 KB limit",
     )
@@ -273,7 +273,7 @@ def test_staging_messages_without_a_staging_key_are_skipped(segment_config, make
 
 def test_a_payload_that_is_not_a_spec_message_is_skipped():
     event = InboundEvent("e-1", "opt_in", datetime(2026, 11, 22, tzinfo=UTC), "production", None, {"id": 1})
-    partner = {"id": "segment", "keys": {"production": "segment-production", "staging": None}}
+    partner = Partner("segment", keys=PartnerKeys("segment-production"))
     (planned,) = SegmentDestination().plan(event, partner)
     assert planned.skip_reason == (
         "not a Segment spec message (needs a messageId and a type: "
@@ -282,7 +282,7 @@ def test_a_payload_that_is_not_a_spec_message_is_skipped():
 
 
 def test_state_changes_are_ordered_per_contact_and_trait_and_facts_are_not():
-    partner = {"id": "segment", "keys": {"production": "segment-production", "staging": None}}
+    partner = Partner("segment", keys=PartnerKeys("segment-production"))
     at = datetime(2026, 11, 22, tzinfo=UTC)
     change = InboundEvent("m-1", "membership", at, "production", "jane@example.com", identified("m-1"))
     fact = InboundEvent("i-1", "identify", at, "production", "jane@example.com", identified("i-1"))

@@ -10,7 +10,22 @@ from datetime import UTC, datetime
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plugins.listrak_activity.events import parse_time as parse_when
+
+def parse_when(value: object) -> datetime | None:
+    """A date-time as Listrak's API takes it (ISO-8601; without an offset, UTC), or None.
+    The sandbox reads times on its own rather than with the activity source's parser, so a
+    mistake in that parser cannot hide behind the same mistake here."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
 
 ROW_FLAGS = ("open", "read", "click", "bounce", "unsubscribe", "abuse")
 ROW_KEYS = (*ROW_FLAGS, "sendDate", "activityDate", "bounceReason", "orderTotal", "externalContactID")

@@ -20,10 +20,10 @@ from collections.abc import Callable
 
 from flask import Blueprint, jsonify
 
+from plugins.listrak.sandbox.activity import parse_when
 from plugins.listrak.sandbox.reports import _window
 from plugins.listrak.sandbox.routes import _field_ids, _query, page_size
 from plugins.listrak.sandbox.state import SUBSCRIBED, UNSUBSCRIBED, Sandbox, invalid
-from plugins.listrak_activity.events import parse_time
 
 QUERY = {
     "subscriptionState",
@@ -60,7 +60,7 @@ def date_filter(query: dict[str, str], state: str) -> Callable[[dict], bool]:
         return contact.get("resubscribeDate") or contact["subscribeDate"]
 
     def within(contact: dict) -> bool:
-        at = parse_time(date_of(contact))
+        at = parse_when(date_of(contact))
         if at is None or (start is not None and at < start):
             return False
         return end is None or (at < end if end_exclusive else at <= end)
