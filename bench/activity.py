@@ -24,8 +24,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connector.testing import StoreReader, wait_until
-from plugins.listrak.testing import Stack
+from connector.testing import StoreReader, example_stack, wait_until
+from plugins.listrak.testing import ACTIVITY_FLOW
 from plugins.listrak_activity.testing import bulk_seed, expected_message_ids, seed, source_file
 
 LIMITS = {"seconds": 60, "listrak_requests": 60, "segment_requests": 400}
@@ -63,11 +63,11 @@ def main() -> int:
     body = bulk_seed(501, args.rows, datetime.now(UTC) - timedelta(hours=3), with_user_id=args.with_user_id)
     expected = expected_message_ids(body)
     with tempfile.TemporaryDirectory(prefix="bench-activity-") as workdir:
-        stack = Stack(Path(workdir), extra_files=source_file(poll_interval="5m"), activity=True)
+        stack = example_stack(Path(workdir), extra_files=source_file(poll_interval="5m"), keep=ACTIVITY_FLOW)
         try:
             stack.start(workers=0)
             seed(stack, body)
-            listrak_before = stack.sandbox_state()["requests"]["total"]
+            listrak_before = stack.part("listrak").state()["requests"]["total"]
             store = StoreReader(stack.database_url)
             started = time.time()
             worker = stack.add_worker()
@@ -83,8 +83,8 @@ def main() -> int:
             memory.done.set()
             first, last = store.drain_span()
             store.close()
-            segment = stack.segment.state()
-            listrak = stack.sandbox_state()["requests"]
+            segment = stack.part("segment").state()
+            listrak = stack.part("listrak").state()["requests"]
         except Exception:
             print(stack.logs(), file=sys.stderr)
             raise

@@ -25,9 +25,8 @@ from sqlalchemy import func, select
 from connector.outbox.intake import ingest
 from connector.outbox.tables import attempts
 from connector.runtime import Runtime
-from connector.testing import StoreReader, postgres, wait_until
+from connector.testing import Stack, StoreReader, example_stack, postgres, wait_until
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import Stack
 
 PER_TRANSACTION = 5000
 PER_REQUEST = 1000  # events one webhook request may carry (what the source parses at once)
@@ -86,10 +85,10 @@ def rates(store: StoreReader, contacts: int) -> dict:
 
 def drain(contacts: int, workers: int, threads: int, database_url: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), settings={"worker": {"threads": threads}}, database_url=database_url)
+        stack = example_stack(Path(tmp), settings={"worker": {"threads": threads}}, database_url=database_url)
         try:
             stack.start(workers=0)
-            stack.sandbox("POST", "/_sandbox/latency", json={"ms": 0})
+            stack.part("listrak").request("POST", "/_sandbox/latency", json={"ms": 0})
             load_seconds = load(stack, contacts)
             store = StoreReader(stack.database_url)
             assert store.pending() == contacts

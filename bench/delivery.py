@@ -13,19 +13,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from connector.testing import StoreReader, postgres, wait_until
+from connector.testing import StoreReader, example_stack, postgres, wait_until
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import Stack
 
 PER_REQUEST = 1000  # events per webhook request (the intake limit)
 
 
 def drain(args, database_url: str | None = None, workers: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), settings={"worker": {"threads": args.threads}}, database_url=database_url)
+        stack = example_stack(
+            Path(tmp), settings={"worker": {"threads": args.threads}}, database_url=database_url
+        )
         try:
             stack.start(workers=0)
-            stack.sandbox("POST", "/_sandbox/latency", json={"ms": args.latency_ms})
+            stack.part("listrak").request("POST", "/_sandbox/latency", json={"ms": args.latency_ms})
             events = [referral_event(f"d-{i}", email=f"c{i}@example.com") for i in range(args.contacts)]
             for start in range(0, len(events), PER_REQUEST):
                 assert stack.post_events(events[start : start + PER_REQUEST]).status_code == 202
@@ -39,7 +40,7 @@ def drain(args, database_url: str | None = None, workers: int = 1) -> dict:
                 message="backlog drained",
             )
             seconds = time.monotonic() - started
-            state = stack.sandbox_state()
+            state = stack.part("listrak").state()
             store = StoreReader(stack.database_url)
             first, last = store.drain_span()
             store.close()

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import requests
 
-from connector.testing import free_port, postgres, wait_until
+from connector.testing import example_stack, free_port, postgres, wait_until
+from plugins.extole import testing as extole_testing
 from plugins.extole.testing import referral_event, sign
-from plugins.listrak.testing import SANDBOX_ENV, Stack
 
 HERE = Path(__file__).resolve().parent
-SECRET = SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]
+SECRET = extole_testing.STACK_ENV["EXTOLE_WEBHOOK_SECRET"]
 GUNICORN = ["--workers", "2", "--log-level", "warning"]
 
 
@@ -66,7 +66,7 @@ def wrk(url: str, bodies: Path, seconds: int, connections: int, threads: int = 2
 
 
 def measure_connector(tmp: Path, bodies: Path, args, database_url: str | None = None) -> dict:
-    stack = Stack(tmp, database_url=database_url)
+    stack = example_stack(tmp, database_url=database_url)
     stack.web_workers = 2
     try:
         stack.start(workers=0)

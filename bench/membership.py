@@ -33,8 +33,8 @@ from pathlib import Path
 
 import requests
 
-from connector.testing import StoreReader, wait_until
-from plugins.listrak.testing import SANDBOX_CLIENTS_ENV, Stack
+from connector.testing import Stack, StoreReader, example_stack, wait_until
+from plugins.listrak.testing import ACTIVITY_FLOW, SANDBOX_CLIENTS_ENV
 from plugins.listrak_activity.events import membership_change, parse_time
 from plugins.listrak_activity.membership import changed_at, when
 from plugins.listrak_activity.testing import (
@@ -58,7 +58,7 @@ def bare_pipeline(stack: Stack) -> float:
     started = time.time()
     listrak, segment = requests.Session(), requests.Session()
     token = listrak.post(
-        f"{stack.sandbox_url}/OAuth2/Token",
+        f"{stack.part('listrak').url}/OAuth2/Token",
         data={
             "grant_type": "client_credentials",
             "client_id": SANDBOX_CLIENTS_ENV["LISTRAK_CLIENT_ID"],
@@ -68,7 +68,7 @@ def bare_pipeline(stack: Stack) -> float:
     ).json()["access_token"]
     listrak.headers["Authorization"] = f"Bearer {token}"
     segment.auth = (DEMO_WRITE_KEY, "")
-    api = f"{stack.sandbox_url}/email/v1/List/{LIST_ID}"
+    api = f"{stack.part('listrak').url}/email/v1/List/{LIST_ID}"
     end = when(started)
     window = {"startDate": when(started - LOOKBACK), "endDate": end}
     read_at = parse_time(end)
@@ -102,7 +102,9 @@ def bare_pipeline(stack: Stack) -> float:
             for first in range(0, len(calls), PER_BATCH):
                 sent_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 body = {"batch": calls[first : first + PER_BATCH], "sentAt": sent_at}
-                segment.post(f"{stack.segment.url}/v1/batch", json=body, timeout=60).raise_for_status()
+                segment.post(
+                    f"{stack.part('segment').url}/v1/batch", json=body, timeout=60
+                ).raise_for_status()
             cursor = page["nextPageCursor"] if page["data"] else None
     listrak.get(f"{api}/Message", params={**window, "cursor": "Start", "count": str(PAGE)}, timeout=60)
     return time.time() - started
@@ -117,20 +119,20 @@ def main() -> int:
     members = subscribers_seed(args.subscribers, datetime.now(UTC) - timedelta(days=30), args.with_user_id)
     expected = membership_message_ids(members)
     with tempfile.TemporaryDirectory(prefix="bench-membership-") as workdir:
-        stack = Stack(
-            Path(workdir), extra_files=source_file(poll_interval="5m", membership=True), activity=True
+        stack = example_stack(
+            Path(workdir), extra_files=source_file(poll_interval="5m", membership=True), keep=ACTIVITY_FLOW
         )
         try:
             stack.start(workers=0)
             seed(stack, members)
 
-            before = stack.sandbox_requests()["total"]
+            before = stack.part("listrak").requests()["total"]
             bare_seconds = bare_pipeline(stack)
-            bare_listrak = stack.sandbox_requests()["total"] - before
-            bare_segment = stack.segment.state()
-            stack.segment.reset()
+            bare_listrak = stack.part("listrak").requests()["total"] - before
+            bare_segment = stack.part("segment").state()
+            stack.part("segment").reset()
 
-            before = stack.sandbox_requests()
+            before = stack.part("listrak").requests()
             store = StoreReader(stack.database_url)
             started = time.time()
             stack.add_worker()
@@ -143,8 +145,8 @@ def main() -> int:
             seconds = time.time() - started
             first, last = store.drain_span()
             store.close()
-            listrak = stack.sandbox_requests()
-            segment = stack.segment.state()
+            listrak = stack.part("listrak").requests()
+            segment = stack.part("segment").state()
         except Exception:
             print(stack.logs(), file=sys.stderr)
             raise

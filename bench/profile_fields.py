@@ -23,9 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from connector.testing import StoreReader, wait_until
+from connector.testing import Stack, StoreReader, example_stack, wait_until
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import Stack
 from plugins.segment.testing import audience_event
 
 PER_REQUEST = 1000  # events per webhook request (the intake limit)
@@ -90,16 +89,18 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-profile-fields-") as workdir:
-        stack = Stack(Path(workdir), partner_overrides={"mappings": MAPPINGS})
+        stack = example_stack(Path(workdir), partner_overrides={"listrak": {"mappings": MAPPINGS}})
         try:
             stack.start(workers=0)
-            stack.sandbox("POST", "/_sandbox/latency", json={"ms": args.latency_ms}).raise_for_status()
+            stack.part("listrak").request(
+                "POST", "/_sandbox/latency", json={"ms": args.latency_ms}
+            ).raise_for_status()
             store = StoreReader(stack.database_url)
             results = {}
             for kind, action in ACTIONS.items():
                 queue_backlog(stack, kind, args.contacts)
                 results[kind] = drain(stack, store, action, args.contacts)
-            state = stack.sandbox_state()
+            state = stack.part("listrak").state()
             store.close()
         except Exception:
             print(stack.logs(), file=sys.stderr)

@@ -13,6 +13,8 @@ import json
 import tempfile
 from pathlib import Path
 
+from connector.testing import example_stack
+from plugins.extole.testing import referral_event
 from plugins.listrak import testing as reliability
 
 
@@ -25,14 +27,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        stack = reliability.Stack(
-            Path(tmp), settings=reliability.RELIABILITY_SETTINGS, partner_overrides={"resubscribe": True}
+        stack = example_stack(
+            Path(tmp),
+            settings=reliability.RELIABILITY_SETTINGS,
+            partner_overrides={"listrak": {"resubscribe": True}},
         )
         try:
             stack.start(workers=0)
-            stack.sandbox("POST", "/_sandbox/latency", json={"ms": 20})
+            stack.part("listrak").request("POST", "/_sandbox/latency", json={"ms": 20})
             figures = reliability.run(
                 stack,
+                referral_event,
                 people=args.people,
                 per_person=args.per_person,
                 kill_rounds=args.kills,

@@ -1,6 +1,6 @@
 """The shape of the source tree, read with `ast` (nothing is imported): no import cycle, the core
-names no partner and imports no plugin, no module past 400 lines, and no shipped code imports
-tests or benchmarks."""
+names no partner and imports no plugin, plugins reach the core through one door and never each
+other, no module past 400 lines, and no shipped code imports tests or benchmarks."""
 
 from __future__ import annotations
 
@@ -154,6 +154,47 @@ def test_the_core_imports_no_plugin_and_shipped_code_no_tests_or_benchmarks():
     assert found == []
 
 
+#: The one module of the core a plugin imports (connector/plugin_api.py says why).
+PLUGIN_API = "connector.plugin_api"
+#: A second door for test helpers and sandboxes only: the core's own test helpers (a Stack
+#: part, a scripted answer), as flask.testing is for a Flask app's tests.
+TESTING_API = "connector.testing"
+FIRST_PARTY = ("connector", "plugins", "tests", "bench")
+
+
+def is_test_code(name: str) -> bool:
+    """A plugin's `testing` module, its sandbox (module or package): code for tests and demos."""
+    parts = name.split(".")
+    return len(parts) >= 3 and parts[2] in ("testing", "sandbox")
+
+
+def plugin_import_problems(name: str, root: Path = ROOT) -> list[str]:
+    """What module `name` of a plugin imports that it may not: anything first-party but the
+    plugin API, its own package and (for test code) connector.testing."""
+    own = ".".join(name.split(".")[:2])
+    doors = (PLUGIN_API, TESTING_API) if is_test_code(name) else (PLUGIN_API,)
+    problems = []
+    for target, line in imports(name, root, with_type_checking=True).items():
+        if target.split(".")[0] not in FIRST_PARTY:
+            continue  # the standard library and third-party packages
+        if target == own or target.startswith(f"{own}."):
+            continue
+        if any(target == door or target.startswith(f"{door}.") for door in doors):
+            continue
+        problems.append(f"{name}:{line} imports {target}")
+    return problems
+
+
+def test_plugins_import_only_the_plugin_api_their_own_package_and_libraries():
+    found = [
+        problem
+        for name in modules()
+        if name.startswith("plugins.") and name.count(".") >= 1
+        for problem in plugin_import_problems(name)
+    ]
+    assert found == []
+
+
 # -- the checks themselves --------------------------------------------------------------------
 def test_a_cycle_is_found_and_named_with_its_lines():
     graph = {"a": {"b": 3}, "b": {"c": 5}, "c": {"a": 7, "d": 1}, "d": {}}
@@ -184,3 +225,32 @@ def test_imports_resolve_relative_and_submodule_names_and_skip_type_checking(tmp
         "connector.web.access": 8,
     }
     assert imports("connector.web.admin", tmp_path, with_type_checking=True)["plugins.partner"] == 6
+
+
+def test_a_plugin_importing_another_plugin_or_a_core_module_is_named(tmp_path):
+    package = tmp_path / "plugins" / "partner"
+    package.mkdir(parents=True)
+    (tmp_path / "plugins" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "testing.py").write_text("from connector.testing import Part\nfrom plugins.other import x\n")
+    (package / "source.py").write_text(
+        "import json\nimport requests\n"
+        "from connector.plugin_api import Source\n"
+        "from connector.storable import cut\n"
+        "from connector.testing import Part\n"
+        "from plugins.partner import testing\n"
+        "from plugins.other.verify import _list_fields\n"
+    )
+    (tmp_path / "connector").mkdir()
+    modules.cache_clear()
+    try:
+        assert plugin_import_problems("plugins.partner.source", tmp_path) == [
+            "plugins.partner.source:4 imports connector.storable",
+            "plugins.partner.source:5 imports connector.testing",
+            "plugins.partner.source:7 imports plugins.other.verify",
+        ]
+        assert plugin_import_problems("plugins.partner.testing", tmp_path) == [
+            "plugins.partner.testing:2 imports plugins.other"
+        ]
+    finally:
+        modules.cache_clear()

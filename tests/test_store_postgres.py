@@ -9,10 +9,10 @@ from connector.delivery.worker import Worker
 from connector.outbox.claims import claim
 from connector.outbox.intake import accept, ingest, waiting_count
 from connector.runtime import Runtime
+from connector.testing.store import after_planning, stored_deliveries
 from plugins.extole.source import ExtoleSource
 from plugins.extole.testing import referral_event, sign
 from plugins.listrak.testing import API
-from tests.store_rows import stored_deliveries
 
 
 def test_opt_in_flow_on_postgres(config_dir, postgres_url, post_events, requests_mock, listrak_token):
@@ -28,7 +28,7 @@ def test_opt_in_flow_on_postgres(config_dir, postgres_url, post_events, requests
     contact = requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={})
     assert Worker(runtime).run_once() == 1
     assert contact.call_count == 1
-    assert [d["state"] for d in stored_deliveries(runtime)] == ["delivered"]
+    assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["delivered"]
 
 
 def test_concurrent_claims_on_postgres_never_share_a_delivery(config_dir, postgres_url):
@@ -78,7 +78,7 @@ def test_same_event_posted_concurrently_on_postgres_is_accepted_once(config_dir,
     for t in threads:
         t.join()
     assert sorted(r.accepted for r in results) == [0] * 7 + [1]
-    assert len(stored_deliveries(runtime)) == 1
+    assert len(stored_deliveries(after_planning(runtime))) == 1
 
 
 def test_planners_at_once_on_postgres_plan_each_accepted_event_once(config_dir, postgres_url):
@@ -97,6 +97,6 @@ def test_planners_at_once_on_postgres_plan_each_accepted_event_once(config_dir, 
     for t in threads:
         t.join()
     assert sum(planned) == 300
-    deliveries = stored_deliveries(runtime)
+    deliveries = stored_deliveries(after_planning(runtime))
     assert len(deliveries) == 300 and len({d["event_pk"] for d in deliveries}) == 300
     assert waiting_count(runtime.engine) == 0

@@ -4,17 +4,32 @@ reading the store, generating load. What is particular to a partner (its payload
 sandbox) lives in that plugin's `testing` module and builds on these."""
 
 from connector.testing.load import batches, peak_rate, post_all
-from connector.testing.stack import ROOT, Sidecar, Signer, Stack, free_port, wait_until
+from connector.testing.stack import (
+    ROOT,
+    Part,
+    Sidecar,
+    Signer,
+    Stack,
+    example_env,
+    example_stack,
+    free_port,
+    installed_parts,
+    wait_until,
+)
 from connector.testing.store import StoreReader
 
 __all__ = [
     "ROOT",
+    "Part",
     "Sidecar",
     "Signer",
     "Stack",
     "StoreReader",
     "batches",
+    "example_env",
+    "example_stack",
     "free_port",
+    "installed_parts",
     "peak_rate",
     "post_all",
     "wait_until",

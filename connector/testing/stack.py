@@ -1,5 +1,9 @@
 """Real processes on loopback ports: partner look-alikes (sidecars), gunicorn (wsgi:app) and
-workers, sharing one store and a config directory copied from the example configuration."""
+workers, sharing one store and a config directory copied from the example configuration.
+
+What a plugin brings to such a stack (its look-alike, the environment its config files read,
+how its sources sign) is its `Part`, registered under the entry-point group `connector.testing`
+like the plugin itself; `installed_parts` finds the parts of the plugins a config uses."""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import requests
@@ -58,13 +63,101 @@ class Sidecar:
     ready_url: str
 
 
+@dataclass
+class Part:
+    """What one plugin brings to a Stack: processes to start first (its partner's look-alike),
+    values for the ${ENV} placeholders its config files hold, and signers by source plugin (the
+    signature headers its push sources check, for `Stack.post_events`). A plugin's testing
+    module subclasses it to add ways to read and steer its look-alike."""
+
+    sidecars: list[Sidecar] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    signers: dict[str, Signer] = field(default_factory=dict)
+    #: Events posted without naming a source go to this plugin's source (the primary sender).
+    primary_source: bool = False
+    #: Files of the example config a stack leaves out unless it keeps them (a flow that would
+    #: send requests a test did not cause).
+    left_out: tuple[str, ...] = ()
+
+
+PARTS_GROUP = "connector.testing"
+
+
+def plugins_used(config_dir: Path, leave_out: Iterable[str] = ()) -> set[str]:
+    """The `plugin:` of every source and partner file under `config_dir`, but those left out."""
+    skipped = set(leave_out)
+    used = set()
+    for folder in ("sources", "partners"):
+        for path in sorted((config_dir / folder).glob("*.y*ml")):
+            if f"{folder}/{path.name}" not in skipped:
+                used.add((yaml.safe_load(path.read_text()) or {}).get("plugin"))
+    return used
+
+
+def installed_parts() -> dict[str, Part]:
+    """{plugin: a new Part} for every plugin that registers one in `connector.testing`."""
+    return {ep.name: ep.load()() for ep in sorted(entry_points(group=PARTS_GROUP), key=lambda e: e.name)}
+
+
+ADMIN_TOKEN = "e2e-admin-token-for-tests"
+
+
+def example_env() -> dict[str, str]:
+    """What the example config's ${ENV} placeholders need on real processes, from every
+    installed part (with each look-alike's URL on a port nothing listens on until a stack
+    starts it), and the admin token."""
+    return {
+        **{k: v for part in installed_parts().values() for k, v in part.env.items()},
+        "CONNECTOR_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+
+
+def example_stack(
+    workdir: Path,
+    settings: dict | None = None,
+    web_workers: int = 2,
+    partner_overrides: dict[str, dict] | None = None,
+    extra_files: dict | None = None,
+    database_url: str | None = None,
+    keep: Iterable[str] = (),
+) -> Stack:
+    """The example configuration (config/) on real processes, with the part of every plugin it
+    uses: their look-alikes as partners, their sources' signers, posts without a source going
+    to the primary sender's. Files a part leaves out stay out unless `keep` (or `extra_files`)
+    names them."""
+    every = installed_parts()
+    kept = set(keep)
+    leave_out = sorted({f for part in every.values() for f in part.left_out} - kept)
+    used = plugins_used(ROOT / "config", leave_out)
+    parts = {name: part for name, part in every.items() if name in used}
+    primary = [name for name, part in parts.items() if part.primary_source]
+    default_source = None
+    if primary:
+        sources = sorted((ROOT / "config" / "sources").glob("*.yaml"))
+        named = [p.stem for p in sources if (yaml.safe_load(p.read_text()) or {}).get("plugin") == primary[0]]
+        default_source = named[0] if named else None
+    return Stack(
+        workdir,
+        settings,
+        web_workers,
+        partner_overrides,
+        extra_files,
+        database_url,
+        parts=parts,
+        leave_out=leave_out,
+        default_source=default_source,
+    )
+
+
 class Stack:
     """Start with `Stack(workdir).start()`; everything stops in `stop()`.
 
     `settings` are merged into connector.yaml; `partner_overrides` maps a partner config name to
     the keys replaced in config/partners/<name>.yaml; `extra_files` are written under the config
-    directory; `env` feeds the config's ${ENV} placeholders; `signers` map a source id to the
-    signature headers for a body (used by `post_events`).
+    directory; `leave_out` names files of the example config not copied (unless `extra_files`
+    gives them); `env` feeds the config's ${ENV} placeholders; `signers` map a source id to the
+    signature headers for a body (used by `post_events`); `parts` are plugins' parts by plugin
+    name (their sidecars, env and signers join the ones given; `part(name)` returns one).
     """
 
     def __init__(
@@ -80,8 +173,10 @@ class Stack:
         sidecars: list[Sidecar] | tuple = (),
         signers: dict[str, Signer] | None = None,
         default_source: str | None = None,
-        admin_token: str = "e2e-admin-token-for-tests",
+        admin_token: str = ADMIN_TOKEN,
         example_config: Path = ROOT / "config",
+        parts: dict[str, Part] | None = None,
+        leave_out: Sequence[str] = (),
     ):
         self.workdir = Path(workdir)
         self.config_dir = self.workdir / "config"
@@ -93,14 +188,17 @@ class Stack:
         self.settings = settings or {}
         self.partner_overrides = partner_overrides or {}
         self.extra_files = extra_files or {}
-        self.sidecars = list(sidecars)
-        self.signers = signers or {}
+        self.parts = dict(parts or {})
+        self.leave_out = tuple(leave_out)
+        self.sidecars = [*sidecars, *(s for part in self.parts.values() for s in part.sidecars)]
+        self.signers = {**self._signers_by_source(), **(signers or {})}
         self.default_source = default_source
         self.admin_token = admin_token
         self.procs: dict[str, subprocess.Popen] = {}
         self.workers: list[subprocess.Popen] = []
         self.env = {
             **os.environ,
+            **{k: v for part in self.parts.values() for k, v in part.env.items()},
             **(env or {}),
             "CONNECTOR_ADMIN_TOKEN": admin_token,
             "CONNECTOR_CONFIG_DIR": str(self.config_dir),
@@ -109,9 +207,25 @@ class Stack:
             "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
         }
 
+    def part(self, plugin: str) -> Part:
+        return self.parts[plugin]
+
+    def _signers_by_source(self) -> dict[str, Signer]:
+        """A signer for each source file of the example config whose plugin's part has one."""
+        found = {}
+        for path in sorted((self.example_config / "sources").glob("*.y*ml")):
+            plugin = (yaml.safe_load(path.read_text()) or {}).get("plugin")
+            for part in self.parts.values():
+                if plugin in part.signers:
+                    found[path.stem] = part.signers[plugin]
+        return found
+
     # -- setup ---------------------------------------------------------------------------------
     def write_config(self) -> None:
         shutil.copytree(self.example_config, self.config_dir, dirs_exist_ok=True)
+        for relative in self.leave_out:
+            if relative not in self.extra_files:
+                (self.config_dir / relative).unlink(missing_ok=True)
         settings = yaml.safe_load((self.config_dir / "connector.yaml").read_text()) or {}
         for section, values in self.settings.items():
             if isinstance(values, dict):

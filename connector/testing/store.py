@@ -1,7 +1,12 @@
-"""Reading the store from outside the connector: deliveries, attempts and breakers as rows, and
-the figures benchmarks measure (states, backlog, when requests were sent)."""
+"""Reading the store, for tests and benchmarks: every table's rows as dicts (JSON columns
+decoded), deliveries, attempts and breakers by event, and the figures benchmarks measure
+(states, backlog, when requests were sent). Reading never writes: a test that needs accepted
+events planned first says so with `after_planning(runtime)`, which does what a worker's first step does.
+"""
 
 from __future__ import annotations
+
+import json
 
 from sqlalchemy import func, select
 
@@ -11,7 +16,54 @@ from connector.outbox.engine import make_engine
 from connector.outbox.tables import attempts, breakers, deliveries, events
 
 
+def rows(runtime, table) -> list[dict]:
+    """Every row of `table` (breakers by scope, the rest by id), as dicts."""
+    order = table.c.scope if table is breakers else table.c.id
+    with runtime.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(table).order_by(order))]
+
+
+def after_planning(runtime):
+    """Plan every accepted event as a worker does before it delivers (this writes: the
+    deliveries it plans), and return `runtime`: `stored_deliveries(after_planning(runtime))`."""
+    from connector.delivery.planner import Planner  # the worker's own planning step
+
+    Planner(runtime).plan_all()
+    return runtime
+
+
+def stored_events(runtime) -> list[dict]:
+    return rows(runtime, events)
+
+
+def stored_deliveries(runtime) -> list[dict]:
+    """Every delivery, its `spec` decoded."""
+    found = rows(runtime, deliveries)
+    for row in found:
+        row["spec"] = json.loads(row["spec"])
+    return found
+
+
+def stored_delivery(runtime, delivery_id: int) -> dict:
+    return next(d for d in stored_deliveries(runtime) if d["id"] == delivery_id)
+
+
+def stored_attempts(runtime) -> list[dict]:
+    """Every attempt, its recorded `request` and `response` decoded."""
+    found = rows(runtime, attempts)
+    for row in found:
+        for name in ("request", "response"):
+            row[name] = json.loads(row[name]) if row[name] else None
+    return found
+
+
+def stored_breakers(runtime) -> list[dict]:
+    return rows(runtime, breakers)
+
+
 class StoreReader:
+    """The store of a connector running elsewhere (a Stack's processes), read by URL."""
+
     def __init__(self, database_url: str):
         self.engine = make_engine(database_url)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from connector.testing import Part
+
 WEBHOOK_SECRET = "test-webhook-secret"
 TEST_ENV = {"EXTOLE_WEBHOOK_SECRET": WEBHOOK_SECRET}  # unit tests (the Flask test client)
 STACK_ENV = {"EXTOLE_WEBHOOK_SECRET": "e2e-webhook-secret"}  # real processes
@@ -20,6 +22,17 @@ def sign(body: bytes, secret: str = WEBHOOK_SECRET, algorithm: str = "sha256") -
 def signature_headers(secret: str):
     """A signer for connector.testing.Stack: body → {"X-Extole-Signature": ...}."""
     return lambda body: {"X-Extole-Signature": sign(body, secret)}
+
+
+class StackPart(Part):
+    """Extole in a connector.testing stack: the referral program is the primary sender (events
+    posted without a source are Extole's), signed with STACK_ENV's secret."""
+
+    def __init__(self):
+        secret = STACK_ENV["EXTOLE_WEBHOOK_SECRET"]
+        super().__init__(
+            env=dict(STACK_ENV), signers={"extole": signature_headers(secret)}, primary_source=True
+        )
 
 
 def referral_event(

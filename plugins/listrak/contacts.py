@@ -13,7 +13,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from connector.plugin_api import Action, OutboundRequest, Partner, State, Verdict
+from connector.plugin_api import (
+    Action,
+    OutboundRequest,
+    Partner,
+    State,
+    Verdict,
+)
 
 WHEN_NEWER = "when_newer"
 #: Listrak's answers to an opt-out that mean the contact already is where we want it.
@@ -21,9 +27,9 @@ ALREADY_OUT = {"ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS", "ERROR_UNSUBSCRIBED_EMAIL_A
 UNSUBSCRIBED = "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS"
 
 
-def contact_key(partner: dict, environment: str, list_id, email: str) -> str:
+def contact_key(partner: Partner, environment: str, list_id, email: str) -> str:
     """Consent order for email: per (partner, environment, list, address)."""
-    return f"{partner['id']}|{environment}|{list_id}|{email}"
+    return f"{partner.id}|{environment}|{list_id}|{email}"
 
 
 def _error_code(result) -> str | None:

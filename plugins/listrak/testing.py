@@ -1,7 +1,6 @@
 """Test helpers for the Listrak plugin (Email and SMS API v1, OAuth2 client credentials): the URLs
-and environment unit tests mock, the example configuration on real processes with the Listrak
-sandbox as the partner, and the consent-order reliability run (email and SMS consent) shared by
-tests and benchmarks."""
+and environment unit tests mock, the sandbox as a part of a connector.testing stack (`Sandbox`),
+and the consent-order reliability run (email and SMS consent) shared by tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -9,17 +8,23 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import requests
 
-from connector import testing
-from connector.testing import StoreReader, batches, free_port, peak_rate, post_all, wait_until
-from plugins.extole import testing as extole_testing
-from plugins.extole.testing import referral_event
-from plugins.segment import testing as segment_testing
+from connector.testing import (
+    Part,
+    Sidecar,
+    Stack,
+    StoreReader,
+    batches,
+    free_port,
+    peak_rate,
+    post_all,
+    wait_until,
+)
 
 API = "https://api.listrak.test/email/v1"
 SMS_API = "https://api.listrak.test/sms/v1"
@@ -43,89 +48,47 @@ SANDBOX_CLIENTS_ENV = {  # the sandbox's DEFAULT_CLIENTS and DEFAULT_SMS_CLIENTS
     "LISTRAK_SMS_CLIENT_ID": "sandbox-sms-client",
     "LISTRAK_SMS_CLIENT_SECRET": "sandbox-sms-secret",
 }
-# Everything the example configuration needs on real processes (the sandbox URLs aside).
-SANDBOX_ENV = {
-    **SANDBOX_CLIENTS_ENV,
-    **extole_testing.STACK_ENV,
-    **segment_testing.STACK_ENV,
-    "CONNECTOR_ADMIN_TOKEN": "e2e-admin-token-for-tests",
-}
-
-
 #: The example config's Listrak activity → Segment flow: a pull source polling the Listrak
-#: sandbox and the partner it feeds. Stacks and unit tests leave it out unless they ask for it,
-#: so the sandbox sees only what a test causes (its faults, its request counts).
+#: sandbox and the partner it feeds. Stacks leave it out unless they keep it.
 ACTIVITY_FLOW = ("sources/listrak-activity.yaml", "partners/segment.yaml", "keys/segment-production.yaml")
 
 
-class Stack(testing.Stack):
-    """The example configuration on real processes: Extole and Segment webhooks in (signed with
-    SANDBOX_ENV's secrets; `post_events` posts to extole unless told), the Listrak sandbox
-    (`connector sandbox`) as the partner, and the Segment look-alike (`connector segment-sandbox`,
-    read through `stack.segment`) for the segment partner. `partner_overrides` replace keys of
-    config/partners/listrak.yaml. `activity` keeps the example's activity flow (ACTIVITY_FLOW);
-    without it those files are left out unless `extra_files` gives them."""
+class Sandbox(Part):
+    """Listrak in a connector.testing stack: the sandbox (`connector sandbox`) on a free port as
+    the partner (Email and SMS APIs), its default clients as the keys. The example's activity
+    flow (ACTIVITY_FLOW) is left out unless a stack keeps it, so the sandbox sees only what a
+    test causes (its faults, its request counts)."""
 
-    def __init__(
-        self,
-        workdir: Path,
-        settings: dict | None = None,
-        web_workers: int = 2,
-        partner_overrides: dict | None = None,
-        extra_files: dict | None = None,
-        database_url: str | None = None,
-        activity: bool = False,
-    ):
-        self.activity = activity
-        self.sandbox_port = free_port()
-        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
-        self.segment = segment_testing.Lookalike(free_port())  # the Segment partner's look-alike
-        sandbox = testing.Sidecar(
-            "sandbox",
-            [sys.executable, "-m", "connector.cli", "sandbox", "--port", str(self.sandbox_port)],
-            f"{self.sandbox_url}/_sandbox/state",
-        )
+    def __init__(self, port: int | None = None):
+        port = port or free_port()
+        self.url = f"http://127.0.0.1:{port}"
         super().__init__(
-            workdir,
-            settings,
-            web_workers,
-            {"listrak": partner_overrides or {}},
-            extra_files,
-            database_url,
-            sidecars=[sandbox, self.segment.sidecar],
-            default_source="extole",
+            sidecars=[
+                Sidecar(
+                    "sandbox",
+                    [sys.executable, "-m", "connector.cli", "sandbox", "--port", str(port)],
+                    f"{self.url}/_sandbox/state",
+                )
+            ],
             env={
-                **SANDBOX_ENV,
-                **self.segment.env,
-                "LISTRAK_AUTH_URL": f"{self.sandbox_url}/OAuth2/Token",
-                "LISTRAK_API_URL": f"{self.sandbox_url}/email/v1",
-                "LISTRAK_SMS_API_URL": f"{self.sandbox_url}/sms/v1",
+                **SANDBOX_CLIENTS_ENV,
+                "LISTRAK_AUTH_URL": f"{self.url}/OAuth2/Token",
+                "LISTRAK_API_URL": f"{self.url}/email/v1",
+                "LISTRAK_SMS_API_URL": f"{self.url}/sms/v1",
             },
-            signers={
-                "extole": extole_testing.signature_headers(SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]),
-                "segment": segment_testing.signature_headers(SANDBOX_ENV["SEGMENT_WEBHOOK_SECRET"]),
-            },
-            admin_token=SANDBOX_ENV["CONNECTOR_ADMIN_TOKEN"],
+            left_out=ACTIVITY_FLOW,
         )
-        self.webhook_secret = SANDBOX_ENV["EXTOLE_WEBHOOK_SECRET"]
 
-    def write_config(self) -> None:
-        super().write_config()
-        if not self.activity:
-            for relative in ACTIVITY_FLOW:
-                if relative not in self.extra_files:
-                    (self.config_dir / relative).unlink(missing_ok=True)
-
-    def sandbox_state(self) -> dict:
+    def state(self) -> dict:
         """The sandbox's /_sandbox/state: contacts per list, request counts, faults."""
-        return requests.get(f"{self.sandbox_url}/_sandbox/state", timeout=10).json()
+        return requests.get(f"{self.url}/_sandbox/state", timeout=10).json()
 
-    def sandbox_requests(self) -> dict:
+    def requests(self) -> dict:
         """The sandbox's request counts (`requests` of its state, without the contacts)."""
-        return requests.get(f"{self.sandbox_url}/_sandbox/requests", timeout=10).json()
+        return requests.get(f"{self.url}/_sandbox/requests", timeout=10).json()
 
-    def sandbox(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, f"{self.sandbox_url}{path}", timeout=10, **kwargs)
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, f"{self.url}{path}", timeout=10, **kwargs)
 
 
 # -- the reliability run ----------------------------------------------------------------------
@@ -147,8 +110,17 @@ def phone_of(person: int) -> str:
     return f"1555{person:07d}"
 
 
+#: (event_id, type=, email=, event_time=, phone_number=) → an event of the primary sender; the
+#: caller gives it (plugins.extole.testing.referral_event for the example config).
+EventMaker = Callable[..., dict]
+
+
 def make_events(
-    people: int, per_person: int, seed: int, channels: tuple[str, ...] = ("email",)
+    people: int,
+    per_person: int,
+    seed: int,
+    make_event: EventMaker,
+    channels: tuple[str, ...] = ("email",),
 ) -> tuple[list[dict], dict[str, str]]:
     """Shuffled referral events, and the newest kind (opt_in or opt_out) per address — an email
     for email consent, a number for SMS consent: what Listrak must end with. With both channels
@@ -162,12 +134,10 @@ def make_events(
                 kind = rng.choice(["opt_in", "opt_out"])
                 at = BASE_TIME + timedelta(seconds=k * 10 + rng.random())
                 if channel == "email":
-                    event = referral_event(
-                        f"r-{seed}-{p}-{k}", type=kind, email=email, event_time=at.isoformat()
-                    )
+                    event = make_event(f"r-{seed}-{p}-{k}", type=kind, email=email, event_time=at.isoformat())
                     newest[email] = kind
                 else:
-                    event = referral_event(
+                    event = make_event(
                         f"r-{seed}-{p}-sms-{k}",
                         type=f"sms_{kind}",
                         email=email,
@@ -228,6 +198,7 @@ def circuit_open(store: StoreReader) -> bool:
 
 def run(
     stack: Stack,
+    make_event: EventMaker,
     people: int = 150,
     per_person: int = 4,
     kill_rounds: int = 3,
@@ -242,7 +213,8 @@ def run(
     sent again during the outage, as captured requests would be (duplicates). Request rates
     come from the attempt log (when each request started)."""
     rng = random.Random(seed)
-    all_events, newest = make_events(people, per_person, seed, channels)
+    all_events, newest = make_events(people, per_person, seed, make_event, channels)
+    sandbox = stack.part("listrak")
     payloads = batches(all_events, rng)
     for _ in range(workers):
         stack.add_worker()
@@ -263,7 +235,7 @@ def run(
         # Phase 2: the partner answers 503 to everything while the other half arrives, until
         # the circuit has opened and `outage_seconds` have passed.
         outage_start = time.time()
-        stack.sandbox("POST", "/_sandbox/faults", json={"mode": "503", "ratio": 1.0})
+        sandbox.request("POST", "/_sandbox/faults", json={"mode": "503", "ratio": 1.0})
         sent += post_all(stack.post_events, payloads[half:])
         replayed = rng.sample(payloads[:half], int(half * replayed_share))
         replays_acknowledged = post_all(stack.post_events, replayed)
@@ -273,7 +245,7 @@ def run(
             interval=0.05,
             message="the outage's end",
         )
-        stack.sandbox("DELETE", "/_sandbox/faults")
+        sandbox.request("DELETE", "/_sandbox/faults")
         outage_end = time.time()
 
         wait_until(lambda: store.pending() == 0, timeout=120, interval=0.5, message="backlog drained")
@@ -284,7 +256,7 @@ def run(
     finally:
         store.close()
 
-    state = stack.sandbox_state()
+    state = sandbox.state()
     wrong = wrong_addresses(state, newest)
     settled_times = [t for t in outage_times if t >= outage_start + 1.0]
     delivered = states.get("delivered", 0) + states.get("skipped", 0)

@@ -14,7 +14,7 @@ import sys
 
 import requests
 
-from connector.testing import Sidecar
+from connector.testing import Part, Sidecar, free_port
 from plugins.segment.sandbox import DEMO_WRITE_KEY
 
 SEGMENT_SECRET = "test-segment-secret"
@@ -36,19 +36,26 @@ STACK_ENV = {  # real processes; a Stack points SEGMENT_API_URL at its own look-
 }
 
 
-class Lookalike:
-    """The Segment tracking-API look-alike as a sidecar of a connector.testing.Stack, and what
-    it received: `state()` (counts, messageIds, request sizes), `calls(type=, event=)` (every
-    call kept, as received), `fault(status, count, retry_after)`, `reset()`."""
+class Lookalike(Part):
+    """Segment in a connector.testing stack: the tracking-API look-alike (`connector
+    segment-sandbox`) as the partner, Segment's webhooks signed with STACK_ENV's secret, and
+    what the look-alike received: `state()` (counts, messageIds, request sizes),
+    `calls(type=, event=)` (every call kept, as received), `fault(status, count, retry_after)`,
+    `reset()`."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int | None = None):
+        port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.sidecar = Sidecar(
             "segment-sandbox",
             [sys.executable, "-m", "connector.cli", "segment-sandbox", "--port", str(port)],
             f"{self.url}/_sandbox/state",
         )
-        self.env = {"SEGMENT_API_URL": self.url, "SEGMENT_WRITE_KEY": DEMO_WRITE_KEY}
+        super().__init__(
+            sidecars=[self.sidecar],
+            env={**STACK_ENV, "SEGMENT_API_URL": self.url, "SEGMENT_WRITE_KEY": DEMO_WRITE_KEY},
+            signers={"segment": signature_headers(STACK_ENV["SEGMENT_WEBHOOK_SECRET"])},
+        )
 
     def state(self) -> dict:
         return requests.get(f"{self.url}/_sandbox/state", timeout=10).json()

@@ -13,13 +13,13 @@ from connector.contract import State, Verdict
 from connector.delivery import boundary as boundary_module
 from connector.delivery import outcomes
 from connector.delivery.worker import Worker
+from connector.testing.store import after_planning, stored_attempts, stored_breakers, stored_deliveries
 from plugins.extole.testing import referral_event
 from plugins.listrak.destination import ContactSubscription, ListrakDestination
 from plugins.listrak.profile_fields import UpdateEmailContactProfileFields
 from plugins.listrak.testing import API
 from plugins.segment.testing import audience_event, post_segment
 from tests.config_files import update_yaml
-from tests.store_rows import stored_attempts, stored_breakers, stored_deliveries
 
 CONTACT = f"{API}/List/12345/Contact"
 
@@ -58,7 +58,7 @@ def test_exception_at_a_step_is_a_recorded_attempt_on_the_schedule(
     patch(monkeypatch, runtime)
     assert Worker(runtime).run_once() == 1
 
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "retrying"
     assert delivery["attempts"] == 1
     assert delivery["lease_owner"] is None and delivery["lease_expires_at"] is None
@@ -104,7 +104,7 @@ def test_exception_building_a_batch_members_part_settles_every_member(
     Worker(runtime).run_once()
 
     assert bulk.call_count == 1
-    found = stored_deliveries(runtime)
+    found = stored_deliveries(after_planning(runtime))
     assert [(d["state"], d["attempts"], d["lease_owner"]) for d in found] == [("retrying", 1, None)] * 3
     assert [a["error_code"] for a in stored_attempts(runtime)] == ["INTERNAL_ERROR"] * 3
     assert stored_breakers(runtime) == []
@@ -115,7 +115,7 @@ def test_verdict_an_action_may_not_give_is_an_internal_error(one_opt_in, runtime
         ContactSubscription, "interpret", lambda *a: [Verdict(State.SUPERSEDED, "not for actions to say")]
     )
     Worker(runtime).run_once()
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert (delivery["state"], delivery["attempts"]) == ("retrying", 1)
     (attempt,) = stored_attempts(runtime)
     assert attempt["error_code"] == "INTERNAL_ERROR"
@@ -137,7 +137,7 @@ def test_internal_failures_run_down_the_schedule_to_dead(one_opt_in, runtime, mo
     for _ in range(len(schedule) + 1):
         _make_due(runtime)
         worker.run_once()
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "dead"
     assert delivery["attempts"] == len(schedule) + 1
     assert delivery["reason"] == "retry schedule ran out: internal error: Boom"
@@ -148,7 +148,7 @@ def test_failure_after_recording_does_not_record_twice(one_opt_in, runtime, monk
     """Metrics or breakers failing after the result is stored leave that result alone."""
     monkeypatch.setattr(boundary_module.Boundary, "_observe", _raise)
     Worker(runtime).run_once()
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert (delivery["state"], delivery["attempts"]) == ("delivered", 1)
     assert len(stored_attempts(runtime)) == 1
 

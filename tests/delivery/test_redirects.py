@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from connector.delivery.worker import Worker
+from connector.testing.store import after_planning, stored_attempts, stored_deliveries
 from plugins.extole.testing import referral_event
 from plugins.listrak.testing import API, TOKEN_URL
 from tests.http_servers import Server, json_answer
-from tests.store_rows import stored_attempts, stored_deliveries
 
 CONTACT = f"{API}/List/12345/Contact"
 TOKEN = b'{"access_token": "tok-1", "token_type": "bearer", "expires_in": 3599}'
@@ -23,7 +23,7 @@ def test_a_redirect_from_the_contact_route_is_dead_and_not_followed(
     requests_mock.post(CONTACT, status_code=302, headers={"Location": "https://elsewhere.test/Contact"})
     assert post_events(referral_event()).status_code == 202
     assert Worker(runtime).run_once() == 1
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     reason = "partner answered a redirect (HTTP 302 to elsewhere.test); not followed"
     assert (delivery["state"], delivery["reason"], delivery["last_status"]) == ("dead", reason, 302)
     assert stored_attempts(runtime)[0]["error_message"] == reason
@@ -36,7 +36,7 @@ def test_a_redirect_from_the_token_endpoint_sends_nothing_on(post_events, runtim
     contact = requests_mock.post(CONTACT, status_code=201, json={})
     assert post_events(referral_event()).status_code == 202
     assert Worker(runtime).run_once() == 1
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert (delivery["state"], delivery["reason"]) == (
         "retrying",
         "token endpoint: answered a redirect (HTTP 307 to elsewhere.test); not followed",
@@ -69,7 +69,7 @@ class TestOnRealServers:
     def test_a_real_partner_redirect_reaches_no_other_server(self, post_events, runtime, servers):
         assert post_events(referral_event()).status_code == 202
         assert Worker(runtime).run_once() == 1
-        (delivery,) = stored_deliveries(runtime)
+        (delivery,) = stored_deliveries(after_planning(runtime))
         assert (delivery["state"], delivery["reason"]) == (
             "dead",
             f"partner answered a redirect (HTTP 307 to {servers['target'].host}); not followed",

@@ -16,6 +16,7 @@ from connector.outbox.engine import now, reading
 from connector.outbox.tables import poll_runs
 from connector.outbox.tables import pollers as pollers_table
 from connector.runtime import Runtime
+from connector.testing.store import after_planning, stored_deliveries, stored_events
 from tests.config_files import update_yaml
 from tests.delivery.pull_plugin import (
     SINK_URL,
@@ -24,7 +25,6 @@ from tests.delivery.pull_plugin import (
     registry_with,
     write_config,
 )
-from tests.store_rows import stored_deliveries, stored_events
 
 
 @pytest.fixture
@@ -52,8 +52,10 @@ def test_first_poll_stores_every_page_and_the_cursor(pull_runtime, source, clock
     source.rows = rows(1, 2, 3, 4, 5)
     report = Scheduler(pull_runtime, "w1").poll("activity")
     assert (report.ok, report.rows_read, report.events, report.accepted) == (True, 5, 5, 5)
-    assert [e["event_id"] for e in stored_events(pull_runtime)] == [f"row-{i}" for i in range(1, 6)]
-    assert [d["partner_id"] for d in stored_deliveries(pull_runtime)] == ["sink"] * 5
+    assert [e["event_id"] for e in stored_events(after_planning(pull_runtime))] == [
+        f"row-{i}" for i in range(1, 6)
+    ]
+    assert [d["partner_id"] for d in stored_deliveries(after_planning(pull_runtime))] == ["sink"] * 5
     polled = state(pull_runtime)
     assert polled["cursor"] == '{"after":5}'
     assert (polled["rows_read"], polled["events_produced"], polled["failures"]) == (5, 5, 0)
@@ -70,7 +72,7 @@ def test_next_poll_starts_after_the_cursor_and_adds_only_new_rows(pull_runtime, 
     later = scheduler.poll("activity")
     assert (later.rows_read, later.accepted) == (1, 1)
     assert source.calls == [None, {"after": 3}, {"after": 3}]
-    assert len(stored_events(pull_runtime)) == 4
+    assert len(stored_events(after_planning(pull_runtime))) == 4
 
 
 def test_rows_read_twice_are_stored_once(pull_runtime, source):
@@ -83,7 +85,7 @@ def test_rows_read_twice_are_stored_once(pull_runtime, source):
         conn.execute(update(pollers_table).values(cursor=None))
     again = scheduler.poll("activity")
     assert (again.rows_read, again.events, again.accepted) == (2, 2, 0)
-    assert len(stored_deliveries(pull_runtime)) == 2
+    assert len(stored_deliveries(after_planning(pull_runtime))) == 2
 
 
 def test_failed_poll_keeps_stored_pages_and_resumes_after_them(pull_runtime, source):
@@ -124,7 +126,7 @@ def test_a_poll_stops_early_after_its_page_budget_and_the_next_one_goes_on(
     second = Scheduler(runtime, "w1").poll("activity")
     assert (second.ok, second.rows_read, second.stopped_early) == (True, 1, None)
     assert state(runtime)["last_note"] is None
-    assert len(stored_events(runtime)) == 5
+    assert len(stored_events(after_planning(runtime))) == 5
     assert requests_mock.call_count == 3
 
 
@@ -206,7 +208,7 @@ def test_expired_lease_is_taken_over_and_the_old_poller_loses_its_page(pull_runt
     finally:
         pollers.save_cursor = save
     assert report.lost and report.accepted == 0
-    assert stored_events(pull_runtime) == []  # the page was rolled back with the cursor
+    assert stored_events(after_planning(pull_runtime)) == []  # the page was rolled back with the cursor
 
 
 def test_due_polls_wait_for_their_interval(pull_runtime, source):
@@ -223,7 +225,7 @@ def test_worker_polls_due_sources_and_delivers_their_events_in_a_batch(pull_runt
     (request,) = sink.request_history
     assert request.json() == {"batch": [{"id": 1}, {"id": 2}, {"id": 3}]}
     assert request.headers["Authorization"] == "Bearer sink-token-value"
-    assert {d["state"] for d in stored_deliveries(pull_runtime)} == {"delivered"}
+    assert {d["state"] for d in stored_deliveries(after_planning(pull_runtime))} == {"delivered"}
 
 
 def test_refused_delivery_is_dead_and_the_rest_of_its_batch_is_sent(
@@ -234,7 +236,7 @@ def test_refused_delivery_is_dead_and_the_rest_of_its_batch_is_sent(
     source.rows = rows(1, 2, 3)
     Worker(pull_runtime).run_once()
     assert [r.json() for r in sink.request_history] == [{"batch": [{"id": 1}, {"id": 3}]}]
-    assert [(d["state"], d["reason"]) for d in stored_deliveries(pull_runtime)] == [
+    assert [(d["state"], d["reason"]) for d in stored_deliveries(after_planning(pull_runtime))] == [
         ("delivered", None),
         ("dead", "over the size limit"),
         ("delivered", None),

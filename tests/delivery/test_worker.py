@@ -13,9 +13,9 @@ from connector.delivery import outcomes
 from connector.delivery.outcomes import MAX_RETRY_AFTER, retry_delay
 from connector.delivery.worker import Worker
 from connector.testing import wait_until
+from connector.testing.store import after_planning, stored_deliveries
 from plugins.extole.testing import referral_event
 from plugins.listrak.testing import API
-from tests.store_rows import stored_deliveries
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_claim_whose_lease_is_nearly_gone_is_released_not_sent(
     stale = [dataclasses.replace(group[0], leased_until=group[0].leased_until - 3600)]
     worker.deliver_group(stale)
     assert contact.call_count == 0
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "queued" and delivery["lease_owner"] is None
     assert worker.run_once() == 1 and contact.call_count == 1
 
@@ -72,7 +72,9 @@ def test_open_circuit_stops_requests_until_its_probe(
 
     Worker(runtime).run_once()
     assert contact.call_count == threshold  # then the circuit is open: the rest go back
-    assert Counter((d["state"], d["attempts"], d["lease_owner"]) for d in stored_deliveries(runtime)) == {
+    assert Counter(
+        (d["state"], d["attempts"], d["lease_owner"]) for d in stored_deliveries(after_planning(runtime))
+    ) == {
         ("retrying", 1, None): threshold,
         ("queued", 0, None): threshold,
     }
@@ -88,7 +90,7 @@ def test_open_circuit_stops_requests_until_its_probe(
     clock.advance(2 * breaker["probe_interval"])
     Worker(runtime).run_once()  # the probe gets through: the circuit closes, everything goes
     assert recovered.call_count == 2 * threshold
-    assert [d["state"] for d in stored_deliveries(runtime)] == ["delivered"] * 2 * threshold
+    assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["delivered"] * 2 * threshold
 
 
 def test_more_groups_under_way_than_threads_never_put_more_requests_on_the_wire(post_events, runtime):
@@ -125,7 +127,7 @@ def test_more_groups_under_way_than_threads_never_put_more_requests_on_the_wire(
         worker.stop_event.set()
         running.join(10)
     assert wire["most"] == 2
-    wait_until(lambda: [d["state"] for d in stored_deliveries(runtime)] == ["delivered"] * 3)
+    wait_until(lambda: [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["delivered"] * 3)
 
 
 def test_group_whose_turn_on_the_wire_comes_too_late_for_its_lease_is_released_not_sent(
@@ -147,5 +149,5 @@ def test_group_whose_turn_on_the_wire_comes_too_late_for_its_lease_is_released_n
     worker.boundary.in_flight = LateTurn()
     worker.deliver_group(group)
     assert contact.call_count == 0
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert (delivery["state"], delivery["attempts"], delivery["lease_owner"]) == ("queued", 0, None)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.listrak.testing import Stack
+from connector.testing import example_stack
 
 HERE = Path(__file__).parent
 
@@ -17,7 +17,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def stack(tmp_path):
     """gunicorn + one worker + the sandbox, torn down after the test; logs shown on failure."""
-    stack = Stack(tmp_path / "stack", settings={"retry_schedule": ["200ms", "500ms", "1s"]})
+    stack = example_stack(tmp_path / "stack", settings={"retry_schedule": ["200ms", "500ms", "1s"]})
     try:
         yield stack.start()
     finally:

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from connector.outbox import pollers
-from connector.testing import ROOT, StoreReader, wait_until
-from plugins.listrak.testing import Stack
+from connector.testing import ROOT, StoreReader, example_stack, wait_until
+from plugins.listrak.testing import ACTIVITY_FLOW
 from plugins.listrak_activity.testing import (
     LIST_ID,
     bulk_seed,
@@ -37,14 +37,14 @@ CLAIM = "https://refer.example.com/claim?c=jdoe"
 @pytest.fixture
 def stack(tmp_path):
     """The stack with no worker yet (start one with `stack.add_worker()` once seeded)."""
-    stack = Stack(
+    stack = example_stack(
         tmp_path / "stack",
         settings={
             "worker": {"batch_window": "200ms", "lease": "6s", "http_timeout": "2s"},
             "retry_schedule": ["200ms", "500ms", "1s"],
         },
         extra_files=source_file(poll_interval="1s"),
-        activity=True,
+        keep=ACTIVITY_FLOW,
     )
     try:
         yield stack.start(workers=0)
@@ -54,11 +54,11 @@ def stack(tmp_path):
 
 def polls(stack) -> int:
     """Polls so far, as the Listrak sandbox saw them (one message listing each)."""
-    return stack.sandbox_state()["requests"]["per_route"].get(MESSAGE_LIST, 0)
+    return stack.part("listrak").state()["requests"]["per_route"].get(MESSAGE_LIST, 0)
 
 
 def received(stack) -> list[dict]:
-    return stack.segment.calls()
+    return stack.part("segment").calls()
 
 
 def summary(call: dict) -> tuple:
@@ -175,7 +175,7 @@ def test_seeded_activity_reaches_segment_once_and_quiet_polls_send_nothing(stack
             "userId": "u-829",
         },
     }
-    assert stack.segment.state()["duplicates"] == 0
+    assert stack.part("segment").state()["duplicates"] == 0
 
 
 def test_new_activity_on_an_older_message_and_a_first_open_are_sent_nothing_old_again(stack):
@@ -231,7 +231,7 @@ def test_new_activity_on_an_older_message_and_a_first_open_are_sent_nothing_old_
         ("Email Unsubscribed", "opened@example.com", when(older)),  # Listrak keeps the first activity's date
         ("Link Clicked", "opened@example.com", when(now)),
     ]
-    assert len(calls) == 9 and stack.segment.state()["duplicates"] == 0
+    assert len(calls) == 9 and stack.part("segment").state()["duplicates"] == 0
 
 
 def test_6000_rows_over_several_activity_pages_arrive_complete_and_once(stack):
@@ -241,14 +241,14 @@ def test_6000_rows_over_several_activity_pages_arrive_complete_and_once(stack):
     expected = expected_message_ids(body)
     assert len(expected) == 14000
     wait_until(
-        lambda: stack.segment.state()["calls"]["total"] >= 14000,
+        lambda: stack.part("segment").state()["calls"]["total"] >= 14000,
         timeout=90,
         interval=0.5,
         message="14,000 calls",
     )
-    state = stack.segment.state()
+    state = stack.part("segment").state()
     assert set(state["message_ids"]) == expected and state["duplicates"] == 0
-    by_route = stack.sandbox_state()["requests"]["per_route"]
+    by_route = stack.part("listrak").state()["requests"]["per_route"]
     assert "GET /List/<listId>/Contact/<contactIdentifier>" not in by_route  # userIds read in pages
 
 
@@ -256,7 +256,7 @@ def test_a_worker_killed_mid_poll_loses_and_repeats_nothing(stack):
     body = bulk_seed(501, 12000, datetime.now(UTC) - timedelta(hours=3), with_user_id=9000)
     seed(stack, body)
     expected = expected_message_ids(body)
-    stack.sandbox("POST", "/_sandbox/latency", json={"ms": 400}).raise_for_status()
+    stack.part("listrak").request("POST", "/_sandbox/latency", json={"ms": 400}).raise_for_status()
     worker = stack.add_worker()
     store = StoreReader(stack.database_url)
     try:
@@ -266,15 +266,15 @@ def test_a_worker_killed_mid_poll_loses_and_repeats_nothing(stack):
     finally:
         store.close()
     assert 0 < stored_before_kill < len(expected)  # killed mid-poll
-    stack.sandbox("POST", "/_sandbox/latency", json={"ms": 0}).raise_for_status()
+    stack.part("listrak").request("POST", "/_sandbox/latency", json={"ms": 0}).raise_for_status()
     stack.add_worker()  # takes the poll over once the dead worker's lease runs out
     wait_until(
-        lambda: expected <= set(stack.segment.state()["message_ids"]),
+        lambda: expected <= set(stack.part("segment").state()["message_ids"]),
         timeout=120,
         interval=0.5,
         message="every expected call at the look-alike",
     )
-    assert set(stack.segment.state()["message_ids"]) == expected  # nothing lost, nothing unexpected
+    assert set(stack.part("segment").state()["message_ids"]) == expected  # nothing lost, nothing unexpected
     # each event stored once and delivered once (a batch in flight at the kill may reach Segment twice)
     wait_until(
         lambda: stack.delivery_states() == {"delivered": len(expected)}, timeout=30, message="all delivered"
@@ -285,14 +285,14 @@ def test_a_429_from_listrak_is_waited_out_and_a_long_one_ends_the_poll_without_h
     body = bulk_seed(501, 3, datetime.now(UTC) - timedelta(hours=1), with_user_id=3)
     seed(stack, body)
     fault = {"mode": "429", "retry_after": 2, "count": 1, "route": ACTIVITY}
-    stack.sandbox("POST", "/_sandbox/faults", json=fault).raise_for_status()
+    stack.part("listrak").request("POST", "/_sandbox/faults", json=fault).raise_for_status()
     stack.add_worker()
     wait_until(lambda: len(received(stack)) == 7, timeout=30, message="the activity, after the short 429")
-    assert stack.sandbox_state()["faults_applied"] == {"429": 1}
+    assert stack.part("listrak").state()["faults_applied"] == {"429": 1}
 
-    asked = stack.sandbox_state()["requests"]["per_route"][ACTIVITY]
+    asked = stack.part("listrak").state()["requests"]["per_route"][ACTIVITY]
     long_fault = {"mode": "429", "retry_after": 120, "route": ACTIVITY}
-    stack.sandbox("POST", "/_sandbox/faults", json=long_fault).raise_for_status()
+    stack.part("listrak").request("POST", "/_sandbox/faults", json=long_fault).raise_for_status()
     store = StoreReader(stack.database_url)
     try:
         state = wait_until(lambda: failed_poll(store), timeout=30, message="the poll ended by the long 429")
@@ -300,7 +300,9 @@ def test_a_429_from_listrak_is_waited_out_and_a_long_one_ends_the_poll_without_h
         store.close()
     assert state["last_error"].startswith("GET /List/12345/Message/501/Activity: Listrak asked to slow down")
     assert state["next_poll_at"] >= time.time() + 100  # not before Listrak's Retry-After, not every second
-    assert stack.sandbox_state()["requests"]["per_route"][ACTIVITY] == asked + 1  # asked once, not again
+    assert (
+        stack.part("listrak").state()["requests"]["per_route"][ACTIVITY] == asked + 1
+    )  # asked once, not again
 
 
 def failed_poll(store: StoreReader) -> dict | None:
@@ -324,7 +326,7 @@ def poll_now(stack) -> str:
 def test_polls_that_stop_at_their_page_budget_go_on_where_they_stopped(tmp_path):
     # 12,000 rows: three Activity pages, each needing pages of contacts for its userIds; seven
     # requests per poll store a page or two, so the round takes a few polls.
-    stack = Stack(
+    stack = example_stack(
         tmp_path / "stack",
         settings={"worker": {"batch_window": "200ms"}},
         extra_files={
@@ -333,7 +335,7 @@ def test_polls_that_stop_at_their_page_budget_go_on_where_they_stopped(tmp_path)
                 "max_pages_per_poll": 7,
             }
         },
-        activity=True,
+        keep=ACTIVITY_FLOW,
     )
     try:
         stack.start(workers=0)
@@ -356,12 +358,12 @@ def test_polls_that_stop_at_their_page_budget_go_on_where_they_stopped(tmp_path)
         stack.add_worker()
         expected = expected_message_ids(body)
         wait_until(
-            lambda: expected <= set(stack.segment.state()["message_ids"]),
+            lambda: expected <= set(stack.part("segment").state()["message_ids"]),
             timeout=120,
             interval=0.5,
             message="every expected call at the look-alike",
         )
-        state = stack.segment.state()
+        state = stack.part("segment").state()
         assert set(state["message_ids"]) == expected and state["duplicates"] == 0
     finally:
         stack.stop()

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from plugins.listrak.testing import Stack
+from connector.testing import example_stack
 from tests.e2e.test_live_view_browser import MISSING, page  # noqa: F401 - the page fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("stack"), web_workers=2)
+    stack = example_stack(tmp_path_factory.mktemp("stack"), web_workers=2)
     try:
         yield stack.start(workers=0)
     finally:

@@ -10,9 +10,8 @@ import re
 
 import pytest
 
-from connector.testing import wait_until
+from connector.testing import example_stack, wait_until
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import Stack
 from tests.e2e.test_live_view_browser import (  # noqa: F401 - the page fixture
     MISSING,
     SCREENSHOT,
@@ -27,7 +26,7 @@ PHONE = "15555555555"
 
 @pytest.fixture
 def stack(tmp_path):
-    stack = Stack(tmp_path / "stack", settings=SETTINGS)
+    stack = example_stack(tmp_path / "stack", settings=SETTINGS)
     try:
         yield stack.start()
     finally:

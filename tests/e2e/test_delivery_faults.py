@@ -2,9 +2,8 @@
 
 import pytest
 
-from connector.testing import StoreReader, wait_until
+from connector.testing import StoreReader, example_stack, wait_until
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +16,7 @@ SETTINGS = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("faults"), settings=SETTINGS).start()
+    stack = example_stack(tmp_path_factory.mktemp("faults"), settings=SETTINGS).start()
     try:
         yield stack
     finally:
@@ -26,15 +25,15 @@ def stack(tmp_path_factory):
 
 @pytest.fixture
 def store(stack):
-    stack.sandbox("POST", "/_sandbox/reset")
+    stack.part("listrak").request("POST", "/_sandbox/reset")
     reader = StoreReader(stack.database_url)
     yield reader
     reader.close()
-    stack.sandbox("DELETE", "/_sandbox/faults")
+    stack.part("listrak").request("DELETE", "/_sandbox/faults")
 
 
 def fault(stack, **body):
-    response = stack.sandbox("POST", "/_sandbox/faults", json=body)
+    response = stack.part("listrak").request("POST", "/_sandbox/faults", json=body)
     assert response.ok, response.text
 
 
@@ -88,13 +87,13 @@ def test_dropped_connection_is_retried(stack, store):
 def test_expired_token_is_fetched_again_and_the_request_retried_at_once(stack, store):
     send(stack, "f-tok-1", "token1@example.com")
     settled(store, "f-tok-1", "delivered")
-    fetches_before = sum(stack.sandbox_state()["requests"]["token_fetches"].values())
+    fetches_before = sum(stack.part("listrak").state()["requests"]["token_fetches"].values())
     fault(stack, mode="expire_token")
     send(stack, "f-tok-2", "token2@example.com")
     delivery = settled(store, "f-tok-2", "delivered")
     (only,) = store.attempts_for(delivery["id"])
     assert only["status"] == 201
-    assert sum(stack.sandbox_state()["requests"]["token_fetches"].values()) == fetches_before + 1
+    assert sum(stack.part("listrak").state()["requests"]["token_fetches"].values()) == fetches_before + 1
 
 
 def test_refused_credentials_pause_the_key_and_resume_by_themselves(stack, store):
@@ -116,14 +115,16 @@ def test_refused_credentials_pause_the_key_and_resume_by_themselves(stack, store
         ("paused", 0),
         ("paused", 0),
     ]
-    stack.sandbox("DELETE", "/_sandbox/faults")
+    stack.part("listrak").request("DELETE", "/_sandbox/faults")
     settled(store, "f-ref-1", "delivered")
     settled(store, "f-ref-0", "delivered")
     assert "key:listrak-production" not in store.breakers()
 
 
 def test_unknown_list_is_dead_with_the_partner_error_code(tmp_path):
-    stack = Stack(tmp_path / "s", settings=SETTINGS, partner_overrides={"subscription_list_id": 999})
+    stack = example_stack(
+        tmp_path / "s", settings=SETTINGS, partner_overrides={"listrak": {"subscription_list_id": 999}}
+    )
     try:
         stack.start()
         send(stack, "f-404", "nolist@example.com")

@@ -16,10 +16,9 @@ from sqlalchemy import func, select
 
 from connector.outbox.engine import make_engine
 from connector.outbox.tables import admin_failures
-from connector.testing import wait_until
+from connector.testing import example_stack, wait_until
 from connector.web.bodies import MAX_GZIP_MEMBERS
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +28,7 @@ ROUTES = ["/webhooks/extole", "/webhooks/segment-library/v1/batch"]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("limits") / "stack")
+    stack = example_stack(tmp_path_factory.mktemp("limits") / "stack")
     try:
         yield stack.start(workers=0)
     finally:
@@ -133,7 +132,7 @@ def test_refusals_are_counted_and_listed_whichever_web_process_answered(stack):
 
 def test_sign_in_attempts_past_the_limit_write_nothing_to_the_store(tmp_path):
     # A stack of its own: past the limit, this address is refused the right token too.
-    stack = Stack(tmp_path / "stack")
+    stack = example_stack(tmp_path / "stack")
     try:
         stack.start(workers=0)
         engine = make_engine(stack.database_url)

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from connector.testing import ROOT, wait_until
+from connector.testing import ROOT, Stack, example_stack, wait_until
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import SANDBOX_CLIENTS_ENV, Stack
+from plugins.listrak.testing import SANDBOX_CLIENTS_ENV
 from plugins.segment.testing import audience_event
 
 pytestmark = pytest.mark.e2e
@@ -20,7 +20,9 @@ SETTINGS = {"retry_schedule": ["200ms", "500ms", "1s"], "worker": {"batch_window
 
 
 def start(tmp_path, **overrides) -> Stack:
-    return Stack(tmp_path / "stack", settings=SETTINGS, partner_overrides=overrides).start()
+    return example_stack(
+        tmp_path / "stack", settings=SETTINGS, partner_overrides={"listrak": overrides}
+    ).start()
 
 
 def settled(stack) -> bool:
@@ -28,7 +30,7 @@ def settled(stack) -> bool:
 
 
 def contacts(stack, list_id: int) -> dict[str, str]:
-    book = stack.sandbox_state()["lists"][str(list_id)]["contacts"]
+    book = stack.part("listrak").state()["lists"][str(list_id)]["contacts"]
     return {email: c["subscriptionState"] for email, c in book.items()}
 
 
@@ -59,7 +61,7 @@ def test_opt_ins_and_opt_outs_reach_every_list_in_order(several_lists):
     wait_until(lambda: settled(stack), message="the opt-ins delivered")
     both = {"jane@example.com": "Subscribed", "joe@example.com": "Subscribed"}
     assert (contacts(stack, 12345), contacts(stack, 456)) == (both, both)
-    lists = stack.sandbox_state()["lists"]
+    lists = stack.part("listrak").state()["lists"]
     assert lists["12345"]["contacts"]["joe@example.com"]["segmentationFieldValues"]["1003"] == "Jane"
     assert lists["456"]["contacts"]["joe@example.com"]["segmentationFieldValues"] == {}
 
@@ -85,7 +87,7 @@ def when_newer(tmp_path):
 def test_when_newer_re_subscribes_only_after_the_unsubscribe_in_listrak(when_newer):
     stack = when_newer
     for email, unsubscribed_at in (("old@example.com", "2026-11-20T00:00:00Z"), ("new@example.com", None)):
-        seeded = stack.sandbox(
+        seeded = stack.part("listrak").request(
             "POST",
             "/_sandbox/contacts",
             json={
@@ -115,7 +117,7 @@ def test_when_newer_re_subscribes_only_after_the_unsubscribe_in_listrak(when_new
         "left unsubscribed: this opt-in at 2026-11-25T00:00:00Z is not newer than the unsubscribe in "
         "Listrak at 2026-11-28T00:00:00Z (when_newer)"
     )
-    routes = stack.sandbox_state()["requests"]["per_route"]
+    routes = stack.part("listrak").state()["requests"]["per_route"]
     assert routes["GET /List/<listId>/Contact/<contactIdentifier>"] == 2
     assert routes["POST /List/<listId>/Contact"] == 4  # old: without and with the override
 
@@ -123,7 +125,7 @@ def test_when_newer_re_subscribes_only_after_the_unsubscribe_in_listrak(when_new
 @pytest.fixture
 def no_beta(tmp_path):
     stack = start(tmp_path)
-    denied = stack.sandbox(
+    denied = stack.part("listrak").request(
         "POST", "/_sandbox/beta_access", json={"client_id": PRODUCTION_CLIENT, "allowed": False}
     )
     assert denied.json() == {"beta_denied": [PRODUCTION_CLIENT]}

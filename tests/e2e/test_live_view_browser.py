@@ -10,9 +10,8 @@ import re
 
 import pytest
 
-from connector.testing import ROOT
+from connector.testing import ROOT, example_stack
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -37,7 +36,7 @@ SETTINGS = {
 
 @pytest.fixture
 def stack(tmp_path):
-    stack = Stack(tmp_path / "stack", settings=SETTINGS)
+    stack = example_stack(tmp_path / "stack", settings=SETTINGS)
     try:
         yield stack.start()
     finally:
@@ -126,7 +125,7 @@ def test_live_view_follows_a_delivery_through_failure_and_replay(stack, page):
     # The partner fails every request: the next delivery retries, then dies.
     page.get_by_role("link", name="← all events").click()
     page.evaluate("window.notReloaded = true")
-    assert stack.sandbox("POST", "/_sandbox/faults", json={"mode": "500"}).status_code == 201
+    assert stack.part("listrak").request("POST", "/_sandbox/faults", json={"mode": "500"}).status_code == 201
     assert stack.post_events(referral_event("bad-1", email="hopper@example.com")).ok
     expect(row(page, "bad-1").locator(".outcome")).to_have_text("dead")
     expect(row(page, "bad-1")).to_contain_text("ERROR_UNHANDLED_EXCEPTION")
@@ -136,7 +135,7 @@ def test_live_view_follows_a_delivery_through_failure_and_replay(stack, page):
     assert page.evaluate("window.notReloaded") is True
 
     # The fault clears; replay from the detail page; it is delivered.
-    assert stack.sandbox("DELETE", "/_sandbox/faults").ok
+    assert stack.part("listrak").request("DELETE", "/_sandbox/faults").ok
     row(page, "bad-1").get_by_role("link", name="bad-1").click()
     expect(page.locator(".delivery .outcome").first).to_have_text("dead")
     expect(page.locator(".attempts tbody tr")).to_have_count(4)
@@ -151,7 +150,7 @@ def test_live_view_follows_a_delivery_through_failure_and_replay(stack, page):
 
     # A refused staging key shows as a banner on the list.
     page.get_by_role("link", name="← all events").click()
-    stack.sandbox("POST", "/_sandbox/faults", json={"mode": "refuse_credentials"})
+    stack.part("listrak").request("POST", "/_sandbox/faults", json={"mode": "refuse_credentials"})
     assert stack.post_events(referral_event("stage-1", email="kay@example.com", environment="staging")).ok
     expect(row(page, "stage-1").locator(".outcome")).to_have_text("paused")
     expect(page.locator("#breakers")).to_contain_text("Key paused: listrak-staging")

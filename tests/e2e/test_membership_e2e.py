@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connector.testing import StoreReader, wait_until
-from plugins.listrak.testing import Stack
+from connector.testing import StoreReader, example_stack, wait_until
+from plugins.listrak.testing import ACTIVITY_FLOW
 from plugins.listrak_activity.events import parse_time
 from plugins.listrak_activity.testing import (
     contact_change,
@@ -29,14 +29,14 @@ SUBSCRIBERS = 12_000  # three pages of Listrak's 5,000
 
 @pytest.fixture
 def stack(tmp_path):
-    stack = Stack(
+    stack = example_stack(
         tmp_path / "stack",
         settings={
             "worker": {"batch_window": "200ms", "lease": "12s", "http_timeout": "4s"},
             "retry_schedule": ["200ms", "500ms", "1s"],
         },
         extra_files=source_file(poll_interval="1s", membership=True),
-        activity=True,
+        keep=ACTIVITY_FLOW,
     )
     try:
         yield stack.start(workers=0)
@@ -45,22 +45,22 @@ def stack(tmp_path):
 
 
 def change(stack, email: str, state: str, at: datetime, user_id: str | None = None) -> None:
-    stack.sandbox(
+    stack.part("listrak").request(
         "POST", "/_sandbox/contacts", json=contact_change(email, state, at, user_id)
     ).raise_for_status()
 
 
 def latency(stack, ms: int) -> None:
-    stack.sandbox("POST", "/_sandbox/latency", json={"ms": ms}).raise_for_status()
+    stack.part("listrak").request("POST", "/_sandbox/latency", json={"ms": ms}).raise_for_status()
 
 
 def reads(stack, route: str = CONTACTS) -> int:
-    return stack.sandbox_requests()["per_route"].get(route, 0)
+    return stack.part("listrak").requests()["per_route"].get(route, 0)
 
 
 def identified(stack) -> int:
     """Identify calls the look-alike received so far."""
-    return stack.segment.state()["calls"]["by_type"].get("identify", 0)
+    return stack.part("segment").state()["calls"]["by_type"].get("identify", 0)
 
 
 def changes_of(calls: list[dict]) -> list[tuple]:
@@ -98,7 +98,7 @@ def test_list_membership_reaches_segment_once_per_change_and_ends_as_listrak_sta
     stack.add_worker()
     backfill = membership_message_ids(members)
     wait_until(
-        lambda: backfill <= set(stack.segment.state()["message_ids"]),
+        lambda: backfill <= set(stack.part("segment").state()["message_ids"]),
         timeout=120,
         interval=0.5,
         message="every subscriber at the look-alike",
@@ -127,8 +127,8 @@ def test_list_membership_reaches_segment_once_per_change_and_ends_as_listrak_sta
     asked = reads(stack)
     wait_until(lambda: reads(stack) >= asked + 4, timeout=30, message="two more polls")
 
-    calls = stack.segment.calls(type="identify")
-    assert stack.segment.state()["duplicates"] == 0
+    calls = stack.part("segment").calls(type="identify")
+    assert stack.part("segment").state()["duplicates"] == 0
     assert sorted(changes_of(calls)) == sorted(
         [(m["emailAddress"], True, m["subscribeDate"]) for m in members["contacts"]]
         + [
@@ -144,7 +144,7 @@ def test_list_membership_reaches_segment_once_per_change_and_ends_as_listrak_sta
 
     # Each contact's last identify says where it stands in Listrak, from the date it did.
     last = {c["anonymousId"]: c for c in calls}
-    book = stack.sandbox_state()["lists"]["12345"]["contacts"]
+    book = stack.part("listrak").state()["lists"]["12345"]["contacts"]
     assert set(last) == set(book) - {"long.gone@example.com"}
     for email, call in last.items():
         contact = book[email]

@@ -9,9 +9,8 @@ import signal
 
 import pytest
 
-from connector.testing import wait_until
+from connector.testing import example_stack, wait_until
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -40,12 +39,12 @@ def strict_json(response) -> dict:
 
 
 def test_odd_answers_stop_nothing_and_every_other_delivery_is_recorded_once(tmp_path, store_url):
-    stack = Stack(tmp_path / "odd", settings=SETTINGS, database_url=store_url)
+    stack = example_stack(tmp_path / "odd", settings=SETTINGS, database_url=store_url)
     try:
         stack.start(workers=1)
         for odd in (ODD, HUGE):
             answer = {"status": 400, "json": odd["body"]}
-            fault = stack.sandbox(
+            fault = stack.part("listrak").request(
                 "POST", "/_sandbox/faults", json={"mode": "answer", "email": odd["email"], "answer": answer}
             )
             assert fault.status_code == 201, fault.text
@@ -61,7 +60,7 @@ def test_odd_answers_stop_nothing_and_every_other_delivery_is_recorded_once(tmp_
             message="the odd opt-ins dead, the flood delivered",
         )
 
-        per_contact = stack.sandbox_state()["requests"]["per_contact"]
+        per_contact = stack.part("listrak").state()["requests"]["per_contact"]
         assert {
             email: per_contact.get(email) for email in [ODD["email"], HUGE["email"], *FLOOD]
         } == dict.fromkeys([ODD["email"], HUGE["email"], *FLOOD], 1)

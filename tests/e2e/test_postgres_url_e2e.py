@@ -3,14 +3,13 @@ gunicorn and a worker start on it with the shipped driver and an opt-in reaches 
 
 from sqlalchemy.engine import make_url
 
-from connector.testing import wait_until
+from connector.testing import example_stack, wait_until
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import Stack
 
 
 def test_plain_postgresql_url_carries_an_opt_in_to_the_sandbox(tmp_path, postgres_url):
     plain = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    stack = Stack(tmp_path / "stack", database_url=plain)
+    stack = example_stack(tmp_path / "stack", database_url=plain)
     try:
         stack.start(workers=1)
         response = stack.post_events([referral_event("pg-plain-1", email="plain@example.com")])
@@ -18,7 +17,7 @@ def test_plain_postgresql_url_carries_an_opt_in_to_the_sandbox(tmp_path, postgre
         wait_until(
             lambda: stack.delivery_states() == {"delivered": 1}, timeout=30, message="the opt-in delivered"
         )
-        contacts = stack.sandbox_state()["lists"]["12345"]["contacts"]
+        contacts = stack.part("listrak").state()["lists"]["12345"]["contacts"]
     finally:
         stack.stop()
     assert contacts["plain@example.com"]["subscriptionState"] == "Subscribed"

@@ -2,14 +2,14 @@
 
 import pytest
 
-from connector.testing import wait_until
+from connector.testing import example_stack, wait_until
 from plugins.extole.testing import referral_event
 
 pytestmark = pytest.mark.e2e
 
 
 def contact(stack, email, list_id="12345"):
-    return stack.sandbox_state()["lists"][list_id]["contacts"].get(email)
+    return stack.part("listrak").state()["lists"][list_id]["contacts"].get(email)
 
 
 def test_opt_in_lands_with_profile_fields_then_opt_out_unsubscribes(stack):
@@ -59,20 +59,21 @@ def test_repeated_event_is_a_duplicate_and_sent_once(stack):
     assert stack.post_events(event).json() == {"accepted": 1, "duplicates": 0}
     assert stack.post_events([event, event]).json() == {"accepted": 0, "duplicates": 2}
     wait_until(lambda: stack.delivery_states().get("delivered") == 1, message="delivered")
-    by_route = stack.sandbox_state()["requests"]["per_route"]
+    by_route = stack.part("listrak").state()["requests"]["per_route"]
     assert sum(n for route, n in by_route.items() if route.endswith("/Contact")) == 1
 
 
 def test_staging_event_without_staging_key_is_skipped_and_never_sent(tmp_path):
-    from plugins.listrak.testing import Stack
 
-    stack = Stack(tmp_path / "s", partner_overrides={"keys": {"production": "listrak-production"}})
+    stack = example_stack(
+        tmp_path / "s", partner_overrides={"listrak": {"keys": {"production": "listrak-production"}}}
+    )
     try:
         stack.start()
         response = stack.post_events(referral_event("stg-1", environment="staging"))
         assert response.status_code == 202
         wait_until(lambda: stack.delivery_states() == {"skipped": 1}, message="planned, skipped")
-        assert stack.sandbox_state()["requests"]["total"] == 0
+        assert stack.part("listrak").state()["requests"]["total"] == 0
     finally:
         stack.stop()
 
@@ -93,12 +94,11 @@ def test_gunicorn_refuses_to_boot_on_bad_config_and_says_why(tmp_path):
     import subprocess
     import sys
 
-    from connector.testing import ROOT, free_port
-    from plugins.listrak.testing import SANDBOX_ENV
+    from connector.testing import ROOT, example_env, free_port
 
     env = {
         **os.environ,
-        **SANDBOX_ENV,
+        **example_env(),
         "CONNECTOR_CONFIG_DIR": str(ROOT / "config"),
         "CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
         "LISTRAK_AUTH_URL": "http://127.0.0.1:1/OAuth2/Token",

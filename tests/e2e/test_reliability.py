@@ -5,17 +5,18 @@ import random
 
 import pytest
 
-from connector.testing import StoreReader, wait_until
+from connector.testing import StoreReader, example_stack, wait_until
 from plugins.extole.testing import referral_event
 from plugins.listrak import testing as reliability
-from plugins.listrak.testing import Stack
 
 pytestmark = pytest.mark.e2e
 
 
 def make_stack(path, database_url=None, **settings):
     merged = {**reliability.RELIABILITY_SETTINGS, **settings}
-    return Stack(path, settings=merged, partner_overrides={"resubscribe": True}, database_url=database_url)
+    return example_stack(
+        path, settings=merged, partner_overrides={"listrak": {"resubscribe": True}}, database_url=database_url
+    )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -29,7 +30,7 @@ def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp
     try:
         stack.start(workers=0)
         figures = reliability.run(
-            stack, people=150, per_person=4, kill_rounds=3, outage_seconds=4.0, workers=2
+            stack, referral_event, people=150, per_person=4, kill_rounds=3, outage_seconds=4.0, workers=2
         )
     finally:
         stack.stop()
@@ -46,12 +47,12 @@ def test_two_workers_deliver_each_delivery_once(tmp_path, store_url):
     stack = make_stack(tmp_path / "two", database_url=store_url)
     try:
         stack.start(workers=2)
-        stack.sandbox("POST", "/_sandbox/latency", json={"ms": 20})
+        stack.part("listrak").request("POST", "/_sandbox/latency", json={"ms": 20})
         events = [referral_event(f"two-{i}", email=f"p{i}@example.com") for i in range(300)]
         for start in range(0, 300, 50):
             assert stack.post_events(events[start : start + 50]).status_code == 202
         wait_until(lambda: stack.delivery_states() == {"delivered": 300}, timeout=60, message="all delivered")
-        per_route = stack.sandbox_state()["requests"]["per_route"]
+        per_route = stack.part("listrak").state()["requests"]["per_route"]
         assert per_route["POST /List/<listId>/Contact"] == 300
         reader = StoreReader(stack.database_url)
         assert all(d["attempts"] == 1 for d in reader.all_deliveries())
@@ -64,8 +65,10 @@ def test_shuffled_burst_ends_with_each_persons_newest_state(tmp_path):
     stack = make_stack(tmp_path / "burst")
     try:
         stack.start(workers=1)
-        stack.sandbox("POST", "/_sandbox/latency", json={"ms": 10})
-        all_events, newest = reliability.make_events(people=60, per_person=6, seed=11)
+        stack.part("listrak").request("POST", "/_sandbox/latency", json={"ms": 10})
+        all_events, newest = reliability.make_events(
+            people=60, per_person=6, seed=11, make_event=referral_event
+        )
         rng = random.Random(3)
         for batch in reliability.batches(all_events, rng, largest=15):
             assert stack.post_events(batch).status_code == 202
@@ -77,7 +80,7 @@ def test_shuffled_burst_ends_with_each_persons_newest_state(tmp_path):
             timeout=60,
             message="drained",
         )
-        contacts = stack.sandbox_state()["lists"]["12345"]["contacts"]
+        contacts = stack.part("listrak").state()["lists"]["12345"]["contacts"]
         reader = StoreReader(stack.database_url)
         specs = [(d["state"], json.loads(d["spec"])) for d in reader.all_deliveries()]
         reader.close()

@@ -17,9 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from connector.testing import ROOT, StoreReader, wait_until
+from connector.testing import ROOT, StoreReader, example_stack, wait_until
 from plugins.extole.testing import referral_event
-from plugins.listrak.testing import Stack
 
 JANE = "jane.doe@example.com"
 SW_KEY = b"standard-webhooks-e2e-key-bytes!"
@@ -34,7 +33,7 @@ def database_url(request):
 @pytest.fixture
 def stack(tmp_path, database_url):
     secret = "whsec_" + base64.b64encode(SW_KEY).decode()
-    stack = Stack(
+    stack = example_stack(
         tmp_path / "stack",
         database_url=database_url,
         settings=PURGE_EVERYTHING,
@@ -52,11 +51,11 @@ def stack(tmp_path, database_url):
 
 
 def contact(stack) -> dict | None:
-    return stack.sandbox_state()["lists"]["12345"]["contacts"].get(JANE)
+    return stack.part("listrak").state()["lists"]["12345"]["contacts"].get(JANE)
 
 
 def contact_requests(stack) -> int:
-    by_route = stack.sandbox_state()["requests"]["per_route"]
+    by_route = stack.part("listrak").state()["requests"]["per_route"]
     return sum(n for route, n in by_route.items() if route.endswith("/Contact"))
 
 
@@ -131,7 +130,7 @@ def test_a_captured_opt_in_tied_with_the_opt_out_never_resubscribes_after_a_purg
 def test_a_tie_loser_is_kept_while_its_winner_is_and_never_resubscribes(tmp_path, database_url):
     # The opt-in lost its tie to the later opt-out. A purge that takes the opt-in (older) but
     # not yet the opt-out must keep it, or its id is forgotten and a captured copy wins the tie.
-    stack = Stack(
+    stack = example_stack(
         tmp_path / "tie",
         database_url=database_url,
         settings={"retention": {"delivered": "4s", "replay_window": "0s"}},

@@ -13,8 +13,7 @@ import sys
 
 import pytest
 
-from connector.testing import wait_until
-from plugins.listrak.testing import Stack
+from connector.testing import example_stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +50,7 @@ def opened(message_id: str, email: str, padding: int = 0) -> dict:
 
 @pytest.fixture
 def stack(tmp_path):
-    stack = Stack(
+    stack = example_stack(
         tmp_path / "stack",
         extra_files=FILES,
         settings={"retry_schedule": ["200ms", "500ms", "1s"], "worker": {"batch_window": "300ms"}},
@@ -68,7 +67,7 @@ def settled(stack) -> dict[str, int]:
 
 
 def test_messages_reach_the_lookalike_once_through_a_429_and_the_oversized_one_is_dead(stack):
-    stack.segment.fault(429, count=1, retry_after=1)
+    stack.part("segment").fault(429, count=1, retry_after=1)
     messages = [opened(f"o-{i}", f"person{i}@example.com") for i in range(20)]
     big = opened("o-big", "big@example.com", padding=40_000)
     response = stack.post_events({"batch": [*messages[:10], big, *messages[10:]]}, source="segment")
@@ -76,11 +75,11 @@ def test_messages_reach_the_lookalike_once_through_a_429_and_the_oversized_one_i
 
     states = wait_until(lambda: settled(stack), timeout=30, message="deliveries settled")
     assert states == {"delivered": 20, "dead": 1}
-    received = stack.segment.state()
+    received = stack.part("segment").state()
     assert received["requests"]["by_status"] == {"200": 1, "429": 1}
     assert received["faults"]["applied"] == {"429": 1}
     assert (received["calls"]["total"], received["duplicates"], received["dropped"]) == (20, 0, [])
-    assert sorted(stack.segment.calls(), key=lambda m: int(m["messageId"][2:])) == messages
+    assert sorted(stack.part("segment").calls(), key=lambda m: int(m["messageId"][2:])) == messages
 
     dead = stack.admin("GET", "/admin/api/events", params={"partner": "segment", "outcome": "dead"}).json()
     (event,) = dead["events"]
@@ -90,7 +89,7 @@ def test_messages_reach_the_lookalike_once_through_a_429_and_the_oversized_one_i
 
 
 def test_a_batch_segment_refuses_is_dead_and_a_replay_delivers_it(stack):
-    stack.segment.fault(400, count=1)
+    stack.part("segment").fault(400, count=1)
     messages = [opened("r-1", "jane@example.com"), opened("r-2", "joe@example.com")]
     assert stack.post_events({"batch": messages}, source="segment").status_code == 202
     assert wait_until(lambda: settled(stack), timeout=30, message="dead") == {"dead": 2}
@@ -103,12 +102,12 @@ def test_a_batch_segment_refuses_is_dead_and_a_replay_delivers_it(stack):
         "invalid_request",
         "injected fault: HTTP 400",
     )
-    assert stack.segment.state()["calls"]["total"] == 0
+    assert stack.part("segment").state()["calls"]["total"] == 0
 
     replayed = stack.admin("POST", "/admin/api/replay", json={"dead": True, "partner": "segment"})
     assert replayed.json() == {"queued": 2, "superseded": 0, "unchanged": 0}
     assert wait_until(lambda: settled(stack), timeout=30, message="replayed") == {"delivered": 2}
-    assert sorted(stack.segment.calls(), key=lambda m: m["messageId"]) == messages
+    assert sorted(stack.part("segment").calls(), key=lambda m: m["messageId"]) == messages
     live = stack.admin("GET", "/live", params={"partner": "segment"}).text
     assert "r-1" in live and "r-2" in live
 
@@ -120,7 +119,7 @@ def verify(stack, write_key: str) -> subprocess.CompletedProcess:
 
 
 def test_verify_sends_an_empty_batch_to_the_lookalike(stack):
-    url = f"{stack.segment.url}/v1/batch"
+    url = f"{stack.part('segment').url}/v1/batch"
     accepted = verify(stack, stack.env["SEGMENT_WRITE_KEY"])
     assert (accepted.returncode, accepted.stdout.splitlines()[1]) == (
         0,
@@ -135,4 +134,4 @@ def test_verify_sends_an_empty_batch_to_the_lookalike(stack):
         "HTTP 401 unauthorized: unknown write key",
     )
     assert "someone-elses-write-key" not in refused.stdout
-    assert stack.segment.state()["calls"]["total"] == 0
+    assert stack.part("segment").state()["calls"]["total"] == 0

@@ -8,8 +8,8 @@ import json
 import pytest
 import requests
 
-from connector.testing import wait_until
-from plugins.listrak.testing import SANDBOX_ENV, Stack
+from connector.testing import example_stack, wait_until
+from plugins.segment import testing as segment_testing
 from plugins.segment.testing import audience_event, identify_event, segment_signature
 
 pytestmark = pytest.mark.e2e
@@ -37,9 +37,9 @@ MAPPINGS = [
 
 @pytest.fixture
 def segment_stack(tmp_path):
-    stack = Stack(
+    stack = example_stack(
         tmp_path / "stack",
-        partner_overrides={"mappings": MAPPINGS},
+        partner_overrides={"listrak": {"mappings": MAPPINGS}},
         settings={"retry_schedule": ["200ms", "500ms", "1s"], "worker": {"batch_window": "300ms"}},
     )
     try:
@@ -50,7 +50,7 @@ def segment_stack(tmp_path):
 
 def post(stack, payload) -> requests.Response:
     body = json.dumps(payload).encode()
-    signature = segment_signature(body, SANDBOX_ENV["SEGMENT_WEBHOOK_SECRET"])
+    signature = segment_signature(body, segment_testing.STACK_ENV["SEGMENT_WEBHOOK_SECRET"])
     return requests.post(
         f"{stack.base_url}/webhooks/segment",
         data=body,
@@ -60,7 +60,7 @@ def post(stack, payload) -> requests.Response:
 
 
 def field_values(stack, list_id: str) -> dict[str, dict]:
-    contacts = stack.sandbox_state()["lists"][list_id]["contacts"]
+    contacts = stack.part("listrak").state()["lists"][list_id]["contacts"]
     return {email: c["segmentationFieldValues"] for email, c in contacts.items()}
 
 
@@ -99,11 +99,11 @@ def test_audience_sync_ends_with_newest_membership_in_listrak(segment_stack):
 
 def test_failed_bulk_request_is_retried_and_lands(segment_stack):
     stack = segment_stack
-    stack.sandbox("POST", "/_sandbox/faults", json={"mode": "500", "count": 1})
+    stack.part("listrak").request("POST", "/_sandbox/faults", json={"mode": "500", "count": 1})
     batch = {"batch": [audience_event(f"m{i}", f"p{i}@example.com", entered=i % 2 == 0) for i in range(40)]}
     assert post(stack, batch).json() == {"accepted": 40, "duplicates": 0}
     wait_until(lambda: stack.delivery_states() == {"delivered": 40}, message="all delivered")
     assert field_values(stack, "12345") == {
         f"p{i}@example.com": {"6789": "on" if i % 2 == 0 else "off"} for i in range(40)
     }
-    assert stack.sandbox_state()["faults_applied"] == {"500": 1}
+    assert stack.part("listrak").state()["faults_applied"] == {"500": 1}

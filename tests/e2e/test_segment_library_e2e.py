@@ -14,13 +14,13 @@ import requests
 from segment.analytics import Client
 from segment.analytics.request import APIError
 
-from connector.testing import wait_until
-from plugins.listrak.testing import SANDBOX_ENV, Stack
+from connector.testing import example_stack, wait_until
+from plugins.segment import testing as segment_testing
 from plugins.segment.testing import write_key_headers
 
 pytestmark = pytest.mark.e2e
 
-WRITE_KEY = SANDBOX_ENV["SEGMENT_INBOUND_WRITE_KEY"]
+WRITE_KEY = segment_testing.STACK_ENV["SEGMENT_INBOUND_WRITE_KEY"]
 MAPPINGS = [
     {
         "name": "plan tier",
@@ -47,9 +47,9 @@ WHEN = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    stack = Stack(
+    stack = example_stack(
         tmp_path_factory.mktemp("library") / "stack",
-        partner_overrides={"mappings": MAPPINGS},
+        partner_overrides={"listrak": {"mappings": MAPPINGS}},
         settings={"retry_schedule": ["200ms", "500ms", "1s"], "worker": {"batch_window": "200ms"}},
     )
     try:
@@ -67,7 +67,7 @@ def settled(stack) -> bool:
 
 
 def fields_of(stack, email: str) -> dict:
-    contacts = stack.sandbox_state()["lists"]["12345"]["contacts"]
+    contacts = stack.part("listrak").state()["lists"]["12345"]["contacts"]
     return contacts.get(email, {}).get("segmentationFieldValues")
 
 

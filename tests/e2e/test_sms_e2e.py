@@ -14,10 +14,9 @@ import sys
 import pytest
 import requests
 
-from connector.testing import ROOT, batches, wait_until
+from connector.testing import ROOT, batches, example_stack, wait_until
 from plugins.extole.testing import referral_event
 from plugins.listrak import testing as reliability
-from plugins.listrak.testing import Stack
 
 pytestmark = pytest.mark.e2e
 PHONE = "15555555555"
@@ -36,16 +35,17 @@ def drained(stack) -> bool:
 
 
 def test_an_sms_flood_with_kills_an_outage_and_replays_leaves_each_numbers_newest_state(tmp_path, store_url):
-    stack = Stack(
+    stack = example_stack(
         tmp_path / "flood",
         settings=reliability.RELIABILITY_SETTINGS,
-        partner_overrides={"resubscribe": True},
+        partner_overrides={"listrak": {"resubscribe": True}},
         database_url=store_url,
     )
     try:
         stack.start(workers=0)
         figures = reliability.run(
             stack,
+            referral_event,
             people=120,
             per_person=4,
             kill_rounds=3,
@@ -68,19 +68,23 @@ def test_an_sms_flood_with_kills_an_outage_and_replays_leaves_each_numbers_newes
 
 
 def test_email_and_sms_consent_of_the_same_people_never_interfere(tmp_path):
-    stack = Stack(
+    stack = example_stack(
         tmp_path / "both",
         settings=reliability.RELIABILITY_SETTINGS,
-        partner_overrides={"resubscribe": True},
+        partner_overrides={"listrak": {"resubscribe": True}},
     )
     try:
         stack.start(workers=2)
-        stack.sandbox("POST", "/_sandbox/faults", json={"mode": "503", "ratio": 0.2})  # some retries
-        events, newest = reliability.make_events(people=40, per_person=5, seed=23, channels=("email", "sms"))
+        stack.part("listrak").request(
+            "POST", "/_sandbox/faults", json={"mode": "503", "ratio": 0.2}
+        )  # some retries
+        events, newest = reliability.make_events(
+            people=40, per_person=5, seed=23, make_event=referral_event, channels=("email", "sms")
+        )
         for batch in batches(events, random.Random(5), largest=20):
             assert stack.post_events(batch).status_code == 202
         wait_until(lambda: drained(stack), timeout=90, message="drained")
-        state = stack.sandbox_state()
+        state = stack.part("listrak").state()
     finally:
         stack.stop()
     assert len(newest) == 80  # 40 addresses and 40 numbers, each with its own newest event
@@ -92,7 +96,9 @@ def test_email_and_sms_consent_of_the_same_people_never_interfere(tmp_path):
 
 
 def test_a_captured_sms_opt_in_sent_again_after_a_purge_never_changes_the_list(tmp_path):
-    stack = Stack(tmp_path / "purge", settings={"retention": {"delivered": "0s", "replay_window": "0s"}})
+    stack = example_stack(
+        tmp_path / "purge", settings={"retention": {"delivered": "0s", "replay_window": "0s"}}
+    )
     try:
         stack.start()
         opt_in = sms_event("in-1", "sms_opt_in", "2026-11-22T05:00:00Z")
@@ -128,9 +134,9 @@ def sms_event(event_id: str, type: str, event_time: str) -> dict:
 
 
 def held(stack) -> str | None:
-    return reliability.held(stack.sandbox_state(), PHONE)
+    return reliability.held(stack.part("listrak").state(), PHONE)
 
 
 def requests_to_the_sms_list(stack) -> int:
-    routes = stack.sandbox_state()["requests"]["per_route"]
+    routes = stack.part("listrak").state()["requests"]["per_route"]
     return sum(n for route, n in routes.items() if route.startswith(("POST /sms/v1", "DELETE /sms/v1")))

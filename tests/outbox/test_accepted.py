@@ -18,9 +18,9 @@ from connector.outbox.engine import make_engine
 from connector.outbox.intake import IngestResult, accept
 from connector.outbox.retention import purge
 from connector.outbox.tables import consent_marks, deliveries, events, seen_events
+from connector.testing.store import rows
 from plugins.extole.source import ExtoleSource
 from plugins.extole.testing import referral_event
-from tests.store_rows import rows
 
 T1, T2 = "2026-11-22T05:00:00Z", "2026-11-22T06:00:00Z"
 EVERYTHING = {"delivered": 0.0, "dead": 7 * 86400.0, "replay_window": 0.0}

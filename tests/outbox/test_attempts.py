@@ -6,8 +6,7 @@ from __future__ import annotations
 from connector.contract import Attempt, Result
 from connector.outbox.attempts import record_many
 from connector.outbox.claims import claim
-from tests.outbox.rows import by_id
-from tests.store_rows import stored_attempts
+from connector.testing.store import after_planning, stored_attempts, stored_delivery
 
 LEASE = 60.0
 
@@ -19,10 +18,10 @@ def test_owner_whose_lease_was_taken_over_cannot_record(engine, add, runtime, cl
     claim(engine, "w2", 10, LEASE)
     late = Attempt(clock.at)
     assert record_many(engine, "w1", [([Result(delivery, "dead", "late answer")], late)]) == 0
-    row = by_id(runtime, delivery)
+    row = stored_delivery(after_planning(runtime), delivery)
     assert (row["state"], row["lease_owner"], row["attempts"]) == ("queued", "w2", 0)
     assert record_many(engine, "w2", [([Result(delivery, "delivered")], Attempt(clock.at, status=201))]) == 1
-    row = by_id(runtime, delivery)
+    row = stored_delivery(after_planning(runtime), delivery)
     assert (row["state"], row["lease_owner"], row["attempts"], row["last_status"]) == (
         "delivered",
         None,
@@ -49,7 +48,7 @@ def test_record_logs_each_attempt(engine, add, runtime, clock):
         logged["started_at"],
     ) == (delivery, "retrying", 503, "HTTP 503", 12.5, 1, clock.at)
     assert (logged["request"], logged["response"]) == ({"method": "POST"}, {"status": 503})
-    row = by_id(runtime, delivery)
+    row = stored_delivery(after_planning(runtime), delivery)
     assert (row["state"], row["attempts"], row["next_attempt_at"], row["lease_owner"]) == (
         "retrying",
         1,
@@ -66,7 +65,7 @@ def test_paused_result_does_not_count_an_attempt(engine, add, runtime, clock):
         "w1",
         [([Result(delivery, "paused", "key refused", clock.at, count_attempt=False)], Attempt(clock.at))],
     )
-    row = by_id(runtime, delivery)
+    row = stored_delivery(after_planning(runtime), delivery)
     assert (row["state"], row["attempts"]) == ("paused", 0)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from connector.contract import CircuitScope, KeyScope
 from connector.outbox.breakers import BreakerPolicy, breaker_states, open_breakers, reset, trip
-from tests.store_rows import stored_breakers
+from connector.testing.store import stored_breakers
 
 CIRCUIT = CircuitScope("listrak", "listrak-production")
 KEY = KeyScope("listrak-staging")

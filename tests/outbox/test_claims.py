@@ -10,8 +10,8 @@ from connector.outbox import attempts as outbox_attempts
 from connector.outbox.breakers import BreakerPolicy
 from connector.outbox.claims import claim, release
 from connector.outbox.tables import deliveries
-from tests.outbox.rows import by_id, ids, set_breaker
-from tests.store_rows import stored_breakers
+from connector.testing.store import after_planning, stored_breakers, stored_delivery
+from tests.outbox.rows import ids, set_breaker
 
 LEASE = 60.0
 
@@ -29,7 +29,7 @@ def test_claim_leases_due_deliveries_to_the_owner(engine, add, runtime, clock):
     assert ids(claimed) == [first, second]
     assert claimed[0].spec == {"contact": "a"}
     assert claimed[0].leased_until == clock.at + LEASE
-    row = by_id(runtime, first)
+    row = stored_delivery(after_planning(runtime), first)
     assert (row["lease_owner"], row["lease_expires_at"]) == ("w1", clock.at + LEASE)
 
 
@@ -78,7 +78,7 @@ def test_released_deliveries_are_claimable_at_once_and_only_by_their_owner(engin
     release(engine, "w2", [first, second])  # not w2's to give back
     assert claim(engine, "w3", 10, LEASE) == []
     release(engine, "w1", [first])
-    row = by_id(runtime, first)
+    row = stored_delivery(after_planning(runtime), first)
     assert (row["state"], row["lease_owner"], row["lease_expires_at"], row["attempts"]) == (
         "queued",
         None,
@@ -96,7 +96,7 @@ def test_one_delivery_per_contact_per_claim(engine, add, runtime):
     second = add("a", event_time=100.0)  # same time, later arrival: it wins the tie
     other = add("b")
     assert ids(claim(engine, "w1", 10, LEASE)) == [second, other]
-    assert by_id(runtime, first)["state"] == "superseded"
+    assert stored_delivery(after_planning(runtime), first)["state"] == "superseded"
 
 
 def test_older_in_flight_delivery_blocks_a_newer_one_for_the_same_contact(engine, add, clock):
@@ -115,27 +115,27 @@ def test_newer_delivery_is_not_held_back_by_a_failed_older_one(engine, add, runt
     newer = add("a", event_time=200.0)
     record(engine, "w1", [Result(older, "retrying", "HTTP 503", clock.at + 3600)], clock.at)
     assert ids(claim(engine, "w2", 10, LEASE)) == [newer]
-    assert by_id(runtime, older)["state"] == "superseded"
+    assert stored_delivery(after_planning(runtime), older)["state"] == "superseded"
 
 
 def test_due_older_delivery_is_superseded_when_a_newer_one_exists(engine, add, runtime, clock):
     older = add("a", event_time=100.0, state="retrying")
     newer = add("a", event_time=200.0, next_attempt_at=clock.at + 60)
     assert claim(engine, "w1", 10, LEASE) == []
-    row = by_id(runtime, older)
+    row = stored_delivery(after_planning(runtime), older)
     assert (row["state"], row["next_attempt_at"], row["reason"]) == (
         "superseded",
         None,
         "a newer event for this contact is queued or delivered",
     )
-    assert by_id(runtime, newer)["state"] == "queued"
+    assert stored_delivery(after_planning(runtime), newer)["state"] == "queued"
 
 
 def test_older_delivery_after_a_delivered_newer_one_is_superseded(engine, add, runtime):
     add("a", event_time=200.0, state="delivered", next_attempt_at=None)
     older = add("a", event_time=100.0)
     assert claim(engine, "w1", 10, LEASE) == []
-    assert by_id(runtime, older)["state"] == "superseded"
+    assert stored_delivery(after_planning(runtime), older)["state"] == "superseded"
 
 
 def test_unordered_deliveries_are_claimed_together(engine, add):

@@ -25,9 +25,8 @@ from connector.outbox.consent import (
 )
 from connector.outbox.replay import replay
 from connector.outbox.tables import deliveries
+from connector.testing.store import after_planning, stored_deliveries, stored_delivery
 from plugins.extole.testing import referral_event
-from tests.outbox.rows import by_id
-from tests.store_rows import stored_deliveries
 
 AT = 1000.0  # "now" for in-flight checks
 
@@ -128,7 +127,10 @@ def test_supersede_leaves_in_flight_and_finished_deliveries_alone(engine, add, r
     with engine.begin() as conn:
         changed = supersede(conn, [queued, expired, in_flight, delivered], clock.at, "lost")
     assert changed == 2
-    states = {d["id"]: (d["state"], d["reason"], d["next_attempt_at"]) for d in stored_deliveries(runtime)}
+    states = {
+        d["id"]: (d["state"], d["reason"], d["next_attempt_at"])
+        for d in stored_deliveries(after_planning(runtime))
+    }
     assert states == {
         queued: ("superseded", "lost", None),
         expired: ("superseded", "lost", None),
@@ -156,7 +158,7 @@ def asked(monkeypatch):
 def test_intake_asks_the_rule(post_events, runtime, asked):
     post_events(referral_event("new", type="opt_out", event_time="2026-11-22T06:00:00Z"))
     post_events(referral_event("old", event_time="2026-11-22T05:00:00Z"))
-    assert [d["state"] for d in stored_deliveries(runtime)] == ["queued", "superseded"]
+    assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["queued", "superseded"]
     (first, first_others), (second, second_others) = asked
     assert (first_others, second_others) == ([first], [1, second])  # stored delivery 1 is newer
 
@@ -166,7 +168,7 @@ def test_claim_asks_the_rule(engine, add, runtime, asked):
     newer = add("a", 200.0)
     (claimed,) = claim(engine, "w1", 10, 60.0)
     assert claimed.id == newer
-    assert by_id(runtime, older)["state"] == "superseded"
+    assert stored_delivery(after_planning(runtime), older)["state"] == "superseded"
     assert asked == [(older, [newer]), (newer, [older])]
 
 

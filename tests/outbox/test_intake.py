@@ -11,8 +11,8 @@ from connector.contract import InboundEvent, PlannedDelivery
 from connector.outbox.engine import now
 from connector.outbox.intake import ingest
 from connector.outbox.tables import deliveries
+from connector.testing.store import after_planning, stored_deliveries, stored_events
 from plugins.extole.testing import referral_event
-from tests.store_rows import stored_deliveries, stored_events
 
 T1 = "2026-11-22T05:00:00Z"
 T2 = "2026-11-22T06:00:00Z"
@@ -20,7 +20,7 @@ T3 = "2026-11-22T07:00:00Z"
 
 
 def states(runtime) -> list[tuple[str, str]]:
-    return [(d["spec"]["state"], d["state"]) for d in stored_deliveries(runtime)]
+    return [(d["spec"]["state"], d["state"]) for d in stored_deliveries(after_planning(runtime))]
 
 
 def set_state(runtime, delivery_id: int, **values) -> None:
@@ -32,17 +32,17 @@ def test_older_event_arriving_late_is_superseded(post_events, runtime):
     post_events(referral_event("out", type="opt_out", event_time=T2))
     assert post_events(referral_event("in", event_time=T1)).json == {"accepted": 1, "duplicates": 0}
     assert states(runtime) == [("Unsubscribed", "queued"), ("Subscribed", "superseded")]
-    assert stored_deliveries(runtime)[1]["reason"] == (
+    assert stored_deliveries(after_planning(runtime))[1]["reason"] == (
         "a newer event for this contact is already queued or delivered"
     )
-    assert stored_deliveries(runtime)[1]["next_attempt_at"] is None
+    assert stored_deliveries(after_planning(runtime))[1]["next_attempt_at"] is None
 
 
 def test_newer_event_supersedes_a_queued_older_one(post_events, runtime):
     post_events(referral_event("in", event_time=T1))
     post_events(referral_event("out", type="opt_out", event_time=T2))
     assert states(runtime) == [("Subscribed", "superseded"), ("Unsubscribed", "queued")]
-    assert stored_deliveries(runtime)[0]["reason"] == "a newer event for this contact arrived"
+    assert stored_deliveries(after_planning(runtime))[0]["reason"] == "a newer event for this contact arrived"
 
 
 def test_newer_event_supersedes_a_retrying_or_paused_older_one(post_events, runtime):
@@ -56,7 +56,7 @@ def test_newer_event_supersedes_a_retrying_or_paused_older_one(post_events, runt
             referral_event("b2", type="opt_out", event_time=T2, email="b@example.com"),
         ]
     )
-    assert [d["state"] for d in stored_deliveries(runtime)] == [
+    assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == [
         "superseded",
         "superseded",
         "queued",
@@ -85,7 +85,7 @@ def test_only_the_newest_in_one_request_stays_queued(post_events, runtime):
             referral_event("a", event_time=T1),
         ]
     )
-    assert [(d["event_time"], d["state"]) for d in stored_deliveries(runtime)] == [
+    assert [(d["event_time"], d["state"]) for d in stored_deliveries(after_planning(runtime))] == [
         (ts(T2), "superseded"),
         (ts(T3), "queued"),
         (ts(T1), "superseded"),
@@ -128,19 +128,19 @@ def test_other_contacts_are_independent(post_events, runtime):
             referral_event("jane-staging", event_time=T1, environment="staging"),
         ]
     )
-    assert [d["state"] for d in stored_deliveries(runtime)] == ["queued", "queued", "queued"]
+    assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["queued", "queued", "queued"]
 
 
 def test_same_person_different_case_is_one_contact(post_events, runtime):
     post_events(referral_event("out", type="opt_out", event_time=T2, email="JANE@example.com"))
     post_events(referral_event("in", event_time=T1, email=" jane@EXAMPLE.com"))
-    assert [d["state"] for d in stored_deliveries(runtime)] == ["queued", "superseded"]
+    assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["queued", "superseded"]
 
 
 def test_superseded_events_are_still_stored(post_events, runtime):
     post_events(referral_event("out", type="opt_out", event_time=T2))
     post_events(referral_event("in", event_time=T1))
-    assert [e["event_id"] for e in stored_events(runtime)] == ["out", "in"]
+    assert [e["event_id"] for e in stored_events(after_planning(runtime))] == ["out", "in"]
 
 
 # -- ingest on its own --------------------------------------------------------------------------
@@ -159,13 +159,13 @@ def planned(contact_key: str | None, skip: str | None = None) -> PlannedDelivery
 def test_skipped_deliveries_take_no_part_in_ordering(runtime):
     ingest(runtime.engine, "extole", [(inbound("new", T2), [("p", planned("c", skip="off"))])])
     ingest(runtime.engine, "extole", [(inbound("old", T1), [("p", planned("c"))])])
-    assert [d["state"] for d in stored_deliveries(runtime)] == ["skipped", "queued"]
+    assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["skipped", "queued"]
 
 
 def test_unordered_deliveries_are_never_superseded(runtime):
     ingest(runtime.engine, "extole", [(inbound("new", T2), [("p", planned(None))])])
     ingest(runtime.engine, "extole", [(inbound("old", T1), [("p", planned(None))])])
-    assert [d["state"] for d in stored_deliveries(runtime)] == ["queued", "queued"]
+    assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["queued", "queued"]
 
 
 def test_due_delay_postpones_batchable_actions(runtime, clock):
@@ -181,7 +181,10 @@ def test_due_delay_postpones_batchable_actions(runtime, clock):
         [(inbound("f", T1), [("p", planned(None))])],
         due_delay={"another_action": 30.0},
     )
-    assert [d["next_attempt_at"] for d in stored_deliveries(runtime)] == [clock.at + 30, clock.at]
+    assert [d["next_attempt_at"] for d in stored_deliveries(after_planning(runtime))] == [
+        clock.at + 30,
+        clock.at,
+    ]
 
 
 def test_duplicates_are_counted_against_stored_and_repeated_ids(runtime):

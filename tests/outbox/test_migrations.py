@@ -427,13 +427,12 @@ def test_migrations_head_matches_the_tables_on_postgres(postgres_url):
 
 @pytest.mark.e2e
 def test_gunicorn_refuses_to_boot_on_a_database_behind_the_code(tmp_path, sqlite_url):
-    from connector.testing import free_port
-    from plugins.listrak.testing import SANDBOX_ENV
+    from connector.testing import example_env, free_port
 
     migrations.upgrade(make_engine(sqlite_url), "0001")
     env = {
         **os.environ,
-        **SANDBOX_ENV,
+        **example_env(),
         "CONNECTOR_CONFIG_DIR": str(ROOT / "config"),
         "CONNECTOR_DATABASE_URL": sqlite_url,
         "LISTRAK_AUTH_URL": "http://127.0.0.1:1/OAuth2/Token",

@@ -21,11 +21,11 @@ from connector.outbox.retention import purge
 from connector.outbox.tables import consent_marks, seen_events
 from connector.records import ReplayGuard
 from connector.runtime import Runtime
+from connector.testing.store import after_planning, stored_deliveries, stored_events
 from plugins.extole.source import ExtoleSource
 from plugins.extole.testing import referral_event
 from plugins.listrak.testing import API
 from plugins.segment.testing import audience_event, post_segment
-from tests.store_rows import stored_deliveries, stored_events
 
 CONTACT = f"{API}/List/12345/Contact"
 KEY = "listrak|production|12345|jane.doe@example.com"
@@ -48,7 +48,7 @@ def captured_opt_in(post_events, runtime, contact_route, clock) -> bytes:
     Worker(runtime).run_once()
     assert post_events(referral_event("out-1", type="opt_out", event_time=T2)).status_code == 202
     Worker(runtime).run_once()
-    assert [d["state"] for d in stored_deliveries(runtime)] == ["delivered", "delivered"]
+    assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["delivered", "delivered"]
     assert contact_route.call_count == 2
     clock.advance(1)
     return body
@@ -63,9 +63,9 @@ def test_captured_opt_in_sent_again_after_everything_is_purged_never_reaches_the
     captured_opt_in, post_events, runtime, contact_route
 ):
     assert purge(runtime.engine, EVERYTHING) == {"deliveries": 2, "attempts": 2, "events": 2}
-    assert stored_events(runtime) == []
+    assert stored_events(after_planning(runtime)) == []
     assert post_events(captured_opt_in).json == {"accepted": 1, "duplicates": 0}
-    (replayed,) = stored_deliveries(runtime)
+    (replayed,) = stored_deliveries(after_planning(runtime))
     assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
     assert Worker(runtime).run_once() == 0
     assert contact_route.call_count == 2
@@ -82,12 +82,12 @@ def test_a_tied_opt_in_sent_again_after_the_purge_never_undoes_the_opt_out(
     Worker(runtime).run_once()
     post_events(referral_event("out-1", type="opt_out", event_time=T1))
     Worker(runtime).run_once()
-    assert [d["state"] for d in stored_deliveries(runtime)] == ["delivered", "delivered"]
+    assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["delivered", "delivered"]
     clock.advance(1)
     purge(runtime.engine, EVERYTHING)
 
     assert post_events(opt_in).json == {"accepted": 1, "duplicates": 0}
-    (replayed,) = stored_deliveries(runtime)
+    (replayed,) = stored_deliveries(after_planning(runtime))
     assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
     assert Worker(runtime).run_once() == 0
     assert contact_route.last_request.json()["subscriptionState"] == "Unsubscribed"
@@ -130,7 +130,7 @@ def test_captured_opt_in_sent_again_within_the_replay_window_is_a_duplicate(
 ):
     assert purge(runtime.engine, IDS_KEPT)["events"] == 2
     assert post_events(captured_opt_in).json == {"accepted": 0, "duplicates": 1}
-    assert stored_events(runtime) == []
+    assert stored_events(after_planning(runtime)) == []
 
 
 def test_a_newer_opt_in_after_a_purge_is_sent(captured_opt_in, post_events, runtime, contact_route):
@@ -144,7 +144,7 @@ def test_a_newer_opt_in_after_a_purge_is_sent(captured_opt_in, post_events, runt
 def test_the_newest_queued_change_is_the_contacts_mark(post_events, runtime, clock):
     post_events(referral_event("out-1", type="opt_out", event_time=T2))
     post_events(referral_event("in-1", event_time=T1))  # older: superseded, not the mark
-    (out, _) = stored_deliveries(runtime)
+    (out, _) = stored_deliveries(after_planning(runtime))
     assert marks(runtime) == [(KEY, out["event_time"], out["id"], clock.at)]
 
 
@@ -153,7 +153,7 @@ def test_claim_supersedes_a_retrying_change_older_than_a_purged_one(engine, add,
     with engine.begin() as conn:  # a newer change was delivered, then purged
         consent.remember(conn, [Change(older + 1, KEY, 200.0, "delivered")], 0.0)
     assert claim(engine, "w1", 10, 60.0) == []
-    (row,) = stored_deliveries(runtime)
+    (row,) = stored_deliveries(after_planning(runtime))
     assert (row["state"], row["reason"]) == ("superseded", REMEMBERED)
 
 
@@ -168,9 +168,9 @@ def test_replay_of_a_dead_opt_in_older_than_a_purged_opt_out_is_superseded(
     Worker(runtime).run_once()
     clock.advance(1)
     assert purge(runtime.engine, EVERYTHING)["deliveries"] == 1  # the dead one stays a week
-    (dead,) = stored_deliveries(runtime)
+    (dead,) = stored_deliveries(after_planning(runtime))
     assert replay(runtime.engine, [dead["id"]]) == {"queued": 0, "superseded": 1, "unchanged": 0}
-    (after,) = stored_deliveries(runtime)
+    (after,) = stored_deliveries(after_planning(runtime))
     assert after["reason"] == f"replay refused: {REMEMBERED}"
     assert refused.call_count == 1
 
@@ -179,7 +179,7 @@ def test_replayed_change_becomes_the_contacts_mark(post_events, runtime, request
     requests_mock.post(CONTACT, status_code=400, json={"status": 400, "message": "bad"})
     post_events(referral_event("in-1", event_time=T1))
     Worker(runtime).run_once()
-    (dead,) = stored_deliveries(runtime)
+    (dead,) = stored_deliveries(after_planning(runtime))
     with runtime.engine.begin() as conn:
         conn.execute(consent_marks.delete())
     assert replay(runtime.engine, [dead["id"]])["queued"] == 1
@@ -224,7 +224,7 @@ def test_a_mark_counts_as_a_delivered_change_unless_its_delivery_is_stored(engin
 def test_an_event_that_planned_no_delivery_goes_after_a_day(client, runtime, clock):
     unmapped = audience_event("m-1", audience="no_mapping_for_this")
     assert post_segment(client, unmapped).json == {"accepted": 1, "duplicates": 0}
-    assert stored_deliveries(runtime) == []
+    assert stored_deliveries(after_planning(runtime)) == []
     clock.advance(3600)
     assert purge(runtime.engine, {"delivered": 30 * 86400.0, "dead": WEEK})["events"] == 0
     clock.advance(86400)
@@ -269,7 +269,7 @@ def test_replay_after_purge_and_replay_keys_on_postgres(
     clock.advance(1)
     purge(runtime.engine, EVERYTHING)
     assert accept(runtime.engine, "extole", [opt_in]) == IngestResult(1, 0)
-    (replayed,) = stored_deliveries(runtime)
+    (replayed,) = stored_deliveries(after_planning(runtime))
     assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
     assert Worker(runtime).run_once() == 0
     assert contact_route.call_count == 2
@@ -296,4 +296,4 @@ def test_one_of_two_requests_at_once_with_one_replay_key_is_stored_on_postgres(c
     for thread in threads:
         thread.join()
     assert sorted(map(str, outcomes)) == ["IngestResult(accepted=1, duplicates=0)", "used"]
-    assert len(stored_events(runtime)) == 1
+    assert len(stored_events(after_planning(runtime))) == 1

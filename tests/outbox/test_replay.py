@@ -11,10 +11,10 @@ from connector.delivery.worker import Worker
 from connector.outbox.replay import replay
 from connector.outbox.retention import purge
 from connector.outbox.tables import deliveries, events
+from connector.testing.store import after_planning, stored_attempts, stored_deliveries
 from plugins.extole.testing import referral_event, sign
 from plugins.listrak.testing import API
 from tests.config_files import update_yaml
-from tests.store_rows import stored_attempts, stored_deliveries
 
 CONTACT = f"{API}/List/12345/Contact"
 
@@ -25,7 +25,7 @@ def dead_opt_in(post_events, runtime, requests_mock, event_id="r-1", **event):
     )
     assert post_events(referral_event(event_id, **event)).status_code == 202
     Worker(runtime).run_once()
-    (delivery,) = [d for d in stored_deliveries(runtime) if d["state"] == "dead"]
+    (delivery,) = [d for d in stored_deliveries(after_planning(runtime)) if d["state"] == "dead"]
     return delivery
 
 
@@ -34,7 +34,7 @@ def test_replayed_dead_delivery_is_sent_again(post_events, runtime, requests_moc
     assert replay(runtime.engine, [delivery["id"]]) == {"queued": 1, "superseded": 0, "unchanged": 0}
     requests_mock.post(CONTACT, status_code=201, json={"status": 201})
     Worker(runtime).run_once()
-    (after,) = stored_deliveries(runtime)
+    (after,) = stored_deliveries(after_planning(runtime))
     assert after["state"] == "delivered"
     assert [a["outcome"] for a in stored_attempts(runtime)] == ["dead", "delivered"]
 
@@ -50,7 +50,9 @@ def test_replay_of_an_opt_in_older_than_a_delivered_opt_out_is_superseded(
     assert replay(runtime.engine, [old["id"]])["superseded"] == 1
     assert Worker(runtime).run_once() == 0
     assert requests_mock.call_count == calls
-    assert {d["id"]: d["state"] for d in stored_deliveries(runtime)}[old["id"]] == "superseded"
+    assert {d["id"]: d["state"] for d in stored_deliveries(after_planning(runtime))}[
+        old["id"]
+    ] == "superseded"
 
 
 def test_replay_dead_filters_by_partner_and_since(post_events, runtime, requests_mock, listrak_token):
@@ -72,14 +74,14 @@ def test_replay_of_skipped_staging_event_uses_the_key_configured_since(
         data=body,
         headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
     )
-    (skipped,) = stored_deliveries(runtime)
+    (skipped,) = stored_deliveries(after_planning(runtime))
     assert skipped["state"] == "skipped" and skipped["partner_key_id"] is None
     assert replay(runtime.engine, [skipped["id"]], runtime=runtime)["unchanged"] == 1
 
     update_yaml(config_dir / "partners" / "listrak.yaml", set={"keys.staging": "listrak-staging"})
     runtime = make_runtime()
     assert replay(runtime.engine, [skipped["id"]], runtime=runtime)["queued"] == 1
-    (queued,) = stored_deliveries(runtime)
+    (queued,) = stored_deliveries(after_planning(runtime))
     assert queued["partner_key_id"] == "listrak-staging"
 
 
@@ -93,11 +95,11 @@ def test_purge_keeps_dead_deliveries_a_week(post_events, runtime, requests_mock,
         conn.execute(update(deliveries).values(updated_at=time.time() - 2 * 86400))
         conn.execute(update(events).values(received_at=time.time() - 2 * 86400))
     assert purge(runtime.engine, retention) == {"deliveries": 1, "attempts": 1, "events": 1}
-    assert [d["id"] for d in stored_deliveries(runtime)] == [delivery["id"]]
+    assert [d["id"] for d in stored_deliveries(after_planning(runtime))] == [delivery["id"]]
     with runtime.engine.begin() as conn:
         conn.execute(update(deliveries).values(updated_at=time.time() - 8 * 86400))
     assert purge(runtime.engine, retention)["deliveries"] == 1
-    assert stored_deliveries(runtime) == []
+    assert stored_deliveries(after_planning(runtime)) == []
 
 
 def test_replay_and_purge_commands(

@@ -10,11 +10,11 @@ import pytest
 
 from connector.delivery.scheduler import Scheduler
 from connector.delivery.worker import Worker
+from connector.testing.store import after_planning, stored_deliveries
 from plugins.listrak_activity.testing import bulk_seed, message_seed
 from plugins.segment.testing import TRACKING_API
 from tests.config_files import update_yaml
 from tests.plugins.conftest import POLLED_AT as NOW
-from tests.store_rows import stored_deliveries
 
 CONTACTS = "GET /List/<listId>/Contact"
 LATER = NOW + timedelta(minutes=10)  # the second poll
@@ -242,7 +242,7 @@ def test_each_change_is_stored_once_and_ordered_per_contact_and_list(scheduler, 
     assert (again.ok, again.accepted) == (True, 1)  # b; a was not read again
     clock.advance(60)
     assert scheduler.poll("listrak-activity").accepted == 0  # b read again in the overlap: dropped
-    assert [d["contact_key"] for d in stored_deliveries(scheduler.runtime)] == [
+    assert [d["contact_key"] for d in stored_deliveries(after_planning(scheduler.runtime))] == [
         "segment|production|a@example.com|Listrak_list_12345",
         "segment|production|b@example.com|Listrak_list_12345",
     ]
@@ -265,4 +265,5 @@ def test_an_unsubscribe_read_while_the_subscribe_still_waits_to_be_sent_wins(
     assert [
         [e["traits"]["Listrak_list_12345"] for e in r.json()["batch"]] for r in batch.request_history
     ] == [[False]]
-    assert [d["state"] for d in stored_deliveries(scheduler.runtime)] == ["superseded", "delivered"]
+    stored = stored_deliveries(after_planning(scheduler.runtime))
+    assert [d["state"] for d in stored] == ["superseded", "delivered"]

@@ -11,10 +11,10 @@ import pytest
 from connector.cli import main as cli
 from connector.contract import HttpResult, PollFailed
 from connector.delivery.scheduler import Scheduler
+from connector.testing.store import after_planning, stored_deliveries, stored_events
 from plugins.listrak_activity.reading import Reader
 from plugins.listrak_activity.testing import bulk_seed, message_seed, when
 from tests.plugins.conftest import POLLED_AT as NOW
-from tests.store_rows import stored_deliveries, stored_events
 
 SENT = NOW - timedelta(days=1)
 ACTIVITY = "GET /List/<listId>/Message/<messageId>/Activity"
@@ -234,12 +234,12 @@ def test_each_event_is_stored_once_and_quiet_polls_add_nothing(scheduler, runtim
     listrak.seed(**bulk_seed(501, 4, sent, with_user_id=2))
     first = scheduler.poll("listrak-activity")
     assert (first.ok, first.rows_read, first.events, first.accepted) == (True, 4, 10, 10)
-    assert {(d["partner_id"], d["action"]) for d in stored_deliveries(runtime)} == {
+    assert {(d["partner_id"], d["action"]) for d in stored_deliveries(after_planning(runtime))} == {
         ("segment", "track_batch")
     }
     quiet = scheduler.poll("listrak-activity")
     assert (quiet.ok, quiet.rows_read, quiet.accepted) == (True, 4, 0)
-    assert len(stored_events(runtime)) == 10
+    assert len(stored_events(after_planning(runtime))) == 10
 
 
 def test_new_activity_on_an_older_message_and_a_first_open_are_stored_nothing_old(
@@ -273,7 +273,7 @@ def test_new_activity_on_an_older_message_and_a_first_open_are_stored_nothing_ol
     )
     later = scheduler.poll("listrak-activity")
     assert later.accepted == 3
-    new = [(e["email"], e["payload"]) for e in stored_events(runtime)[6:]]
+    new = [(e["email"], e["payload"]) for e in stored_events(after_planning(runtime))[6:]]
     assert [(email, '"event":"' + payload.split('"event":"')[1].split('"')[0]) for email, payload in new] == [
         ("quiet@example.com", '"event":"Email Opened'),
         ("opened@example.com", '"event":"Email Unsubscribed'),

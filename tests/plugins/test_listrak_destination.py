@@ -13,10 +13,10 @@ import requests
 from connector.app import create_app
 from connector.delivery import outcomes
 from connector.delivery.worker import Worker
+from connector.testing.store import after_planning, stored_attempts, stored_deliveries
 from plugins.extole.testing import referral_event, sign
 from plugins.listrak.testing import API, TOKEN_URL
 from tests.config_files import update_yaml
-from tests.store_rows import stored_attempts, stored_deliveries
 
 CONTACT = f"{API}/List/12345/Contact"
 JANE = "jane.doe@example.com"
@@ -48,7 +48,7 @@ def deliver(post_events, runtime):
         sent = Worker(runtime).run_once()
         if expect_sent is not None:
             assert sent == expect_sent
-        return stored_deliveries(runtime)
+        return stored_deliveries(after_planning(runtime))
 
     return run
 
@@ -213,7 +213,7 @@ def test_direction_switched_off_is_skipped(partner_config, make_runtime, request
     runtime = make_runtime()
     assert post_with(runtime, referral_event(type=event_type)).status_code == 202
     assert Worker(runtime).run_once() == 0
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "skipped"
     assert delivery["reason"] == f"{setting} is off for this partner"
     assert requests_mock.call_count == 0
@@ -238,7 +238,7 @@ def test_staging_event_without_staging_key_never_uses_production(
     post_with(runtime, referral_event(environment="staging"))
     assert Worker(runtime).run_once() == 0
     assert requests_mock.call_count == 0
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "skipped"
     assert delivery["reason"] == "staging event and no staging key is configured"
 
@@ -333,7 +333,7 @@ def test_retrying_delivery_is_delivered_on_the_next_try(deliver, requests_mock, 
     deliver(referral_event())
     make_due(runtime)
     assert Worker(runtime).run_once() == 1
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert (delivery["state"], delivery["attempts"]) == ("delivered", 2)
     assert contact.call_count == 2
     assert [a["outcome"] for a in stored_attempts(runtime)] == ["retrying", "delivered"]
@@ -347,7 +347,7 @@ def test_dead_when_the_schedule_runs_out(partner_config, make_runtime, requests_
     Worker(runtime).run_once()
     make_due(runtime)
     Worker(runtime).run_once()
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "dead"
     assert delivery["reason"] == "retry schedule ran out: HTTP 500"
 

@@ -13,12 +13,12 @@ from marshmallow import ValidationError
 from connector.app import create_app
 from connector.contract import HttpResult, InboundEvent, OutboundRequest, Partner, State, Verdict
 from connector.delivery.worker import Worker
+from connector.testing.store import after_planning, stored_attempts, stored_deliveries
 from plugins.extole.testing import referral_event, sign
 from plugins.listrak.contacts import ContactSubscription
 from plugins.listrak.destination import ListrakDestination, ListrakPartnerSchema
 from plugins.listrak.testing import API
 from tests.config_files import update_yaml
-from tests.store_rows import stored_attempts, stored_deliveries
 
 BASE = {
     "plugin": "listrak",
@@ -229,7 +229,7 @@ def test_the_attempt_record_keeps_the_requests_that_led_to_the_last(
     headers = {"Content-Type": "application/json", "X-Extole-Signature": sign(body)}
     assert client.post("/webhooks/extole", data=body, headers=headers).status_code == 202
     Worker(runtime).run_once()
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert (delivery["state"], delivery["reason"]) == (
         "delivered",
         "re-subscribed: this opt-in at 2026-11-22T05:00:00Z is newer than the unsubscribe in Listrak "

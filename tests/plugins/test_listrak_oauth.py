@@ -12,10 +12,10 @@ import pytest
 
 from connector.contract import InvalidCredentials, OutboundRequest
 from connector.delivery.worker import Worker
+from connector.testing.store import after_planning, stored_attempts, stored_breakers, stored_deliveries
 from plugins.extole.testing import referral_event
 from plugins.listrak.oauth import LEEWAY, ListrakOAuth, TokenError
 from plugins.listrak.testing import API, TOKEN_URL
-from tests.store_rows import stored_attempts, stored_breakers, stored_deliveries
 
 CONTACT = f"{API}/List/12345/Contact"
 SECRET = "prod-secret-value"
@@ -159,7 +159,7 @@ def test_401_refetches_the_token_once_and_retries_at_once(post_events, runtime, 
     assert token.call_count == 2
     assert [r.headers["Authorization"] for r in contact.request_history] == ["Bearer tok-1", "Bearer tok-2"]
     assert contact.request_history[0].json() == contact.request_history[1].json()
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert (delivery["state"], delivery["attempts"]) == ("delivered", 1)
 
 
@@ -172,7 +172,7 @@ def test_second_401_is_not_refetched_again(post_events, runtime, requests_mock):
     Worker(runtime).run_once()
     assert token.call_count == 2
     assert contact.call_count == 2
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "retrying"
     assert delivery["last_error_code"] == "ERROR_UNAUTHORIZED"
 
@@ -206,7 +206,7 @@ def test_invalid_credentials_pause_deliveries_instead_of_killing_them(
     Worker(runtime).run_once()
     assert contact.call_count == 0
     assert token.call_count == 1  # the refusal is remembered, not asked again per delivery
-    first, second = stored_deliveries(runtime)
+    first, second = stored_deliveries(after_planning(runtime))
     assert (first["state"], first["attempts"], first["last_error_code"]) == (
         "paused",
         0,
@@ -235,7 +235,7 @@ def test_paused_key_resumes_when_the_probe_succeeds(post_events, runtime, reques
     assert Worker(runtime).run_once() == 1
     assert token.call_count == 2
     assert contact.call_count == 1
-    assert stored_deliveries(runtime)[0]["state"] == "delivered"
+    assert stored_deliveries(after_planning(runtime))[0]["state"] == "delivered"
     assert stored_breakers(runtime) == []
 
 
@@ -275,7 +275,7 @@ def test_unusable_token_answer_retries_the_delivery(post_events, runtime, reques
     post_events(referral_event())
     Worker(runtime).run_once()
     assert contact.call_count == 0
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "retrying"
     assert delivery["reason"].startswith("token endpoint: ")
 
@@ -301,7 +301,7 @@ def test_an_odd_token_answer_is_a_clear_bounded_failure(post_events, runtime, re
     post_events(referral_event())
     Worker(runtime).run_once()
     assert contact.call_count == 0
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "retrying"
     assert reason in delivery["reason"] and len(delivery["reason"]) < 300
 
@@ -343,7 +343,7 @@ def test_secret_and_token_never_stored_or_logged(post_events, runtime, requests_
     post_events(referral_event())
     Worker(runtime).run_once()
     (attempt,) = stored_attempts(runtime)
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     stored = str(attempt) + str(delivery)
     assert "ERROR_INVALID_PARAMETER" in stored
     for secret in (SECRET, "tok-first-value", "tok-second-value"):

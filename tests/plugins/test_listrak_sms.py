@@ -8,12 +8,12 @@ import pytest
 
 from connector.delivery.worker import Worker
 from connector.outbox.replay import replay
+from connector.testing.store import after_planning, stored_attempts, stored_deliveries
 from plugins.extole.testing import referral_event
 from plugins.listrak.sms import NOT_LISTRAKS_404, NOT_ON_THE_LIST
 from plugins.listrak.testing import API, SMS_API, TOKEN_URL
 from tests.config_files import update_yaml
 from tests.plugins.test_listrak_destination import post_with
-from tests.store_rows import stored_attempts, stored_deliveries
 
 PHONE = "15555555555"
 SUBSCRIBE = f"{SMS_API}/ShortCode/123/Contact/{PHONE}/PhoneList/456"
@@ -50,7 +50,7 @@ def deliver(post_events, runtime, tokens):
     def run(*events):
         assert post_events(list(events)).status_code == 202
         Worker(runtime).run_once()
-        return stored_deliveries(runtime)
+        return stored_deliveries(after_planning(runtime))
 
     return run
 
@@ -175,7 +175,7 @@ def test_a_direction_switched_off_is_skipped(partner_config, make_runtime, setti
     partner_config(**{f"sms.{setting}": False})
     runtime = make_runtime()
     assert post_with(runtime, sms_event(type=event_type)).status_code == 202
-    found = sms_only(stored_deliveries(runtime))
+    found = sms_only(stored_deliveries(after_planning(runtime)))
     assert [(d["state"], d["reason"]) for d in found] == [
         ("skipped", f"sms.{setting} is off for this partner")
     ]
@@ -193,7 +193,7 @@ def test_without_an_sms_block_sms_events_are_skipped(partner_config, make_runtim
     partner_config(drop=("sms",))
     runtime = make_runtime()
     assert post_with(runtime, sms_event()).status_code == 202
-    found = sms_only(stored_deliveries(runtime))
+    found = sms_only(stored_deliveries(after_planning(runtime)))
     assert [(d["state"], d["reason"], d["contact_key"]) for d in found] == [
         ("skipped", "this partner has no sms: block, so SMS consent is not sent to Listrak", None)
     ]
@@ -242,7 +242,10 @@ def test_another_phone_list_is_another_contact(partner_config, make_runtime, req
     )
     post_with(second, sms_event("s-1", event_time="2026-11-22T09:00:00Z"))  # older, but elsewhere
     Worker(second).run_once()
-    assert [d["state"] for d in sms_only(stored_deliveries(second))] == ["delivered", "delivered"]
+    assert [d["state"] for d in sms_only(stored_deliveries(after_planning(second)))] == [
+        "delivered",
+        "delivered",
+    ]
     assert subscribe.call_count == 1
 
 
@@ -253,7 +256,7 @@ def test_replayed_dead_sms_opt_in_is_sent_again(deliver, requests_mock, runtime)
     requests_mock.post(SUBSCRIBE, status_code=201, json={"status": 201})
     assert replay(runtime.engine, [dead["id"]])["queued"] == 1
     Worker(runtime).run_once()
-    assert sms_only(stored_deliveries(runtime))[0]["state"] == "delivered"
+    assert sms_only(stored_deliveries(after_planning(runtime)))[0]["state"] == "delivered"
 
 
 def test_replay_of_an_sms_opt_in_older_than_a_delivered_opt_out_is_refused(deliver, requests_mock, runtime):
@@ -263,5 +266,5 @@ def test_replay_of_an_sms_opt_in_older_than_a_delivered_opt_out_is_refused(deliv
     found = deliver(sms_event("s-new", type="sms_opt_out", event_time="2026-11-22T10:00:00Z"))
     newer = next(d for d in found if d["id"] != old["id"])
     assert replay(runtime.engine, [old["id"]])["superseded"] == 1
-    after = {d["id"]: d for d in stored_deliveries(runtime)}[old["id"]]
+    after = {d["id"]: d for d in stored_deliveries(after_planning(runtime))}[old["id"]]
     assert (after["state"], after["superseded_by"]) == ("superseded", newer["id"])

@@ -46,7 +46,7 @@ def test_the_example_block_loads_with_its_defaults(config_dir, registry):
 
 def test_the_block_is_optional(config_dir, registry):
     update_yaml(config_dir / "partners/listrak.yaml", drop=("sms",))
-    assert load_config(config_dir, registry).partners["listrak"]["sms"] is None
+    assert load_config(config_dir, registry).partners["listrak"].settings["sms"] is None
 
 
 @pytest.mark.parametrize(

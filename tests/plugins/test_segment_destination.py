@@ -17,6 +17,7 @@ from connector.config import ConfigError
 from connector.contract import InboundEvent, Partner, PartnerKeys
 from connector.delivery import outcomes
 from connector.delivery.worker import Worker
+from connector.testing.store import after_planning, stored_attempts, stored_breakers, stored_deliveries
 from plugins.segment.destination import (
     EMPTY_REQUEST_BYTES,
     MAX_EVENT_BYTES,
@@ -26,7 +27,6 @@ from plugins.segment.destination import (
 )
 from plugins.segment.testing import TEST_WRITE_KEY, TRACKING_API, post_segment
 from tests.config_files import update_yaml
-from tests.store_rows import stored_attempts, stored_breakers, stored_deliveries
 
 BATCH = f"{TRACKING_API}/v1/batch"
 BASIC = "Basic " + base64.b64encode(f"{TEST_WRITE_KEY}:".encode()).decode()
@@ -97,7 +97,7 @@ def deliver(segment_runtime):
             response = post_segment(client, {"batch": list(messages[first : first + per_post])})
             assert response.status_code == 202, response.json
         Worker(segment_runtime).run_once()
-        return stored_deliveries(segment_runtime)
+        return stored_deliveries(after_planning(segment_runtime))
 
     return run
 
@@ -200,7 +200,7 @@ def test_429_is_retried_after_retry_after_then_delivered(deliver, requests_mock,
     assert Worker(segment_runtime).run_once() == 0  # not before Retry-After
     clock.advance(120)
     assert Worker(segment_runtime).run_once() == 1
-    ((delivery,), calls) = stored_deliveries(segment_runtime), segment.call_count
+    ((delivery,), calls) = stored_deliveries(after_planning(segment_runtime)), segment.call_count
     assert (delivery["state"], delivery["attempts"], calls) == ("delivered", 2, 2)
 
 
@@ -252,7 +252,7 @@ def test_a_dead_delivery_replayed_is_sent_again(deliver, requests_mock, segment_
     )
     assert replayed.status_code == 200, replayed.json
     assert Worker(segment_runtime).run_once() == 1
-    (delivery,) = stored_deliveries(segment_runtime)
+    (delivery,) = stored_deliveries(after_planning(segment_runtime))
     assert delivery["state"] == "delivered"
     assert [r.json()["batch"] for r in segment.request_history] == [[opened("o-1")]] * 2
 
@@ -264,7 +264,7 @@ def test_staging_messages_without_a_staging_key_are_skipped(segment_config, make
     client = create_app({"TESTING": True}, runtime=runtime).test_client()
     assert post_segment(client, opened("o-1")).status_code == 202
     Worker(runtime).run_once()
-    deliveries = [d for d in stored_deliveries(runtime) if d["partner_id"] == "segment"]
+    deliveries = [d for d in stored_deliveries(after_planning(runtime)) if d["partner_id"] == "segment"]
     assert [(d["state"], d["reason"]) for d in deliveries] == [
         ("skipped", "staging event and no staging key is configured")
     ]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from sqlalchemy.exc import OperationalError
 
+from connector.testing.store import after_planning, stored_deliveries, stored_events
 from plugins.segment.auth import SegmentWriteKey
 from plugins.segment.testing import (
     audience_event,
@@ -21,7 +22,6 @@ from plugins.segment.testing import (
     segment_signature,
     write_key_headers,
 )
-from tests.store_rows import stored_deliveries, stored_events
 
 
 def track_call(message_id: str | None = "m-1", email: str = "jane@example.com", **extra) -> dict:
@@ -44,7 +44,7 @@ def test_batch_call_is_stored_and_answered_like_segment(client, runtime):
     body = {"batch": [track_call("m-1"), identify_event("m-2")], "sentAt": "2026-11-22T05:00:01Z"}
     response = post_call(client, "v1/batch", body | {"writeKey": "testInboundWriteKey"})
     assert (response.status_code, response.json) == (200, {"success": True})
-    stored = stored_events(runtime)
+    stored = stored_events(after_planning(runtime))
     assert [(e["source_id"], e["event_id"], e["type"]) for e in stored] == [
         ("segment-library", "m-1", "track"),
         ("segment-library", "m-2", "identify"),
@@ -75,7 +75,7 @@ def with_request_fields(call: dict) -> dict:
 def test_the_write_key_and_sent_at_are_never_stored(client, runtime, route, body):
     response = post_call(client, route, body) if route else post_segment(client, body)
     assert response.status_code in (200, 202), response.json
-    (event,) = stored_events(runtime)
+    (event,) = stored_events(after_planning(runtime))
     assert json.loads(event["payload"]) == track_call("m-1")
     assert INBOUND_KEY not in event["payload"]
 
@@ -83,7 +83,7 @@ def test_the_write_key_and_sent_at_are_never_stored(client, runtime, route, body
 def test_an_item_without_a_time_of_its_own_is_stamped_with_its_sent_at(client, runtime):
     call = {key: value for key, value in track_call("m-1").items() if key != "timestamp"}
     assert post_call(client, "v1/batch", {"batch": [call | {"sentAt": SENT_AT}]}).status_code == 200
-    (event,) = stored_events(runtime)
+    (event,) = stored_events(after_planning(runtime))
     assert (event["event_time"], "sentAt" in event["payload"]) == (1795323607.0, False)
 
 
@@ -94,7 +94,7 @@ def test_batch_context_is_merged_under_each_calls_own(client, runtime, route):
         "context": {"traits": {"email": "shared@example.com"}, "ip": "203.0.113.9"},
     }
     assert post_call(client, route, body).status_code == 200
-    payloads = [json.loads(e["payload"]) for e in stored_events(runtime)]
+    payloads = [json.loads(e["payload"]) for e in stored_events(after_planning(runtime))]
     assert [p["context"] for p in payloads] == [
         {"traits": {"email": "own@example.com"}, "ip": "203.0.113.9"},
         {
@@ -117,7 +117,7 @@ def test_batch_context_is_merged_under_each_calls_own(client, runtime, route):
 def test_single_calls_take_their_type_from_the_route(client, runtime, route, call, kind):
     sent = {"userId": "u-1", "messageId": "one", "writeKey": "testInboundWriteKey", "sentAt": "x", **call}
     assert post_call(client, route, sent).json == {"success": True}
-    (event,) = stored_events(runtime)
+    (event,) = stored_events(after_planning(runtime))
     assert (event["event_id"], event["type"]) == ("one", kind)
     assert json.loads(event["payload"]) == {"userId": "u-1", "messageId": "one", "type": kind, **call}
 
@@ -127,7 +127,7 @@ def test_call_without_message_id_gets_one_from_its_content_so_a_retry_is_a_dupli
     assert post_call(client, "v1/track", call).status_code == 200
     assert post_call(client, "v1/track", call | {"sentAt": "2026-11-22T05:00:09Z"}).status_code == 200
     assert post_call(client, "v1/track", call | {"event": "Other"}).status_code == 200
-    ids = [e["event_id"] for e in stored_events(runtime)]
+    ids = [e["event_id"] for e in stored_events(after_planning(runtime))]
     assert len(ids) == 2 and all(i.startswith("derived-") and len(i) == 48 for i in ids)
 
 
@@ -145,7 +145,7 @@ def test_call_of_the_wrong_type_is_a_segment_like_400(client, runtime):
     assert post_call(client, "v1/batch", [track_call("a")]).json["problems"] == {
         "$": ['a batch call is {"batch": [...]}']
     }
-    assert stored_events(runtime) == []
+    assert stored_events(after_planning(runtime)) == []
 
 
 @pytest.mark.parametrize(
@@ -163,12 +163,12 @@ def test_bad_write_key_is_a_segment_like_401(client, runtime, headers, message):
         401,
         {"success": False, "code": "unauthorized", "message": message},
     )
-    assert stored_events(runtime) == []
+    assert stored_events(after_planning(runtime)) == []
 
 
 def test_gzip_body_is_decoded(client, runtime):
     assert post_call(client, "v1/batch", {"batch": [track_call("g-1")]}, gzipped=True).status_code == 200
-    assert [e["event_id"] for e in stored_events(runtime)] == ["g-1"]
+    assert [e["event_id"] for e in stored_events(after_planning(runtime))] == ["g-1"]
 
 
 def test_gzip_bomb_is_413_and_nothing_is_stored(client, runtime):
@@ -184,7 +184,7 @@ def test_gzip_bomb_is_413_and_nothing_is_stored(client, runtime):
             "message": "the body is larger than 1048576 bytes once decompressed",
         },
     )
-    assert stored_events(runtime) == []
+    assert stored_events(after_planning(runtime)) == []
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_json_sent_as_text_plain_is_taken_and_other_types_are_415(client, runtim
     assert plain.status_code == 200
     html = post_call(client, "v1/track", track_call("t-2"), headers={"Content-Type": "text/html"})
     assert (html.status_code, html.json["code"]) == (415, "error")
-    assert [e["event_id"] for e in stored_events(runtime)] == ["t-1"]
+    assert [e["event_id"] for e in stored_events(after_planning(runtime))] == ["t-1"]
 
 
 def test_routes_a_source_does_not_have_are_404(client):
@@ -237,7 +237,7 @@ def test_success_is_answered_only_after_the_commit(client, runtime, monkeypatch)
     monkeypatch.setattr("connector.web.webhooks.accept", store_down)
     response = post_call(client, "v1/batch", {"batch": [track_call()]})
     assert response.status_code == 503
-    assert stored_events(runtime) == []
+    assert stored_events(after_planning(runtime)) == []
 
 
 def test_plain_route_takes_the_write_key_too(client, runtime):
@@ -249,7 +249,7 @@ def test_bare_array_is_accepted_on_the_webhook_route(client, runtime):
     events = [audience_event("w-1", "a@example.com"), audience_event("w-2", "b@example.com", entered=False)]
     response = post_segment(client, events)
     assert (response.status_code, response.json) == (202, {"accepted": 2, "duplicates": 0})
-    assert [d["spec"]["fields"] for d in stored_deliveries(runtime)] == [
+    assert [d["spec"]["fields"] for d in stored_deliveries(after_planning(runtime))] == [
         [{"segmentationFieldId": 6789, "value": "on"}],
         [{"segmentationFieldId": 6789, "value": "off"}],
     ]
@@ -270,7 +270,7 @@ def test_plain_route_gzip_body_is_decoded_before_its_signature_is_checked(client
         },
     )
     assert response.status_code == 202
-    assert [e["event_id"] for e in stored_events(runtime)] == ["z-1"]
+    assert [e["event_id"] for e in stored_events(after_planning(runtime))] == ["z-1"]
 
 
 def test_write_keys_that_cannot_be_a_basic_user_name_fail_the_config(config_dir):

@@ -11,23 +11,23 @@ from sqlalchemy.exc import OperationalError
 
 from connector.app import create_app
 from connector.delivery.worker import Worker
+from connector.testing.store import after_planning, stored_deliveries, stored_events
 from plugins.extole.testing import referral_event, sign
 from tests.config_files import update_yaml
-from tests.store_rows import stored_deliveries, stored_events
 
 
 def test_accepted_event_is_committed_with_its_delivery(post_events, runtime):
     response = post_events(referral_event())
     assert response.status_code == 202
     assert response.json == {"accepted": 1, "duplicates": 0}
-    (event,) = stored_events(runtime)
+    (event,) = stored_events(after_planning(runtime))
     assert (event["source_id"], event["event_id"], event["type"], event["environment"]) == (
         "extole",
         "e-1",
         "opt_in",
         "production",
     )
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["event_pk"] == event["id"]
     assert (delivery["partner_id"], delivery["state"], delivery["partner_key_id"]) == (
         "listrak",
@@ -38,8 +38,8 @@ def test_accepted_event_is_committed_with_its_delivery(post_events, runtime):
 
 def test_email_is_trimmed_and_lower_cased(post_events, runtime):
     post_events(referral_event(email="  Jane.Doe@Example.COM \t"))
-    assert stored_events(runtime)[0]["email"] == "jane.doe@example.com"
-    (delivery,) = stored_deliveries(runtime)
+    assert stored_events(after_planning(runtime))[0]["email"] == "jane.doe@example.com"
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["spec"]["email"] == "jane.doe@example.com"
     assert delivery["contact_key"] == "listrak|production|12345|jane.doe@example.com"
 
@@ -52,13 +52,16 @@ def test_array_of_events_is_accepted(post_events, runtime):
         ]
     )
     assert response.json == {"accepted": 2, "duplicates": 0}
-    assert [d["spec"]["state"] for d in stored_deliveries(runtime)] == ["Subscribed", "Unsubscribed"]
+    assert [d["spec"]["state"] for d in stored_deliveries(after_planning(runtime))] == [
+        "Subscribed",
+        "Unsubscribed",
+    ]
 
 
 def test_numeric_event_id_keeps_its_digits(post_events, runtime):
     body = json.dumps(referral_event()).replace('"e-1"', "7371940231718590001").encode()
     assert post_events(body).status_code == 202
-    assert stored_events(runtime)[0]["event_id"] == "7371940231718590001"
+    assert stored_events(after_planning(runtime))[0]["event_id"] == "7371940231718590001"
 
 
 def test_repeated_event_id_is_a_duplicate_and_not_queued_twice(post_events, runtime):
@@ -66,8 +69,8 @@ def test_repeated_event_id_is_a_duplicate_and_not_queued_twice(post_events, runt
     again = post_events(referral_event(type="opt_out"))
     assert again.status_code == 202
     assert again.json == {"accepted": 0, "duplicates": 1}
-    assert len(stored_events(runtime)) == 1
-    assert [d["spec"]["state"] for d in stored_deliveries(runtime)] == ["Subscribed"]
+    assert len(stored_events(after_planning(runtime))) == 1
+    assert [d["spec"]["state"] for d in stored_deliveries(after_planning(runtime))] == ["Subscribed"]
 
 
 def test_repeated_event_id_within_one_array(post_events, runtime):
@@ -75,8 +78,8 @@ def test_repeated_event_id_within_one_array(post_events, runtime):
         [referral_event("x"), referral_event("y", email="y@example.com"), referral_event("x")]
     )
     assert response.json == {"accepted": 2, "duplicates": 1}
-    assert [e["event_id"] for e in stored_events(runtime)] == ["x", "y"]
-    assert len(stored_deliveries(runtime)) == 2
+    assert [e["event_id"] for e in stored_events(after_planning(runtime))] == ["x", "y"]
+    assert len(stored_deliveries(after_planning(runtime))) == 2
 
 
 def test_same_event_id_from_another_source_is_not_a_duplicate(config_dir, make_runtime):
@@ -98,15 +101,15 @@ def test_no_202_when_the_commit_fails(post_events, runtime, monkeypatch):
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.json["error"] == "store unavailable"
-    assert stored_events(runtime) == []
+    assert stored_events(after_planning(runtime)) == []
 
 
 # -- bad input: documented 4xx, a JSON body naming the problem, nothing queued -----------------
 
 
 def assert_nothing_queued(runtime):
-    assert stored_events(runtime) == []
-    assert stored_deliveries(runtime) == []
+    assert stored_events(after_planning(runtime)) == []
+    assert stored_deliveries(after_planning(runtime)) == []
 
 
 def bad_payload(post_events, runtime, payload) -> dict:
@@ -200,16 +203,16 @@ def test_unknown_type(post_events, runtime):
 @pytest.mark.parametrize("funnel", ["friend and advocate", "Friend", "partner"])
 def test_any_funnel_text_is_sent_as_it_is(post_events, runtime, funnel):
     assert post_events(referral_event(funnel=funnel)).status_code == 202
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert {"segmentationFieldId": 1005, "value": funnel} in delivery["spec"]["fields"]
 
 
 @pytest.mark.parametrize("funnel", [5, "f" * 65, "friend\n"])
 def test_a_funnel_that_does_not_fit_is_left_out_and_the_consent_change_queued(post_events, runtime, funnel):
     assert post_events(referral_event(funnel=funnel)).json == {"accepted": 1, "duplicates": 0}
-    (event,) = stored_events(runtime)
+    (event,) = stored_events(after_planning(runtime))
     assert json.loads(event["warnings"])[0].startswith("person.funnel: ")
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert (delivery["state"], delivery["spec"]["state"]) == ("queued", "Subscribed")
     assert 1005 not in [field["segmentationFieldId"] for field in delivery["spec"]["fields"]]
 
@@ -261,7 +264,7 @@ def test_exactly_1000_events_are_accepted(post_events, runtime):
         for i in range(1000)
     ]
     assert post_events(payload).json == {"accepted": 1000, "duplicates": 0}
-    assert len(stored_deliveries(runtime)) == 1000
+    assert len(stored_deliveries(after_planning(runtime))) == 1000
 
 
 def test_body_over_one_mebibyte_is_413(post_events, runtime):
@@ -372,7 +375,7 @@ def test_staging_event_without_staging_key_is_skipped_and_never_sent(config_dir,
         headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
     )
     assert response.json == {"accepted": 1, "duplicates": 0}
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "skipped"
     assert delivery["reason"] == "staging event and no staging key is configured"
     assert delivery["partner_key_id"] is None
@@ -382,7 +385,7 @@ def test_staging_event_without_staging_key_is_skipped_and_never_sent(config_dir,
 
 def test_staging_event_uses_the_staging_key(post_events, runtime):
     post_events(referral_event(environment="staging"))
-    (delivery,) = stored_deliveries(runtime)
+    (delivery,) = stored_deliveries(after_planning(runtime))
     assert (delivery["state"], delivery["environment"], delivery["partner_key_id"]) == (
         "queued",
         "staging",
