@@ -1,6 +1,6 @@
 """Listrak activity → Segment: 100,000 activity rows of one message reach the Segment look-alike.
 
-Real processes from plugins/listrak/testing.py: the Listrak sandbox seeded with one message sent
+Real processes from connector.testing.example_stack: the Listrak sandbox seeded with one message sent
 to `--rows` recipients (`--with-user-id` of them carry a userId in profile field 1006, every
 third opened), the Segment look-alike, gunicorn, and one `connector worker` started once the
 seed is in place. Its first poll reads everything (Message, Activity in pages of 5,000, the

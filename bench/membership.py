@@ -1,6 +1,6 @@
 """Listrak lists → Segment audiences: a list of 100,000 subscribers backfilled to the Segment look-alike.
 
-Real processes from plugins/listrak/testing.py: the Listrak sandbox with `--subscribers` contacts
+Real processes from connector.testing.example_stack: the Listrak sandbox with `--subscribers` contacts
 on list 12345 (`--with-user-id` of them with a userId in profile field 1006), the Segment
 look-alike, gunicorn, and one `connector worker` started once the seed is in place, its
 `listrak-activity` source following membership (`membership: true`, polled every 5 minutes, so

@@ -1,6 +1,6 @@
 """Profile-field throughput: Listrak's bulk route versus one Contact POST per event.
 
-Real processes (sandbox, gunicorn, one worker) from plugins/listrak/testing.py, the sandbox
+Real processes (sandbox, gunicorn, one worker) from connector.testing.example_stack, the sandbox
 answering every API call after `--latency-ms` (50 by default). In one run, two backlogs of
 `--contacts` contacts each are queued with no worker running, then drained by one worker:
 

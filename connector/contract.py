@@ -163,11 +163,15 @@ class Source:
     calls: Mapping[str, str] = {}
     #: The status and JSON body that acknowledge a committed call on those routes.
     call_accepted: tuple[int, dict] = (202, {"accepted": True})
-    #: For /openapi.json: JSON Schemas (2020-12) of a webhook body, of each call kind's body,
-    #: and of `call_error`'s answers. Empty: described as any JSON.
-    body_schema: Mapping = {}
-    call_schemas: Mapping[str, Mapping] = {}
-    call_error_schema: Mapping = {}
+    #: For /openapi.json, generated from them: the marshmallow schema one event of a webhook
+    #: body is loaded with (None: described as any JSON), how many events a body may carry
+    #: (more than 1: an array of them too) and the field of an object holding that array
+    #: ({"batch": [...]}), each call kind's schema, and the schema of `call_error`'s answers.
+    event_schema: type[Schema] | None = None
+    max_events: int = 1
+    batch_field: str | None = None
+    call_schemas: Mapping[str, type[Schema]] = {}
+    call_error_schema: type[Schema] | None = None
 
     def parse(self, body: bytes, source_config: Mapping[str, Any]) -> list[InboundEvent]:
         """Return the events in `body`, or raise `PayloadError` naming every bad path."""

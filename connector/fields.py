@@ -75,26 +75,42 @@ def has_control_characters(value: str) -> bool:
     return _CONTROL.search(value) is not None
 
 
-def no_control_characters(value: str, **kwargs) -> None:
-    """marshmallow validator for ids: no control character, which would forge log lines or
-    hide in a page (and PostgreSQL cannot store U+0000 in text)."""
-    if has_control_characters(value):
-        raise ValidationError(_CONTROL_MESSAGE)
+class _NoControlCharacters(validate.Regexp):
+    """A Regexp, so /openapi.json (apispec) reads its pattern; checked without the regex's
+    fullmatch, which would cost a scan of every id on the hot path."""
+
+    def __init__(self):
+        super().__init__(r"^[^\x00-\x1f\x7f-\x9f]*$", error=_CONTROL_MESSAGE)
+
+    def __call__(self, value, **kwargs):
+        if has_control_characters(value):
+            raise ValidationError(_CONTROL_MESSAGE)
 
 
-def text_up_to(limit: int):
-    """marshmallow validator for free text: at most `limit` characters and no control
-    character (one call: inbound events are checked field by field on the hot path)."""
+#: marshmallow validator for ids: no control character, which would forge log lines or hide
+#: in a page (and PostgreSQL cannot store U+0000 in text).
+no_control_characters = _NoControlCharacters()
 
-    def check(value: str, **kwargs) -> None:
-        if len(value) > limit:
-            raise ValidationError(f"Longer than maximum length {limit}.")
+
+class _TextUpTo(validate.Length):
+    """A Length, so /openapi.json (apispec) reads its maxLength; one call checks both, since
+    inbound events are checked field by field on the hot path."""
+
+    def __init__(self, limit: int):
+        super().__init__(max=limit)
+
+    def __call__(self, value, **kwargs):
+        if len(value) > self.max:
+            raise ValidationError(f"Longer than maximum length {self.max}.")
         # isprintable() is a third of a regex search, and true for nearly all text; what it
         # refuses besides control characters (other spaces, format characters) is looked at.
         if not value.isprintable() and _CONTROL.search(value) is not None:
             raise ValidationError(_CONTROL_MESSAGE)
 
-    return check
+
+def text_up_to(limit: int) -> validate.Length:
+    """marshmallow validator for free text: at most `limit` characters and no control character."""
+    return _TextUpTo(limit)
 
 
 #: A phone number in international form has at most 15 digits (E.164); fewer than 8 is none.
@@ -123,13 +139,23 @@ def phone_digits(value: str) -> str | None:
     return digits if 8 <= len(digits) <= 15 else None
 
 
-def a_phone_number(value: str, **kwargs) -> None:
-    """marshmallow validator: a phone number of 8–15 digits (see phone_digits)."""
-    bare = value[1:] if value[:1] == "+" else value
-    if 8 <= len(bare) <= 15 and bare.isascii() and bare.isdigit() and bare[:2] != "00":  # at once
-        return
-    if phone_digits(value) is None:
-        raise ValidationError("not a phone number of 8–15 digits")
+class _PhoneNumber(validate.Length):
+    """A phone number of 8–15 digits (see phone_digits); a Length, so /openapi.json reads its
+    longest text."""
+
+    def __init__(self):
+        super().__init__(max=MAX_PHONE_TEXT)
+
+    def __call__(self, value, **kwargs):
+        bare = value[1:] if value[:1] == "+" else value
+        if 8 <= len(bare) <= 15 and bare.isascii() and bare.isdigit() and bare[:2] != "00":  # at once
+            return
+        if phone_digits(value) is None:
+            raise ValidationError("not a phone number of 8–15 digits")
+
+
+#: marshmallow validator: a phone number of 8–15 digits.
+a_phone_number = _PhoneNumber()
 
 
 def secret_field(**kwargs) -> fields.String:
@@ -161,6 +187,10 @@ def _checked(email: str) -> str:
 
 class Email(fields.String):
     """An email address, normalised before anything else; the error says what is wrong."""
+
+    def __init__(self, **kwargs):
+        described = {"format": "email", "maxLength": MAX_EMAIL, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=described, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         return _checked(normalise_email(super()._deserialize(value, attr, data, **kwargs)))

@@ -26,10 +26,9 @@ from flask import Response, request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connector.testing import postgres, wait_until  # noqa: E402
+from connector.testing import example_stack, postgres, wait_until  # noqa: E402
 from plugins.extole.testing import referral_event  # noqa: E402
 from plugins.listrak.sandbox import create_sandbox_app, serve_in_thread  # noqa: E402
-from plugins.listrak.testing import Stack  # noqa: E402
 
 ODD_EMAIL = "odd@example.com"
 ODD_BODIES = {
@@ -80,7 +79,7 @@ def main() -> int:
         app, per_email = look_alike(ODD_BODIES[args.odd])
         server, url = serve_in_thread(app=app)
         cleanup.callback(server.shutdown)
-        stack = Stack(workdir / "stack", settings=SETTINGS, database_url=database_url)
+        stack = example_stack(workdir / "stack", settings=SETTINGS, database_url=database_url)
         stack.env.update(LISTRAK_AUTH_URL=f"{url}/OAuth2/Token", LISTRAK_API_URL=f"{url}/email/v1")
         cleanup.callback(stack.stop)
         stack.start(workers=1)

@@ -1,9 +1,11 @@
 """GET /openapi.json: an OpenAPI 3.1 document of every route this process answers, built once
 from its configuration and plugins: each push source's webhook (and the routes shaped like
 its sender's API) with the body its plugin declares and the credential its verifier takes
-(`Source.body_schema`, `InboundVerifier.security_scheme`), the admin API and the Live View
-(`openapi_admin.py`), health, metrics and this document. tests/web/test_openapi.py keeps it
-in step with the app's URL rules and runs schemathesis over it."""
+(`Source.event_schema` and `call_schemas`, marshmallow schemas turned into JSON Schema by
+`describe.py`; `InboundVerifier.security_scheme`), the admin API and the Live View
+(`openapi_admin.py`, whose answers come from the schemas in `answers.py`), health, metrics and
+this document. tests/web/test_openapi.py keeps it in step with the app's URL rules and runs
+schemathesis over it."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from importlib.metadata import PackageNotFoundError, packages_distributions, ver
 
 from flask import Blueprint, current_app, jsonify
 
+from connector.web import answers
+from connector.web.describe import json_schema, one_or_many
 from connector.web.openapi_admin import (
     ERROR,
     FILTER_PARAMETERS,
@@ -19,7 +23,7 @@ from connector.web.openapi_admin import (
     JSON,
     PAGE_PARAMETERS,
     PAGE_REFUSED,
-    PROBLEMS,
+    REFUSED_BODY,
     STORE_BUSY,
     TEXT,
     WINDOW,
@@ -33,7 +37,6 @@ from connector.web.openapi_admin import (
 from connector.web.openapi_story import story_paths
 
 bp = Blueprint("openapi", __name__)
-COUNT = {"type": "integer", "minimum": 0}
 ENCODING = {
     "name": "Content-Encoding",
     "in": "header",
@@ -107,7 +110,9 @@ def _version() -> str:
 
 
 def webhook_paths(source_id: str, source, security: list) -> dict:
-    body = dict(source.body_schema) or {}
+    body = {}
+    if source.event_schema is not None:
+        body = one_or_many(json_schema(source.event_schema), source.max_events, source.batch_field)
     paths = {
         f"/webhooks/{source_id}": {
             "post": {
@@ -120,15 +125,11 @@ def webhook_paths(source_id: str, source, security: list) -> dict:
                 "responses": {
                     "202": _json(
                         "Stored (committed) before this answer; a repeated event id is a duplicate",
-                        {
-                            "type": "object",
-                            "required": ["accepted", "duplicates"],
-                            "properties": {"accepted": COUNT, "duplicates": COUNT},
-                        },
+                        json_schema(answers.Accepted),
                     ),
                     "400": _json(
                         "Not valid: each bad field named by its path; nothing from the request stored",
-                        {**ERROR, "properties": {**ERROR["properties"], "problems": PROBLEMS}},
+                        REFUSED_BODY,
                     ),
                     "401": _json("Missing, malformed or wrong credentials", ERROR),
                     "413": _json("Larger than 1 MiB (decoded)", ERROR),
@@ -144,12 +145,10 @@ def webhook_paths(source_id: str, source, security: list) -> dict:
         "required": list(accepted),
         "properties": {name: {"const": value} for name, value in accepted.items()},
     }
-    refusal = dict(source.call_error_schema) or {
-        **ERROR,
-        "properties": {**ERROR["properties"], "problems": PROBLEMS},
-    }
+    refusal = json_schema(source.call_error_schema) if source.call_error_schema is not None else REFUSED_BODY
     for call, kind in sorted(source.calls.items()):
-        call_body = dict(source.call_schemas.get(kind, {}))
+        call_schema = source.call_schemas.get(kind)
+        call_body = json_schema(call_schema) if call_schema is not None else {}
         paths[f"/webhooks/{source_id}/{call}"] = {
             "post": {
                 "summary": f"A {kind} call to source {source_id}, shaped like its sender's own API",

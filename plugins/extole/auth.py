@@ -7,14 +7,19 @@ from __future__ import annotations
 import hashlib
 
 from connector.plugin_api import InboundVerifier, Unauthorized, any_equal, hmac_hex, short_hmac_secrets
-from plugins.extole import openapi
 
 DIGESTS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
 
 
 class ExtoleSignature(InboundVerifier):
     name = "HS256"
-    security_scheme = openapi.SIGNATURE
+    security_scheme = {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Extole-Signature",
+        "description": "`sha256=<hex HMAC-SHA256 of the raw body>` (or `sha1=<hex HMAC-SHA1>`, unless the "
+        "source sets `allow_sha1: false`), with one of the source's secrets.",
+    }
 
     def verify(self, secrets, headers, body: bytes, allow_sha1: bool = True) -> None:
         header = headers.get("X-Extole-Signature", "").strip()

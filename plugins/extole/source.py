@@ -33,7 +33,6 @@ from connector.plugin_api import (
     problems_at,
     text_up_to,
 )
-from plugins.extole import openapi
 
 MAX_EVENTS = 1000
 
@@ -74,6 +73,11 @@ class PersonSchema(Schema):
 class ReferralEventSchema(Schema):
     class Meta:
         unknown = EXCLUDE
+        description = (
+            "Email consent (opt_in, opt_out) needs person.email, SMS consent (sms_opt_in, "
+            "sms_opt_out) person.phone_number. Unknown fields are ignored. The email is trimmed "
+            "and lower-cased."
+        )
 
     event_id = fields.String(required=True, validate=[validate.Length(1, 128), no_control_characters])
     type = fields.String(required=True, validate=validate.OneOf(list(REQUIRED_PERSON_FIELD)))
@@ -121,7 +125,8 @@ _PLAIN_EVENT = plain_loader(_EVENT_SCHEMA)
 class ExtoleSource(Source):
     name = "extole"
     config_schema = ExtoleSourceSchema
-    body_schema = openapi.BODY
+    event_schema = ReferralEventSchema
+    max_events = MAX_EVENTS
 
     def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
         document = parse_json(body)

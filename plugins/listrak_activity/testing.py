@@ -200,12 +200,14 @@ def source_file(poll_interval: str = "1s", membership: bool = False) -> dict:
 
 
 def seed(stack, body: dict, chunk: int = 20_000) -> None:
-    """POST a seed to the stack's Listrak sandbox in the order its parts depend on each other
-    (messages and links, contacts, rows, then clicks), long lists in chunks."""
+    """POST a seed to the stack's Listrak sandbox (the `listrak` plugin's part of the stack) in
+    the order its parts depend on each other (messages and links, contacts, rows, then
+    clicks), long lists in chunks."""
+    sandbox = stack.part("listrak")
     first = {"list_id": body["list_id"], "messages": body.get("messages", []), "links": body.get("links", [])}
-    stack.sandbox("POST", "/_sandbox/activity", json=first).raise_for_status()
+    sandbox.request("POST", "/_sandbox/activity", json=first).raise_for_status()
     for name in ("contacts", "rows", "clicks"):
         items = body.get(name, [])
         for start in range(0, len(items), chunk):
             part = {"list_id": body["list_id"], name: items[start : start + chunk]}
-            stack.sandbox("POST", "/_sandbox/activity", json=part).raise_for_status()
+            sandbox.request("POST", "/_sandbox/activity", json=part).raise_for_status()

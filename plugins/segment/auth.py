@@ -9,12 +9,16 @@ import binascii
 import hashlib
 
 from connector.plugin_api import InboundVerifier, Unauthorized, any_equal, hmac_hex, short_hmac_secrets
-from plugins.segment import openapi
 
 
 class SegmentSignature(InboundVerifier):
     name = "SEGMENT_SIGNATURE"
-    security_scheme = openapi.SIGNATURE
+    security_scheme = {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Signature",
+        "description": "Segment's webhook signature: the hex HMAC-SHA1 of the raw body with a source secret.",
+    }
 
     def verify(self, secrets, headers, body: bytes) -> None:
         signature = headers.get("X-Signature", "").strip().lower()
@@ -32,7 +36,11 @@ class SegmentWriteKey(InboundVerifier):
     A password, if a client sends one, is ignored, as Segment ignores it."""
 
     name = "SEGMENT_WRITE_KEY"
-    security_scheme = openapi.WRITE_KEY
+    security_scheme = {
+        "type": "http",
+        "scheme": "basic",
+        "description": "HTTP Basic with a write key the source accepts as user name and an empty password.",
+    }
 
     def verify(self, secrets, headers, body: bytes) -> None:
         scheme, _, encoded = headers.get("Authorization", "").partition(" ")

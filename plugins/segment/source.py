@@ -24,7 +24,6 @@ from connector.plugin_api import (
     normalise_email,
     parse_json,
 )
-from plugins.segment import openapi
 
 MAX_EVENTS = 1000
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -54,6 +53,7 @@ class SegmentEventSchema(Schema):
 
     class Meta:
         unknown = INCLUDE
+        description = "A Segment spec event; other fields are kept as sent."
 
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
     messageId = fields.String(required=True, validate=[validate.Length(1, 128), no_control_characters])
@@ -72,6 +72,41 @@ class SegmentEventSchema(Schema):
     def _track_names_its_event(self, data, **kwargs):
         if data.get("type") == "track" and not data.get("event"):
             raise ValidationError("a track call needs an event name", "event")
+
+
+class SegmentCallSchema(SegmentEventSchema):
+    """One call of the tracking API: its type comes from the route (`batch` items name it),
+    and a call without a messageId gets one derived from its content (`parse_call`)."""
+
+    class Meta:
+        unknown = INCLUDE
+        description = "A tracking-API call; other fields are kept as sent."
+
+    type = fields.String(validate=validate.OneOf(EVENT_TYPES))
+    messageId = fields.String(validate=[validate.Length(1, 128), no_control_characters])
+
+
+class SegmentBatchCallSchema(Schema):
+    """`/v1/batch`: the calls, and a context merged under each call's own."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    batch = fields.List(
+        fields.Nested(SegmentCallSchema), required=True, validate=validate.Length(1, MAX_EVENTS)
+    )
+    context = fields.Dict()
+    writeKey = fields.String()
+    sentAt = SegmentTime(allow_none=True)
+
+
+class SegmentRefusalSchema(Schema):
+    """A refused call, in the shape Segment's libraries read (`code`, `message`)."""
+
+    success = fields.Boolean(required=True, validate=validate.Equal(False))
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    problems = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 
 def event_email(payload: dict) -> str | None:
@@ -103,9 +138,15 @@ class SegmentSource(Source):
     config_schema = SegmentSourceSchema
     calls = TRACKING_CALLS
     call_accepted = (200, {"success": True})
-    body_schema = openapi.BODY
-    call_schemas = openapi.CALLS
-    call_error_schema = openapi.REFUSAL
+    event_schema = SegmentEventSchema
+    max_events = MAX_EVENTS
+    batch_field = "batch"
+    call_schemas = {
+        "batch": SegmentBatchCallSchema,
+        "track": SegmentCallSchema,
+        "identify": SegmentCallSchema,
+    }
+    call_error_schema = SegmentRefusalSchema
 
     def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
         document = parse_json(body)
@@ -143,7 +184,7 @@ class SegmentSource(Source):
         body = {"success": False, "code": code, "message": message}
         if problems:
             body["problems"] = problems
-        return body
+        return _REFUSAL.dump(body)
 
 
 def _checked_items(items, where: str) -> list:
@@ -179,6 +220,7 @@ def _with_message_id(item):
 
 
 _EVENT_SCHEMA = SegmentEventSchema()
+_REFUSAL = SegmentRefusalSchema()
 
 
 def _to_event(raw: dict, data: dict, environment: str, received: datetime) -> InboundEvent:
