@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 
-.PHONY: run test test-fast lint lock bench install clean
+.PHONY: run test test-fast lint lock bench install clean postgres-stop
 
 # Exactly the pinned, hash-checked versions, then the project itself without resolving anything;
 # pip check fails here if setup.cfg asks for something the lock lacks (run make lock).
@@ -46,6 +46,11 @@ test: lint
 # a worker that runs out of tests taking some of the other's.
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not e2e and not browser and not postgres" -n 2 --dist worksteal
+
+# The tests' PostgreSQL stays up between runs (fast starts; shared with other runs on the
+# machine): stop it by hand when nobody needs it.
+postgres-stop:
+	bash scripts/postgres.sh stop
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

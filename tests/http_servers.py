@@ -75,15 +75,20 @@ def json_answer(status: int, body: bytes = b"{}", headers: dict[str, str] | None
     return answer
 
 
-def trickle(head: bytes, every: float = 0.05):
-    """Writes `head` at once, then one byte every `every` seconds until the client leaves or
-    the server closes: a partner that never finishes its answer."""
+def trickle(head: bytes, every: float = 0.05, most: int = 400):
+    """Writes `head` at once, then one byte every `every` seconds, each read well inside any
+    per-read timeout: a partner that never finishes its answer. After `most` bytes (20 s by
+    default) it hangs up mid-answer, so a client without a whole-request deadline ends with a
+    broken connection rather than a timeout, and a test sees the difference without a clock."""
 
     def answer(handler, server):
         handler.wfile.write(head)
         handler.wfile.flush()
-        while not server.stopping.wait(every):
+        for _ in range(most):
+            if server.stopping.wait(every):
+                return
             handler.wfile.write(b"x")
             handler.wfile.flush()
+        handler.close_connection = True
 
     return answer

@@ -1,10 +1,12 @@
 """Outbound requests against real servers that misbehave: a redirect is never followed (nothing
 reaches its target), `worker.http_timeout` bounds the whole request however slowly the answer
-trickles in, answers over 1 MiB are cut off, proxy variables are ignored; token calls alike."""
+trickles in, answers over 1 MiB are cut off, proxy variables are ignored; token calls alike.
+
+No test times a window (the machine is shared): a trickling server sends a byte far more often
+than any per-read timeout and hangs up after 20 s, so only a whole-request deadline ends such a
+request with a timeout; a request without one ends with a broken connection instead."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -16,7 +18,6 @@ from plugins.listrak.oauth import ListrakOAuth
 from tests.http_servers import Server, json_answer, trickle
 
 TIMEOUT = 1.0
-MARGIN = 0.5  # thread start-up and scheduling; far below the 7.5 s a trickle used to hold 2 s
 SECRET = "client-secret-of-the-key"
 TOKEN = b'{"access_token": "tok-1", "token_type": "bearer", "expires_in": 3599}'
 
@@ -46,12 +47,6 @@ def key(token_url: str) -> dict:
 
 def post(url: str) -> OutboundRequest:
     return OutboundRequest("POST", f"{url}/List/1/Contact", json={"emailAddress": "jane@example.com"})
-
-
-def timed_send(client: HttpClient, request, credentials=None):
-    started = time.monotonic()
-    result = client.send(request, credentials)
-    return result, time.monotonic() - started
 
 
 # -- redirects --------------------------------------------------------------------------------
@@ -94,29 +89,35 @@ def test_a_token_endpoint_redirect_never_sends_the_client_secret_to_its_target(s
 
 
 # -- the deadline -----------------------------------------------------------------------------
+def test_a_client_without_a_deadline_sees_the_trickle_hang_up_not_time_out(serve):
+    """The control for the tests below: per-read timeouts alone never end a trickle."""
+    import requests
+
+    partner = serve(trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", most=10))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):  # the connection broke mid-body
+        requests.get(partner.url, timeout=TIMEOUT)
+
+
 def test_a_body_trickling_in_is_cut_off_at_the_deadline(serve):
     partner = serve(trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"))
-    result, took = timed_send(HttpClient(timeout=TIMEOUT), post(partner.url))
+    result = HttpClient(timeout=TIMEOUT).send(post(partner.url))
     assert (result.status, result.error) == (None, "timeout: ReadTimeout")
     assert default_verdict(result).state == State.RETRYING
-    assert TIMEOUT <= took < TIMEOUT + MARGIN
 
 
 def test_headers_trickling_in_are_cut_off_at_the_deadline(serve):
     partner = serve(trickle(b"HTTP/1.1 200 OK\r\nX-Slow: "))
-    result, took = timed_send(HttpClient(timeout=TIMEOUT), post(partner.url))
+    result = HttpClient(timeout=TIMEOUT).send(post(partner.url))
     assert (result.status, result.error) == (None, "timeout: ReadTimeout")
-    assert TIMEOUT <= took < TIMEOUT + MARGIN
 
 
 def test_a_slow_token_call_and_the_request_share_one_deadline(serve):
     token_endpoint = serve(trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"))
     partner = serve(json_answer(201))
     credentials = ListrakOAuth(key(f"{token_endpoint.url}/OAuth2/Token"), TIMEOUT)
-    result, took = timed_send(HttpClient(timeout=TIMEOUT), post(partner.url), credentials)
+    result = HttpClient(timeout=TIMEOUT).send(post(partner.url), credentials)
     assert (result.status, result.error) == (None, "token endpoint: the request's deadline passed")
     assert partner.requests == []
-    assert TIMEOUT <= took < TIMEOUT + MARGIN
 
 
 def test_the_connection_is_reused_after_a_bounded_answer(serve):

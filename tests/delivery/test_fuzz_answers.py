@@ -99,15 +99,7 @@ def fuzz(flow, runtime, client, requests_mock, examples: int) -> None:
 
 @pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
 def test_any_answer_is_recorded_within_the_bounds(
-    flow, config_dir, database_url, requests_mock, listrak_token, clock
+    flow, config_dir, store_url, requests_mock, listrak_token, clock
 ):
-    runtime, client = connector(flow, config_dir, database_url, requests_mock)
-    fuzz(flow, runtime, client, requests_mock, EXAMPLES["sqlite"])
-
-
-@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
-def test_any_answer_is_recorded_within_the_bounds_on_postgres(
-    flow, config_dir, postgres_url, requests_mock, listrak_token, clock
-):
-    runtime, client = connector(flow, config_dir, postgres_url, requests_mock)
-    fuzz(flow, runtime, client, requests_mock, EXAMPLES["postgresql"])
+    runtime, client = connector(flow, config_dir, store_url, requests_mock)
+    fuzz(flow, runtime, client, requests_mock, EXAMPLES[runtime.engine.dialect.name])

@@ -22,3 +22,10 @@ def stack(tmp_path):
         yield stack.start()
     finally:
         stack.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request):
+    """A stack's store, once on each database: None (a SQLite file in the stack's folder) or a
+    fresh PostgreSQL database."""
+    return request.getfixturevalue("postgres_url") if request.param == "postgresql" else None

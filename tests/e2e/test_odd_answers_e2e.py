@@ -23,12 +23,6 @@ HUGE = {"email": "huge@example.com", "body": {"error": "ERROR_\u0000" + "X" * 30
 FLOOD = [f"p{i}@example.com" for i in range(60)]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request):
-    """None (a SQLite file in the stack's folder) or a fresh PostgreSQL database."""
-    return request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
-
-
 def strict_json(response) -> dict:
     assert response.status_code == 200, response.text[:300]
 

@@ -19,12 +19,6 @@ def make_stack(path, database_url=None, **settings):
     )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request):
-    """None (a SQLite file in the stack's folder) or a fresh PostgreSQL database."""
-    return request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
-
-
 def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp_path, store_url):
     stack = make_stack(tmp_path / "flood", database_url=store_url)
     try:

@@ -105,6 +105,16 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path}/store.db"
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_url(request, tmp_path) -> str:
+    """An empty database, once on each database the connector runs on."""
+    return (
+        request.getfixturevalue("postgres_url")
+        if request.param == "postgresql"
+        else f"sqlite:///{tmp_path}/store.db"
+    )
+
+
 def made_before_migrations(url: str):
     """A database with today's DDL from the fixture and a row in every table."""
     engine = make_engine(url)
@@ -159,7 +169,8 @@ def differences_from_code(engine) -> list:
         return compare_metadata(MigrationContext.configure(conn), metadata)
 
 
-def check_revision_0001_is_the_schema_from_before_migrations(url: str):
+def test_revision_0001_is_the_schema_from_before_migrations(empty_url):
+    url = empty_url
     engine = made_before_migrations(url)
     before = schema_of(engine)
     metadata.drop_all(engine)
@@ -168,16 +179,8 @@ def check_revision_0001_is_the_schema_from_before_migrations(url: str):
     assert sorted(before) == ["attempts", "breakers", "deliveries", "events"]
 
 
-def test_revision_0001_is_the_schema_from_before_migrations(sqlite_url):
-    check_revision_0001_is_the_schema_from_before_migrations(sqlite_url)
-
-
-@pytest.mark.postgres
-def test_revision_0001_is_the_schema_from_before_migrations_on_postgres(postgres_url):
-    check_revision_0001_is_the_schema_from_before_migrations(postgres_url)
-
-
-def check_upgrade_keeps_every_row(url: str):
+def test_upgrade_keeps_every_row_of_a_database_made_before_migrations(empty_url):
+    url = empty_url
     engine = made_before_migrations(url)
     assert db("current", "--database-url", url) == (
         0,
@@ -194,16 +197,8 @@ def check_upgrade_keeps_every_row(url: str):
     assert differences_from_code(engine) == []
 
 
-def test_upgrade_keeps_every_row_of_a_database_made_before_migrations(sqlite_url):
-    check_upgrade_keeps_every_row(sqlite_url)
-
-
-@pytest.mark.postgres
-def test_upgrade_keeps_every_row_of_a_database_made_before_migrations_on_postgres(postgres_url):
-    check_upgrade_keeps_every_row(postgres_url)
-
-
-def check_upgrade_remembers_the_stored_consent_and_event_ids(url: str):
+def test_upgrade_remembers_the_stored_consent_and_event_ids(empty_url):
+    url = empty_url
     engine = made_before_migrations(url)
     migrations.upgrade(engine)
     with reading(engine) as conn:
@@ -213,15 +208,6 @@ def check_upgrade_remembers_the_stored_consent_and_event_ids(url: str):
         ids = select(seen_events.c.source_id, seen_events.c.event_id, seen_events.c.received_at)
         assert [tuple(r) for r in conn.execute(ids)] == [("extole", "e-7", 2.5)]
         assert conn.execute(select(seen_events.c.payload)).scalars().all() == [None]  # planned already
-
-
-def test_upgrade_remembers_the_stored_consent_and_event_ids(sqlite_url):
-    check_upgrade_remembers_the_stored_consent_and_event_ids(sqlite_url)
-
-
-@pytest.mark.postgres
-def test_upgrade_remembers_the_stored_consent_and_event_ids_on_postgres(postgres_url):
-    check_upgrade_remembers_the_stored_consent_and_event_ids(postgres_url)
 
 
 def ids_after_deleting_the_newest(engine) -> dict:
@@ -378,7 +364,8 @@ def test_in_memory_sqlite_gets_the_schema_and_writes_no_file(tmp_path, monkeypat
     assert os.listdir(tmp_path) == []
 
 
-def check_first_starts_at_once_create_the_schema_once(url: str):
+def test_first_starts_at_once_create_the_schema_once(empty_url):
+    url = empty_url
     starts = [
         subprocess.Popen(
             [
@@ -403,24 +390,8 @@ def check_first_starts_at_once_create_the_schema_once(url: str):
     assert differences_from_code(engine) == []
 
 
-def test_first_starts_at_once_on_sqlite_create_the_schema_once(sqlite_url):
-    check_first_starts_at_once_create_the_schema_once(sqlite_url)
-
-
-@pytest.mark.postgres
-def test_first_starts_at_once_on_postgres_create_the_schema_once(postgres_url):
-    check_first_starts_at_once_create_the_schema_once(postgres_url)
-
-
-def test_migrations_head_matches_the_tables(sqlite_url):
-    engine = make_engine(sqlite_url)
-    migrations.upgrade(engine)
-    assert differences_from_code(engine) == []
-
-
-@pytest.mark.postgres
-def test_migrations_head_matches_the_tables_on_postgres(postgres_url):
-    engine = make_engine(postgres_url)
+def test_migrations_head_matches_the_tables(empty_url):
+    engine = make_engine(empty_url)
     migrations.upgrade(engine)
     assert differences_from_code(engine) == []
 
@@ -479,7 +450,8 @@ def test_0008_is_not_undone_while_accepted_events_wait_to_be_planned(sqlite_url)
     assert migrations.status(engine).revision == "0008"
 
 
-def check_0011_goes_down_to_0010_and_up_again(url: str):
+def test_0011_goes_down_to_0010_and_up_again(empty_url):
+    url = empty_url
     engine = made_before_migrations(url)
     migrations.upgrade(engine)
     with engine.begin() as conn:
@@ -488,15 +460,6 @@ def check_0011_goes_down_to_0010_and_up_again(url: str):
         assert {"warnings"} & {c["name"] for c in inspect(conn).get_columns("seen_events")} == set()
     migrations.upgrade(engine)
     assert differences_from_code(engine) == []
-
-
-def test_0011_goes_down_to_0010_and_up_again(sqlite_url):
-    check_0011_goes_down_to_0010_and_up_again(sqlite_url)
-
-
-@pytest.mark.postgres
-def test_0011_goes_down_to_0010_and_up_again_on_postgres(postgres_url):
-    check_0011_goes_down_to_0010_and_up_again(postgres_url)
 
 
 def test_0013_is_not_undone_while_accepted_events_with_a_number_wait_to_be_planned(sqlite_url):

@@ -36,11 +36,12 @@ def refused(sent: Headers, body: bytes = BODY, secrets=SECRETS) -> str:
     ],
 )
 def test_accepted_forms(signature):
-    VERIFIER.verify(SECRETS, signed(signature), BODY)
+    assert VERIFIER.verify(SECRETS, signed(signature), BODY) is None  # accepted, no replay guard
 
 
 def test_header_name_case_does_not_matter():
-    VERIFIER.verify(SECRETS, Headers([("x-extole-signature", sign(BODY, "current-secret"))]), BODY)
+    sent = Headers([("x-extole-signature", sign(BODY, "current-secret"))])
+    assert VERIFIER.verify(SECRETS, sent, BODY) is None
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,8 @@ def test_a_flood_of_refusals_writes_nothing_until_the_log_is_written(client, run
     assert len(listed(client)) == 50
 
 
-def check_no_more_than_the_newest_thousand_are_kept(app, clock):
+def test_no_more_than_the_newest_thousand_are_kept(config_dir, store_url, clock):
+    app = create_app({"TESTING": True}, runtime=Runtime.build(str(config_dir), store_url))
     log = app.extensions["refusals"]
     for i in range(MAX_KEPT + 200):
         clock.advance(0.001)
@@ -119,15 +120,6 @@ def check_no_more_than_the_newest_thousand_are_kept(app, clock):
         "unauthorized: number 1199",
         "unauthorized: number 200",
     )
-
-
-def test_no_more_than_the_newest_thousand_are_kept(app, clock):
-    check_no_more_than_the_newest_thousand_are_kept(app, clock)
-
-
-def test_no_more_than_the_newest_thousand_are_kept_on_postgres(config_dir, postgres_url, clock):
-    app = create_app({"TESTING": True}, runtime=Runtime.build(str(config_dir), postgres_url))
-    check_no_more_than_the_newest_thousand_are_kept(app, clock)
 
 
 @pytest.mark.parametrize("limit", ["0", "1001", "x"])
