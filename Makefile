@@ -33,9 +33,12 @@ install: $(STAMP)
 run: $(STAMP)
 	bash scripts/run-dev.sh
 
+# ruff (with pytest-style, simplification and ruff's own rules) and mypy on connector/ and
+# plugins/ (pyproject.toml says how); make test runs it first.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The whole suite: lint, units, end-to-end (real processes), Chromium and PostgreSQL tests.
 test: lint

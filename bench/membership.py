@@ -126,13 +126,13 @@ def main() -> int:
             stack.start(workers=0)
             seed(stack, members)
 
-            before = stack.part("listrak").requests()["total"]
+            before = stack.part("listrak").request_counts()["total"]
             bare_seconds = bare_pipeline(stack)
-            bare_listrak = stack.part("listrak").requests()["total"] - before
+            bare_listrak = stack.part("listrak").request_counts()["total"] - before
             bare_segment = stack.part("segment").state()
             stack.part("segment").reset()
 
-            before = stack.part("listrak").requests()
+            before = stack.part("listrak").request_counts()
             store = StoreReader(stack.database_url)
             started = time.time()
             stack.add_worker()
@@ -145,7 +145,7 @@ def main() -> int:
             seconds = time.time() - started
             first, last = store.drain_span()
             store.close()
-            listrak = stack.part("listrak").requests()
+            listrak = stack.part("listrak").request_counts()
             segment = stack.part("segment").state()
         except Exception:
             print(stack.logs(), file=sys.stderr)

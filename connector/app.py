@@ -66,4 +66,4 @@ def trust_proxies(app: Flask) -> None:
     if not (value.isascii() and value.isdigit()) or int(value) > 10:
         raise ConfigError([f"{TRUSTED_PROXIES_ENV} must be a number of proxies from 0 to 10, not {value!r}"])
     if int(value):
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(value), x_proto=int(value))
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(value), x_proto=int(value))  # type: ignore[method-assign]

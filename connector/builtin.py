@@ -4,12 +4,15 @@ verifiers (STANDARD_WEBHOOKS, BEARER, HTTP_BASIC) that no partner owns."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
+from typing import Any
 
 from marshmallow import fields
 
 from connector import verifiers
 from connector.contract import (
     Credentials,
+    Http,
     KeyAlgorithm,
     KeyConfigSchema,
     OutboundRequest,
@@ -43,10 +46,10 @@ class Bearer(KeyAlgorithm):
     name = "BEARER"
     config_schema = BearerKeySchema
 
-    def credentials(self, key_config: dict, http) -> Credentials:
+    def credentials(self, key_config: Mapping[str, Any], http: Http) -> Credentials:
         return StaticHeader(f"Bearer {key_config['key']}", key_config["key"])
 
-    def shown_headers(self, key_config: dict) -> dict[str, str]:
+    def shown_headers(self, key_config: Mapping[str, Any]) -> dict[str, str]:
         return {"Authorization": "Bearer ***"}
 
 
@@ -54,12 +57,12 @@ class HttpBasic(KeyAlgorithm):
     name = "HTTP_BASIC"
     config_schema = BasicKeySchema
 
-    def credentials(self, key_config: dict, http) -> Credentials:
+    def credentials(self, key_config: Mapping[str, Any], http: Http) -> Credentials:
         pair = f"{key_config['client_id']}:{key_config['key']}".encode()
         encoded = base64.b64encode(pair).decode()
         return StaticHeader(f"Basic {encoded}", key_config["key"])
 
-    def shown_headers(self, key_config: dict) -> dict[str, str]:
+    def shown_headers(self, key_config: Mapping[str, Any]) -> dict[str, str]:
         return {"Authorization": "Basic ***"}
 
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from connector.fields import (
     MAX_EMAIL,
@@ -63,19 +62,50 @@ from connector.schemas import (
     PullSourceConfigSchema,
     SourceConfigSchema,
 )
+from connector.services import Configuration, CredentialsFor, Http
 
 if TYPE_CHECKING:
     from marshmallow import Schema
 
 # Records and field types re-exported, so a plugin imports the contract and nothing else.
-__all__ = (
-    ["State", "PENDING", "FINISHED", "STATES", "InboundEvent", "PlannedDelivery", "Partner"]
-    + ["PartnerKeys", "Delivery", "OutboundRequest", "HttpResult", "Verdict", "Attempt", "Result"]
-    + ["KeyScope", "CircuitScope", "Scope", "parse_scope", "Poll", "ReplayGuard", "ContactAddress"]
-    + ["ContactState", "MAX_EMAIL", "Duration", "Email", "OutboundUrl", "StrictSchema"]
-    + ["normalise_email", "secret_field", "valid_email", "KeyConfigSchema", "InboundAuthSchema"]
-    + ["SourceConfigSchema", "PullSourceConfigSchema", "PartnerKeysSchema", "PartnerConfigSchema"]
-)
+__all__ = [
+    "State",
+    "PENDING",
+    "FINISHED",
+    "STATES",
+    "InboundEvent",
+    "PlannedDelivery",
+    "Partner",
+    "PartnerKeys",
+    "Delivery",
+    "OutboundRequest",
+    "HttpResult",
+    "Verdict",
+    "Attempt",
+    "Result",
+    "KeyScope",
+    "CircuitScope",
+    "Scope",
+    "parse_scope",
+    "Poll",
+    "ReplayGuard",
+    "ContactAddress",
+    "ContactState",
+    "MAX_EMAIL",
+    "Duration",
+    "Email",
+    "OutboundUrl",
+    "StrictSchema",
+    "normalise_email",
+    "secret_field",
+    "valid_email",
+    "KeyConfigSchema",
+    "InboundAuthSchema",
+    "SourceConfigSchema",
+    "PullSourceConfigSchema",
+    "PartnerKeysSchema",
+    "PartnerConfigSchema",
+]
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -112,38 +142,6 @@ class PageBudgetSpent(Exception):
 class InvalidCredentials(Exception):
     """The partner's token endpoint refused the key itself (not a transient failure).
     Deliveries on that key are paused, never burned into `dead`."""
-
-
-# -- what the core hands to plugins -----------------------------------------------------------
-class Redacts(Protocol):
-    def text(self, value: str) -> str:
-        """`value` with every configured secret (and every token seen) as ***."""
-        ...
-
-
-class Http(Protocol):
-    """The core's outbound HTTP client (`connector.http.HttpClient`): pooled sessions, one
-    deadline per request, no redirects, a 1 MiB answer, secrets redacted in every record."""
-
-    timeout: float
-    redactor: Redacts
-
-    def send(self, request: OutboundRequest, credentials: Credentials | None = None) -> HttpResult:
-        """Send once (on a 401, refresh `credentials` and send once more)."""
-        ...
-
-
-#: `credentials(partner_key_id)`: the Credentials of a configured key (one per key per process).
-CredentialsFor = Callable[[str], "Credentials"]
-
-
-class Configuration(Protocol):
-    """The loaded configuration, as a plugin's `check` sees it (read-only)."""
-
-    directory: Path
-    keys: Mapping[str, Mapping[str, Any]]
-    partners: Mapping[str, Partner]
-    pull_sources: Mapping[str, Mapping[str, Any]]
 
 
 # -- what plugins provide ---------------------------------------------------------------------
@@ -345,14 +343,13 @@ class InboundVerifier:
     #: the credential travels in. Empty: described as a credential of unknown shape.
     security_scheme: Mapping = {}
 
-    def verify(
-        self, secrets: list[str], headers: Mapping[str, str], body: bytes, **options
-    ) -> ReplayGuard | None:
+    def verify(self, secrets: list[str], headers: Mapping[str, str], body: bytes) -> ReplayGuard | None:
         """Raise `Unauthorized` unless the request is signed or carries a valid secret.
-        Signatures are over the raw body bytes, compared in constant time. `options` are the
-        keys a source's `auth:` holds beside algorithm and secrets (its config schema allows
-        them); a verifier without options need not take any. Return a `ReplayGuard` to have
-        the request accepted only once (a message id its signature covers), else None."""
+        Signatures are over the raw body bytes, compared in constant time. The keys a
+        source's `auth:` holds beside algorithm and secrets (its config schema allows them)
+        come as keyword arguments: a verifier with options takes them with defaults. Return a
+        `ReplayGuard` to have the request accepted only once (a message id its signature
+        covers), else None."""
         raise NotImplementedError
 
     def check_secrets(self, secrets: list[str]) -> dict[int, str]:

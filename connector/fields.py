@@ -98,10 +98,11 @@ class _TextUpTo(validate.Length):
 
     def __init__(self, limit: int):
         super().__init__(max=limit)
+        self.limit = limit
 
     def __call__(self, value, **kwargs):
-        if len(value) > self.max:
-            raise ValidationError(f"Longer than maximum length {self.max}.")
+        if len(value) > self.limit:
+            raise ValidationError(f"Longer than maximum length {self.limit}.")
         # isprintable() is a third of a regex search, and true for nearly all text; what it
         # refuses besides control characters (other spaces, format characters) is looked at.
         if not value.isprintable() and _CONTROL.search(value) is not None:

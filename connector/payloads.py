@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing
 
@@ -25,9 +26,12 @@ def check_event_time(moment: datetime) -> None:
         raise ValidationError("is more than a day in the future")
 
 
-def problems_at(messages: dict, prefix: str) -> dict[str, list[str]]:
+def problems_at(messages: dict | list, prefix: str) -> dict[str, list[str]]:
     """marshmallow's nested error messages as {payload path: [messages]}."""
     out: dict[str, list[str]] = {}
+    if isinstance(messages, list):  # a message for the item itself
+        out[prefix or "$"] = [str(m) for m in messages]
+        return out
     for key, value in messages.items():
         path = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, dict):
@@ -71,9 +75,10 @@ def plain_loader(schema: Schema) -> Callable[[dict], dict | None]:
         raise TypeError(
             f"{type(schema).__name__}: plain loading needs unknown=EXCLUDE and no hooks but pre_load"
         )
-    steps = []
+    steps: list[tuple[str, str, fields.Field, str, Any]] = []
     for name, field in schema.fields.items():
         bare = not (field.pre_load or field.post_load or field.allow_none)
+        how: Any
         if type(field) is fields.String and bare:
             kind, how = _TEXT, field.validators
         elif type(field) is fields.Nested and bare and not field.many and not field.validators:

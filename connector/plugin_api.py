@@ -51,7 +51,6 @@ from connector.contract import (
     PollFailed,
     PullSource,
     PullSourceConfigSchema,
-    Redacts,
     ReplayGuard,
     Source,
     SourceConfigSchema,
@@ -66,6 +65,7 @@ from connector.contract import (
 from connector.fields import a_phone_number, no_control_characters, phone_digits, text_up_to
 from connector.inbound_json import parse_json
 from connector.payloads import check_event_time, load_each, plain_loader, problems_at
+from connector.services import Redacts
 from connector.storable import CODE_KEYS, MAX_CODE, MAX_MESSAGE, MESSAGE_KEYS, cut, error_code, readable
 from connector.verifiers import any_equal, hmac_hex, short_hmac_secrets
 

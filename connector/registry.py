@@ -46,16 +46,17 @@ class Registry:
     def add(self, plugin: Plugin, origin: str) -> None:
         if not isinstance(plugin, Plugin):
             raise PluginError(f"{origin}: entry point must be a connector.contract.Plugin")
-        for kind, items, base, table, needs_schema in (
+        checks: tuple[tuple[str, list, type, dict, bool], ...] = (
             ("source", plugin.sources, Source, self.sources, True),
             ("pull source", plugin.pull_sources, PullSource, self.pull_sources, True),
             ("destination", plugin.destinations, Destination, self.destinations, True),
             ("key algorithm", plugin.key_algorithms, KeyAlgorithm, self.key_algorithms, True),
             ("inbound verifier", plugin.verifiers, InboundVerifier, self.verifiers, False),
-        ):
+        )
+        for kind, items, base, table, needs_schema in checks:
             for item in items:
                 _check(item, base, kind, origin, needs_schema)
-                taken = (
+                taken: dict = (
                     self.sources if kind == "pull source" else self.pull_sources if kind == "source" else {}
                 )
                 if item.name in table or item.name in taken:
@@ -92,7 +93,7 @@ def _check(item, base, kind: str, origin: str, needs_schema: bool) -> None:
     if needs_schema and not (isinstance(schema, type) and issubclass(schema, Schema)):
         raise PluginError(f"{origin}: {kind} {name!r} has no marshmallow config_schema")
     wanted = BASE_SCHEMAS.get(base)
-    if needs_schema and wanted is not None and not issubclass(schema, wanted):
+    if needs_schema and wanted is not None and isinstance(schema, type) and not issubclass(schema, wanted):
         raise PluginError(
             f"{origin}: {kind} {name!r}: config_schema {schema.__name__} must subclass {wanted.__name__}"
         )

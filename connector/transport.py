@@ -13,6 +13,7 @@ import io
 import threading
 import time
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -119,6 +120,7 @@ class _DeadlineConnection:
     answer through _Response."""
 
     response_class = _Response
+    sock: Any  # the socket of the urllib3 connection this is mixed into
 
     def send(self, data):
         at = _deadline.at
@@ -127,14 +129,15 @@ class _DeadlineConnection:
             if left <= 0:
                 raise TimeoutError("the request's deadline passed")
             self.sock.settimeout(left)
-        return super().send(data)
+        return super().send(data)  # type: ignore[misc]  # HTTPConnection's, after this mixin
 
 
-class _HTTPConnection(_DeadlineConnection, HTTPConnection):
+# urllib3 types response_class as its own HTTPResponse; ours reads the same socket with a deadline.
+class _HTTPConnection(_DeadlineConnection, HTTPConnection):  # type: ignore[misc]
     pass
 
 
-class _HTTPSConnection(_DeadlineConnection, HTTPSConnection):
+class _HTTPSConnection(_DeadlineConnection, HTTPSConnection):  # type: ignore[misc]
     pass
 
 
@@ -159,7 +162,8 @@ class BoundedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
-    def send(self, request, stream=False, timeout=None, **kwargs):
+    def send(self, request, stream=False, timeout=None, **kwargs):  # type: ignore[override]
+        # requests' stubs name more parameters than it passes; this takes them as kwargs.
         if timeout is None:
             timeout = self.default_timeout
         elif isinstance(timeout, tuple):
@@ -221,7 +225,7 @@ def bounded(session: requests.Session, default_timeout: float = 10.0, pool_maxsi
     session.trust_env = False
     # Session.resolve_redirects follows what this names: nothing, so a 3xx comes back as it
     # is, whether or not a caller (authlib) passes allow_redirects=False.
-    session.get_redirect_target = _no_redirect_target
+    session.get_redirect_target = _no_redirect_target  # type: ignore[method-assign,assignment]
     adapter = BoundedAdapter(default_timeout, pool_connections=4, pool_maxsize=pool_maxsize)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -26,9 +26,9 @@ from flask import Response, request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connector.testing import example_stack, postgres, wait_until  # noqa: E402
-from plugins.extole.testing import referral_event  # noqa: E402
-from plugins.listrak.sandbox import create_sandbox_app, serve_in_thread  # noqa: E402
+from connector.testing import example_stack, postgres, wait_until
+from plugins.extole.testing import referral_event
+from plugins.listrak.sandbox import create_sandbox_app, serve_in_thread
 
 ODD_EMAIL = "odd@example.com"
 ODD_BODIES = {

@@ -4,6 +4,7 @@ slowly, to play a misbehaving partner)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,10 +34,9 @@ class Server:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 outer.requests.append(Received(self.command, self.path, dict(self.headers), body))
-                try:
+                # The client gave up: what the slow answers are for.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     outer.answer(self, outer)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up: what the slow answers are for
 
             do_GET = do_POST = do_PUT = _handle
 

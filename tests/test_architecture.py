@@ -5,6 +5,7 @@ other, no module past 400 lines, and no shipped code imports tests or benchmarks
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from functools import cache
 from pathlib import Path
@@ -106,7 +107,7 @@ def cycle_through(graph: dict[str, dict[str, int]], group: list[str]) -> list[st
         for target in sorted(graph[node]):
             if target == start:
                 steps = paths[node] + [start]
-                return [f"{a}:{graph[a][b]} → {b}" for a, b in zip(steps, steps[1:], strict=False)]
+                return [f"{a}:{graph[a][b]} → {b}" for a, b in itertools.pairwise(steps)]
             if target in members and target not in paths:
                 paths[target] = paths[node] + [target]
                 queue.append(target)

@@ -34,7 +34,9 @@ LONE_SURROGATES = [
 ]
 
 
-@pytest.mark.parametrize("body, paths", [c[1:] for c in LONE_SURROGATES], ids=[c[0] for c in LONE_SURROGATES])
+@pytest.mark.parametrize(
+    ("body", "paths"), [c[1:] for c in LONE_SURROGATES], ids=[c[0] for c in LONE_SURROGATES]
+)
 def test_a_lone_surrogate_is_refused_by_its_path(body, paths):
     with pytest.raises(PayloadError) as refused:
         parse_json(body)
@@ -42,7 +44,7 @@ def test_a_lone_surrogate_is_refused_by_its_path(body, paths):
 
 
 @pytest.mark.parametrize(
-    "body, document",
+    ("body", "document"),
     [
         (rb'{"a": "\ud83d\ude00"}', {"a": "\U0001f600"}),  # a pair is one character
         (rb'{"a": "\\ud800"}', {"a": "\\ud800"}),  # an escaped backslash, then text
@@ -142,7 +144,7 @@ def test_every_such_number_is_named_in_a_large_body_too():
 
 
 @pytest.mark.parametrize(
-    "number, value",
+    ("number", "value"),
     [("1.7976931348623157e308", 1.7976931348623157e308), (str(BIGGEST), BIGGEST), ("1e-400", 0.0)],
 )
 def test_numbers_at_the_edge_of_the_range_are_read(number, value):

@@ -21,7 +21,7 @@ def test_ids_take_any_other_character(text):
 
 
 @pytest.mark.parametrize(
-    "value, digits",
+    ("value", "digits"),
     [
         ("+15555555555", "15555555555"),
         ("+1 (555) 555-5555", "15555555555"),
@@ -53,7 +53,7 @@ def test_free_text_takes_any_character_but_control_ones(text):
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("x" * 21, "Longer than maximum length 20."),
         ("Ja\x00ne", "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"),

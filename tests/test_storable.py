@@ -7,7 +7,7 @@ from connector import storable
 
 
 @pytest.mark.parametrize(
-    "value, code",
+    ("value", "code"),
     [
         ("ERROR_X", "ERROR_X"),
         ({"code": "ERROR_X", "message": "m"}, "ERROR_X"),
@@ -27,7 +27,7 @@ def test_an_error_code_of_any_shape_is_one_line_of_text(value, code):
 
 
 @pytest.mark.parametrize(
-    "value, message",
+    ("value", "message"),
     [
         (["bad", "worse"], "bad; worse"),
         ({"message": "m", "code": 1}, "m"),

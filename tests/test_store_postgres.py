@@ -59,7 +59,8 @@ def test_concurrent_claims_on_postgres_never_share_a_delivery(config_dir, postgr
     for t in threads:
         t.join()
     every = [i for rounds in claimed.values() for ids in rounds for i in ids]
-    assert len(every) == 400 and len(set(every)) == 400
+    assert len(every) == 400
+    assert len(set(every)) == 400
     assert [len(rounds[0]) for rounds in claimed.values()] == [7] * len(owners)
 
 
@@ -98,5 +99,6 @@ def test_planners_at_once_on_postgres_plan_each_accepted_event_once(config_dir, 
         t.join()
     assert sum(planned) == 300
     deliveries = stored_deliveries(after_planning(runtime))
-    assert len(deliveries) == 300 and len({d["event_pk"] for d in deliveries}) == 300
+    assert len(deliveries) == 300
+    assert len({d["event_pk"] for d in deliveries}) == 300
     assert waiting_count(runtime.engine) == 0

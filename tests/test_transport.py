@@ -79,7 +79,8 @@ def test_a_token_endpoint_redirect_never_sends_the_client_secret_to_its_target(s
     partner = serve(json_answer(201))
     client = HttpClient(timeout=TIMEOUT)
     result = client.send(post(partner.url), ListrakOAuth(key(f"{token_endpoint.url}/OAuth2/Token"), TIMEOUT))
-    assert target.requests == [] and partner.requests == []
+    assert target.requests == []
+    assert partner.requests == []
     assert SECRET.encode() in token_endpoint.requests[0].body
     assert (result.status, result.error) == (
         None,
@@ -211,7 +212,7 @@ def test_proxy_variables_are_ignored_by_partner_and_token_calls(serve, monkeypat
 
 # -- Retry-After ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "value, seconds", [("120", 120.0), (" 7 ", 7.0), ("²", None), ("１２", None), ("", None)]
+    ("value", "seconds"), [("120", 120.0), (" 7 ", 7.0), ("²", None), ("１２", None), ("", None)]
 )
 def test_retry_after_seconds_are_ascii_digits_only(value, seconds):
     assert parse_retry_after(value) == seconds

@@ -85,7 +85,7 @@ def test_standard_webhooks_outside_tolerance_refused(clock, offset):
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         ({"webhook-id": ""}, "missing webhook-id, webhook-timestamp or webhook-signature header"),
         ({"webhook-signature": ""}, "missing webhook-id, webhook-timestamp or webhook-signature header"),
@@ -139,7 +139,7 @@ def test_bearer_accepts_any_configured_token(value):
 
 
 @pytest.mark.parametrize(
-    "value, message",
+    ("value", "message"),
     [
         (None, "missing Authorization: Bearer header"),
         ("Basic token-a", "missing Authorization: Bearer header"),
@@ -173,7 +173,7 @@ def test_http_basic_accepts_rotated_credentials(credentials):
 
 
 @pytest.mark.parametrize(
-    "value, message",
+    ("value", "message"),
     [
         (None, "missing Authorization: Basic header"),
         ("Bearer extole:pw-one", "missing Authorization: Basic header"),

@@ -43,7 +43,7 @@ def _parse(runtime, body: bytes, source_id: str | None):
     if source_id is not None and source_id not in sources:
         raise ValueError(f"no source {source_id!r} (known: {', '.join(sorted(sources)) or 'none'})")
     candidates = [source_id] if source_id else sorted(sources)
-    problems = []
+    problems: list[str] = []
     for candidate in candidates:
         plugin = runtime.registry.sources[sources[candidate]["plugin"]]
         try:

@@ -253,11 +253,11 @@ def load_config(directory: str | Path, registry: Registry, env=None) -> Config:
 
     # Checks across files that only a plugin knows (a key of the wrong kind, a loop).
     for source_id, source_config in config.pull_sources.items():
-        plugin = registry.pull_sources[source_config["plugin"]]
-        loader.problems.extend(f"sources/{source_id}.yaml: {p}" for p in plugin.check(source_config, config))
+        source = registry.pull_sources[source_config["plugin"]]
+        loader.problems.extend(f"sources/{source_id}.yaml: {p}" for p in source.check(source_config, config))
     for partner_id, partner in config.partners.items():
-        plugin = registry.destinations[partner.plugin]
-        loader.problems.extend(f"partners/{partner_id}.yaml: {p}" for p in plugin.check(partner, config))
+        destination = registry.destinations[partner.plugin]
+        loader.problems.extend(f"partners/{partner_id}.yaml: {p}" for p in destination.check(partner, config))
 
     if loader.problems:
         raise ConfigError(loader.problems)

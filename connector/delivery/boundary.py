@@ -283,8 +283,9 @@ class Boundary:
 
     def _pause_key(self, group: list[Delivery], reason: str, started_at: float) -> None:
         key_id = group[0].partner_key_id
+        assert key_id is not None  # only a key's credentials can be refused
         refusal = self.runtime.redactor.text(f"credentials refused for key {key_id}: {reason}")
-        message = storable.error_message(refusal)
+        message = storable.error_message(refusal) or refusal
         self._record(
             [Result(d.id, State.PAUSED, message, now(), count_attempt=False) for d in group],
             Attempt(started_at, error_code="INVALID_CREDENTIALS", error_message=message),

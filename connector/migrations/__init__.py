@@ -143,7 +143,9 @@ class SchemaStatus:
 
 
 def head() -> str:
-    return _scripts().get_current_head()
+    current = _scripts().get_current_head()
+    assert current is not None, "the migrations have no head"  # versions/ ships with the code
+    return current
 
 
 def status(engine) -> SchemaStatus:

@@ -4,6 +4,8 @@ outcomes and latencies (`rollups.py`) in the same transaction."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import bindparam, insert, select, update
 
 from connector.contract import Attempt, Result
@@ -49,7 +51,8 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
     transaction and log every attempt. Only rows this owner still leases change, and only
     those count in the rollups (each attempt's latency once, under its partner)."""
     at = now()
-    attempt_rows, settled = [], []
+    attempt_rows: list[dict[str, Any]] = []
+    settled: list[dict[str, Any]] = []
     for results, attempt in items:
         request = dumps(attempt.request) if attempt.request else None
         response = dumps(attempt.response) if attempt.response else None

@@ -87,7 +87,7 @@ class _GatedConnection(sqlite3.Connection):
     holds_gate = False
 
     def release_gate(self) -> None:
-        if self.holds_gate:
+        if self.holds_gate and self.gate is not None:
             self.holds_gate = False
             self.gate.release()
 
@@ -178,7 +178,7 @@ def checkpoint(engine) -> None:
     """Copy what the WAL holds into the database as far as readers allow (PASSIVE)."""
     try:
         connection = engine.raw_connection()
-    except Exception:  # noqa: BLE001 - a store going away is not this thread's business
+    except Exception:  # a store going away is not this thread's business
         return
     try:
         connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
@@ -126,7 +127,7 @@ def finish(
     first page (see `start_counts`)."""
     at = now()
     error = storable.text(error)  # a partner's words in it: no NUL, no lone surrogate, bounded
-    values = {
+    values: dict[str, Any] = {
         "lease_owner": None,
         "lease_expires_at": None,
         "next_poll_at": next_poll_at,

@@ -4,8 +4,9 @@ change for its contact becomes superseded instead."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 
 from connector.contract import FINISHED, State
 from connector.outbox import consent
@@ -27,7 +28,7 @@ def replay(
     otherwise `dead=True` selects dead ones (and skipped ones are never picked implicitly).
     With a runtime, a delivery skipped at intake (e.g. no staging key then) is planned anew
     with the current config. Returns counts: queued, superseded, unchanged."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if delivery_ids:
         conditions.append(deliveries.c.id.in_(list(delivery_ids)))
         conditions.append(deliveries.c.state.in_(FINISHED))
@@ -46,7 +47,7 @@ def replay(
             )
         )
         for row in rows:
-            values = {"updated_at": at}
+            values: dict[str, Any] = {"updated_at": at}
             if row.state == State.SKIPPED and row.attempts == 0 and runtime is not None:
                 replanned = _replan(conn, runtime, row)
                 if replanned is None or replanned.skip_reason:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, tuple_, update
 
@@ -89,7 +91,8 @@ class Purge:
         self.removed = dict.fromkeys(("deliveries", "attempts", "events", "event_ids", "figures"), 0)
         self.transactions = 0
         self.longest = 0.0
-        self.after_batch = None  # called after each transaction; a False answer stops the purge
+        #: Called after each transaction; a False answer stops the purge.
+        self.after_batch: Callable[[Purge], bool] | None = None
 
     @contextmanager
     def _transaction(self):
@@ -309,6 +312,7 @@ def extend(engine, owner: str, lease: float) -> bool:
 def finish(engine, owner: str, next_run_at: float, result: dict | None, error: str | None = None) -> None:
     """Give the purge back, schedule the next, and keep what this one did (or why it failed)."""
     at = now()
+    values: dict[str, Any]
     values = {"lease_owner": None, "lease_expires_at": None, "next_run_at": next_run_at, "updated_at": at}
     values["last_finished_at"] = at
     if result is not None:

@@ -226,9 +226,9 @@ def queue_samples(engine, since: float, step: float, partner_id: str | None = No
         )
         if partner_id:
             per_minute = per_minute.where(queue_minutes.c.partner_id.in_([partner_id, ""]))
-        per_minute = per_minute.subquery()
-        slot = _slot(conn, per_minute.c.minute, since, step).label("slot")
-        query = select(slot, func.max(per_minute.c.depth), func.max(per_minute.c.oldest)).group_by(slot)
+        minutes = per_minute.subquery()
+        slot = _slot(conn, minutes.c.minute, since, step).label("slot")
+        query = select(slot, func.max(minutes.c.depth), func.max(minutes.c.oldest)).group_by(slot)
         for index, depth, oldest in conn.execute(query):
             found[index] = {"depth": int(depth or 0), "oldest_due_seconds": float(oldest or 0.0)}
     return found

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 class _RawWrite:
     """What `writing` yields on SQLite: enough of a Connection for `Prepared.rows`."""
 
-    __slots__ = ("dialect", "connection")
+    __slots__ = ("connection", "dialect")
 
     def __init__(self, dialect, pooled):
         self.dialect, self.connection = dialect, pooled
@@ -51,7 +51,7 @@ def _drop_writer(engine) -> None:
     """After an error, the next transaction opens a new connection."""
     local = _WRITERS.get(engine)
     held = getattr(local, "held", None)
-    if held is not None and held[0] == os.getpid():
+    if local is not None and held is not None and held[0] == os.getpid():
         local.held = None
         held[1].close()
 

@@ -273,9 +273,28 @@ admin_keys = Table(
 # -- operating figures (the Live View's charts, /metrics, the purge schedule) -----------------
 
 #: Upper bounds (milliseconds) of the latency histogram's buckets; a last one takes the rest.
-LATENCY_EDGES_MS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000)
+LATENCY_EDGES_MS: tuple = (
+    1,
+    2,
+    5,
+    10,
+    20,
+    30,
+    50,
+    75,
+    100,
+    150,
+    200,
+    300,
+    500,
+    750,
+    1000,
+    1500,
+    2000,
+    3000,
+)
 LATENCY_EDGES_MS += (5000, 10000, 30000)
-LATENCY_COLUMNS = tuple(f"le_{edge}" for edge in LATENCY_EDGES_MS) + ("le_inf",)
+LATENCY_COLUMNS = (*tuple(f"le_{edge}" for edge in LATENCY_EDGES_MS), "le_inf")
 
 # Per minute (UNIX seconds of its start), partner and outcome: how many deliveries reached the
 # outcome then (attempts recorded, or intake and claims deciding skipped or superseded), and

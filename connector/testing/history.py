@@ -10,6 +10,7 @@ import json
 import random
 from bisect import bisect_left
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert
 
@@ -175,7 +176,7 @@ def seed_history(
                 )
                 at += 10.0
             conn.execute(insert(poll_runs), polls)
-            last = polls[-1]
+            last: dict[str, Any] = polls[-1]
             conn.execute(
                 insert(pollers).values(
                     source_id=pull_source,

@@ -86,11 +86,11 @@ PARTS_GROUP = "connector.testing"
 def plugins_used(config_dir: Path, leave_out: Iterable[str] = ()) -> set[str]:
     """The `plugin:` of every source and partner file under `config_dir`, but those left out."""
     skipped = set(leave_out)
-    used = set()
+    used: set[str] = set()
     for folder in ("sources", "partners"):
         for path in sorted((config_dir / folder).glob("*.y*ml")):
             if f"{folder}/{path.name}" not in skipped:
-                used.add((yaml.safe_load(path.read_text()) or {}).get("plugin"))
+                used.add(str((yaml.safe_load(path.read_text()) or {}).get("plugin")))
     return used
 
 
@@ -313,7 +313,7 @@ class Stack:
         """POST `payload` as JSON to /webhooks/<source>, signed by that source's signer."""
         source = source or self.default_source
         body = json.dumps(payload).encode()
-        signer = self.signers.get(source)
+        signer = self.signers.get(source) if source else None
         headers = {"Content-Type": "application/json", **(signer(body) if signer else {})}
         return requests.post(f"{self.base_url}/webhooks/{source}", data=body, timeout=30, headers=headers)
 

@@ -86,7 +86,7 @@ def csrf_token() -> str:
 def csrf_ok() -> bool:
     if g.get("admin_via") == "bearer":
         return True
-    expected = session.get("csrf")
+    expected = session.get("csrf") or ""
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
     return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
 

@@ -10,7 +10,10 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from connector.contract import STATES
 from connector.web import overview
 
-ID = {"strict": True, "validate": validate.Range(1, 2**63 - 1)}
+
+def _id(**kwargs) -> fields.Integer:
+    """A row id of the store."""
+    return fields.Integer(strict=True, validate=validate.Range(1, 2**63 - 1), **kwargs)
 
 
 def _count(**kwargs) -> fields.Integer:
@@ -44,7 +47,7 @@ Counts = Answer.from_dict({state: _count(required=True) for state in STATES}, na
 
 
 class Event(Answer):
-    id = fields.Integer(required=True, **ID)
+    id = _id(required=True)
     source = fields.String(required=True)
     event_id = fields.String(required=True)
     type = fields.String(required=True)
@@ -57,8 +60,8 @@ class Event(Answer):
 
 
 class Delivery(Answer):
-    id = fields.Integer(required=True, **ID)
-    event = fields.Integer(required=True, **ID)
+    id = _id(required=True)
+    event: fields.Field = _id(required=True)
     partner = fields.String(required=True)
     action = fields.String(required=True)
     environment = fields.String()
@@ -76,7 +79,7 @@ class Delivery(Answer):
 
 
 class Attempt(Answer):
-    id = fields.Integer(required=True, **ID)
+    id = _id(required=True)
     started_at = _text(required=True)
     outcome = fields.String(required=True)
     status = fields.Integer(required=True, allow_none=True)

@@ -61,7 +61,8 @@ def _text(cls: type[fields.String] = fields.String, **kwargs) -> fields.String:
 class _Outcomes(fields.String):
     """A comma-separated list of outcomes ("dead,retrying")."""
 
-    def _deserialize(self, value, attr, data, **kwargs) -> tuple[str, ...]:
+    # A String on the wire that loads as a tuple of outcomes, hence the wider return type.
+    def _deserialize(self, value, attr, data, **kwargs) -> tuple[str, ...]:  # type: ignore[override]
         text = super()._deserialize(value, attr, data, **kwargs)
         if len(text) > MAX_TEXT:
             raise ValidationError(f"at most {MAX_TEXT} characters")
@@ -167,7 +168,7 @@ class _DeliveryIds(fields.List):
             **kwargs,
         )
 
-    def _deserialize(self, value, attr, data, **kwargs) -> list[int]:
+    def _deserialize(self, value, attr, data, **kwargs) -> list:
         try:
             return super()._deserialize(value, attr, data, **kwargs)
         except ValidationError as exc:

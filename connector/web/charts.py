@@ -48,7 +48,7 @@ def slot_label(start: float, step: float) -> str:
     return moment.strftime("%m-%d %H:%M" if step >= 3600 else "%H:%M")
 
 
-def _x(index: int, slots: int) -> float:
+def _x(index: float, slots: int) -> float:
     return LEFT + PLOT_W * index / slots
 
 
@@ -150,7 +150,7 @@ def _line(series: str, values: list[float | None], starts: list[float], step: fl
     parts = []
     run: list[str] = []
     previous = None
-    for index, x, y, _value in points + [(None, 0, 0, None)]:
+    for index, x, y, _value in [*points, (None, 0, 0, None)]:
         if index is None or (previous is not None and index != previous + 1):
             if len(run) > 1:
                 parts.append(f'<polyline class="line line-{escape(series)}" points="{" ".join(run)}"/>')

@@ -5,6 +5,8 @@ built from these, so what it says a body or an answer holds is never written a s
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import cast
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -16,7 +18,8 @@ from connector.fields import Email
 @functools.cache
 def _plugin() -> MarshmallowPlugin:
     # Nested schemas inline: the document stays one self-contained tree per operation.
-    plugin = MarshmallowPlugin(schema_name_resolver=lambda schema: None)
+    inline = cast(Callable[[type[Schema]], str], lambda schema: None)  # None: apispec inlines it
+    plugin = MarshmallowPlugin(schema_name_resolver=inline)
     APISpec(title="schemas", version="0", openapi_version="3.1.0", plugins=[plugin])
     plugin.map_to_openapi_type(Email, "string", "email")
     return plugin
@@ -24,7 +27,9 @@ def _plugin() -> MarshmallowPlugin:
 
 def json_schema(schema: type[Schema] | Schema) -> dict:
     """The JSON Schema of what `schema` loads (or, for an answer, what it describes)."""
-    return _plugin().converter.schema2jsonschema(schema)
+    converter = _plugin().converter
+    assert converter is not None  # set when the plugin joined its APISpec
+    return converter.schema2jsonschema(schema)
 
 
 def one_or_many(event: dict, most: int, batch_field: str | None = None) -> dict:

@@ -83,7 +83,7 @@ def build(runtime) -> dict:
     paths.update(admin_paths())
     paths.update(story_paths())
     paths.update(live_paths())
-    metrics_security = []
+    metrics_security: list[dict[str, list]] = []
     if runtime.config.settings["metrics"]["token"] is not None:
         schemes["metricsBearer"] = {"type": "http", "scheme": "bearer", "description": "`metrics.token`"}
         metrics_security = [{"metricsBearer": []}]

@@ -22,7 +22,7 @@ ERROR = json_schema(answers.ErrorAnswer)
 REFUSED_BODY = json_schema(answers.ProblemsAnswer)
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 0}, "description": "seconds"}}
 LOCATION = {"Location": {"required": True, "schema": TEXT}}
-ADMIN_SECURITY = [{"adminBearer": []}, {"adminSession": []}]
+ADMIN_SECURITY: list[dict[str, list]] = [{"adminBearer": []}, {"adminSession": []}]
 
 
 def _json(description: str, schema: dict, headers: dict | None = None) -> dict:

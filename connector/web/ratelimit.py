@@ -15,6 +15,7 @@ import functools
 import hashlib
 import math
 import time
+from typing import cast
 
 from flask import Flask, current_app, g, has_request_context, jsonify, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded, RequestLimit
@@ -172,7 +173,7 @@ def install(app: Flask, engine) -> Limiter:
     def _count_only_failures(response):
         entries = g.pop("limit_entries", None)
         if entries and response.status_code != 401:
-            limiter.storage.give_back(entries)
+            cast(StoreStorage, limiter.storage).give_back(entries)
         return response
 
     for blueprint in GUARDED:
@@ -204,7 +205,9 @@ def _only_where_credentials_are_checked(app: Flask, limiter: Limiter) -> None:
 
         return run
 
-    hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    # Flask types each hook table by its own kind of function; the moves below keep each hook
+    # in the table it came from.
+    hooks: tuple[dict, ...] = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
     for hook_lists in hooks:
         funcs = hook_lists.get(None, [])
         ours = [

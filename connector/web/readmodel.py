@@ -10,6 +10,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -166,7 +167,7 @@ def outcome_counts(engine, filters: Filters) -> dict[str, int]:
     event_filter = filters.event_conditions()
     if event_filter:
         query = query.join(events, events.c.id == deliveries.c.event_pk).where(*event_filter)
-    counts = dict.fromkeys(STATES, 0)
+    counts: dict[str, int] = dict.fromkeys(STATES, 0)
     with reading(engine) as conn:
         for state, count in conn.execute(query.group_by(deliveries.c.state)):
             counts[state] = count
@@ -219,7 +220,7 @@ def _exchange(value) -> dict | None:
         return None
     if not isinstance(value, dict):
         return {"body": value}
-    shaped = {
+    shaped: dict[str, Any] = {
         name: {} for name in ("params", "headers") if name in value and not isinstance(value[name], dict)
     }
     if isinstance(value.get("body"), str):

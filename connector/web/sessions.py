@@ -94,6 +94,7 @@ def secret_key(engine) -> bytes:
         except IntegrityError:
             pass  # another web process stored one first: use theirs
         stored = _stored_key(engine)
+    assert stored is not None  # stored above, by this process or another
     return bytes.fromhex(stored)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
 
 from sqlalchemy import select
 
@@ -145,7 +146,7 @@ def _read_store(engine, address: ContactAddress, actions: _Actions) -> dict:
                 if actions.consent(row):
                     by_event[row.event_pk].append(row)
         keys = sorted({d.contact_key for rows in by_event.values() for d in rows if d.contact_key})
-        marks = {}
+        marks: dict[str, Any] = {}
         for start in range(0, len(keys), _PAGE):
             page = keys[start : start + _PAGE]
             marks |= {

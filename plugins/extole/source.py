@@ -7,6 +7,9 @@ needs `person.phone_number`, which it keeps as its digits with the country code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from marshmallow import (
     EXCLUDE,
     Schema,
@@ -113,7 +116,7 @@ class ExtoleSourceSchema(SourceConfigSchema):
 
 # One instance for all requests: building a schema deep-copies its fields (~0.3 ms).
 _EVENT_SCHEMA = ReferralEventSchema()
-_PERSON_FIELDS = _EVENT_SCHEMA.fields["person"].schema.fields
+_PERSON_FIELDS = PersonSchema().fields
 #: Top-level fields that are optional in the same way (a note, never sent to a partner).
 _OPTIONAL_TOP = ("client_id",)
 # Plainly valid events (strings where the schema wants strings) skip marshmallow's per-field
@@ -128,7 +131,7 @@ class ExtoleSource(Source):
     event_schema = ReferralEventSchema
     max_events = MAX_EVENTS
 
-    def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
+    def parse(self, body: bytes, source_config: Mapping[str, Any]) -> list[InboundEvent]:
         document = parse_json(body)
         is_array = isinstance(document, list)
         items = document if is_array else [document]
@@ -180,7 +183,7 @@ def _loaded(item: dict) -> tuple[dict, list[str]]:
     try:
         data = _EVENT_SCHEMA.load(item)
     except ValidationError as exc:
-        if missing:  # person is an object: its messages, if any, are by field
+        if missing and isinstance(exc.messages, dict):  # person is an object: messages by field
             exc.messages.setdefault("person", {}).update(missing)
         raise
     if missing:

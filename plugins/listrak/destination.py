@@ -5,6 +5,8 @@ the SMS API when the partner has an `sms:` block (`sms.py`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from connector.plugin_api import (
@@ -138,7 +140,9 @@ class ListrakDestination(Destination):
 
     def _plan_subscription(self, event: InboundEvent, partner: Partner, list_id: int) -> PlannedDelivery:
         opt_in = event.type == "opt_in"
-        spec = {"list_id": list_id, "email": event.email, "state": "Subscribed" if opt_in else "Unsubscribed"}
+        assert event.email is not None  # the source refuses an email consent event without one
+        state = "Subscribed" if opt_in else "Unsubscribed"
+        spec: dict[str, Any] = {"list_id": list_id, "email": event.email, "state": state}
         person = event.payload.get("person", {})
         if opt_in:
             spec["fields"] = [

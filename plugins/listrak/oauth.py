@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
@@ -14,6 +16,7 @@ from marshmallow import fields
 
 from connector.plugin_api import (
     Credentials,
+    Http,
     InvalidCredentials,
     KeyAlgorithm,
     KeyConfigSchema,
@@ -55,7 +58,7 @@ class ListrakKeySchema(KeyConfigSchema):
 
 
 class ListrakOAuth(Credentials):
-    def __init__(self, key_config: dict, timeout: float):
+    def __init__(self, key_config: Mapping[str, Any], timeout: float):
         self.key_id = key_config["partner_key_id"]
         self.client_secret = key_config["key"]
         self.timeout = timeout
@@ -133,8 +136,8 @@ class ListrakOAuthAlgorithm(KeyAlgorithm):
     name = "OAUTH_LISTRAK"
     config_schema = ListrakKeySchema
 
-    def credentials(self, key_config: dict, http) -> Credentials:
+    def credentials(self, key_config: Mapping[str, Any], http: Http) -> Credentials:
         return ListrakOAuth(key_config, http.timeout)
 
-    def shown_headers(self, key_config: dict) -> dict[str, str]:
+    def shown_headers(self, key_config: Mapping[str, Any]) -> dict[str, str]:
         return {"Authorization": "Bearer ***"}

@@ -84,6 +84,7 @@ def plan_sms(event: InboundEvent, partner: Partner) -> list[PlannedDelivery]:
         skip = "sms.send_opt_outs is off for this partner"
     elif key_id is None:
         skip = f"{event.environment} event and no {event.environment} key in sms.keys"
+    assert event.phone is not None  # an SMS consent event always carries its number
     contact_key = sms_contact_key(
         partner, event.environment, sms["sender_code_id"], sms["phone_list_id"], event.phone
     )

@@ -53,8 +53,9 @@ def verify_sms(partner: Partner, http, credentials) -> list[tuple[bool, str]]:
     api, code_id, list_id = sms["api_url"], sms["sender_code_id"], sms["phone_list_id"]
     checks, working = tokens(sms["keys"], api, credentials, http.redactor, what="SMS ")
     if not working:
-        return checks + [
-            (False, f"{sms_place(code_id, list_id)}: not checked (no SMS key could fetch a token)")
+        return [
+            *checks,
+            (False, f"{sms_place(code_id, list_id)}: not checked (no SMS key could fetch a token)"),
         ]
     for key_id, creds in working:
         suffix = f" with key {key_id}" if len(working) > 1 else ""

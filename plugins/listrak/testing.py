@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import requests
 
@@ -83,7 +84,7 @@ class Sandbox(Part):
         """The sandbox's /_sandbox/state: contacts per list, request counts, faults."""
         return requests.get(f"{self.url}/_sandbox/state", timeout=10).json()
 
-    def requests(self) -> dict:
+    def request_counts(self) -> dict:
         """The sandbox's request counts (`requests` of its state, without the contacts)."""
         return requests.get(f"{self.url}/_sandbox/requests", timeout=10).json()
 
@@ -214,7 +215,7 @@ def run(
     come from the attempt log (when each request started)."""
     rng = random.Random(seed)
     all_events, newest = make_events(people, per_person, seed, make_event, channels)
-    sandbox = stack.part("listrak")
+    sandbox = cast(Sandbox, stack.part("listrak"))
     payloads = batches(all_events, rng)
     for _ in range(workers):
         stack.add_worker()

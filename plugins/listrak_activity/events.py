@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 from connector.plugin_api import InboundEvent
 
@@ -62,7 +63,7 @@ def message_id(*parts: object) -> str:
 class Message:
     """What every event of one Listrak message carries: its list, id, subject and sender."""
 
-    __slots__ = ("list_id", "message_id", "subject", "from_email", "environment")
+    __slots__ = ("environment", "from_email", "list_id", "message_id", "subject")
 
     def __init__(self, list_id: int, message_id: int, subject, from_email, environment: str):
         self.list_id, self.message_id = list_id, message_id
@@ -81,7 +82,7 @@ class Message:
             properties["link"] = link
         properties.update(extra)
         stamp = iso(at)
-        payload = {
+        payload: dict[str, Any] = {
             "type": "track",
             "event": event,
             "messageId": message_id(self.list_id, self.message_id, email, event, link, stamp),
@@ -126,7 +127,7 @@ def identify(
 ) -> InboundEvent:
     """One per contact and list; its messageId changes only when the userId does. Without
     `in_list` (membership followed apart) it carries the email alone, never the list trait."""
-    payload = {
+    payload: dict[str, Any] = {
         "type": "identify",
         "messageId": message_id(list_id, email, "identify", user_id),
         "timestamp": iso(at),
@@ -151,7 +152,7 @@ def membership_change(
     Listrak gives no date for is stamped `read_at`, its messageId dated none)."""
     state = "Subscribed" if subscribed else "Unsubscribed"
     stamp = None if at is None else iso(at)
-    payload = {
+    payload: dict[str, Any] = {
         "type": "identify",
         "messageId": message_id(list_id, email, state, stamp),
         "timestamp": stamp or iso(read_at),

@@ -161,7 +161,8 @@ class Reader:
         """(rows, next page's cursor or None) for each page of a collection from `start`,
         following `nextPageCursor` until it runs out (or comes back unchanged)."""
         kind = path.rsplit("/", 1)[-1]
-        cursor, seen = start, set()
+        cursor: str | None = start
+        seen: set[str | None] = set()
         while cursor and cursor not in seen:
             size = self.page_sizes.get(kind, PAGE)
             try:

@@ -14,7 +14,9 @@ stored page ended instead of starting over. Membership keeps its own part of the
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from marshmallow import fields, validate
 
@@ -99,7 +101,7 @@ class ListrakActivitySource(PullSource):
         self._page_sizes: dict[str, int] = {}
 
     # -- config ----------------------------------------------------------------------------
-    def check(self, source_config: dict, config) -> list[str]:
+    def check(self, source_config: Mapping[str, Any], config) -> list[str]:
         problems = []
         key_id = source_config["key"]
         key = config.keys.get(key_id)
@@ -120,7 +122,7 @@ class ListrakActivitySource(PullSource):
                 )
         return problems
 
-    def verify(self, source_config: dict, http, credentials) -> list[tuple[bool, str]]:
+    def verify(self, source_config: Mapping[str, Any], http, credentials) -> list[tuple[bool, str]]:
         from plugins.listrak_activity.verify import verify
 
         return verify(source_config, http, credentials)

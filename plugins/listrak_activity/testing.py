@@ -75,6 +75,13 @@ class InProcessListrak:
         self.sandbox.counts.per_route.clear()
 
 
+def _at(text: str) -> datetime:
+    """A seed's own date-time (always one the parser reads)."""
+    parsed = parse_time(text)
+    assert parsed is not None, text
+    return parsed
+
+
 def when(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
@@ -144,7 +151,7 @@ def expected_message_ids(seed: dict) -> set[str]:
         email = row["emailAddress"].lower()
         if email not in identified:
             identified.add(email)
-            at = parse_time(row["sendDate"])
+            at = _at(row["sendDate"])
             found.add(identify(LIST_ID, email, user_ids.get(email), at, "production").event_id)
         found.update(event.event_id for event in message.row_events(row, email, user_ids.get(email)))
     return found
@@ -174,8 +181,8 @@ def membership_message_ids(seed: dict) -> set[str]:
             c["emailAddress"],
             True,
             c.get("segmentationFieldValues", {}).get(str(USER_ID_FIELD)),
-            parse_time(c["subscribeDate"]),
-            parse_time(c["subscribeDate"]),
+            _at(c["subscribeDate"]),
+            _at(c["subscribeDate"]),
             "production",
         ).event_id
         for c in seed["contacts"]

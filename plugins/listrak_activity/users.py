@@ -14,7 +14,7 @@ ONE_BY_ONE_MAX = 50
 STATES = ("Subscribed", "Unsubscribed")
 
 
-def field_value(contact: dict, field_id: int) -> str | None:
+def field_value(contact: dict, field_id: int | None) -> str | None:
     values = contact.get("segmentationFieldValues")
     for item in values if isinstance(values, list) else []:
         if not isinstance(item, dict):

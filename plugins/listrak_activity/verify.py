@@ -7,7 +7,9 @@ and the contact reads by date that membership needs."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from connector.plugin_api import InvalidCredentials, OutboundRequest
 from plugins.listrak_activity.reading import failure
@@ -44,7 +46,7 @@ def _list_fields(http, creds, api: str, list_id: int) -> tuple[dict[int, str] | 
     return found, f"{len(group_rows)} field group(s)"
 
 
-def _token(source: dict, credentials, redactor) -> tuple[tuple[bool, str], object | None]:
+def _token(source: Mapping[str, Any], credentials, redactor) -> tuple[tuple[bool, str], object | None]:
     label = f"token for key {source['key']}"
     try:
         creds = credentials(source["key"])
@@ -56,7 +58,7 @@ def _token(source: dict, credentials, redactor) -> tuple[tuple[bool, str], objec
     return (True, f"{label}: fetched"), creds
 
 
-def _check_list(http, creds, api: str, list_id: int, source: dict) -> list[tuple[bool, str]]:
+def _check_list(http, creds, api: str, list_id: int, source: Mapping[str, Any]) -> list[tuple[bool, str]]:
     listed = _get(http, creds, f"{api}/List/{list_id}")
     if not listed.ok:
         return [(False, f"list {list_id}: {failure(listed)}")]
@@ -116,7 +118,7 @@ def _check_membership(http, creds, api: str, list_id: int, now: float) -> tuple[
     return False, f"{label}: {failure(contacts)}{hint}"
 
 
-def verify(source: dict, http, credentials) -> list[tuple[bool, str]]:
+def verify(source: Mapping[str, Any], http, credentials) -> list[tuple[bool, str]]:
     """(ok, line) per check; `credentials(partner_key_id)` gives a key's Credentials."""
     token, creds = _token(source, credentials, http.redactor)
     if creds is None:

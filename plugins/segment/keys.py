@@ -4,8 +4,17 @@ empty password, as Segment's own libraries authenticate to the tracking API."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
+from typing import Any
 
-from connector.plugin_api import Credentials, KeyAlgorithm, KeyConfigSchema, OutboundRequest, secret_field
+from connector.plugin_api import (
+    Credentials,
+    Http,
+    KeyAlgorithm,
+    KeyConfigSchema,
+    OutboundRequest,
+    secret_field,
+)
 
 
 class SegmentWriteKeySchema(KeyConfigSchema):
@@ -34,8 +43,8 @@ class SegmentWriteKeyAlgorithm(KeyAlgorithm):
     name = "SEGMENT_WRITE_KEY"
     config_schema = SegmentWriteKeySchema
 
-    def credentials(self, key_config: dict, http) -> Credentials:
+    def credentials(self, key_config: Mapping[str, Any], http: Http) -> Credentials:
         return WriteKeyCredentials(key_config["key"])
 
-    def shown_headers(self, key_config: dict) -> dict[str, str]:
+    def shown_headers(self, key_config: Mapping[str, Any]) -> dict[str, str]:
         return {"Authorization": "Basic ***"}

@@ -16,6 +16,7 @@ import json
 import threading
 import zlib
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from flask import Blueprint, Flask, jsonify, request
@@ -205,6 +206,7 @@ def receive(recorder: Recorder, single: str | None) -> tuple[dict, int]:
         raise Refusal(400, "invalid_request", "no write key (HTTP Basic user name or writeKey)")
     if recorder.write_keys is not None and key not in recorder.write_keys:
         raise Refusal(401, "unauthorized", "unknown write key")
+    messages: list | None
     if single:
         if not isinstance(document, dict):
             raise Refusal(400, "invalid_request", "body must be a JSON object")
@@ -279,7 +281,9 @@ def control_blueprint(recorder: Recorder) -> Blueprint:
 
 
 def fault_status(fault: Fault) -> int:
-    return fault.answer["status"] if fault.answer is not None else fault.status
+    status = fault.answer["status"] if fault.answer is not None else fault.status
+    assert isinstance(status, int)  # FaultSchema requires a status or an answer with one
+    return status
 
 
 def request_contacts() -> frozenset[str]:
@@ -302,16 +306,17 @@ def request_contacts() -> frozenset[str]:
 def fault_response(fault: Fault):
     if fault.answer is not None:
         return respond(fault.answer)
-    code = {429: "rate_limited", 400: "invalid_request"}.get(fault.status, "server_error")
-    response = jsonify(code=code, message=fault.message or f"injected fault: HTTP {fault.status}")
-    response.status_code = fault.status
+    status = fault_status(fault)
+    code = {429: "rate_limited", 400: "invalid_request"}.get(status, "server_error")
+    response = jsonify(code=code, message=fault.message or f"injected fault: HTTP {status}")
+    response.status_code = status
     if fault.retry_after is not None:
         response.headers["Retry-After"] = str(fault.retry_after)
         response.headers["X-RateLimit-Reset"] = str(fault.retry_after)
     return response
 
 
-def create_sandbox_app(write_keys: list[str] | None = (DEMO_WRITE_KEY,)) -> Flask:
+def create_sandbox_app(write_keys: Sequence[str] | None = (DEMO_WRITE_KEY,)) -> Flask:
     """The look-alike; `write_keys` None takes any non-empty key (as the real API does). The
     Recorder is at app.extensions["segment_sandbox"]."""
     recorder = Recorder(None if write_keys is None else list(write_keys))

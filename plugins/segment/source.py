@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -148,7 +150,7 @@ class SegmentSource(Source):
     }
     call_error_schema = SegmentRefusalSchema
 
-    def parse(self, body: bytes, source_config: dict) -> list[InboundEvent]:
+    def parse(self, body: bytes, source_config: Mapping[str, Any]) -> list[InboundEvent]:
         document = parse_json(body)
         if isinstance(document, list):
             return _events(_checked_items(document, ""), "", source_config)
@@ -156,7 +158,7 @@ class SegmentSource(Source):
             return _events(_checked_items(document["batch"], "batch"), "batch", source_config)
         return _events([document], None, source_config)
 
-    def parse_call(self, kind: str, body: bytes, source_config: dict) -> list[InboundEvent]:
+    def parse_call(self, kind: str, body: bytes, source_config: Mapping[str, Any]) -> list[InboundEvent]:
         """A tracking-API call: `batch` ({"batch": [...], "context": {...}}, whose context is
         merged under each item's own), or one `track` / `identify` call, whose type the route
         gives. A call without a messageId gets one derived from its content, so a retried
@@ -196,7 +198,7 @@ def _checked_items(items, where: str) -> list:
     return items
 
 
-def _events(items: list, where: str | None, source_config: dict) -> list[InboundEvent]:
+def _events(items: list, where: str | None, source_config: Mapping[str, Any]) -> list[InboundEvent]:
     """`where` is the array's path ("batch", "" for a bare array), or None for one event."""
     received = datetime.now(UTC)
     environment = source_config.get("environment", "production")

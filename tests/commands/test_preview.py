@@ -160,7 +160,8 @@ def test_invalid_event_names_every_problem(preview):
 
 def test_unknown_source_and_missing_file(preview, config_dir, capsys):
     code, _, err = preview(referral_event(), "--source", "nope")
-    assert code == 2 and "no source 'nope'" in err
+    assert code == 2
+    assert "no source 'nope'" in err
     assert main(["--config", str(config_dir), "preview", "/nonexistent/event.json"]) == 2
     assert "cannot read /nonexistent/event.json" in capsys.readouterr().err
 

@@ -100,7 +100,7 @@ def test_values_from_the_event_and_the_fields_left_out(preview, config_dir):
 def test_a_bare_array_from_the_webhooks_destination(preview, config_dir):
     update_yaml(config_dir / "partners/listrak.yaml", {"mappings": [tier_mapping()]})
     events = library_batch(tier="gold", seats=50)["batch"]
-    lines = preview(events + [dict(events[0], messageId="lib-2")], "--source", "segment")
+    lines = preview([*events, dict(events[0], messageId="lib-2")], "--source", "segment")
     assert [line for line in lines if line.startswith("event ")] == [
         "event lib-1: track, production, jane@example.com (source segment)",
         "event lib-2: track, production, jane@example.com (source segment)",

@@ -55,8 +55,8 @@ class RowsSource(PullSource):
     def poll(self, source_config, cursor, since, http, credentials):
         self.calls.append(cursor)
         start = (cursor or {}).get("after", 0)
-        pages = 0
-        for first in itertools.count(start, 2) if self.endless else range(start, len(self.rows), 2):
+        firsts = itertools.count(start, 2) if self.endless else range(start, len(self.rows), 2)
+        for pages, first in enumerate(firsts):
             if self.fail_after is not None and pages >= self.fail_after:
                 raise self.failure
             for _ in range(self.requests_per_page if self.page_url else 0):
@@ -64,7 +64,6 @@ class RowsSource(PullSource):
             page = [{"id": first}, {"id": first + 1}] if self.endless else self.rows[first : first + 2]
             events, summary = [_event(row) for row in page], self.summaries.get(pages)
             yield Poll(events, {"after": first + len(page)}, rows_read=len(page), summary=summary)
-            pages += 1
 
 
 def _event(row: dict) -> InboundEvent:

@@ -50,7 +50,7 @@ def one_opt_in(post_events, runtime, requests_mock, listrak_token):
     return contact
 
 
-@pytest.mark.parametrize("step, patch, reached_partner", STEPS, ids=[s[0] for s in STEPS])
+@pytest.mark.parametrize(("step", "patch", "reached_partner"), STEPS, ids=[s[0] for s in STEPS])
 def test_exception_at_a_step_is_a_recorded_attempt_on_the_schedule(
     step, patch, reached_partner, clock, one_opt_in, runtime, monkeypatch
 ):
@@ -61,7 +61,8 @@ def test_exception_at_a_step_is_a_recorded_attempt_on_the_schedule(
     (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "retrying"
     assert delivery["attempts"] == 1
-    assert delivery["lease_owner"] is None and delivery["lease_expires_at"] is None
+    assert delivery["lease_owner"] is None
+    assert delivery["lease_expires_at"] is None
     assert delivery["next_attempt_at"] == clock.at + runtime.config.retry_schedule("listrak")[0]
     assert delivery["reason"] == "internal error: Boom"
     (attempt,) = stored_attempts(runtime)

@@ -44,7 +44,7 @@ ANSWERS = [
         ["bad"],
         stored_code="ERROR_X",
         stored_message="bad",
-    ),  # fmt: skip
+    ),
     Odd(
         "list code, object message",
         400,
@@ -53,7 +53,7 @@ ANSWERS = [
         {"text": "t"},
         stored_code="A; B",
         stored_message='{"text": "t"}',
-    ),  # fmt: skip
+    ),
     Odd("numbers", 400, "dead", 42, 3.5, stored_code="42", stored_message="3.5"),
     Odd("nulls", 400, "dead", None, None),
     Odd("huge code and message", 400, "dead", "E" * 300, "m" * 5000, stored_code="E" * 127 + "…"),
@@ -64,7 +64,7 @@ ANSWERS = [
         "dead",
         raw=b'{"error": "\xed\xa0\x80", "code": "\\udfff", "message": "x\\ud800"}',
         stored_message="x\ufffd",
-    ),  # fmt: skip
+    ),
     Odd(
         "not UTF-8", 400, "dead", raw=b"\xff\xfe bad \xc3", content_type="text/plain", stored_message="\ufffd"
     ),
@@ -103,7 +103,8 @@ def test_each_odd_answer_has_its_outcome_and_bounded_stored_text(
 def check(odd: Odd, runtime, client, action: str, before: set[int]) -> None:
     found, logged = rows_of(runtime, action)
     found = [d for d in found if d["id"] not in before]
-    assert found and [d["state"] for d in found] == [odd.outcome] * len(found), odd.name
+    assert found, odd.name
+    assert [d["state"] for d in found] == [odd.outcome] * len(found), odd.name
     for delivery in found:
         assert_storable(delivery, [a for a in logged if a["delivery_id"] == delivery["id"]])
     first = next(a for a in logged if a["delivery_id"] == found[0]["id"])

@@ -70,7 +70,8 @@ def test_an_unstorable_attempt_is_set_aside_and_the_others_are_recorded(leased):
         (SET_ASIDE, aside["error_message"])
     ]
     page = client.get(f"/live/events/{shown['event']['id']}", headers=BEARER)
-    assert page.status_code == 200 and "set aside" in page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "set aside" in page.get_data(as_text=True)
 
 
 def test_an_error_code_too_long_for_the_column_is_set_aside_not_retried(leased):

@@ -96,7 +96,8 @@ def test_failed_poll_keeps_stored_pages_and_resumes_after_them(pull_runtime, sou
     assert (failed.ok, failed.error, failed.accepted) == (False, "partner answered 503", 2)
     polled = state(pull_runtime)
     assert (polled["cursor"], polled["failures"]) == ('{"after":2}', 1)
-    assert polled["last_error"] == "partner answered 503" and polled["last_ok_at"] is None
+    assert polled["last_error"] == "partner answered 503"
+    assert polled["last_ok_at"] is None
     assert polled["next_poll_at"] >= now() + 59  # the next interval, not at once
 
     source.fail_after = None
@@ -207,7 +208,8 @@ def test_expired_lease_is_taken_over_and_the_old_poller_loses_its_page(pull_runt
         report = first.poll("activity")
     finally:
         pollers.save_cursor = save
-    assert report.lost and report.accepted == 0
+    assert report.lost
+    assert report.accepted == 0
     assert stored_events(after_planning(pull_runtime)) == []  # the page was rolled back with the cursor
 
 

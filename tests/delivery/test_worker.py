@@ -29,7 +29,7 @@ def jitter(monkeypatch):
     return pin
 
 
-@pytest.mark.parametrize("end, delays", [("low", [8.0, 48.0]), ("high", [12.0, 72.0])])
+@pytest.mark.parametrize(("end", "delays"), [("low", [8.0, 48.0]), ("high", [12.0, 72.0])])
 def test_each_step_of_the_schedule_is_jittered_by_a_fifth(jitter, end, delays):
     jitter(end)
     assert [retry_delay([10.0, 60.0], n, retry_after=None) for n in (1, 2)] == delays
@@ -57,8 +57,10 @@ def test_claim_whose_lease_is_nearly_gone_is_released_not_sent(
     worker.deliver_group(stale)
     assert contact.call_count == 0
     (delivery,) = stored_deliveries(after_planning(runtime))
-    assert delivery["state"] == "queued" and delivery["lease_owner"] is None
-    assert worker.run_once() == 1 and contact.call_count == 1
+    assert delivery["state"] == "queued"
+    assert delivery["lease_owner"] is None
+    assert worker.run_once() == 1
+    assert contact.call_count == 1
 
 
 def test_open_circuit_stops_requests_until_its_probe(

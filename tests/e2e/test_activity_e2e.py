@@ -231,7 +231,8 @@ def test_new_activity_on_an_older_message_and_a_first_open_are_sent_nothing_old_
         ("Email Unsubscribed", "opened@example.com", when(older)),  # Listrak keeps the first activity's date
         ("Link Clicked", "opened@example.com", when(now)),
     ]
-    assert len(calls) == 9 and stack.part("segment").state()["duplicates"] == 0
+    assert len(calls) == 9
+    assert stack.part("segment").state()["duplicates"] == 0
 
 
 def test_6000_rows_over_several_activity_pages_arrive_complete_and_once(stack):
@@ -247,7 +248,8 @@ def test_6000_rows_over_several_activity_pages_arrive_complete_and_once(stack):
         message="14,000 calls",
     )
     state = stack.part("segment").state()
-    assert set(state["message_ids"]) == expected and state["duplicates"] == 0
+    assert set(state["message_ids"]) == expected
+    assert state["duplicates"] == 0
     by_route = stack.part("listrak").state()["requests"]["per_route"]
     assert "GET /List/<listId>/Contact/<contactIdentifier>" not in by_route  # userIds read in pages
 
@@ -347,14 +349,17 @@ def test_polls_that_stop_at_their_page_budget_go_on_where_they_stopped(tmp_path)
         admin = {"Authorization": f"Bearer {stack.admin_token}"}
         summary = requests.get(f"{stack.base_url}/admin/api/summary", headers=admin, timeout=10).json()
         (source,) = summary["pull_sources"]
-        assert source["stopped_early"].startswith(early) and source["last_error"] is None
+        assert source["stopped_early"].startswith(early)
+        assert source["last_error"] is None
         metrics = requests.get(f"{stack.base_url}/metrics", timeout=10).text
         assert 'connector_polls_total{result="stopped_early",source="listrak-activity"} 1.0' in metrics
         while early in outputs[-1] and len(outputs) < 6:
             outputs.append(poll_now(stack))
-        assert early not in outputs[-1] and len(outputs) > 1
+        assert early not in outputs[-1]
+        assert len(outputs) > 1
         rows = [int(re.match(r"polled listrak-activity: (\d+) rows", out).group(1)) for out in outputs]
-        assert sum(rows) == 12000 and all(rows[:-1])  # each poll went on where the last one stopped
+        assert sum(rows) == 12000
+        assert all(rows[:-1])
         stack.add_worker()
         expected = expected_message_ids(body)
         wait_until(
@@ -364,7 +369,8 @@ def test_polls_that_stop_at_their_page_budget_go_on_where_they_stopped(tmp_path)
             message="every expected call at the look-alike",
         )
         state = stack.part("segment").state()
-        assert set(state["message_ids"]) == expected and state["duplicates"] == 0
+        assert set(state["message_ids"]) == expected
+        assert state["duplicates"] == 0
     finally:
         stack.stop()
 

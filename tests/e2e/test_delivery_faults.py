@@ -63,7 +63,8 @@ def test_retry_after_is_honoured(stack, store):
     send(stack, "f-429", "rate@example.com")
     delivery = settled(store, "f-429", "delivered")
     first, second = store.attempts_for(delivery["id"])
-    assert first["status"] == 429 and first["outcome"] == "retrying"
+    assert first["status"] == 429
+    assert first["outcome"] == "retrying"
     # Retry-After (2 s) outweighs the schedule's 300 ms: the next claim waits for it.
     assert second["started_at"] - first["started_at"] >= 2.0
 
@@ -73,7 +74,8 @@ def test_hang_past_timeout_is_retried(stack, store):
     send(stack, "f-hang", "hang@example.com")
     delivery = settled(store, "f-hang", "delivered")
     first = store.attempts_for(delivery["id"])[0]
-    assert first["status"] is None and first["error_message"].startswith("timeout")
+    assert first["status"] is None
+    assert first["error_message"].startswith("timeout")
 
 
 def test_dropped_connection_is_retried(stack, store):
@@ -81,7 +83,8 @@ def test_dropped_connection_is_retried(stack, store):
     send(stack, "f-drop", "drop@example.com")
     delivery = settled(store, "f-drop", "delivered")
     first = store.attempts_for(delivery["id"])[0]
-    assert first["status"] is None and first["error_message"].startswith("connection")
+    assert first["status"] is None
+    assert first["error_message"].startswith("connection")
 
 
 def test_expired_token_is_fetched_again_and_the_request_retried_at_once(stack, store):

@@ -55,7 +55,7 @@ def latency(stack, ms: int) -> None:
 
 
 def reads(stack, route: str = CONTACTS) -> int:
-    return stack.part("listrak").requests()["per_route"].get(route, 0)
+    return stack.part("listrak").request_counts()["per_route"].get(route, 0)
 
 
 def identified(stack) -> int:

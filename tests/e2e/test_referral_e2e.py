@@ -14,7 +14,8 @@ def contact(stack, email, list_id="12345"):
 
 def test_opt_in_lands_with_profile_fields_then_opt_out_unsubscribes(stack):
     response = stack.post_events(referral_event("e2e-1", email=" Jane.Doe@Example.com"))
-    assert response.status_code == 202 and response.json() == {"accepted": 1, "duplicates": 0}
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 1, "duplicates": 0}
 
     jane = wait_until(lambda: contact(stack, "jane.doe@example.com"), message="opt-in in Listrak")
     assert jane["subscriptionState"] == "Subscribed"

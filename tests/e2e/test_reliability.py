@@ -29,7 +29,8 @@ def test_flood_with_worker_kills_and_an_outage_loses_nothing_and_keeps_order(tmp
     finally:
         stack.stop()
     print(figures)
-    assert figures["events_sent"] == 600 and figures["events_acknowledged"] == 600
+    assert figures["events_sent"] == 600
+    assert figures["events_acknowledged"] == 600
     assert figures["worker_kills"] == 3
     assert figures["events_lost"] == 0
     assert figures["contacts_wrong"] == 0, figures["wrong_examples"]
@@ -89,7 +90,8 @@ def test_shuffled_burst_ends_with_each_persons_newest_state(tmp_path):
             for email, kind in newest.items()
         }
         states = stack.delivery_states()
-        assert states.get("superseded", 0) > 0 and "dead" not in states
+        assert states.get("superseded", 0) > 0
+        assert "dead" not in states
     finally:
         stack.stop()
 

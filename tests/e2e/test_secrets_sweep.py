@@ -187,7 +187,8 @@ def run_the_flows(stack) -> list[str]:
     login = browser.post(
         f"{stack.base_url}/live/login", data={"token": ADMIN_TOKEN, "next": "/live"}, timeout=10
     )
-    assert login.status_code == 200 and login.url.endswith("/live")
+    assert login.status_code == 200
+    assert login.url.endswith("/live")
     (cookie,) = browser.cookies.values()
     seen.append(cookie)
     bearer = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

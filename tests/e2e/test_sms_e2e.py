@@ -61,10 +61,12 @@ def test_an_sms_flood_with_kills_an_outage_and_replays_leaves_each_numbers_newes
     assert figures["events_sent"] == figures["events_acknowledged"] == 480
     assert figures["events_stored"] == 480  # the requests sent again were duplicates
     assert figures["replays_acknowledged"] == figures["events_replayed"] > 0
-    assert figures["worker_kills"] == 3 and figures["faults_injected"] > 0
+    assert figures["worker_kills"] == 3
+    assert figures["faults_injected"] > 0
     assert figures["events_lost"] == 0
     assert figures["contacts_wrong"] == 0, figures["wrong_examples"]
-    assert states.get("superseded", 0) > 0 and "dead" not in states
+    assert states.get("superseded", 0) > 0
+    assert "dead" not in states
 
 
 def test_email_and_sms_consent_of_the_same_people_never_interfere(tmp_path):

@@ -73,7 +73,8 @@ def test_an_id_is_a_duplicate_while_it_waits_and_after_it_is_planned(runtime):
     assert accept(runtime.engine, "extole", parsed(opt_in("a"))) == IngestResult(0, 1)
     Planner(runtime).plan_all()
     assert accept(runtime.engine, "extole", parsed(opt_in("a"))) == IngestResult(0, 1)
-    assert count(runtime, events) == 1 and count(runtime, deliveries) == 1
+    assert count(runtime, events) == 1
+    assert count(runtime, deliveries) == 1
 
 
 def test_planning_applies_the_consent_rule_by_event_time_not_by_arrival(runtime):

@@ -56,7 +56,7 @@ IS_NEWEST = [
 ]
 
 
-@pytest.mark.parametrize("others, expected", [c[1:] for c in IS_NEWEST], ids=[c[0] for c in IS_NEWEST])
+@pytest.mark.parametrize(("others", "expected"), [c[1:] for c in IS_NEWEST], ids=[c[0] for c in IS_NEWEST])
 def test_is_newest(others, expected):
     assert is_newest(ME, others) is expected
 
@@ -88,7 +88,7 @@ OLDER_PENDING = [
 
 
 @pytest.mark.parametrize(
-    "others, expected", [c[1:] for c in OLDER_PENDING], ids=[c[0] for c in OLDER_PENDING]
+    ("others", "expected"), [c[1:] for c in OLDER_PENDING], ids=[c[0] for c in OLDER_PENDING]
 )
 def test_older_pending(others, expected):
     assert older_pending(ME, others, AT) == expected

@@ -196,7 +196,9 @@ REMEMBER = [
 ]
 
 
-@pytest.mark.parametrize("before, change, after", [c[1:] for c in REMEMBER], ids=[c[0] for c in REMEMBER])
+@pytest.mark.parametrize(
+    ("before", "change", "after"), [c[1:] for c in REMEMBER], ids=[c[0] for c in REMEMBER]
+)
 def test_remember_keeps_the_newest_change(engine, runtime, before, change, after):
     with engine.begin() as conn:
         if before:

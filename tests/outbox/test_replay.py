@@ -75,7 +75,8 @@ def test_replay_of_skipped_staging_event_uses_the_key_configured_since(
         headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
     )
     (skipped,) = stored_deliveries(after_planning(runtime))
-    assert skipped["state"] == "skipped" and skipped["partner_key_id"] is None
+    assert skipped["state"] == "skipped"
+    assert skipped["partner_key_id"] is None
     assert replay(runtime.engine, [skipped["id"]], runtime=runtime)["unchanged"] == 1
 
     update_yaml(config_dir / "partners" / "listrak.yaml", set={"keys.staging": "listrak-staging"})

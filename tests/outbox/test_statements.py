@@ -44,7 +44,8 @@ def test_a_thread_keeps_its_connection_and_another_thread_gets_its_own(engine):
     thread = threading.Thread(target=lambda: other.append(insert(engine, "c")))
     thread.start()
     thread.join()
-    assert first is again and other[0] is not first
+    assert first is again
+    assert other[0] is not first
     assert count(engine) == 3
 
 

@@ -4,6 +4,7 @@ and a writer that cannot get the gate in time fails as SQLite would."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import sqlite3
 import threading
@@ -93,9 +94,7 @@ def test_writers_in_several_processes_take_turns_and_lose_nothing(database, star
     engine.dispose()
     assert sorted((w, n) for w, n, _, _ in spans) == [(w, n) for w in range(WRITERS) for n in range(WRITES)]
     overlapping = [
-        (earlier, later)
-        for earlier, later in zip(spans, spans[1:], strict=False)
-        if later.began < earlier.ended
+        (earlier, later) for earlier, later in itertools.pairwise(spans) if later.began < earlier.ended
     ]
     assert overlapping == []
 

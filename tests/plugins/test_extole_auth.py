@@ -45,7 +45,7 @@ def test_header_name_case_does_not_matter():
 
 
 @pytest.mark.parametrize(
-    "signature, message",
+    ("signature", "message"),
     [
         (None, "missing X-Extole-Signature header"),
         ("  ", "missing X-Extole-Signature header"),

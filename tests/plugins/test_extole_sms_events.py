@@ -45,7 +45,7 @@ ACCEPTED = [
 ]
 
 
-@pytest.mark.parametrize("document,expected", [c[1:] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
+@pytest.mark.parametrize(("document", "expected"), [c[1:] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
 def test_accepted(document, expected):
     (event,) = parse(document)
     assert (event.type, event.phone, event.email) == expected
@@ -65,7 +65,7 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("document,expected", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
+@pytest.mark.parametrize(("document", "expected"), [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
 def test_refused(document, expected):
     assert problems(document) == expected
 

@@ -122,7 +122,8 @@ def test_a_track_call_carries_the_message_and_the_contact(listrak, poll):
     click = next(
         e for e in events if e.get("event") == "Link Clicked" and e["anonymousId"] == "bob@example.com"
     )
-    assert "userId" not in click and click["context"] == {"traits": {"email": "bob@example.com"}}
+    assert "userId" not in click
+    assert click["context"] == {"traits": {"email": "bob@example.com"}}
     assert click["properties"] == {
         "event": "Link Clicked",
         "email_id": 501,
@@ -172,7 +173,8 @@ def test_identify_message_id_changes_only_with_the_user_id(listrak, poll):
         contacts=[{"emailAddress": "jane.doe@example.com", "segmentationFieldValues": {"1006": "u-900"}}]
     )
     after = events_of(poll())
-    assert after[0]["userId"] == "u-900" and after[0]["messageId"] != before
+    assert after[0]["userId"] == "u-900"
+    assert after[0]["messageId"] != before
     assert [e["messageId"] for e in after[1:3]] == [e["messageId"] for e in events_of(poll())[1:3]]
 
 
@@ -180,7 +182,8 @@ def test_without_user_id_field_no_contact_is_read_and_no_user_id_sent(listrak, p
     seed_story(listrak)
     events = events_of(poll(user_id_field=None))
     assert all("userId" not in e and "userId" not in e.get("properties", {}) for e in events)
-    assert CONTACT not in listrak.routes() and CONTACTS not in listrak.routes()
+    assert CONTACT not in listrak.routes()
+    assert CONTACTS not in listrak.routes()
 
 
 def test_a_contact_listrak_answers_404_for_has_no_user_id(listrak, poll):
@@ -188,5 +191,7 @@ def test_a_contact_listrak_answers_404_for_has_no_user_id(listrak, poll):
         messages=[message_seed(501, SENT)], rows=[{"messageId": 501, "emailAddress": "nobody@example.com"}]
     )
     identify, sent = events_of(poll())
-    assert "userId" not in identify and "userId" not in sent and "userId" not in sent["properties"]
+    assert "userId" not in identify
+    assert "userId" not in sent
+    assert "userId" not in sent["properties"]
     assert listrak.sandbox.counts.per_status["404"] == 1

@@ -185,11 +185,11 @@ def test_the_activity_plugins_copy_of_the_listrak_test_settings_matches_the_list
     from plugins.listrak_activity import testing as activity_testing
 
     env = listrak_testing.TEST_ENV
-    assert (activity_testing.API, activity_testing.TOKEN_URL) == (
+    assert (
         env["LISTRAK_API_URL"],
         env["LISTRAK_AUTH_URL"],
-    )
-    assert activity_testing.UNIT_CLIENTS == {
+    ) == (activity_testing.API, activity_testing.TOKEN_URL)
+    assert {
         env["LISTRAK_CLIENT_ID"]: env["LISTRAK_CLIENT_SECRET"],
         env["LISTRAK_STAGING_CLIENT_ID"]: env["LISTRAK_STAGING_CLIENT_SECRET"],
-    }
+    } == activity_testing.UNIT_CLIENTS

@@ -49,7 +49,7 @@ ODD_PAGES = [
 ]
 
 
-@pytest.mark.parametrize("odd, reason", ODD_PAGES, ids=range(len(ODD_PAGES)))
+@pytest.mark.parametrize(("odd", "reason"), ODD_PAGES, ids=range(len(ODD_PAGES)))
 def test_an_odd_page_fails_the_poll_naming_what_is_odd(listrak, poll, odd, reason):
     listrak.fault(mode="answer", route=MESSAGES, answer=odd)
     with pytest.raises(PollFailed) as failed:
@@ -74,4 +74,5 @@ def test_an_odd_page_is_kept_in_the_poll_history_and_shown(store_url, activity_c
     (source,) = client.get("/admin/api/summary", headers=BEARER).json["pull_sources"]
     assert source["last_error"] == error
     page = client.get("/live", headers=BEARER)
-    assert page.status_code == 200 and "ERR\ufffd: x\ufffd; &lt;b&gt;yyy" in page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "ERR\ufffd: x\ufffd; &lt;b&gt;yyy" in page.get_data(as_text=True)

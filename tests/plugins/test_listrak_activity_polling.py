@@ -44,7 +44,9 @@ def test_6000_rows_are_read_in_two_activity_pages_each_stored_with_its_cursor(li
     assert [(p.rows_read, len(p.events)) for p in pages] == [(5000, 11667), (1000, 2333), (0, 0), (0, 0)]
     assert listrak.routes()[ACTIVITY] == 2
     middle, last = pages[0].cursor["round"], pages[-1].cursor
-    assert middle["at"]["message"] == 501 and middle["at"]["activity"] is not None and middle["done"] == {}
+    assert middle["at"]["message"] == 501
+    assert middle["at"]["activity"] is not None
+    assert middle["done"] == {}
     assert pages[-2].cursor["round"]["done"] == {"12345": [501]}
     assert last == {"completed": "2026-11-22T12:00:00.000Z"}
     assert len({e.event_id for p in pages for e in p.events}) == 14000
@@ -87,7 +89,8 @@ def test_few_unknown_contacts_are_read_one_by_one(listrak, poll):
     seed_rows(listrak, 3, with_user_id=2)
     identifies = [e for e in poll()[0].events if e.type == "identify"]
     assert [e.payload.get("userId") for e in identifies] == ["u-0", "u-1", None]
-    assert listrak.routes()[CONTACT] == 3 and CONTACTS not in listrak.routes()
+    assert listrak.routes()[CONTACT] == 3
+    assert CONTACTS not in listrak.routes()
 
 
 def test_many_unknown_contacts_are_read_in_pages_subscribed_then_unsubscribed(listrak, poll, requests_mock):
@@ -131,7 +134,8 @@ def test_a_short_429_is_waited_out_as_retry_after_says(listrak, poll, waits):
     listrak.fault(mode="429", retry_after=3, count=1, route=ACTIVITY)
     pages = poll()
     assert waits == [3.0]
-    assert pages[0].rows_read == 3 and listrak.routes()[ACTIVITY] == 2
+    assert pages[0].rows_read == 3
+    assert listrak.routes()[ACTIVITY] == 2
 
 
 def test_a_429_without_retry_after_backs_off_doubling(listrak, poll, waits):
@@ -146,7 +150,8 @@ def test_a_long_429_ends_the_poll_with_listraks_retry_after(listrak, poll, waits
     listrak.fault(mode="429", retry_after=120, route=ACTIVITY)
     with pytest.raises(PollFailed) as failed:
         poll()
-    assert failed.value.retry_after == 120.0 and waits == []
+    assert failed.value.retry_after == 120.0
+    assert waits == []
     assert str(failed.value).startswith(
         "GET /List/12345/Message/501/Activity: Listrak asked to slow down (HTTP 429"
     )
@@ -158,7 +163,8 @@ def test_429s_are_waited_out_for_a_bounded_time_then_end_the_poll(listrak, poll,
     listrak.fault(mode="429", retry_after=25, route=ACTIVITY)
     with pytest.raises(PollFailed) as failed:
         poll()
-    assert waits == [25.0, 25.0] and failed.value.retry_after == 25.0
+    assert waits == [25.0, 25.0]
+    assert failed.value.retry_after == 25.0
     assert listrak.routes()[ACTIVITY] == 3
 
 

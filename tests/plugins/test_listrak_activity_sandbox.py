@@ -289,7 +289,8 @@ def test_a_fault_can_target_one_route(seeded, auth):
 )
 def test_seeding_refuses_bad_bodies_naming_the_field_and_applies_nothing(client, body, fields):
     response = client.post("/_sandbox/activity", json=body)
-    assert response.status_code == 400 and set(response.json["fields"]) == fields
+    assert response.status_code == 400
+    assert set(response.json["fields"]) == fields
     assert client.get("/_sandbox/state").json["activity"] == {}
 
 

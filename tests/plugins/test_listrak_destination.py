@@ -207,7 +207,9 @@ def test_opt_out_of_someone_already_out_is_delivered(deliver, requests_mock, lis
 # -- directions switched off and staging ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("setting,event_type", [("send_opt_ins", "opt_in"), ("send_opt_outs", "opt_out")])
+@pytest.mark.parametrize(
+    ("setting", "event_type"), [("send_opt_ins", "opt_in"), ("send_opt_outs", "opt_out")]
+)
 def test_direction_switched_off_is_skipped(partner_config, make_runtime, requests_mock, setting, event_type):
     partner_config(**{setting: False})
     runtime = make_runtime()
@@ -263,7 +265,7 @@ def test_opt_in_of_someone_unsubscribed_in_listrak_is_skipped(deliver, requests_
 
 
 @pytest.mark.parametrize(
-    "status,code",
+    ("status", "code"),
     [
         (400, "ERROR_INVALID_PARAMETER"),
         (400, "ERROR_BANNED_EMAIL_ADDRESS"),

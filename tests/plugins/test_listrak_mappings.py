@@ -83,7 +83,7 @@ ENTERED = audience_event("m1")
 
 
 @pytest.mark.parametrize(
-    "kind, conditions, expected",
+    ("kind", "conditions", "expected"),
     [
         ("when", [{"field": "type", "is": "track"}, {"field": "event", "is": "Audience Entered"}], True),
         ("when", [{"field": "type", "is": "track"}, {"field": "event", "is": "Audience Exited"}], False),
@@ -166,7 +166,7 @@ def test_email_from_a_configured_path():
 
 
 @pytest.mark.parametrize(
-    "payload, changes, reason",
+    ("payload", "changes", "reason"),
     [
         (
             audience_event("m1", "not-an-email"),

@@ -281,7 +281,7 @@ def test_unusable_token_answer_retries_the_delivery(post_events, runtime, reques
 
 
 @pytest.mark.parametrize(
-    "answer, reason",
+    ("answer", "reason"),
     [
         ({"status_code": 400, "json": {"error": ["slow", "down"]}}, "token endpoint error: slow; down"),
         ({"status_code": 400, "json": {"error": 42}}, "token endpoint error: 42"),
@@ -303,7 +303,8 @@ def test_an_odd_token_answer_is_a_clear_bounded_failure(post_events, runtime, re
     assert contact.call_count == 0
     (delivery,) = stored_deliveries(after_planning(runtime))
     assert delivery["state"] == "retrying"
-    assert reason in delivery["reason"] and len(delivery["reason"]) < 300
+    assert reason in delivery["reason"]
+    assert len(delivery["reason"]) < 300
 
 
 def test_an_error_object_naming_refused_credentials_pauses_the_key(credentials, requests_mock):

@@ -264,7 +264,7 @@ def test_refusal_of_the_whole_request_is_left_to_the_core():
 
 
 def test_one_request_holds_one_list():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="one request per list"):
         ACTION.build_request(PARTNER, [spec(JANE, "on", 1.0), spec(JOE, "on", 1.0, list_id=456)])
 
 

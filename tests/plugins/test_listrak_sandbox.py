@@ -85,19 +85,22 @@ def fault(client, **spec):
 def test_token_is_issued_for_form_encoded_client_credentials(client):
     response = client.post("/OAuth2/Token", data=CREDENTIALS)
     assert response.status_code == 200
-    assert response.json["token_type"] == "bearer" and response.json["expires_in"] == 3599
+    assert response.json["token_type"] == "bearer"
+    assert response.json["expires_in"] == 3599
     assert state(client)["requests"]["token_fetches"] == {"sandbox-client": 1}
 
 
 def test_token_endpoint_takes_form_encoding_only(client):
     response = client.post("/OAuth2/Token", json=CREDENTIALS)
-    assert response.status_code == 400 and response.json == {"error": "invalid_request"}
+    assert response.status_code == 400
+    assert response.json == {"error": "invalid_request"}
 
 
 def test_token_refused_for_bad_secret_or_unknown_client(client):
     for overrides in ({"client_secret": "wrong"}, {"client_id": "nobody"}, {"client_secret": ""}):
         response = client.post("/OAuth2/Token", data={**CREDENTIALS, **overrides})
-        assert response.status_code == 400 and response.json == {"error": "Invalid Credentials"}
+        assert response.status_code == 400
+        assert response.json == {"error": "Invalid Credentials"}
 
 
 def test_api_refuses_missing_bad_or_expired_token(client, clock):
@@ -113,7 +116,8 @@ def test_api_refuses_missing_bad_or_expired_token(client, clock):
     assert client.get("/email/v1/List/12345", headers=headers).status_code == 200
     clock.now += 3600
     response = client.get("/email/v1/List/12345", headers=headers)
-    assert response.status_code == 401 and response.json == unauthorized
+    assert response.status_code == 401
+    assert response.json == unauthorized
 
 
 # -- contacts -----------------------------------------------------------------------------------
@@ -136,22 +140,26 @@ def test_body_without_json_content_type_is_415(client, auth):
 
 def test_invalid_json_is_malformed(client, auth):
     response = client.post(CONTACT, data="{nope", headers=auth, content_type="application/json")
-    assert response.status_code == 400 and response.json["error"] == "ERROR_MALFORMED_REQUEST_BODY"
+    assert response.status_code == 400
+    assert response.json["error"] == "ERROR_MALFORMED_REQUEST_BODY"
 
 
 def test_subscribe_creates_201_then_updates_200(client, auth):
     values = [{"segmentationFieldId": 1001, "value": "+15555555555"}]
     first = subscribe(client, auth, "Jane@Example.com", segmentationFieldValues=values)
-    assert first.status_code == 201 and first.json == {"status": 201, "resourceId": "jane@example.com"}
+    assert first.status_code == 201
+    assert first.json == {"status": 201, "resourceId": "jane@example.com"}
     second = subscribe(
         client,
         auth,
         segmentationFieldValues=[{"segmentationFieldId": 1003, "value": "Jane"}],
         externalContactID="u-1",
     )
-    assert second.status_code == 200 and second.json["status"] == 200
+    assert second.status_code == 200
+    assert second.json["status"] == 200
     got = client.get(f"{CONTACT}/JANE@example.com", headers=auth).json["data"]
-    assert got["subscriptionState"] == "Subscribed" and got["externalContactID"] == "u-1"
+    assert got["subscriptionState"] == "Subscribed"
+    assert got["externalContactID"] == "u-1"
     assert {v["segmentationFieldId"]: v["value"] for v in got["segmentationFieldValues"]} == {
         1001: "+15555555555",
         1003: "Jane",
@@ -252,7 +260,8 @@ def test_resubscribe_refused_without_override_and_accepted_with_it(client, auth)
     subscribe(client, auth)
     assert unsubscribe(client, auth).status_code == 200
     refused = subscribe(client, auth)
-    assert refused.status_code == 400 and refused.json == {
+    assert refused.status_code == 400
+    assert refused.json == {
         "status": 400,
         "error": "ERROR_UNSUBSCRIBED_EMAIL_ADDRESS",
         "message": "The emailAddress has already been unsubscribed from the list.",
@@ -260,7 +269,8 @@ def test_resubscribe_refused_without_override_and_accepted_with_it(client, auth)
     accepted = post_contact(client, auth, {"emailAddress": "jane@example.com"}, "?overrideUnsubscribe=true")
     assert accepted.status_code == 200
     stored = state(client)["lists"]["12345"]["contacts"]["jane@example.com"]
-    assert stored["subscriptionState"] == "Subscribed" and stored["unsubscribeDate"] is None
+    assert stored["subscriptionState"] == "Subscribed"
+    assert stored["unsubscribeDate"] is None
 
 
 def test_opt_out_of_unknown_contact_is_not_subscribed(client, auth):
@@ -305,7 +315,8 @@ def test_bulk_route_creates_and_merges_and_is_recorded(client, auth):
         },
     ]
     response = client.post(BULK, json=body, headers=auth)
-    assert response.status_code == 201 and response.json["status"] == 201
+    assert response.status_code == 201
+    assert response.json["status"] == 201
     assert response.json["resourceId"]
     now = state(client)
     contacts = now["lists"]["12345"]["contacts"]
@@ -327,7 +338,8 @@ def test_bulk_route_validates_shape_and_names_the_index(client, auth):
         "segmentationFieldValues": [{"segmentationFieldId": 1234, "value": "on"}],
     }
     response = client.post(BULK, json=[good, bad], headers=auth)
-    assert response.status_code == 400 and response.json["error"] == "ERROR_INVALID_PARAMETER"
+    assert response.status_code == 400
+    assert response.json["error"] == "ERROR_INVALID_PARAMETER"
     assert "[1]" in response.json["message"]
     too_many = client.post(BULK, json=[good] * 10_001, headers=auth)
     assert too_many.status_code == 400
@@ -336,7 +348,8 @@ def test_bulk_route_validates_shape_and_names_the_index(client, auth):
 
 def test_list_and_field_groups_describe_profile_fields(client, auth):
     listed = client.get("/email/v1/List/12345", headers=auth).json["data"]
-    assert listed["listId"] == 12345 and listed["listName"] == "Referral opt-ins"
+    assert listed["listId"] == 12345
+    assert listed["listName"] == "Referral opt-ins"
     groups = client.get("/email/v1/List/12345/SegmentationFieldGroup", headers=auth).json["data"]
     assert [(g["segmentationFieldGroupId"], g["segmentationFieldGroupName"]) for g in groups] == [
         (10, "Referral profile"),
@@ -394,9 +407,11 @@ def test_503_and_429_faults_carry_retry_after(client, auth):
     fault(client, mode="503", count=1, retry_after=3)
     fault(client, mode="429", count=1, retry_after=1.5)
     unavailable = subscribe(client, auth)
-    assert unavailable.status_code == 503 and unavailable.headers["Retry-After"] == "3"
+    assert unavailable.status_code == 503
+    assert unavailable.headers["Retry-After"] == "3"
     limited = subscribe(client, auth)
-    assert limited.status_code == 429 and limited.headers["Retry-After"] == "2"
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "2"
     assert limited.json["status"] == 429
     assert subscribe(client, auth).status_code == 201
 
@@ -476,7 +491,8 @@ def test_expire_token_fault_invalidates_issued_tokens_once(client, auth):
 def test_refuse_credentials_fault_refuses_tokens_until_used_up_or_cleared(client):
     fault(client, mode="refuse_credentials", count=1)
     refused = client.post("/OAuth2/Token", data=CREDENTIALS)
-    assert refused.status_code == 400 and refused.json == {"error": "Invalid Credentials"}
+    assert refused.status_code == 400
+    assert refused.json == {"error": "Invalid Credentials"}
     assert client.post("/OAuth2/Token", data=CREDENTIALS).status_code == 200
     fault(client, mode="refuse_credentials")
     assert client.post("/OAuth2/Token", data=CREDENTIALS).status_code == 400
@@ -537,8 +553,10 @@ def test_state_counts_and_reset(client, auth):
     assert client.get("/_sandbox/requests").json == now["requests"]  # the counts alone
     assert client.post("/_sandbox/reset").status_code == 200
     after = state(client)
-    assert after["lists"]["12345"]["contacts"] == {} and after["requests"]["total"] == 0
-    assert after["requests"]["per_route"] == {} and after["faults"] == []
+    assert after["lists"]["12345"]["contacts"] == {}
+    assert after["requests"]["total"] == 0
+    assert after["requests"]["per_route"] == {}
+    assert after["faults"] == []
 
 
 # -- served for real ----------------------------------------------------------------------------

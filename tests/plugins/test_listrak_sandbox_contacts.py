@@ -149,4 +149,5 @@ def test_seeding_a_contact_change_keeps_its_profile_fields_and_names_bad_fields(
         response = client.post(
             "/_sandbox/contacts", json={"list_id": 12345, "emailAddress": "a@example.com", **body}
         )
-        assert response.status_code == 400 and list(response.json["fields"]) == [field], response.json
+        assert response.status_code == 400, response.json
+        assert list(response.json["fields"]) == [field], response.json

@@ -169,7 +169,7 @@ def test_a_refused_sms_key_pauses_sms_deliveries_and_not_email_ones(deliver, req
 
 
 @pytest.mark.parametrize(
-    "setting, event_type", [("send_opt_ins", "sms_opt_in"), ("send_opt_outs", "sms_opt_out")]
+    ("setting", "event_type"), [("send_opt_ins", "sms_opt_in"), ("send_opt_outs", "sms_opt_out")]
 )
 def test_a_direction_switched_off_is_skipped(partner_config, make_runtime, setting, event_type):
     partner_config(**{f"sms.{setting}": False})

@@ -50,7 +50,7 @@ def test_the_block_is_optional(config_dir, registry):
 
 
 @pytest.mark.parametrize(
-    "change, drop, expected",
+    ("change", "drop", "expected"),
     [
         ({}, ("sms.sender_code_id",), "sms.sender_code_id: Missing data for required field."),
         ({}, ("sms.keys",), "sms.keys: Missing data for required field."),

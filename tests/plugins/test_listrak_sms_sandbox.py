@@ -68,7 +68,7 @@ def test_sender_code_and_phone_list_are_read_as_the_swagger_shows_them(client, s
 
 
 @pytest.mark.parametrize(
-    "path, what",
+    ("path", "what"),
     [
         ("/sms/v1/ShortCode/999", "senderCodeId"),
         ("/sms/v1/ShortCode/123/PhoneList/999", "senderCodeId and phoneListId"),
@@ -114,7 +114,7 @@ def test_create_subscribes_a_new_number_and_refuses_one_it_knows(client, sms):
 
 
 @pytest.mark.parametrize(
-    "body, status, error",
+    ("body", "status", "error"),
     [
         ({"phoneNumber": "+15555555555"}, 400, "ERROR_INVALID_PARAMETER"),
         ({"phoneNumber": "5555"}, 400, "ERROR_INVALID_PARAMETER"),
@@ -156,7 +156,8 @@ def test_unsubscribe_takes_only_a_number_on_the_list_and_is_idempotent(client, s
     assert (first.status_code, first.json) == (200, {"status": 200})
     assert client.delete(UNSUBSCRIBE, headers=sms).status_code == 200
     membership = state(client)["phoneLists"]["456"]["contacts"][PHONE]
-    assert membership["subscriptionState"] == "Unsubscribed" and membership["unsubscribeDate"]
+    assert membership["subscriptionState"] == "Unsubscribed"
+    assert membership["unsubscribeDate"]
     assert state(client)["contacts"][PHONE]["unsubscribeDate"] is None  # not an opt-out of the sender code
     assert client.post(SUBSCRIBE, headers=sms).status_code == 201
     assert state(client)["phoneLists"]["456"]["contacts"][PHONE]["subscriptionState"] == "Subscribed"
@@ -165,7 +166,9 @@ def test_unsubscribe_takes_only_a_number_on_the_list_and_is_idempotent(client, s
 def test_get_contact_names_no_list_and_its_lists_page(client, sms):
     create(client, sms)
     contact = client.get(f"/sms/v1/ShortCode/123/Contact/{PHONE}", headers=sms).json["data"]
-    assert contact["phoneNumber"] == PHONE and "lists" not in contact and contact["optedOut"] is False
+    assert contact["phoneNumber"] == PHONE
+    assert "lists" not in contact
+    assert contact["optedOut"] is False
     page = client.get(f"/sms/v1/ShortCode/123/Contact/{PHONE}/PhoneList?count=0", headers=sms)
     assert page.status_code == 400
 

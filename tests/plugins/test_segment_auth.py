@@ -39,7 +39,7 @@ def test_accepted(signature):
 
 
 @pytest.mark.parametrize(
-    "sent, body, message",
+    ("sent", "body", "message"),
     [
         (Headers(), BODY, "missing X-Signature header"),
         (signed(" "), BODY, "missing X-Signature header"),

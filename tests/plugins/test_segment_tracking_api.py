@@ -128,7 +128,8 @@ def test_call_without_message_id_gets_one_from_its_content_so_a_retry_is_a_dupli
     assert post_call(client, "v1/track", call | {"sentAt": "2026-11-22T05:00:09Z"}).status_code == 200
     assert post_call(client, "v1/track", call | {"event": "Other"}).status_code == 200
     ids = [e["event_id"] for e in stored_events(after_planning(runtime))]
-    assert len(ids) == 2 and all(i.startswith("derived-") and len(i) == 48 for i in ids)
+    assert len(ids) == 2
+    assert all(i.startswith("derived-") and len(i) == 48 for i in ids)
 
 
 def test_call_of_the_wrong_type_is_a_segment_like_400(client, runtime):

@@ -124,7 +124,8 @@ def test_login_sets_a_session_cookie_that_opens_pages_and_api(client, delivered)
     assert response.status_code == 302
     assert response.headers["Location"] == "/live"
     cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("connector_session=") and "; HttpOnly" in cookie
+    assert cookie.startswith("connector_session=")
+    assert "; HttpOnly" in cookie
     assert TOKEN not in cookie
     assert client.get("/live").status_code == 200
     assert client.get("/admin/api/events").json["events"][0]["email"] == "jane.doe@example.com"

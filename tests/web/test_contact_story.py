@@ -241,7 +241,7 @@ def test_an_email_story_has_the_sms_events_that_carry_the_address(
 
 
 @pytest.mark.parametrize(
-    "address, message",
+    ("address", "message"),
     [
         ("jane@", "address: not a valid email address"),
         (

@@ -104,7 +104,7 @@ def test_webhook_ids_are_per_source(standard, post_events):
 
 
 @pytest.mark.parametrize(
-    "headers, message",
+    ("headers", "message"),
     [
         ({"webhook-timestamp": "\u00b2"}, "webhook-timestamp is not a UNIX time in seconds"),
         ({"webhook-timestamp": "1\u00b2"}, "webhook-timestamp is not a UNIX time in seconds"),

@@ -72,7 +72,8 @@ def test_events_are_listed_newest_first_with_their_deliveries(api, flow):
     assert [e["event_id"] for e in page["events"]] == ["e-stage", "e-flaky", "e-banned", "e-ok"]
     banned = page["events"][2]
     assert banned["email"] == "banned@example.com"
-    assert banned["source"] == "extole" and banned["type"] == "opt_in"
+    assert banned["source"] == "extole"
+    assert banned["type"] == "opt_in"
     (delivery,) = banned["deliveries"]
     assert delivery["outcome"] == "dead"
     assert delivery["attempts"] == 1
@@ -115,7 +116,9 @@ def test_filters(api, flow, args, expected):
 
 def test_counts_follow_every_filter_but_outcome(api, flow):
     counts = api("/admin/api/events", environment="production", outcome="dead").json["counts"]
-    assert counts["delivered"] == 1 and counts["dead"] == 1 and counts["retrying"] == 1
+    assert counts["delivered"] == 1
+    assert counts["dead"] == 1
+    assert counts["retrying"] == 1
 
 
 def test_paging_with_before(api, flow):
@@ -155,7 +158,8 @@ def test_event_detail_has_every_attempt_with_the_redacted_request(api, flow, run
     assert delivery["outcome"] == "dead"
     assert delivery["reason"] == "retry schedule ran out: HTTP 500"
     first, second = delivery["attempt_log"]
-    assert first["outcome"] == "retrying" and first["status"] == 500
+    assert first["outcome"] == "retrying"
+    assert first["status"] == 500
     assert first["error_code"] == "ERROR_UNHANDLED_EXCEPTION"
     assert first["request"]["method"] == "POST"
     assert first["request"]["url"] == CONTACT
@@ -165,7 +169,8 @@ def test_event_detail_has_every_attempt_with_the_redacted_request(api, flow, run
     assert "ERROR_UNHANDLED_EXCEPTION" in first["response"]["body"]
     assert (second["outcome"], second["status"]) == ("dead", 500)
     text = api(f"/admin/api/events/{flaky['id']}").get_data(as_text=True)
-    assert "tok-1" not in text and "prod-secret-value" not in text
+    assert "tok-1" not in text
+    assert "prod-secret-value" not in text
 
 
 def queue_now(runtime):
@@ -269,7 +274,8 @@ def test_dashboard_renders_outcomes_and_filters(client, flow):
 def test_partial_is_only_the_live_region(client, flow):
     partial = client.get("/live?outcome=dead&partial=1", headers=BEARER).get_data(as_text=True)
     assert "<html" not in partial
-    assert "e-banned" in partial and "e-ok" not in partial
+    assert "e-banned" in partial
+    assert "e-ok" not in partial
 
 
 def test_event_page_shows_attempts_and_a_replay_form_for_dead(client, api, flow):

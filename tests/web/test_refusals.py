@@ -84,7 +84,8 @@ def test_the_newest_are_listed_with_time_source_status_and_reason_never_body_or_
     page = client.get("/live/refusals", headers=BEARER).get_data(as_text=True)
     assert "signature does not match the body" in page
     for text in (json.dumps(listed(client)), page):
-        assert SECRET_IN_BODY not in text and SECRET_IN_HEADER not in text
+        assert SECRET_IN_BODY not in text
+        assert SECRET_IN_HEADER not in text
 
 
 def test_a_refused_payload_is_listed_by_its_problems(post_events, client):
@@ -100,7 +101,8 @@ def test_a_flood_of_refusals_writes_nothing_until_the_log_is_written(client, run
     log = app.extensions["refusals"]
     written = writes_during(runtime.engine, log.flush)
     # begin, one insert and one delete for the list, one upsert for the counts
-    assert written[0] == "BEGIN IMMEDIATE" and len(written) == 4
+    assert written[0] == "BEGIN IMMEDIATE"
+    assert len(written) == 4
     assert len(listed(client)) == 50
 
 

@@ -26,13 +26,21 @@ depends_on = None
 # The states the consent rule counts (contract.PENDING and delivered) as of this revision.
 LIVE = ("queued", "retrying", "paused", "delivered")
 
-EVENT_COLUMNS = ("id", "source_id", "event_id", "type", "environment", "email", "event_time")
+EVENT_COLUMNS: tuple = ("id", "source_id", "event_id", "type", "environment", "email", "event_time")
 EVENT_COLUMNS += ("received_at", "payload")
-DELIVERY_COLUMNS = ("id", "event_pk", "partner_id", "action", "environment", "partner_key_id")
+DELIVERY_COLUMNS: tuple = ("id", "event_pk", "partner_id", "action", "environment", "partner_key_id")
 DELIVERY_COLUMNS += ("contact_key", "batch_key", "event_time", "spec", "state", "reason", "attempts")
 DELIVERY_COLUMNS += ("next_attempt_at", "lease_owner", "lease_expires_at", "last_status")
 DELIVERY_COLUMNS += ("last_error_code", "last_error_message", "last_latency_ms", "created_at", "updated_at")
-ATTEMPT_COLUMNS = ("id", "delivery_id", "started_at", "outcome", "status", "error_code", "error_message")
+ATTEMPT_COLUMNS: tuple = (
+    "id",
+    "delivery_id",
+    "started_at",
+    "outcome",
+    "status",
+    "error_code",
+    "error_message",
+)
 ATTEMPT_COLUMNS += ("latency_ms", "batch_size", "request", "response")
 INDEXES = {
     "events": {"ix_events_email": ["email"], "ix_events_received": ["received_at"]},

@@ -14,9 +14,9 @@ branch_labels = None
 depends_on = None
 
 # The latency histogram's bucket bounds (ms) as of this revision, and the rest.
-LATENCY_EDGES_MS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000)
+LATENCY_EDGES_MS: tuple = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000)
 LATENCY_EDGES_MS += (5000, 10000, 30000)
-LATENCY_COLUMNS = tuple(f"le_{edge}" for edge in LATENCY_EDGES_MS) + ("le_inf",)
+LATENCY_COLUMNS = (*tuple(f"le_{edge}" for edge in LATENCY_EDGES_MS), "le_inf")
 
 
 def upgrade() -> None:

@@ -9,6 +9,7 @@ SMS API); mode `answer` answers anything
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import socket
@@ -207,17 +208,17 @@ def drop_connection(environ: dict) -> Response:
     """
     sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
     if isinstance(sock, socket.socket):
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         return Response(b"", status=500)
     return Response(
         _truncated_body(), status=200, headers={"Content-Length": "64"}, mimetype="application/json"
     )
 
 
-def apply_fault(fault: Fault, book: FaultBook, environ: dict, expire_tokens) -> Response | None:
+def apply_fault(
+    fault: Fault, book: FaultBook, environ: dict, expire_tokens
+) -> Response | tuple[Response, int] | None:
     """The response a fault answers with, or None to go on handling the request normally."""
     if fault.mode == "500":
         return jsonify(
@@ -243,7 +244,7 @@ def apply_fault(fault: Fault, book: FaultBook, environ: dict, expire_tokens) -> 
         return None
     if fault.mode == "refuse_credentials":
         return jsonify(error="Invalid Credentials"), 400
-    if fault.mode == "answer":
+    if fault.mode == "answer" and fault.answer is not None:
         return respond(fault.answer)
     return None
 
@@ -255,7 +256,7 @@ def intercept(
     expire_tokens,
     route: str | None = None,
     emails: frozenset = frozenset(),
-) -> Response | None:
+) -> Response | tuple[Response, int] | None:
     """Added latency, then the first due fault for this "api" or "token" request."""
     if book.latency_ms:
         time.sleep(book.latency_ms / 1000)
