@@ -67,6 +67,18 @@ class RefusalLog:
             counts, self._counts = self._counts, Counter()
         if not rows:
             return 0
+        try:
+            self._write(rows, counts)
+        except Exception:
+            # The store was busy or gone: keep them for the next flush (the newest, up to
+            # the list's length) so no refusal goes uncounted.
+            with self._lock:
+                self._pending = deque([*rows, *self._pending], maxlen=MAX_KEPT)
+                self._counts.update(counts)
+            raise
+        return len(rows)
+
+    def _write(self, rows: list[dict], counts: Counter[tuple[str, str]]) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(inbound_refusals), rows)
             newest = select(inbound_refusals.c.at).order_by(inbound_refusals.c.at.desc())
@@ -80,17 +92,29 @@ class RefusalLog:
                 ),
                 [{"source_id": s, "reason": r[:128], "count": n} for (s, r), n in sorted(counts.items())],
             )
-        return len(rows)
 
     def counts(self) -> dict[tuple[str, str], int]:
         """{(source, reason): requests refused}, every process's, this one's unwritten included."""
-        self.flush()
+        written = self._flush_or_keep()
         with reading(self.engine) as conn:
-            return {(s, r): n for s, r, n in conn.execute(select(inbound_refusal_counts))}
+            counts = Counter({(s, r): n for s, r, n in conn.execute(select(inbound_refusal_counts))})
+        if not written:
+            with self._lock:
+                counts.update(self._counts)
+        return dict(counts)
+
+    def _flush_or_keep(self) -> bool:
+        """Flush for a page; if the store refuses the write, the page shows what it has."""
+        try:
+            self.flush()
+        except Exception as exc:
+            log.warning("could not write the refused requests' list: %s", type(exc).__name__)
+            return False
+        return True
 
     def recent(self, limit: int = MAX_KEPT) -> list[dict]:
-        """The newest refusals first, this process's own unwritten ones included."""
-        self.flush()
+        """The newest refusals first; this process's unwritten ones are written first."""
+        self._flush_or_keep()
         query = select(inbound_refusals).order_by(inbound_refusals.c.at.desc(), inbound_refusals.c.id.desc())
         with reading(self.engine) as conn:
             rows = conn.execute(query.limit(limit)).all()
@@ -101,7 +125,7 @@ class RefusalLog:
 
     def count_since(self, at: float) -> int:
         """How many requests were refused since `at` (UNIX seconds), of those kept."""
-        self.flush()
+        self._flush_or_keep()
         query = select(func.count()).select_from(inbound_refusals).where(inbound_refusals.c.at >= at)
         with reading(self.engine) as conn:
             return conn.execute(query).scalar()
@@ -132,5 +156,5 @@ def _write_every(seconds: float) -> None:
         for refusal_log in logs:
             try:
                 refusal_log.flush()
-            except Exception as exc:  # the store is busy or gone: these rows are lost, no more
+            except Exception as exc:  # the store is busy or gone: they wait for the next round
                 log.warning("could not write the refused requests' list: %s", type(exc).__name__)

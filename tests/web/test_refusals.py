@@ -8,6 +8,7 @@ import json
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from connector.app import create_app
 from connector.outbox.tables import inbound_refusals
@@ -172,3 +173,26 @@ def test_a_signed_event_is_not_a_refusal(client):
     sent = {"Content-Type": "application/json", "X-Extole-Signature": sign(body)}
     assert client.post("/webhooks/extole", data=body, headers=sent).status_code == 202
     assert listed(client) == []
+
+
+def test_refusals_the_store_would_not_take_are_written_with_the_next_flush(client, runtime, app):
+    log = app.extensions["refusals"]
+
+    def busy(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO INBOUND_REFUSALS"):
+            raise OperationalError(statement, parameters, Exception("database is locked"))
+
+    assert [refuse(client) for _ in range(3)] == [401] * 3
+    event.listen(runtime.engine, "before_cursor_execute", busy)
+    try:
+        with pytest.raises(OperationalError):
+            log.flush()
+        # A scrape meanwhile counts what is kept in this process.
+        labels = {"source": "extole", "reason": "unauthorized"}
+        assert value(scrape(client), "connector_inbound_refused_total", **labels) == 3
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", busy)
+    assert refuse(client) == 401
+    assert log.flush() == 4
+    assert len(listed(client)) == 4
+    assert value(scrape(client), "connector_inbound_refused_total", **labels) == 4
