@@ -40,10 +40,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The whole suite: lint, units, end-to-end (real processes), Chromium and PostgreSQL tests.
+# The whole suite: lint, units, end-to-end (real processes), Chromium and PostgreSQL tests, in two
+# processes: the end-to-end tests mostly wait on the processes they start.
 test: lint
 	bash scripts/install-browser.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist worksteal
 
 # Units only: no real processes, no browser, no PostgreSQL server; in two processes (pytest-xdist),
 # a worker that runs out of tests taking some of the other's.
