@@ -1,4 +1,5 @@
-"""Logging: one line per event and attempt, text or JSON, secrets redacted, emails masked."""
+"""Logging: text or JSON lines, secrets redacted, emails masked. Busy paths (intake, delivery)
+write a summary line every few seconds; each event and attempt is a DEBUG line."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Logs: intake as a summary line per source every few seconds (each request and event at
-DEBUG), one line per attempt; JSON when configured; emails masked, no secrets."""
+"""Logs: intake and delivery as summary lines every few seconds (each request, event and
+delivery at DEBUG); JSON when configured; emails masked, no secrets."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def intake_log(monkeypatch) -> IntakeLog:
     return summary
 
 
-def test_a_json_line_per_source_for_intake_and_one_per_attempt(
+def test_a_json_summary_line_for_intake_and_one_for_deliveries(
     capsys, post_events, runtime, requests_mock, listrak_token, intake_log
 ):
     requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={"status": 201})
@@ -44,13 +44,11 @@ def test_a_json_line_per_source_for_intake_and_one_per_attempt(
     Worker(runtime).run_once()
     entries = lines(capsys)
     events = [e for e in entries if e["logger"] == "connector.webhooks"]
-    attempts = [
-        e for e in entries if e["logger"] == "connector.worker" and e["message"].startswith("delivery ")
-    ]
+    worker = [e["message"] for e in entries if e["logger"] == "connector.worker"]
     (summary,) = [e["message"] for e in events]
     assert re.fullmatch(r"extole: 2 events accepted, 1 duplicates \(2 requests in [\d.]+ s\)", summary)
-    assert len(attempts) == 2
-    assert attempts[0]["message"].startswith("delivery 1 to listrak, attempt 1: delivered, HTTP 201")
+    (settled,) = worker
+    assert re.fullmatch(r"settled in [\d.]+ s: listrak 2 delivered \(2 requests\)", settled)
     assert {"time", "level", "logger", "message"} <= set(entries[0])
     everything = json.dumps(entries)
     assert "jane.doe@example.com" not in everything
@@ -69,6 +67,22 @@ def test_each_request_and_event_is_a_line_at_debug(capsys, post_events, runtime,
         "event l-1 from extole: opt_in j***@example.com",
         "event l-2 from extole: opt_in b***@example.org",
     ]
+
+
+def test_each_delivery_is_a_line_at_debug(
+    capsys, post_events, runtime, requests_mock, listrak_token, intake_log
+):
+    requests_mock.post(f"{API}/List/12345/Contact", status_code=201, json={"status": 201})
+    post_events([referral_event("l-1"), referral_event("l-2", email="bob.smith@example.org")])
+    logs.configure({"format": "json", "level": "DEBUG"}, runtime.redactor)
+    capsys.readouterr()
+    Worker(runtime).run_once()
+    worker = [e["message"] for e in lines(capsys) if e["logger"] == "connector.worker"]
+    assert [m.split(", HTTP")[0] for m in worker[:2]] == [
+        "delivery 1 to listrak, attempt 1: delivered",
+        "delivery 2 to listrak, attempt 1: delivered",
+    ]
+    assert worker[2].startswith("settled in ")
 
 
 def test_secrets_and_encoded_emails_are_masked_in_any_line(capsys, runtime):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -30,6 +31,7 @@ from connector.contract import (
     Verdict,
 )
 from connector.delivery.outcomes import default_verdict, results_for
+from connector.delivery.summary import SettledLog
 from connector.outbox import breakers, claims
 from connector.outbox.engine import now
 
@@ -71,12 +73,14 @@ class Boundary:
         settings: dict,
         known: Breakers,
         record: Callable[[list[Result], Attempt], None],
+        settled: SettledLog | None = None,
     ):
         self.runtime = runtime
         self.owner = owner
         self.settings = settings
         self.breakers = known
         self.record = record
+        self.settled = settled or SettledLog()
         #: At most `threads` requests on the wire at once, however many groups are under way.
         self.in_flight = threading.BoundedSemaphore(settings["threads"])
 
@@ -242,9 +246,14 @@ class Boundary:
         partner_id = group[0].partner_id
         if attempt.request and attempt.latency_ms is not None:
             metrics.ATTEMPT_LATENCY.labels(partner=partner_id).observe(attempt.latency_ms / 1000)
+        outcomes = Counter(r.state for r in results)
+        for state, count in outcomes.items():
+            metrics.ATTEMPTS.labels(partner=partner_id, outcome=state).inc(count)
+        self.settled.add(partner_id, outcomes, requests=1 if attempt.request else 0)
+        if not log.isEnabledFor(logging.DEBUG):
+            return
         for delivery, r in zip(group, results, strict=True):
-            metrics.ATTEMPTS.labels(partner=partner_id, outcome=r.state).inc()
-            log.info(
+            log.debug(
                 "delivery %s to %s, attempt %d: %s%s%s%s",
                 r.delivery_id,
                 partner_id,

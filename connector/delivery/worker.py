@@ -19,6 +19,7 @@ from connector.delivery.housekeeper import Housekeeper
 from connector.delivery.planner import Planner
 from connector.delivery.recorder import Recorder, record_all
 from connector.delivery.scheduler import Scheduler
+from connector.delivery.summary import SettledLog
 from connector.outbox import breakers, claims
 
 log = logging.getLogger("connector.worker")
@@ -34,7 +35,10 @@ class Worker:
         self.stop_event = threading.Event()
         self.policy = breakers.BreakerPolicy(**runtime.config.settings["breaker"])
         self.breakers = Breakers(self.policy)
-        self.boundary = Boundary(runtime, self.owner, self.settings, self.breakers, self._record_now)
+        self.settled = SettledLog()
+        self.boundary = Boundary(
+            runtime, self.owner, self.settings, self.breakers, self._record_now, self.settled
+        )
         self.batchable = {
             action.name: action
             for destination in runtime.registry.destinations.values()
@@ -101,6 +105,7 @@ class Worker:
                             slots.wait(self.settings["poll_interval"])
                     if not busy and not more_to_plan:
                         self.stop_event.wait(self.settings["poll_interval"])
+                    self.settled.flush_if_due()
         finally:
             if waiting:  # claimed but never started: back to the queue now, not after the lease
                 claims.release(self.runtime.engine, self.owner, [c.id for group in waiting for c in group])
@@ -111,6 +116,7 @@ class Worker:
                 polling.join(timeout=self.settings["lease"])
             self.housekeeper.stop_event.set()
             housekeeping.join(timeout=self.settings["lease"])
+            self.settled.flush()
         log.info("worker %s stopped", self.owner)
 
     def run_once(self) -> int:
@@ -122,6 +128,7 @@ class Worker:
         while True:
             groups = self.claim_groups(self.settings["threads"])
             if not groups:
+                self.settled.flush()
                 return count
             for group in groups:
                 self.deliver_group(group)
