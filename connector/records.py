@@ -200,8 +200,11 @@ class Attempt:
     latency_ms: float | None = None
     request: dict | None = None
     response: dict | None = None
-    #: For a batch: each delivery's own part of the request body.
+    #: A delivery's own request record instead of `request` (one of a batch never sent).
     request_by_delivery: dict[int, dict] = field(default_factory=dict)
+    #: For a batch: each delivery's own part of the request body (storable text). Its record
+    #: is `request` with this body: the whole batch's body is not kept once per delivery.
+    body_by_delivery: dict[int, str] = field(default_factory=dict)
     sent: bool = False  # did a request leave (so the partner's circuit may count it)
 
 

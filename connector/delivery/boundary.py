@@ -135,7 +135,7 @@ class Boundary:
             rest = [d for i, d in enumerate(group) if i not in refused]
             verdicts, result = self._attempt(rest, attempt) if rest else ([], None)
             attempt.request_by_delivery.update(
-                {group[i].id: {"not sent": reason} for i, reason in refused.items()}
+                {group[i].id: storable.record({"not sent": reason}) for i, reason in refused.items()}
             )
             sent = iter(verdicts)
             return [
@@ -184,12 +184,10 @@ class Boundary:
         attempt.error_code, attempt.error_message = self._partner_error(code, message, result.error)
         if len(group) > 1 and result.request_record:
             # Each delivery of a batch keeps its own part of the body, not 500 copies of all.
-            attempt.request_by_delivery = {
-                d.id: {
-                    **result.request_record,
-                    "batch_size": len(group),
-                    "body": self.runtime.redactor.text(json.dumps(action.part_of_request(partner, d.spec))),
-                }
+            attempt.request = {**attempt.request, "batch_size": len(group)}
+            redact = self.runtime.redactor.text
+            attempt.body_by_delivery = {
+                d.id: storable.record(redact(json.dumps(action.part_of_request(partner, d.spec))))
                 for d in group
             }
         return verdicts, result
@@ -209,16 +207,16 @@ class Boundary:
     # -- settling ----------------------------------------------------------------------------
     def _record(self, results: list[Result], attempt: Attempt) -> None:
         """Hand the results over with every string of the attempt storable and bounded, whatever
-        a plugin or a partner put there: nothing an answer holds may stop the recording."""
+        a plugin or a partner put there: nothing an answer holds may stop the recording. (Each
+        delivery's own record or part of a batch is made storable where it is built.)"""
         attempt.status = attempt.status if type(attempt.status) is int else None
         attempt.error_code = storable.error_code(attempt.error_code)
         attempt.error_message = storable.error_message(attempt.error_message)
         attempt.request = storable.record(attempt.request)
         attempt.response = storable.record(attempt.response)
-        attempt.request_by_delivery = {
-            delivery_id: storable.record(part) for delivery_id, part in attempt.request_by_delivery.items()
-        }
-        self.record([replace(r, reason=storable.text(r.reason)) for r in results], attempt)
+        self.record(
+            [r if r.reason is None else replace(r, reason=storable.text(r.reason)) for r in results], attempt
+        )
 
     def _settle(self, group, verdicts, attempt: Attempt, result: HttpResult | None) -> None:
         schedule = self.runtime.config.retry_schedule(group[0].partner_id)

@@ -6,15 +6,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, null, select, update
 
 from connector.contract import Attempt, Result
 from connector.outbox import rollups
 from connector.outbox.engine import dumps, now
+from connector.outbox.statements import Prepared
 from connector.outbox.tables import attempts, deliveries
 from connector.storable import MAX_MESSAGE, cut
 
 _PAGE = 500  # ids per statement, far below every driver's limit on bound parameters
+#: The attempt log's columns record_many writes (all but the id).
+_LOGGED = (
+    "delivery_id",
+    "started_at",
+    "outcome",
+    "status",
+    "error_code",
+    "error_message",
+    "latency_ms",
+    "batch_size",
+    "request",
+    "response",
+)
 
 # Built once: a recorder writes hundreds of results a second, and building (and keying) a
 # statement per result cost more than running it.
@@ -26,24 +40,26 @@ _LEASED = (
     .order_by(deliveries.c.id)
 )
 _LEASED_LOCKED = _LEASED.with_for_update()
-_SETTLE = (
-    update(deliveries)
-    .where(deliveries.c.id == bindparam("s_id"), deliveries.c.lease_owner == bindparam("s_owner"))
-    .values(
-        state=bindparam("s_state"),
-        reason=bindparam("s_reason"),
-        next_attempt_at=bindparam("s_next_attempt_at"),
-        lease_owner=None,
-        lease_expires_at=None,
-        last_status=bindparam("s_status"),
-        last_error_code=bindparam("s_error_code"),
-        last_error_message=bindparam("s_error_message"),
-        last_latency_ms=bindparam("s_latency_ms"),
-        updated_at=bindparam("s_updated_at"),
-        attempts=deliveries.c.attempts + bindparam("s_counted"),
+_SETTLE = Prepared(
+    lambda _: (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("s_id"), deliveries.c.lease_owner == bindparam("s_owner"))
+        .values(
+            state=bindparam("s_state"),
+            reason=bindparam("s_reason"),
+            next_attempt_at=bindparam("s_next_attempt_at"),
+            lease_owner=null(),
+            lease_expires_at=null(),
+            last_status=bindparam("s_status"),
+            last_error_code=bindparam("s_error_code"),
+            last_error_message=bindparam("s_error_message"),
+            last_latency_ms=bindparam("s_latency_ms"),
+            updated_at=bindparam("s_updated_at"),
+            attempts=deliveries.c.attempts + bindparam("s_counted"),
+        )
     )
 )
-_LOG = insert(attempts)
+_LOG = Prepared(lambda _: insert(attempts).values({name: bindparam(name) for name in _LOGGED}))
 
 
 def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -> int:
@@ -56,6 +72,7 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
     for results, attempt in items:
         request = dumps(attempt.request) if attempt.request else None
         response = dumps(attempt.response) if attempt.response else None
+        with_body = _with_body(attempt.request) if attempt.body_by_delivery else None
         for result in results:
             settled.append(
                 {
@@ -73,6 +90,13 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
                 }
             )
             own_request = attempt.request_by_delivery.get(result.delivery_id)
+            own_body = attempt.body_by_delivery.get(result.delivery_id)
+            if own_request:
+                logged_request = dumps(own_request)
+            elif own_body is not None:
+                logged_request = with_body(own_body)
+            else:
+                logged_request = request
             attempt_rows.append(
                 {
                     "delivery_id": result.delivery_id,
@@ -83,7 +107,7 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
                     "error_message": attempt.error_message or cut(result.reason or "", MAX_MESSAGE) or None,
                     "latency_ms": attempt.latency_ms,
                     "batch_size": len(results),
-                    "request": dumps(own_request) if own_request else request,
+                    "request": logged_request,
                     "response": response,
                 }
             )
@@ -98,11 +122,18 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
         for start in range(0, len(ids), _PAGE):
             partner_of.update(conn.execute(leased, {"ids": ids[start : start + _PAGE], "owner": owner}).all())
         mine = [row for row in settled if row["s_id"] in partner_of]
-        if mine:
-            conn.execute(_SETTLE, mine)
-        conn.execute(_LOG, attempt_rows)
+        _SETTLE.many(conn, mine)
+        _LOG.many(conn, attempt_rows)
         rollups.add(conn, _tally(items, partner_of))
     return len(partner_of)
+
+
+def _with_body(request: dict | None):
+    """body → the JSON of `request` with that body (a batch's request, once per delivery):
+    the rest is encoded once, not once per delivery."""
+    head = dumps({**{k: v for k, v in (request or {}).items() if k != "body"}, "body": None})
+    head = head.removesuffix("null}")
+    return lambda body: f"{head}{dumps(body)}}}"
 
 
 def _tally(items: list[tuple[list[Result], Attempt]], partner_of: dict[int, str]) -> rollups.Tally:

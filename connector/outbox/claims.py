@@ -20,6 +20,25 @@ from connector.outbox.engine import now
 from connector.outbox.tables import breakers, deliveries, unindexed
 
 _PAGE = 1000  # ids per statement, far below every driver's limit on bound parameters
+_SPARE = 100
+#: What a claim reads of a delivery: the Delivery's fields in its order, then what the claim
+#: orders and the consent rule decides by.
+_CLAIMED = (
+    deliveries.c.id,
+    deliveries.c.event_pk,
+    deliveries.c.partner_id,
+    deliveries.c.action,
+    deliveries.c.environment,
+    deliveries.c.partner_key_id,
+    deliveries.c.contact_key,
+    deliveries.c.batch_key,
+    deliveries.c.event_time,
+    deliveries.c.spec,
+    deliveries.c.attempts,
+    deliveries.c.state,
+    deliveries.c.next_attempt_at,
+    deliveries.c.lease_expires_at,
+)
 
 
 def _in_scope(scope):
@@ -102,7 +121,9 @@ def claim(
             deliveries.c.next_attempt_at <= at,
             or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < at),
         )
-        query = select(deliveries).where(due).limit(limit * 2)
+        # Spare rows for the ones the consent rule or a contact lock leaves out: as many again
+        # for a small claim, a few for a big one (a page of batch rows seldom loses any).
+        query = select(*_CLAIMED).where(due).limit(limit + min(limit, _SPARE))
         if postgres:
             query = query.with_for_update(skip_locked=True)
         in_order = (deliveries.c.next_attempt_at, deliveries.c.id)
@@ -134,7 +155,7 @@ def claim(
         else:
             reads = [query.order_by(*in_order)]
         pages = (conn.execute(read) for read in reads)
-        rows = list(islice(heapq.merge(*pages, key=_claim_order), limit * 2))
+        rows = list(islice(heapq.merge(*pages, key=_claim_order), limit + min(limit, _SPARE)))
 
         probe_ids: set[int] = set()
         for probe in probes:
@@ -150,7 +171,7 @@ def claim(
             if moved.rowcount != 1:
                 continue
             probe_query = (
-                select(deliveries)
+                select(*_CLAIMED)
                 .where(due, _in_scope(parse_scope(probe.scope)))
                 .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
                 .limit(1)
@@ -174,24 +195,17 @@ def claim(
                 .where(deliveries.c.id.in_(ids[start : start + _PAGE]))
                 .values(lease_owner=owner, lease_expires_at=at + lease)
             )
+        leased_until = at + lease
         return [
             Delivery(
-                r.id,
-                r.event_pk,
-                r.partner_id,
-                r.action,
-                r.environment,
-                r.partner_key_id,
-                r.contact_key,
-                r.batch_key,
-                r.event_time,
-                json.loads(r.spec),
-                r.attempts,
-                r.state,
-                probe=r.id in probe_ids,
-                leased_until=at + lease,
+                *fields,
+                json.loads(spec),
+                attempts,
+                state,
+                probe=fields[0] in probe_ids,
+                leased_until=leased_until,
             )
-            for r in picked
+            for *fields, spec, attempts, state, _, _ in picked
         ]
 
 

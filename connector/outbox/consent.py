@@ -25,7 +25,7 @@ from connector.contract import PENDING, State
 from connector.outbox import rollups
 from connector.outbox.engine import dialect_insert
 from connector.outbox.statements import Prepared
-from connector.outbox.tables import consent_marks, deliveries, unindexed
+from connector.outbox.tables import consent_marks, deliveries, one_of, unindexed
 
 #: Changes that still count for a contact: pending ones and delivered ones.
 LIVE = (*PENDING, State.DELIVERED)
@@ -97,7 +97,7 @@ _LIVE = select(
     deliveries.c.event_time,
     deliveries.c.state,
     deliveries.c.lease_expires_at,
-).where(unindexed(deliveries.c.state).in_(LIVE))  # read on the contact index, never on a state one
+).where(one_of(unindexed(deliveries.c.state), LIVE))  # read on the contact index, never on a state one
 _LIVE_FOR_CONTACTS = _LIVE.where(deliveries.c.contact_key.in_(bindparam("keys", expanding=True)))
 _MARKS = select(
     consent_marks.c.contact_key,
@@ -143,7 +143,7 @@ def remember(conn, changes, at: float) -> None:
         {"contact_key": c.contact_key, "event_time": c.event_time, "delivery_id": c.id, "updated_at": at}
         for c in changes
     ]
-    _UPSERT_MARKS.rows(conn, rows)
+    _UPSERT_MARKS.many(conn, rows)
 
 
 def _upsert_marks(dialect: str):

@@ -24,14 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, null, select, update
 
 from connector.contract import InboundEvent, PlannedDelivery, State, Unauthorized
 from connector.fields import has_control_characters
 from connector.outbox import consent, rollups
 from connector.outbox.consent import Change
 from connector.outbox.engine import dialect_insert, dumps, now, reading
-from connector.outbox.statements import Prepared, writing
+from connector.outbox.statements import Prepared, insert_new_rows, insert_rows, stored_keys, writing
 from connector.outbox.tables import deliveries, events, replay_keys, seen_events
 from connector.records import ReplayGuard
 
@@ -155,8 +155,9 @@ def plan_accepted(
                 items.append((row.source_id, event, planned, row.received_at))
                 done.append({"key_source": row.source_id, "key_event": row.event_id})
         if done:
-            _store(conn, items, now(), due_delay or {})
-            conn.execute(_PLANNED, done)
+            at = now()
+            _store(conn, _rows(items, at, due_delay or {}), at)
+            _PLANNED.many(conn, done)
     return len(done)
 
 
@@ -178,50 +179,59 @@ def ingest(
         if event.event_id in seen:
             continue
         seen.add(event.event_id)
-        unique.append((event, planned))
+        unique.append((source_id, event, planned, received_at))
+    # Rows built before the write transaction: it holds the store's one writer (SQLite).
+    prepared = _rows(unique, received_at, due_delay or {})
     with engine.begin() as conn:
         if also is not None:
             also(conn)
         if not unique:
             return IngestResult(0, 0)
-        # ON CONFLICT DO NOTHING: an event id seen before (a retry by the sender, a captured
-        # request sent again, or a concurrent request on PostgreSQL) is a duplicate, never an
-        # error. Its event may be purged since: the seen id still counts.
+        # An event id seen before (a retry by the sender, a captured request sent again, or a
+        # concurrent request on PostgreSQL) is a duplicate, never an error. Its event may be
+        # purged since: the seen id still counts.
         ids = [
-            {"source_id": source_id, "event_id": e.event_id, "received_at": received_at} for e, _ in unique
+            {"source_id": source_id, "event_id": event.event_id, "received_at": received_at}
+            for _, event, _, _ in unique
         ]
-        first_seen = {event_id for (event_id,) in _INSERT_NEW_SEEN_IDS.rows(conn, ids)}
-        fresh = [(source_id, e, p, received_at) for e, p in unique if e.event_id in first_seen]
-        stored = _store(conn, fresh, received_at, due_delay or {})
+        first_seen = _remember_ids(conn, source_id, ids)
+        stored = _store(conn, [item for item in prepared if item[0]["event_id"] in first_seen], received_at)
     return IngestResult(stored, len(items) - stored)
 
 
-def _store(conn, items: list[tuple[str, InboundEvent, list, float]], at: float, due_delay: dict) -> int:
-    """Store events [(source_id, event, planned, received_at)] that are not stored yet, with
-    their deliveries; returns how many were stored."""
-    rows = [_event_row(source_id, event, received_at) for source_id, event, _, received_at in items]
-    pks = {(source, event_id): pk for pk, source, event_id in _INSERT_NEW_EVENTS.rows(conn, rows)}
-    delivery_rows = []
-    stored = 0
+def _remember_ids(conn, source_id: str, rows: list[dict]) -> set[str]:
+    """Those of the (distinct) event ids of `rows` no event of the source had before, now
+    remembered in `seen_events`."""
+    if conn.dialect.name != "sqlite":
+        return {event_id for (event_id,) in _INSERT_NEW_SEEN_IDS.rows(conn, rows)}
+    # SQLite: this transaction is the only writer, so an id not stored now is new.
+    seen = stored_keys(conn, seen_events, source_id, [row["event_id"] for row in rows])
+    new = [row for row in rows if row["event_id"] not in seen]
+    insert_rows(conn, seen_events, new, ids=False)
+    return {row["event_id"] for row in new}
+
+
+def _rows(items: list[tuple[str, InboundEvent, list, float]], at: float, due_delay: dict) -> list[tuple]:
+    """(event row, its delivery rows without their event's id) for each of
+    [(source_id, event, planned, received_at)]."""
+    prepared = []
     for source_id, event, planned, received_at in items:
-        pk = pks.get((source_id, event.event_id))
-        if pk is None:
-            continue
-        stored += 1
+        event_row = _event_row(source_id, event, received_at)
+        delivery_rows = []
         for partner_id, plan in planned:
             # Due when planned, or at the end of its action's gathering window (batching).
             delay = due_delay.get(plan.action, 0.0)
             delivery_rows.append(
                 {
-                    "event_pk": pk,
                     "partner_id": partner_id,
                     "action": plan.action,
                     "environment": event.environment,
                     "partner_key_id": plan.partner_key_id,
                     "contact_key": plan.contact_key,
                     "batch_key": plan.batch_key,
-                    "event_time": event.event_time.timestamp(),
-                    "spec": dumps(plan.spec),
+                    "event_time": event_row["event_time"],
+                    # A spec that is the event's payload (forwarded as it is) is written once.
+                    "spec": event_row["payload"] if plan.spec is event.payload else dumps(plan.spec),
                     "state": State.SKIPPED if plan.skip_reason else State.QUEUED,
                     "reason": plan.skip_reason,
                     "attempts": 0,
@@ -231,15 +241,42 @@ def _store(conn, items: list[tuple[str, InboundEvent, list, float]], at: float, 
                     "superseded_by": None,
                 }
             )
+        prepared.append((event_row, delivery_rows))
+    return prepared
+
+
+def _store(conn, prepared: list[tuple[dict, list[dict]]], at: float) -> int:
+    """Store events with their deliveries (`_rows`) unless an event is stored already;
+    returns how many were stored."""
+    pks = {
+        (source, event_id): pk
+        for pk, source, event_id in insert_new_rows(
+            conn,
+            events,
+            [event_row for event_row, _ in prepared],
+            ("source_id", "event_id"),
+            [events.c.id, events.c.source_id, events.c.event_id],
+        )
+    }
+    delivery_rows = []
+    for event_row, planned in prepared:
+        pk = pks.get((event_row["source_id"], event_row["event_id"]))
+        if pk is not None:
+            for row in planned:
+                row["event_pk"] = pk
+            delivery_rows += planned
     if not delivery_rows:
-        return stored
+        return len(pks)
     lost, beaten_by_arrival = _apply_consent_order(conn, delivery_rows, at)
     decided = rollups.Tally()  # skipped or superseded on arrival: charted like any outcome
     for row in delivery_rows:
         if row["state"] != State.QUEUED:
             decided.outcome(at, row["partner_id"], row["state"])
     rollups.add(conn, decided)
-    ids = [id for (id,) in _INSERT_DELIVERIES.rows(conn, delivery_rows)]
+    changes = [
+        i for i, row in enumerate(delivery_rows) if row["contact_key"] and row["state"] == State.QUEUED
+    ]
+    ids = insert_rows(conn, deliveries, delivery_rows, ids=bool(changes or lost or beaten_by_arrival))
     # Only now do the winners among the arriving rows have ids to be named by.
     for winner, losers in lost.items():
         consent.supersede(conn, losers, at, "a newer event for this contact arrived", by=ids[winner])
@@ -251,13 +288,12 @@ def _store(conn, items: list[tuple[str, InboundEvent, list, float]], at: float, 
     consent.remember(
         conn,
         [
-            Change(id, row["contact_key"], row["event_time"], row["state"])
-            for id, row in zip(ids, delivery_rows, strict=True)
-            if row["contact_key"] and row["state"] == State.QUEUED
+            Change(ids[i], delivery_rows[i]["contact_key"], delivery_rows[i]["event_time"], State.QUEUED)
+            for i in changes
         ],
         at,
     )
-    return stored
+    return len(pks)
 
 
 def _use_once(conn, source_id: str, guard: ReplayGuard, at: float) -> None:
@@ -267,15 +303,6 @@ def _use_once(conn, source_id: str, guard: ReplayGuard, at: float) -> None:
     )
     if not used:
         raise Unauthorized(guard.refusal)
-
-
-def _insert_new_events(dialect: str):
-    return (
-        dialect_insert(dialect)(events)
-        .values({name: bindparam(name) for name in _EVENT_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
-        .returning(events.c.id, events.c.source_id, events.c.event_id)
-    )
 
 
 def _accept(dialect: str):
@@ -310,37 +337,32 @@ def _use_replay_key(dialect: str):
     ).returning(replay_keys.c.replay_key)
 
 
-def _insert_deliveries(_dialect: str):
-    return (
-        insert(deliveries)
-        .values({name: bindparam(name) for name in _DELIVERY_COLUMNS})
-        .returning(deliveries.c.id, sort_by_parameter_order=True)
-    )
-
-
 _EVENT_COLUMNS = tuple(column.name for column in events.c if not column.primary_key)  # _event_row's
-# _store's: all but the id and what a worker fills in (its lease, the last attempt's outcome).
-_DELIVERY_COLUMNS = tuple(
-    column.name
-    for column in deliveries.c
-    if not column.primary_key and not column.name.startswith(("lease_", "last_"))
-)
-_INSERT_NEW_EVENTS = Prepared(_insert_new_events)
 _ACCEPT = Prepared(_accept)
 #: The PostgreSQL advisory lock a planning transaction holds ("plan").
 PLANNING_LOCK = 0x706C616E
 _WAITING_NOW = seen_events.c.payload.is_not(None)  # ix_seen_events_waiting
 #: A planned event's row keeps its id and time of arrival only.
-_PLANNED = (
-    update(seen_events)
-    .where(
-        seen_events.c.source_id == bindparam("key_source"), seen_events.c.event_id == bindparam("key_event")
+_PLANNED = Prepared(
+    lambda _: (
+        update(seen_events)
+        .where(
+            seen_events.c.source_id == bindparam("key_source"),
+            seen_events.c.event_id == bindparam("key_event"),
+        )
+        .values(
+            type=null(),
+            environment=null(),
+            email=null(),
+            event_time=null(),
+            payload=null(),
+            warnings=null(),
+            phone=null(),
+        )
     )
-    .values(type=None, environment=None, email=None, event_time=None, payload=None, warnings=None, phone=None)
 )
 _INSERT_NEW_SEEN_IDS = Prepared(_insert_new_seen_ids)
 _USE_REPLAY_KEY = Prepared(_use_replay_key)
-_INSERT_DELIVERIES = Prepared(_insert_deliveries)
 _NAME_WINNER = (
     update(deliveries).where(deliveries.c.id == bindparam("loser")).values(superseded_by=bindparam("winner"))
 )

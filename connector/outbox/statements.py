@@ -1,147 +1,128 @@
-"""The request path's statements and its write transaction: statements compiled once per
-dialect and run on the driver's cursor on SQLite (`Prepared`), in a transaction taken on the
-pool's DBAPI connection there (`writing`)."""
+"""Statements the outbox runs often, compiled once per dialect. On SQLite they run on the
+driver's cursor (`connector.outbox.sqlite.Statement`), elsewhere through `Connection.execute`;
+and rows are written many at a time (`insert_rows`, `insert_new_rows`)."""
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
-import weakref
-from contextlib import contextmanager
+from sqlalchemy import bindparam, func, insert, select
 
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import OperationalError
+from connector.outbox import sqlite
+from connector.outbox.engine import dialect_insert
+from connector.outbox.sqlite import writing
 
-
-class _RawWrite:
-    """What `writing` yields on SQLite: enough of a Connection for `Prepared.rows`."""
-
-    __slots__ = ("connection", "dialect")
-
-    def __init__(self, dialect, pooled):
-        self.dialect, self.connection = dialect, pooled
-
-
-#: Each thread's write connection to each SQLite file store: (process id, detached connection).
-_WRITERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-#: Connections a forked child inherited from its parent: kept, never closed or used here.
-_INHERITED: list = []
-
-
-def _writer(engine):
-    """This thread's own connection for `writing`, opened once (with the engine's connect
-    settings: pragmas, write gate) and taken out of the pool: checking one out of the pool and
-    back in cost more than the INSERT (about 25 µs of a 0.29 ms request)."""
-    local = _WRITERS.get(engine)
-    if local is None:
-        local = _WRITERS.setdefault(engine, threading.local())
-    held = getattr(local, "held", None)
-    if held is not None:
-        if held[0] == os.getpid():
-            return held[1]
-        _INHERITED.append(held)  # the parent's: a child forked from a thread that had one
-    pooled = engine.raw_connection()
-    pooled.detach()  # ours now; closed when the engine goes, or after an error
-    local.held = (os.getpid(), pooled)
-    return pooled
-
-
-def _drop_writer(engine) -> None:
-    """After an error, the next transaction opens a new connection."""
-    local = _WRITERS.get(engine)
-    held = getattr(local, "held", None)
-    if local is not None and held is not None and held[0] == os.getpid():
-        local.held = None
-        held[1].close()
-
-
-@contextmanager
-def writing(engine):
-    """A short write transaction for the request path, for `Prepared` statements only. On a
-    SQLite file it runs on this thread's own DBAPI connection (write gate, BEGIN IMMEDIATE,
-    commit) without SQLAlchemy's pool, Connection and events: about 45 µs less a request than
-    `engine.begin()`. SQLite's own errors come out as SQLAlchemy's OperationalError, as they
-    would through a Connection (the web answers 503). Elsewhere (PostgreSQL, an in-memory
-    SQLite, where every connection is a database of its own) it is `engine.begin()`."""
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        with engine.begin() as conn:
-            yield conn
-        return
-    try:  # opening a connection runs the connect pragmas: a missing directory fails here
-        pooled = _writer(engine)
-    except sqlite3.OperationalError as exc:
-        raise OperationalError("connect", None, exc) from exc
-    dbapi = pooled.dbapi_connection
-    try:
-        if dbapi.gate is not None:
-            dbapi.gate.acquire()
-            dbapi.holds_gate = True
-        dbapi.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        dbapi.release_gate()
-        _drop_writer(engine)
-        raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
-    try:
-        yield _RawWrite(engine.dialect, pooled)
-        dbapi.commit()
-    except BaseException as exc:
-        dbapi.rollback()
-        if isinstance(exc, sqlite3.OperationalError):
-            _drop_writer(engine)
-            raise OperationalError("write transaction", None, exc) from exc
-        raise
+__all__ = ["Prepared", "insert_new_rows", "insert_rows", "stored_keys", "writing"]
 
 
 class Prepared:
-    """A statement compiled once per dialect, for the request path's few writes.
-
-    On SQLite it runs straight on the DBAPI cursor of the transaction's connection, one call
-    per parameter set: about 4 µs a call against 20 µs through `Connection.execute`, whose
-    per-call machinery was a third of intake's time. Elsewhere (PostgreSQL, one round trip
-    per statement) it is `Connection.execute` with all parameter sets at once. Parameters are
-    by name and must name every bound column; no type conversion beyond the driver's, so
-    only for tables of numbers and text."""
+    """A statement built once per dialect by `build(dialect name)`: `rows` runs it once per
+    parameter set and gives what it returns, in parameter order; `many` runs it for all of
+    them at once. Parameters are by name and must name every bound column (see
+    `sqlite.Statement` for what that allows)."""
 
     def __init__(self, build):
-        self._build = build  # dialect name → statement
-        self._forms: dict[str, tuple] = {}
+        self._build = build
+        self._forms: dict[str, object] = {}
 
-    def _form(self, dialect: str) -> tuple:
+    def _form(self, dialect: str):
         form = self._forms.get(dialect)
         if form is None:
             statement = self._build(dialect)
-            if dialect == "sqlite":
-                compiled = statement.compile(dialect=_SQLITE_DIALECT)
-                form = (statement, compiled.string, tuple(compiled.positiontup), None)
-                if compiled.post_compile_params:  # `IN (...)` of constants: bound like the rest
-                    required = {bind.key: None for bind in compiled.binds.values() if bind.required}
-                    expanded = statement.params(required).compile(dialect=_SQLITE_DIALECT)
-                    state = expanded.construct_expanded_state()
-                    form = (statement, state.statement, tuple(state.positiontup), state.parameters)
-            else:
-                form = (statement, None, None, None)
-            self._forms[dialect] = form
+            form = self._forms[dialect] = sqlite.Statement(statement) if dialect == "sqlite" else statement
         return form
 
     def rows(self, conn, params: list[dict]) -> list[tuple]:
-        """Run the statement once per parameter set; what it returns, in parameter order."""
         if not params:
             return []
-        statement, sql, names, constants = self._form(conn.dialect.name)
-        if sql is None:
-            result = conn.execute(statement, params)
-            return [tuple(row) for row in result] if result.returns_rows else []
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            found = []
-            for one in params:
-                given = {**constants, **one} if constants else one
-                cursor.execute(sql, tuple(given[name] for name in names))
-                found += cursor.fetchall()
-            return found
-        finally:
-            cursor.close()
+        form = self._form(conn.dialect.name)
+        if isinstance(form, sqlite.Statement):
+            return form.rows(conn, params)
+        result = conn.execute(form, params)
+        return [tuple(row) for row in result] if result.returns_rows else []
+
+    def many(self, conn, params: list[dict]) -> None:
+        if not params:
+            return
+        form = self._form(conn.dialect.name)
+        if isinstance(form, sqlite.Statement):
+            form.executemany(conn, params)
+        else:
+            conn.execute(form, params)
 
 
-_SQLITE_DIALECT = sqlite_dialect.dialect()
+# -- many rows at once ----------------------------------------------------------------------------
+# A page of a pull source or a batch of planned events writes thousands of rows: one
+# executemany each (the driver's own loop), not a statement per row. A RETURNING row by row
+# cost twice the insert on SQLite, and SQLAlchemy's ordered RETURNING for many rows falls back
+# to a row at a time there; a SQLite write transaction is the only writer and its ids only grow
+# (AUTOINCREMENT), so the rows past the largest id before the insert are the new ones, in order.
+
+
+def _largest_id(conn, table) -> int:
+    return conn.execute(select(func.max(table.c.id))).scalar() or 0
+
+
+def insert_rows(conn, table, rows: list[dict], ids: bool = True) -> list[int]:
+    """Insert `rows` (none may conflict, all with the same columns); with `ids`, their ids in
+    the order given."""
+    if not rows:
+        return []
+    if conn.dialect.name != "sqlite":
+        if not ids:
+            conn.execute(insert(table), rows)
+            return []
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(conn.execute(statement, rows).scalars())
+    before = _largest_id(conn, table) if ids else 0
+    _inserting(table, tuple(rows[0]), None).many(conn, rows)
+    if not ids:
+        return []
+    return list(conn.execute(select(table.c.id).where(table.c.id > before).order_by(table.c.id)).scalars())
+
+
+def insert_new_rows(conn, table, rows: list[dict], unique: tuple[str, ...], returning: list) -> list[tuple]:
+    """Insert those of `rows` (all with the same columns) whose `unique` columns are not
+    stored yet (the others are left as they are); `returning` of each row inserted, in no
+    particular order."""
+    if not rows:
+        return []
+    if conn.dialect.name != "sqlite":
+        new = dialect_insert(conn.dialect.name)(table).on_conflict_do_nothing(index_elements=unique)
+        return [tuple(row) for row in conn.execute(new.returning(*returning), rows)]
+    before = _largest_id(conn, table)
+    _inserting(table, tuple(rows[0]), unique).many(conn, rows)
+    return [tuple(row) for row in conn.execute(select(*returning).where(table.c.id > before))]
+
+
+def _inserting(table, columns: tuple[str, ...], unique: tuple[str, ...] | None) -> Prepared:
+    """The INSERT of these columns (ON CONFLICT (`unique`) DO NOTHING when given), built once."""
+    key = (table.name, columns, unique)
+    prepared = _INSERTS.get(key)
+    if prepared is None:
+
+        def build(dialect: str):
+            new = dialect_insert(dialect)(table).values({name: bindparam(name) for name in columns})
+            return new if unique is None else new.on_conflict_do_nothing(index_elements=list(unique))
+
+        prepared = _INSERTS[key] = Prepared(build)
+    return prepared
+
+
+_INSERTS: dict[tuple, Prepared] = {}
+
+
+def stored_keys(conn, table, source_id: str, event_ids: list[str]) -> set[str]:
+    """Those of `event_ids` that `table` (events, seen_events) holds for the source."""
+    found: set[str] = set()
+    for start in range(0, len(event_ids), _IDS_PER_READ):
+        found.update(
+            conn.execute(
+                select(table.c.event_id).where(
+                    table.c.source_id == source_id,
+                    table.c.event_id.in_(event_ids[start : start + _IDS_PER_READ]),
+                )
+            ).scalars()
+        )
+    return found
+
+
+_IDS_PER_READ = 500

@@ -104,6 +104,15 @@ def unindexed(column):
     return column.concat(literal_column("''"))
 
 
+def one_of(column, values):
+    """`column IN ('a', 'b')` with the values written into the SQL: for fixed names (states),
+    never input, so that a statement compiled once holds no list of parameters."""
+    for value in values:
+        if not str(value).isidentifier():
+            raise ValueError(f"{value!r} is not a name to write into SQL")
+    return column.in_([literal_column(f"'{value}'") for value in values])
+
+
 attempts = Table(
     "attempts",
     metadata,

@@ -86,3 +86,19 @@ def test_a_batch_shares_one_attempt_and_keeps_each_request_part(engine, add, run
         (first, 2, {"body": "a"}),
         (second, 2, {"body": "b"}),
     ]
+
+
+def test_each_delivery_of_a_batch_logs_the_shared_request_with_its_own_body(engine, add, runtime, clock):
+    first, second = add("a"), add("b")
+    claim(engine, "w1", 10, LEASE)
+    attempt = Attempt(
+        clock.at,
+        status=200,
+        request={"method": "POST", "body": '{"batch": ["a", "b"]}', "batch_size": 2},
+        body_by_delivery={first: '"a"', second: '"b \\"quoted\\""'},
+    )
+    record_many(engine, "w1", [([Result(first, "delivered"), Result(second, "delivered")], attempt)])
+    assert [a["request"] for a in stored_attempts(runtime)] == [
+        {"method": "POST", "batch_size": 2, "body": '"a"'},
+        {"method": "POST", "batch_size": 2, "body": '"b \\"quoted\\""'},
+    ]

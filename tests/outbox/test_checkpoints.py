@@ -8,7 +8,7 @@ import os
 
 from sqlalchemy import insert
 
-from connector.outbox import engine as outbox_engine
+from connector.outbox import sqlite as outbox_sqlite
 from connector.outbox.engine import make_engine
 from connector.outbox.tables import metadata, seen_events
 from connector.testing import wait_until
@@ -29,7 +29,7 @@ def test_commits_never_checkpoint_and_the_thread_does(tmp_path, monkeypatch):
     metadata.create_all(engine)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
-    monkeypatch.setattr(outbox_engine, "checkpoint", lambda engine: None)  # the thread idles
+    monkeypatch.setattr(outbox_sqlite, "checkpoint", lambda engine: None)  # the thread idles
     write(engine, 0)
     # SQLite would have restarted the WAL after its first 1,000 pages: it holds them all
     assert os.path.getsize(f"{path}-wal") > 1000 * PAGE

@@ -8,7 +8,7 @@ import threading
 
 from sqlalchemy import func, insert, select
 
-from connector.outbox import engine as outbox_engine
+from connector.outbox import sqlite as outbox_sqlite
 from connector.outbox.engine import make_engine
 from connector.outbox.tables import metadata, seen_events
 
@@ -29,7 +29,7 @@ def test_a_forked_child_writes_through_its_own_connection_gate_and_checkpoint_th
         status = 1
         try:
             gate = write(engine, "in the child").gate
-            own_gate = gate is not parent_gate and gate is outbox_engine._WriteGate.for_path(str(path))
+            own_gate = gate is not parent_gate and gate is outbox_sqlite._WriteGate.for_path(str(path))
             checkpointing = any(t.name == "sqlite-checkpoint" for t in threading.enumerate())
             status = 0 if own_gate and checkpointing else 3
         finally:
@@ -48,7 +48,7 @@ def test_a_fork_waits_while_the_checkpoint_thread_is_inside_sqlite():
     inside, leave, order = threading.Event(), threading.Event(), []
 
     def checkpointing():
-        with outbox_engine._Checkpointer.busy:
+        with outbox_sqlite._Checkpointer.busy:
             inside.set()
             leave.wait(5)
             order.append("left SQLite")
