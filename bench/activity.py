@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connector.testing import Stack, StoreReader, example_stack, wait_until
+from connector.testing import Stack, StoreReader, cpu_seconds, example_stack, wait_until
 from plugins.listrak.testing import ACTIVITY_FLOW
 from plugins.listrak_activity.testing import bulk_seed, expected_message_ids, seed, source_file
 
@@ -113,6 +113,7 @@ def main() -> int:
                 message="every event delivered",
             )
             finished = time.time()
+            worker_cpu = cpu_seconds(worker.pid)
             memory.done.set()
             first, last = store.drain_span()
             store.close()
@@ -151,6 +152,8 @@ def main() -> int:
         "unexpected_at_segment": len(received - expected),
         "worker_rss_mb_at_start": round(memory.start_kb / 1024, 1),
         "worker_peak_rss_mb": round(memory.peak_kb / 1024, 1),
+        "worker_cpu_seconds": round(worker_cpu, 1),
+        "worker_cpu_us_per_event": round(worker_cpu * 1e6 / len(expected)),
         "bare_pipeline": bare,
         "ratio_to_bare": round(len(expected) / seconds / bare["events_per_second"], 2),
     }

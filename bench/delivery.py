@@ -14,25 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from connector.testing import Stack, StoreReader, example_stack, postgres, wait_until
+from connector.testing import Stack, StoreReader, cpu_seconds, example_stack, postgres, wait_until
 from plugins.extole.testing import referral_event
 
 HERE = Path(__file__).resolve().parent
 PER_REQUEST = 1000  # events per webhook request (the intake limit)
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def bare_sender(stack: Stack, contacts: int, threads: int) -> dict:

@@ -4,6 +4,7 @@ reading the store, generating load. What is particular to a partner (its payload
 sandbox) lives in that plugin's `testing` module and builds on these."""
 
 from connector.testing.load import batches, peak_rate, post_all
+from connector.testing.procfs import cpu_seconds
 from connector.testing.stack import (
     ROOT,
     Part,
@@ -26,6 +27,7 @@ __all__ = [
     "Stack",
     "StoreReader",
     "batches",
+    "cpu_seconds",
     "example_env",
     "example_stack",
     "free_port",
