@@ -6,30 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert, null, select, update
+from sqlalchemy import bindparam, null, select, update
 
 from connector.contract import Attempt, Result
 from connector.outbox import rollups
 from connector.outbox.engine import dumps, now
-from connector.outbox.statements import Prepared
+from connector.outbox.statements import Prepared, insert_rows
 from connector.outbox.tables import attempts, deliveries
 from connector.storable import MAX_MESSAGE, cut
 
 _PAGE = 500  # ids per statement, far below every driver's limit on bound parameters
-#: The attempt log's columns record_many writes (all but the id).
-_LOGGED = (
-    "delivery_id",
-    "started_at",
-    "outcome",
-    "status",
-    "error_code",
-    "error_message",
-    "latency_ms",
-    "batch_size",
-    "request",
-    "response",
-)
-
 # Built once: a recorder writes hundreds of results a second, and building (and keying) a
 # statement per result cost more than running it.
 _LEASED = (
@@ -40,26 +26,50 @@ _LEASED = (
     .order_by(deliveries.c.id)
 )
 _LEASED_LOCKED = _LEASED.with_for_update()
+#: What `_settle` groups results by: everything but the delivery.
+_SHARED = (
+    "s_owner",
+    "s_state",
+    "s_reason",
+    "s_next_attempt_at",
+    "s_status",
+    "s_error_code",
+    "s_error_message",
+    "s_latency_ms",
+    "s_updated_at",
+    "s_counted",
+)
+_ALIKE = 8
+_SETTLE_VALUES = dict(  # a delivery's new state, its lease ended
+    state=bindparam("s_state"),
+    reason=bindparam("s_reason"),
+    next_attempt_at=bindparam("s_next_attempt_at"),
+    lease_owner=null(),
+    lease_expires_at=null(),
+    last_status=bindparam("s_status"),
+    last_error_code=bindparam("s_error_code"),
+    last_error_message=bindparam("s_error_message"),
+    last_latency_ms=bindparam("s_latency_ms"),
+    updated_at=bindparam("s_updated_at"),
+    attempts=deliveries.c.attempts + bindparam("s_counted"),
+)
+#: One result: its delivery's new state, if this owner still leases it.
 _SETTLE = Prepared(
     lambda _: (
         update(deliveries)
         .where(deliveries.c.id == bindparam("s_id"), deliveries.c.lease_owner == bindparam("s_owner"))
-        .values(
-            state=bindparam("s_state"),
-            reason=bindparam("s_reason"),
-            next_attempt_at=bindparam("s_next_attempt_at"),
-            lease_owner=null(),
-            lease_expires_at=null(),
-            last_status=bindparam("s_status"),
-            last_error_code=bindparam("s_error_code"),
-            last_error_message=bindparam("s_error_message"),
-            last_latency_ms=bindparam("s_latency_ms"),
-            updated_at=bindparam("s_updated_at"),
-            attempts=deliveries.c.attempts + bindparam("s_counted"),
-        )
+        .values(_SETTLE_VALUES)
     )
 )
-_LOG = Prepared(lambda _: insert(attempts).values({name: bindparam(name) for name in _LOGGED}))
+#: Results alike (`_settle`): one statement for a page of deliveries.
+_SETTLE_ALIKE = (
+    update(deliveries)
+    .where(
+        deliveries.c.id.in_(bindparam("s_ids", expanding=True)),
+        deliveries.c.lease_owner == bindparam("s_owner"),
+    )
+    .values(_SETTLE_VALUES)
+)
 
 
 def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -> int:
@@ -121,11 +131,28 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
         leased = _LEASED_LOCKED if conn.dialect.name == "postgresql" else _LEASED
         for start in range(0, len(ids), _PAGE):
             partner_of.update(conn.execute(leased, {"ids": ids[start : start + _PAGE], "owner": owner}).all())
-        mine = [row for row in settled if row["s_id"] in partner_of]
-        _SETTLE.many(conn, mine)
-        _LOG.many(conn, attempt_rows)
+        _settle(conn, [row for row in settled if row["s_id"] in partner_of])
+        insert_rows(conn, attempts, attempt_rows, ids=False)
         rollups.add(conn, _tally(items, partner_of))
     return len(partner_of)
+
+
+def _settle(conn, rows: list[dict]) -> None:
+    """Results that leave their deliveries alike (a batch that went through: the same state,
+    answer and latency) in one UPDATE per page of ids; the others one row at a time."""
+    alike: dict[tuple, list[dict]] = {}
+    for row in rows:
+        alike.setdefault(tuple(row[name] for name in _SHARED), []).append(row)
+    one_by_one = []
+    for shared, group in alike.items():
+        if len(group) < _ALIKE:
+            one_by_one += group
+            continue
+        ids = [row["s_id"] for row in group]
+        values = dict(zip(_SHARED, shared, strict=True))
+        for start in range(0, len(ids), _PAGE):
+            conn.execute(_SETTLE_ALIKE, {**values, "s_ids": ids[start : start + _PAGE]})
+    _SETTLE.many(conn, one_by_one)
 
 
 def _with_body(request: dict | None):

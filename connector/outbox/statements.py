@@ -4,7 +4,7 @@ and rows are written many at a time (`insert_rows`, `insert_new_rows`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import func, insert, select
 
 from connector.outbox import sqlite
 from connector.outbox.engine import dialect_insert
@@ -73,7 +73,7 @@ def insert_rows(conn, table, rows: list[dict], ids: bool = True) -> list[int]:
         statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(conn.execute(statement, rows).scalars())
     before = _largest_id(conn, table) if ids else 0
-    _inserting(table, tuple(rows[0]), None).many(conn, rows)
+    _inserting(table, tuple(rows[0]), None).run(conn, rows)
     if not ids:
         return []
     return list(conn.execute(select(table.c.id).where(table.c.id > before).order_by(table.c.id)).scalars())
@@ -89,25 +89,20 @@ def insert_new_rows(conn, table, rows: list[dict], unique: tuple[str, ...], retu
         new = dialect_insert(conn.dialect.name)(table).on_conflict_do_nothing(index_elements=unique)
         return [tuple(row) for row in conn.execute(new.returning(*returning), rows)]
     before = _largest_id(conn, table)
-    _inserting(table, tuple(rows[0]), unique).many(conn, rows)
+    _inserting(table, tuple(rows[0]), unique).run(conn, rows)
     return [tuple(row) for row in conn.execute(select(*returning).where(table.c.id > before))]
 
 
-def _inserting(table, columns: tuple[str, ...], unique: tuple[str, ...] | None) -> Prepared:
-    """The INSERT of these columns (ON CONFLICT (`unique`) DO NOTHING when given), built once."""
+def _inserting(table, columns: tuple[str, ...], unique: tuple[str, ...] | None) -> sqlite.RowsInsert:
+    """SQLite's INSERT of these columns (ON CONFLICT (`unique`) DO NOTHING when given)."""
     key = (table.name, columns, unique)
-    prepared = _INSERTS.get(key)
-    if prepared is None:
-
-        def build(dialect: str):
-            new = dialect_insert(dialect)(table).values({name: bindparam(name) for name in columns})
-            return new if unique is None else new.on_conflict_do_nothing(index_elements=list(unique))
-
-        prepared = _INSERTS[key] = Prepared(build)
-    return prepared
+    statement = _INSERTS.get(key)
+    if statement is None:
+        statement = _INSERTS[key] = sqlite.RowsInsert(table, columns, unique)
+    return statement
 
 
-_INSERTS: dict[tuple, Prepared] = {}
+_INSERTS: dict[tuple, sqlite.RowsInsert] = {}
 
 
 def stored_keys(conn, table, source_id: str, event_ids: list[str]) -> set[str]:
