@@ -8,8 +8,8 @@ import os
 
 from sqlalchemy import insert
 
-from connector.outbox import sqlite as outbox_sqlite
 from connector.outbox.engine import make_engine
+from connector.outbox.sqlite import store as outbox_sqlite
 from connector.outbox.tables import metadata, seen_events
 from connector.testing import wait_until
 

@@ -1,5 +1,5 @@
 """The SQLite store's files are readable by their owner only: the database, its WAL and
-shared-memory files, and the write gate's lock file (connector/outbox/sqlite.py)."""
+shared-memory files, and the write gate's lock file (connector/outbox/sqlite/store.py)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ import threading
 
 from sqlalchemy import func, insert, select
 
-from connector.outbox import sqlite as outbox_sqlite
 from connector.outbox.engine import make_engine
+from connector.outbox.sqlite import store as outbox_sqlite
 from connector.outbox.tables import metadata, seen_events
 
 

@@ -1,4 +1,4 @@
-"""The SQLite write gate (connector/outbox/sqlite.py) with several processes: every short write
+"""The SQLite write gate (connector/outbox/sqlite/store.py) with several processes: every short write
 transaction gets its turn (none fails with "database is locked", none is lost), no two overlap,
 and a writer that cannot get the gate in time fails as SQLite would."""
 
@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from connector.outbox.engine import make_engine
-from connector.outbox.sqlite import _WriteGate
+from connector.outbox.sqlite.store import _WriteGate
 
 WRITERS = 4
 WRITES = 60
