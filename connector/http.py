@@ -125,7 +125,7 @@ class HttpClient:
             return self._failure(outbound, started, f"connection: {type(exc).__name__}", record)
         latency_ms = (time.monotonic() - started) * 1000
         body = answer_body(response)
-        text = self.redactor.text(body_text(response, MAX_RECORDED_BODY))
+        text = self.redactor.head(body_text(response), MAX_RECORDED_BODY)
         return HttpResult(
             status=response.status_code,
             latency_ms=latency_ms,
@@ -153,7 +153,7 @@ class HttpClient:
     def request_record(self, request: OutboundRequest) -> dict:
         body = None
         if request.json is not None:
-            body = self.redactor.text(json.dumps(request.json))[: MAX_RECORDED_BODY * 4]
+            body = self.redactor.head(json.dumps(request.json), MAX_RECORDED_BODY * 4)
         return {
             "method": request.method,
             "url": self.redactor.text(request.url),

@@ -31,6 +31,10 @@ class Redactor:
         forms = set().union(*(_forms(s) for s in self._secrets | set(self._tokens)))
         return tuple(sorted(forms, key=len, reverse=True))  # longest first: no partial leftovers
 
+    @property
+    def _longest(self) -> int:
+        return len(self._all[0]) if self._all else 0
+
     def keep(self, *secrets: str) -> None:
         """Secrets redacted for as long as the process runs (config-like, e.g. admin token)."""
         with self._lock:
@@ -51,6 +55,20 @@ class Redactor:
             if secret in value:
                 value = value.replace(secret, "***")
         return value
+
+    def head(self, value: str, limit: int) -> str:
+        """`self.text(value)[:limit]`, reading no more of `value` than that needs: a 330 KB
+        batch body recorded as its first 16 KB was scanned whole, once per secret form. The
+        part read ends at least a secret's length past the limit once redacted, so no secret
+        that starts before the limit is cut in two, and none is left partly unredacted."""
+        margin = self._longest
+        window = limit + margin
+        while True:
+            part = value[:window]
+            redacted = self.text(part)
+            if len(part) == len(value) or len(redacted) >= limit + margin:
+                return redacted[:limit]
+            window *= 2
 
     def headers(self, headers: dict[str, str]) -> dict[str, str]:
         out = {}
