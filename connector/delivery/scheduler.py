@@ -5,7 +5,8 @@ A poll yields pages; each page's events go through intake (planning, dedupe, the
 rule) in one transaction with the cursor that follows them, so a poll that dies half-way
 resumes after its last stored page, and a page read twice adds nothing (its events' ids are
 already stored). A poll sends at most its source's `max_pages_per_poll` requests: past them it
-stops early (not a failure) and the next poll, at the usual interval, goes on from there."""
+stops early (not a failure) and the next poll, at the usual interval, goes on from there.
+The source reads each page while the one before is stored (`readahead.py`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from connector import metrics, storable
 from connector.contract import InvalidCredentials, PageBudgetSpent, Poll, PollFailed
+from connector.delivery.readahead import read_ahead
 from connector.outbox import pollers
 from connector.outbox.engine import now
 from connector.outbox.intake import ingest
@@ -128,7 +130,7 @@ class Scheduler:
             pages = plugin.poll(
                 source_config, cursor, started - source_config["lookback"], http, runtime.credentials
             )
-            for page in [pages] if isinstance(pages, Poll) else pages:
+            for page in read_ahead([pages] if isinstance(pages, Poll) else pages, f"read-{source_id}"):
                 if keeper.lost:
                     raise LeaseLost(f"source {source_id}: lease lost during the poll")
                 self._store(source_id, page, report)
