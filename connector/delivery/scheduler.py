@@ -85,6 +85,9 @@ class Scheduler:
         self.owner = owner
         self.lease = runtime.config.settings["worker"]["lease"]
         self.stop_event = threading.Event()
+        #: The worker whose loop sends the page facts it takes (`Worker.page_lease`, `take`);
+        #: without one (`connector poll`, `worker --once`) they are queued to be claimed.
+        self.taker = None
 
     def run(self) -> None:
         """The worker's scheduler thread: poll whatever is due until stopped."""
@@ -184,7 +187,11 @@ class Scheduler:
                 conn, source_id, self.owner, page.cursor, page.rows_read, len(page.events), page.summary
             )
 
-        result = ingest(runtime.engine, source_id, items, runtime.due_delays, also=move_cursor)
+        taker = self.taker
+        lease = taker.page_lease() if taker is not None else None
+        result = ingest(runtime.engine, source_id, items, runtime.due_delays, also=move_cursor, lease=lease)
+        if result.leased:
+            taker.take(result.leased)
         report.pages += 1
         report.rows_read += page.rows_read
         report.events += len(page.events)

@@ -12,8 +12,9 @@ import socket
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from queue import SimpleQueue
 
-from connector.contract import Attempt, Delivery, Partner, Result
+from connector.contract import Attempt, CircuitScope, Delivery, KeyScope, Partner, Result
 from connector.delivery.boundary import Boundary, Breakers
 from connector.delivery.housekeeper import Housekeeper
 from connector.delivery.planner import Planner
@@ -21,6 +22,7 @@ from connector.delivery.recorder import Recorder, record_all
 from connector.delivery.scheduler import Scheduler
 from connector.delivery.summary import SettledLog
 from connector.outbox import breakers, claims
+from connector.outbox.storing import Lease
 
 log = logging.getLogger("connector.worker")
 #: Rows of batchable deliveries claimed in one round at most.
@@ -48,6 +50,10 @@ class Worker:
         self.scheduler = Scheduler(runtime, self.owner)
         self.housekeeper = Housekeeper(runtime, self.owner)
         self.planner = Planner(runtime)
+        #: Deliveries the scheduler stored leased to this worker (a page's facts), for the loop.
+        self.taken: SimpleQueue[list[Delivery]] = SimpleQueue()
+        self._waiting: deque[list[Delivery]] = deque()  # claimed or taken, not started yet
+        self._slots = threading.Condition()
 
     # -- loop ---------------------------------------------------------------------------------
     def run(self) -> None:
@@ -65,11 +71,13 @@ class Worker:
             polling.start()
         housekeeping = threading.Thread(target=self.housekeeper.run, name="housekeeper", daemon=True)
         housekeeping.start()
-        waiting: deque[list[Delivery]] = deque()
+        waiting = self._waiting
         # A finished delivery frees its slot and wakes the loop (concurrent.futures.wait
-        # would re-arm a waiter on every future in flight at each completion).
-        slots = threading.Condition()
+        # would re-arm a waiter on every future in flight at each completion); so do
+        # deliveries the scheduler takes.
+        slots = self._slots
         inflight = 0
+        self.scheduler.taker = self
 
         def finished(future) -> None:
             nonlocal inflight
@@ -88,6 +96,8 @@ class Worker:
                     except Exception:
                         log.exception("planning failed; retrying shortly")
                     more_to_plan = planned >= self.planner.batch  # then no pause below
+                    while not self.taken.empty():
+                        waiting.extend(self._split(self.taken.get_nowait()))
                     # Keep one claim ahead of the threads so none idles while we claim.
                     if len(waiting) < threads:
                         try:
@@ -101,14 +111,13 @@ class Worker:
                         busy = inflight
                         if busy == under_way and not more_to_plan:
                             slots.wait(1.0)  # until a slot frees
-                        elif busy and not more_to_plan:  # nothing more due: claim again soon
-                            slots.wait(self.settings["poll_interval"])
-                    if not busy and not more_to_plan:
-                        self.stop_event.wait(self.settings["poll_interval"])
+                        elif not more_to_plan and self.taken.empty():
+                            slots.wait(self.settings["poll_interval"])  # claim again soon
                     self.settled.flush_if_due()
         finally:
-            if waiting:  # claimed but never started: back to the queue now, not after the lease
-                claims.release(self.runtime.engine, self.owner, [c.id for group in waiting for c in group])
+            self.scheduler.taker = None
+            # Never started: back to the queue now, not after the lease.
+            self._release([d for group in waiting for d in group])
             recorder.stop()
             self.boundary.record = self._record_now
             if polling is not None:
@@ -116,6 +125,8 @@ class Worker:
                 polling.join(timeout=self.settings["lease"])
             self.housekeeper.stop_event.set()
             housekeeping.join(timeout=self.settings["lease"])
+            while not self.taken.empty():  # what a last poll took while the loop stopped
+                self._release(self.taken.get_nowait())
             self.settled.flush()
         log.info("worker %s stopped", self.owner)
 
@@ -133,6 +144,34 @@ class Worker:
             for group in groups:
                 self.deliver_group(group)
                 count += len(group)
+
+    # -- what the scheduler takes for this worker ----------------------------------------------
+    def page_lease(self) -> Lease | None:
+        """Whether the page the scheduler stores now may give its facts straight to this worker
+        (when it has room for them), and which: those of a batchable action whose lane is not
+        held back."""
+        if not self.batchable or len(self._waiting) >= self.settings["threads"]:
+            return None
+        return Lease(self.owner, self.settings["lease"], self._takes)
+
+    def _takes(self, partner_id: str, planned) -> bool:
+        if planned.action not in self.batchable:
+            return False
+        circuit, key = (
+            CircuitScope(partner_id, planned.partner_key_id),
+            KeyScope(planned.partner_key_id or "-"),
+        )
+        return circuit not in self.breakers.open and key not in self.breakers.open
+
+    def take(self, deliveries: list[Delivery]) -> None:
+        """Deliveries the scheduler stored leased to this worker: sent like claimed ones."""
+        self.taken.put(deliveries)
+        with self._slots:
+            self._slots.notify()
+
+    def _release(self, deliveries: list[Delivery]) -> None:
+        if deliveries:
+            claims.release(self.runtime.engine, self.owner, [d.id for d in deliveries])
 
     def claim_groups(self, free: int) -> list[list[Delivery]]:
         engine, lease = self.runtime.engine, self.settings["lease"]
@@ -154,20 +193,11 @@ class Worker:
             # statement stays under the drivers' limit on bound parameters (65,535).
             biggest = max(action.max_batch for action in self.batchable.values())
             rows = min(free * biggest, MAX_BATCH_ROWS)
-            batch: dict[tuple, list[Delivery]] = {}
-            for c in claims.claim(
-                engine, self.owner, rows, lease, actions=list(self.batchable), policy=self.policy
-            ):
-                batch.setdefault((c.partner_id, c.action, c.batch_key), []).append(c)
-            batches = []
-            for (partner_id, action, _), items in batch.items():
-                partner = self.runtime.config.partners.get(partner_id) or Partner(partner_id)
-                try:
-                    split = self.batchable[action].batches(partner, [c.spec for c in items])
-                except Exception:  # a plugin bug: one request each, the boundary records it
-                    log.exception("splitting a batch of %s failed", action)
-                    split = [[i] for i in range(len(items))]
-                batches += [[items[i] for i in indexes] for indexes in split]
+            batches = self._split(
+                claims.claim(
+                    engine, self.owner, rows, lease, actions=list(self.batchable), policy=self.policy
+                )
+            )
             # Claiming by rows can yield more groups than free threads (many lists): give the
             # surplus back at once rather than let its leases run down in the queue.
             groups.extend(batches[:free])
@@ -175,6 +205,23 @@ class Worker:
             if surplus:
                 claims.release(engine, self.owner, surplus)
         return groups
+
+    def _split(self, deliveries: list[Delivery]) -> list[list[Delivery]]:
+        """Deliveries of batchable actions as the requests they go in: by partner, action and
+        batch key, then as each action splits them."""
+        batch: dict[tuple, list[Delivery]] = {}
+        for c in deliveries:
+            batch.setdefault((c.partner_id, c.action, c.batch_key), []).append(c)
+        batches = []
+        for (partner_id, action, _), items in batch.items():
+            partner = self.runtime.config.partners.get(partner_id) or Partner(partner_id)
+            try:
+                split = self.batchable[action].batches(partner, [c.spec for c in items])
+            except Exception:  # a plugin bug: one request each, the boundary records it
+                log.exception("splitting a batch of %s failed", action)
+                split = [[i] for i in range(len(items))]
+            batches += [[items[i] for i in indexes] for indexes in split]
+        return batches
 
     def deliver_group(self, group: list[Delivery]) -> None:
         self.boundary.deliver(group)

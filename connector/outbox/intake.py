@@ -7,9 +7,7 @@ nothing else: no delivery, no consent order, nothing the worker can do later. A 
 deliveries and clears it from its `seen_events` row, in one transaction. Pull sources, which
 run in the worker anyway, store and plan at once with `ingest`.
 
-The consent rule (`consent.py`) applies when deliveries are stored: a new delivery older than a
-live one for its contact (or than its mark) is `superseded` at once; older pending ones for
-that contact lose to it, and the one left queued becomes the contact's mark.
+Storing an event with its deliveries (and the consent rule on what arrives) is `storing.py`'s.
 
 An event id is a duplicate while its event is stored, and after its purge for as long as
 `seen_events` remembers it (the replay window). A request's replay key (see
@@ -19,20 +17,16 @@ key exactly one is stored, whichever web process takes them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, func, null, select, update
 
-from connector.contract import InboundEvent, PlannedDelivery, State, Unauthorized
-from connector.fields import has_control_characters
-from connector.outbox import consent, rollups
-from connector.outbox.consent import Change
-from connector.outbox.engine import dialect_insert, dumps, now, reading
-from connector.outbox.statements import Prepared, insert_new_rows, insert_rows, stored_keys, writing
-from connector.outbox.tables import deliveries, events, replay_keys, seen_events
+from connector.contract import Delivery, InboundEvent, PlannedDelivery, Unauthorized
+from connector.outbox import consent, storing
+from connector.outbox.engine import dialect_insert, now, reading
+from connector.outbox.statements import Prepared, insert_rows, stored_keys, writing
+from connector.outbox.tables import events, replay_keys, seen_events
 from connector.records import ReplayGuard
 
 #: source_id, event → [(partner_id, planned)], or None to leave the event waiting.
@@ -43,39 +37,7 @@ Planning = Callable[[str, InboundEvent], "list[tuple[str, PlannedDelivery]] | No
 class IngestResult:
     accepted: int
     duplicates: int
-
-
-def _event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
-    # An address holding a control character is no one's (and PostgreSQL cannot store U+0000
-    # in a text column): the event is stored without one; its payload keeps what was sent.
-    email = event.email if event.email and not has_control_characters(event.email) else None
-    return {
-        "source_id": source_id,
-        "event_id": event.event_id,
-        "type": event.type,
-        "environment": event.environment,
-        "email": email,
-        "event_time": event.event_time.timestamp(),
-        "received_at": received_at,
-        "payload": dumps(event.payload),
-        "warnings": dumps(event.warnings) if event.warnings else None,
-        "phone": event.phone,
-    }
-
-
-def stored_event(row) -> InboundEvent:
-    """The event a row of `events` or a waiting row of `seen_events` holds (`_event_row`'s
-    columns), as a source gave it."""
-    return InboundEvent(
-        row.event_id,
-        row.type,
-        datetime.fromtimestamp(row.event_time, UTC),
-        row.environment,
-        row.email,
-        json.loads(row.payload),
-        tuple(json.loads(row.warnings)) if row.warnings else (),
-        row.phone,
-    )
+    leased: list[Delivery] = field(default_factory=list, repr=False)  # taken by the worker that stored them
 
 
 def accept(
@@ -90,7 +52,9 @@ def accept(
         unique.setdefault(event.event_id, event)
     # A microsecond apart in the order sent: planning goes by arrival, and of two changes for
     # one contact at one event time the later arrival wins.
-    rows = [_event_row(source_id, event, received_at + i * 1e-6) for i, event in enumerate(unique.values())]
+    rows = [
+        storing.event_row(source_id, event, received_at + i * 1e-6) for i, event in enumerate(unique.values())
+    ]
     with writing(engine) as conn:
         if replay is not None:
             _use_once(conn, source_id, replay, received_at)
@@ -149,14 +113,14 @@ def plan_accepted(
             query = query.with_for_update()
         items, done = [], []
         for row in conn.execute(query):
-            event = stored_event(row)
+            event = storing.stored_event(row)
             planned = plan(row.source_id, event)
             if planned is not None:
                 items.append((row.source_id, event, planned, row.received_at))
                 done.append({"key_source": row.source_id, "key_event": row.event_id})
         if done:
             at = now()
-            _store(conn, _rows(items, at, due_delay or {}), at)
+            storing.store(conn, storing.rows(items, at, due_delay or {}), at)
             _PLANNED.many(conn, done)
     return len(done)
 
@@ -167,11 +131,12 @@ def ingest(
     items: list[tuple[InboundEvent, list[tuple[str, PlannedDelivery]]]],
     due_delay: dict[str, float] | None = None,
     also=None,
+    lease: storing.Lease | None = None,
 ) -> IngestResult:
     """Store events with their deliveries [(partner_id, planned)] at once (pull sources, which
     run in the worker); repeated event ids are duplicates. `due_delay` maps an action name to
     a gathering window (batching). `also(conn)` runs in the same transaction (a pull source's
-    cursor moves with the events it read)."""
+    cursor moves with the events it read). The deliveries `lease` takes come back leased."""
     received_at = now()
     seen: set[str] = set()
     unique = []
@@ -181,7 +146,7 @@ def ingest(
         seen.add(event.event_id)
         unique.append((source_id, event, planned, received_at))
     # Rows built before the write transaction: it holds the store's one writer (SQLite).
-    prepared = _rows(unique, received_at, due_delay or {})
+    prepared = storing.rows(unique, received_at, due_delay or {}, lease)
     with engine.begin() as conn:
         if also is not None:
             also(conn)
@@ -195,8 +160,9 @@ def ingest(
             for _, event, _, _ in unique
         ]
         first_seen = _remember_ids(conn, source_id, ids)
-        stored = _store(conn, [item for item in prepared if item[0]["event_id"] in first_seen], received_at)
-    return IngestResult(stored, len(items) - stored)
+        fresh = [item for item in prepared if item[0]["event_id"] in first_seen]
+        stored, leased = storing.store(conn, fresh, received_at)
+    return IngestResult(stored, len(items) - stored, leased)
 
 
 def _remember_ids(conn, source_id: str, rows: list[dict]) -> set[str]:
@@ -209,91 +175,6 @@ def _remember_ids(conn, source_id: str, rows: list[dict]) -> set[str]:
     new = [row for row in rows if row["event_id"] not in seen]
     insert_rows(conn, seen_events, new, ids=False)
     return {row["event_id"] for row in new}
-
-
-def _rows(items: list[tuple[str, InboundEvent, list, float]], at: float, due_delay: dict) -> list[tuple]:
-    """(event row, its delivery rows without their event's id) for each of
-    [(source_id, event, planned, received_at)]."""
-    prepared = []
-    for source_id, event, planned, received_at in items:
-        event_row = _event_row(source_id, event, received_at)
-        delivery_rows = []
-        for partner_id, plan in planned:
-            # Due when planned, or at the end of its action's gathering window (batching).
-            delay = due_delay.get(plan.action, 0.0)
-            delivery_rows.append(
-                {
-                    "partner_id": partner_id,
-                    "action": plan.action,
-                    "environment": event.environment,
-                    "partner_key_id": plan.partner_key_id,
-                    "contact_key": plan.contact_key,
-                    "batch_key": plan.batch_key,
-                    "event_time": event_row["event_time"],
-                    # A spec that is the event's payload (forwarded as it is) is written once.
-                    "spec": event_row["payload"] if plan.spec is event.payload else dumps(plan.spec),
-                    "state": State.SKIPPED if plan.skip_reason else State.QUEUED,
-                    "reason": plan.skip_reason,
-                    "attempts": 0,
-                    "next_attempt_at": None if plan.skip_reason else received_at + delay if delay else at,
-                    "created_at": at,
-                    "updated_at": at,
-                    "superseded_by": None,
-                }
-            )
-        prepared.append((event_row, delivery_rows))
-    return prepared
-
-
-def _store(conn, prepared: list[tuple[dict, list[dict]]], at: float) -> int:
-    """Store events with their deliveries (`_rows`) unless an event is stored already;
-    returns how many were stored."""
-    pks = {
-        (source, event_id): pk
-        for pk, source, event_id in insert_new_rows(
-            conn,
-            events,
-            [event_row for event_row, _ in prepared],
-            ("source_id", "event_id"),
-            [events.c.id, events.c.source_id, events.c.event_id],
-        )
-    }
-    delivery_rows = []
-    for event_row, planned in prepared:
-        pk = pks.get((event_row["source_id"], event_row["event_id"]))
-        if pk is not None:
-            for row in planned:
-                row["event_pk"] = pk
-            delivery_rows += planned
-    if not delivery_rows:
-        return len(pks)
-    lost, beaten_by_arrival = _apply_consent_order(conn, delivery_rows, at)
-    decided = rollups.Tally()  # skipped or superseded on arrival: charted like any outcome
-    for row in delivery_rows:
-        if row["state"] != State.QUEUED:
-            decided.outcome(at, row["partner_id"], row["state"])
-    rollups.add(conn, decided)
-    changes = [
-        i for i, row in enumerate(delivery_rows) if row["contact_key"] and row["state"] == State.QUEUED
-    ]
-    ids = insert_rows(conn, deliveries, delivery_rows, ids=bool(changes or lost or beaten_by_arrival))
-    # Only now do the winners among the arriving rows have ids to be named by.
-    for winner, losers in lost.items():
-        consent.supersede(conn, losers, at, "a newer event for this contact arrived", by=ids[winner])
-    if beaten_by_arrival:
-        conn.execute(
-            _NAME_WINNER,
-            [{"loser": ids[loser], "winner": ids[winner]} for loser, winner in beaten_by_arrival.items()],
-        )
-    consent.remember(
-        conn,
-        [
-            Change(ids[i], delivery_rows[i]["contact_key"], delivery_rows[i]["event_time"], State.QUEUED)
-            for i in changes
-        ],
-        at,
-    )
-    return len(pks)
 
 
 def _use_once(conn, source_id: str, guard: ReplayGuard, at: float) -> None:
@@ -337,7 +218,7 @@ def _use_replay_key(dialect: str):
     ).returning(replay_keys.c.replay_key)
 
 
-_EVENT_COLUMNS = tuple(column.name for column in events.c if not column.primary_key)  # _event_row's
+_EVENT_COLUMNS = tuple(column.name for column in events.c if not column.primary_key)  # event_row's
 _ACCEPT = Prepared(_accept)
 #: The PostgreSQL advisory lock a planning transaction holds ("plan").
 PLANNING_LOCK = 0x706C616E
@@ -363,54 +244,3 @@ _PLANNED = Prepared(
 )
 _INSERT_NEW_SEEN_IDS = Prepared(_insert_new_seen_ids)
 _USE_REPLAY_KEY = Prepared(_use_replay_key)
-_NAME_WINNER = (
-    update(deliveries).where(deliveries.c.id == bindparam("loser")).values(superseded_by=bindparam("winner"))
-)
-#: Deliveries of this request get stamps after every stored id, in arrival order.
-_ARRIVING = 2**62
-
-
-def _apply_consent_order(conn, rows: list[dict], at: float) -> tuple[dict[int, list[int]], dict[int, int]]:
-    """The consent rule on a request's new deliveries: per contact only the newest stays
-    queued, and then only if nothing stored is newer; older pending ones lose to it. Returns
-    what waits for the rows' ids: the stored pending deliveries each arriving row beats
-    ({row index: [delivery ids]}), and the rows beaten by another arriving row ({row index:
-    winner's row index})."""
-    arriving = [
-        Change(_ARRIVING + i, r["contact_key"], r["event_time"], State.QUEUED)
-        for i, r in enumerate(rows)
-        if r["contact_key"] and r["state"] == State.QUEUED
-    ]
-    lost: dict[int, list[int]] = {}
-    beaten_by_arrival: dict[int, int] = {}
-    if not arriving:
-        return lost, beaten_by_arrival
-    keys = {c.contact_key for c in arriving}
-    consent.indexes_only(conn)
-    consent.lock_contacts(conn, keys)
-    stored = consent.live_changes(conn, keys)
-    by_contact: dict[str, list[Change]] = {}
-    for change in arriving:
-        by_contact.setdefault(change.contact_key, []).append(change)
-    for key, changes in by_contact.items():
-        others = stored.get(key, [])
-        for change in changes:
-            newer = consent.newer_than(change, others + changes)
-            if newer is None:
-                stale = consent.older_pending(change, others, at)
-                if stale:
-                    lost[change.id - _ARRIVING] = stale
-                continue
-            row = rows[change.id - _ARRIVING]
-            row.update(
-                state=State.SUPERSEDED,
-                next_attempt_at=None,
-                reason=consent.superseded_because(
-                    newer, "a newer event for this contact is already queued or delivered"
-                ),
-            )
-            if newer.id >= _ARRIVING:
-                beaten_by_arrival[change.id - _ARRIVING] = newer.id - _ARRIVING
-            else:
-                row["superseded_by"] = newer.id
-    return lost, beaten_by_arrival

@@ -12,7 +12,7 @@ from connector.contract import FINISHED, State
 from connector.outbox import consent
 from connector.outbox.consent import Change
 from connector.outbox.engine import now
-from connector.outbox.intake import stored_event
+from connector.outbox.storing import stored_event
 from connector.outbox.tables import deliveries, events
 
 
