@@ -107,15 +107,23 @@ class HttpClient:
             return self._failure(outbound, started, f"token endpoint: {exc}")
         record = self.request_record(outbound)
         try:
+            session = self.session
+            # Prepared here and sent as it is: Session.request's merging of session settings
+            # (headers, params, cookies, hooks), each through a runtime-checked protocol, was
+            # about a fifth of a request's CPU, and so were requests.Request's empty params
+            # and data (None here skips them). The session's headers are the only settings it
+            # has; its cookie jar is not sent (a partner's cookie never goes back to anyone).
+            prepared = requests.PreparedRequest()
+            prepared.prepare(
+                method=outbound.method,
+                url=outbound.url,
+                headers={**session.headers, **outbound.headers},
+                params=outbound.params or None,
+                json=outbound.json,
+            )
             with transport.body_limit(request.max_response_bytes):
-                response = self.session.request(
-                    outbound.method,
-                    outbound.url,
-                    params=outbound.params or None,
-                    json=outbound.json,
-                    headers=outbound.headers,
-                    timeout=transport.time_left(self.timeout),
-                    allow_redirects=False,
+                response = session.send(
+                    prepared, timeout=transport.time_left(self.timeout), allow_redirects=False
                 )
         except transport.ResponseTooLarge as exc:
             return self._failure(outbound, started, str(exc), record)
