@@ -113,9 +113,12 @@ class Recorder(threading.Thread):
                 batch = [self.items.get(timeout=self.interval)]
             except Empty:
                 continue
+            # What else comes within the interval goes in the same transaction: taking only
+            # what was queued already recorded one or two results a transaction at 300 a second.
+            until = time.monotonic() + self.interval
             while len(batch) < 500:
                 try:
-                    batch.append(self.items.get_nowait())
+                    batch.append(self.items.get(timeout=max(0.0, until - time.monotonic())))
                 except Empty:
                     break
             left = record_all(self.engine, self.owner, batch, self._wait)

@@ -10,11 +10,12 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from queue import SimpleQueue
 
-from connector.contract import Attempt, CircuitScope, Delivery, KeyScope, Partner, Result
+from connector.contract import Attempt, Delivery, Partner, Result
 from connector.delivery.boundary import Boundary, Breakers
 from connector.delivery.housekeeper import Housekeeper
 from connector.delivery.planner import Planner
@@ -88,14 +89,23 @@ class Worker:
                 log.error("delivery task failed", exc_info=future.exception())
 
         try:
+            plan_at = 0.0
             with ThreadPoolExecutor(under_way, thread_name_prefix="deliver") as pool:
                 while not self.stop_event.is_set():
                     planned = 0
-                    try:  # what webhooks accepted since, planned before the claim that sends it
-                        planned = self.planner.plan_some()
-                    except Exception:
-                        log.exception("planning failed; retrying shortly")
+                    # What webhooks accepted since, planned before the claim that sends it: at
+                    # once while a batch comes full, else once a poll interval (the loop turns
+                    # at every finished delivery; a look for waiting events each time cost a
+                    # read a delivery).
+                    if time.monotonic() >= plan_at:
+                        try:
+                            planned = self.planner.plan_some()
+                        except Exception:
+                            log.exception("planning failed; retrying shortly")
+                        plan_at = time.monotonic() + self.settings["poll_interval"]
                     more_to_plan = planned >= self.planner.batch  # then no pause below
+                    if more_to_plan:
+                        plan_at = 0.0
                     while not self.taken.empty():
                         waiting.extend(self._split(self.taken.get_nowait()))
                     # Keep one claim ahead of the threads so none idles while we claim.
@@ -157,11 +167,7 @@ class Worker:
     def _takes(self, partner_id: str, planned) -> bool:
         if planned.action not in self.batchable:
             return False
-        circuit, key = (
-            CircuitScope(partner_id, planned.partner_key_id),
-            KeyScope(planned.partner_key_id or "-"),
-        )
-        return circuit not in self.breakers.open and key not in self.breakers.open
+        return not set(breakers.scopes_of(partner_id, planned.partner_key_id)) & self.breakers.open
 
     def take(self, deliveries: list[Delivery]) -> None:
         """Deliveries the scheduler stored leased to this worker: sent like claimed ones."""
