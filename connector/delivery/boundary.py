@@ -39,10 +39,7 @@ log = logging.getLogger("connector.worker")
 
 
 def scopes_of(delivery: Delivery) -> tuple[CircuitScope, KeyScope]:
-    return (
-        CircuitScope(delivery.partner_id, delivery.partner_key_id),
-        KeyScope(delivery.partner_key_id or "-"),
-    )
+    return breakers.scopes_of(delivery.partner_id, delivery.partner_key_id)
 
 
 class _LeaseRunningOut(Exception):

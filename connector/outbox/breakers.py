@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
 
-from connector.contract import Scope, parse_scope
+from connector.contract import CircuitScope, KeyScope, Scope, parse_scope
 from connector.outbox.engine import now, reading
 from connector.outbox.tables import breakers
 
@@ -24,6 +24,13 @@ class BreakerPolicy:
 
 
 DEFAULT_POLICY = BreakerPolicy()
+
+
+def scopes_of(partner_id: str, partner_key_id: str | None) -> tuple[CircuitScope, KeyScope]:
+    """The breakers that hold back a lane's deliveries (a partner and its key): the circuit of
+    that partner with that key, and the pause of that key. The one place a scope is matched:
+    claims, the boundary and the worker all ask here."""
+    return CircuitScope(partner_id, partner_key_id), KeyScope(partner_key_id or "-")
 
 
 def trip(

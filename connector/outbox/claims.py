@@ -10,11 +10,11 @@ import heapq
 import json
 from itertools import islice
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, null, or_, select, update
 
-from connector.contract import PENDING, Delivery, KeyScope, parse_scope
+from connector.contract import PENDING, Delivery, parse_scope
 from connector.outbox import consent
-from connector.outbox.breakers import DEFAULT_POLICY, BreakerPolicy
+from connector.outbox.breakers import DEFAULT_POLICY, BreakerPolicy, scopes_of
 from connector.outbox.consent import Change
 from connector.outbox.engine import now
 from connector.outbox.tables import breakers, deliveries, unindexed
@@ -39,25 +39,6 @@ _CLAIMED = (
     deliveries.c.next_attempt_at,
     deliveries.c.lease_expires_at,
 )
-
-
-def _in_scope(scope):
-    """The deliveries a breaker scope holds back."""
-    if isinstance(scope, KeyScope):
-        return deliveries.c.partner_key_id == scope.partner_key_id
-    key_match = (
-        deliveries.c.partner_key_id.is_(None)
-        if scope.partner_key_id is None
-        else deliveries.c.partner_key_id == scope.partner_key_id
-    )
-    return and_(deliveries.c.partner_id == scope.partner_id, key_match)
-
-
-def _holds_back(scope, partner_id: str, partner_key_id: str | None) -> bool:
-    """`_in_scope` for one lane, in Python."""
-    if isinstance(scope, KeyScope):
-        return partner_key_id == scope.partner_key_id
-    return partner_id == scope.partner_id and partner_key_id == scope.partner_key_id
 
 
 _LANE = (deliveries.c.partner_id, deliveries.c.partner_key_id, deliveries.c.action)
@@ -108,77 +89,63 @@ def claim(
     """Lease up to `limit` due deliveries (see the module docstring)."""
     at = now()
     postgres = engine.dialect.name == "postgresql"
+    reads = _READS_LOCKED if postgres else _READS
+    # Spare rows for the ones the consent rule or a contact lock leaves out: as many again
+    # for a small claim, a few for a big one (a page of batch rows seldom loses any).
+    wanted = limit + min(limit, _SPARE)
+    due = {"at": at, "n": wanted}
     with engine.begin() as conn:
         consent.indexes_only(conn)
-        held_back, probes = [], []
-        for row in conn.execute(select(breakers).where(breakers.c.state != "closed")):
-            held_back.append(parse_scope(row.scope))
+        held_back, probes = set(), []
+        for row in conn.execute(_HELD_BACK):
+            held_back.add(parse_scope(row.scope))
             if row.probe_at is not None and row.probe_at <= at:
                 probes.append(row)
 
-        due = and_(  # read in claim order on ix_deliveries_due_order, never sorting the backlog
-            unindexed(deliveries.c.state).in_(PENDING),
-            deliveries.c.next_attempt_at <= at,
-            or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < at),
-        )
-        # Spare rows for the ones the consent rule or a contact lock leaves out: as many again
-        # for a small claim, a few for a big one (a page of batch rows seldom loses any).
-        query = select(*_CLAIMED).where(due).limit(limit + min(limit, _SPARE))
-        if postgres:
-            query = query.with_for_update(skip_locked=True)
-        in_order = (deliveries.c.next_attempt_at, deliveries.c.id)
         if held_back:
             # One read per lane not held back (ix_deliveries_lane), merged here: read in the
             # queue's order, the held back backlog would be walked at every claim.
-            reads = [
-                query.where(
-                    deliveries.c.partner_id == partner_id,
-                    deliveries.c.partner_key_id.is_(None)
-                    if partner_key_id is None
-                    else deliveries.c.partner_key_id == partner_key_id,
-                    deliveries.c.action == action,
-                ).order_by(*_LANE, *in_order)  # the index's whole order: PostgreSQL sorts nothing
-                for partner_id, partner_key_id, action in _lanes(conn, postgres)
-                if (not actions or action in actions)
-                and action not in (exclude_actions or ())
-                and not any(_holds_back(scope, partner_id, partner_key_id) for scope in held_back)
-            ]
+            pages = (
+                _read_lane(conn, reads, lane, due)
+                for lane in _lanes(conn, postgres)
+                if (not actions or lane[2] in actions)
+                and lane[2] not in (exclude_actions or ())
+                and not set(scopes_of(*lane[:2])) & held_back
+            )
         elif actions:
             # One read per action in its order (ix_deliveries_due_action), merged here: with
             # `action IN (...)` PostgreSQL walks the whole queue in order instead.
-            reads = [
-                query.where(deliveries.c.action == action).order_by(*in_order)
-                for action in sorted(set(actions))
-            ]
+            pages = (conn.execute(reads["action"], {**due, "action": a}) for a in sorted(set(actions)))
         elif exclude_actions:
-            reads = [query.where(deliveries.c.action.not_in(exclude_actions)).order_by(*in_order)]
+            pages = iter([conn.execute(reads["other_actions"], {**due, "excluded": list(exclude_actions)})])
         else:
-            reads = [query.order_by(*in_order)]
-        pages = (conn.execute(read) for read in reads)
-        rows = list(islice(heapq.merge(*pages, key=_claim_order), limit + min(limit, _SPARE)))
+            pages = iter([conn.execute(reads["queue"], due)])
+        rows = list(islice(heapq.merge(*pages, key=_claim_order), wanted))
 
         probe_ids: set[int] = set()
         for probe in probes:
             # If the probe never reports back (worker died), the next one still comes, later.
             # Only the claimer that moves probe_at on sends the probe (several may race here).
             moved = conn.execute(
-                update(breakers)
-                .where(breakers.c.scope == probe.scope, breakers.c.probe_at == probe.probe_at)
-                .values(
-                    opened=probe.opened + 1, updated_at=at, probe_at=at + policy.interval(probe.opened + 1)
-                )
+                _MOVE_PROBE,
+                {
+                    "probed_scope": probe.scope,
+                    "was": probe.probe_at,
+                    "times": probe.opened + 1,
+                    "at": at,
+                    "next": at + policy.interval(probe.opened + 1),
+                },
             )
             if moved.rowcount != 1:
                 continue
-            probe_query = (
-                select(*_CLAIMED)
-                .where(due, _in_scope(parse_scope(probe.scope)))
-                .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-                .limit(1)
+            # The first due delivery of the lanes this breaker holds back.
+            scope = parse_scope(probe.scope)
+            firsts = (
+                _read_lane(conn, reads, lane, {"at": at, "n": 1})
+                for lane in _lanes(conn, postgres)
+                if scope in scopes_of(*lane[:2])
             )
-            if postgres:
-                probe_query = probe_query.with_for_update(skip_locked=True)
-            one = conn.execute(probe_query).first()
+            one = next(heapq.merge(*firsts, key=_claim_order), None)
             if one is not None:
                 rows.insert(0, one)
                 probe_ids.add(one.id)
@@ -189,13 +156,9 @@ def claim(
         if not picked:
             return []
         ids = [r.id for r in picked]
-        for start in range(0, len(ids), _PAGE):
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(ids[start : start + _PAGE]))
-                .values(lease_owner=owner, lease_expires_at=at + lease)
-            )
         leased_until = at + lease
+        for start in range(0, len(ids), _PAGE):
+            conn.execute(_LEASE, {"ids": ids[start : start + _PAGE], "owner": owner, "until": leased_until})
         return [
             Delivery(
                 *fields,
@@ -207,6 +170,15 @@ def claim(
             )
             for *fields, spec, attempts, state, _, _ in picked
         ]
+
+
+def _read_lane(conn, reads: dict, lane: tuple[str, str | None, str], due: dict):
+    partner_id, partner_key_id, action = lane
+    if partner_key_id is None:
+        return conn.execute(reads["lane_without_key"], {**due, "partner": partner_id, "action": action})
+    return conn.execute(
+        reads["lane"], {**due, "partner": partner_id, "key": partner_key_id, "action": action}
+    )
 
 
 def _claim_order(row) -> tuple[float, int]:
@@ -253,11 +225,53 @@ def release(engine, owner: str, delivery_ids: list[int]) -> None:
     ran too short to send safely)."""
     with engine.begin() as conn:
         for start in range(0, len(delivery_ids), _PAGE):
-            conn.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.id.in_(delivery_ids[start : start + _PAGE]),
-                    deliveries.c.lease_owner == owner,
-                )
-                .values(lease_owner=None, lease_expires_at=None)
-            )
+            conn.execute(_RELEASE, {"ids": delivery_ids[start : start + _PAGE], "owner": owner})
+
+
+# -- the claim's statements, built once -------------------------------------------------------
+#: Pending, due, and not leased (or its lease ran out): read in claim order, never by state.
+_DUE = and_(
+    unindexed(deliveries.c.state).in_(PENDING),
+    deliveries.c.next_attempt_at <= bindparam("at"),
+    or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < bindparam("at")),
+)
+_IN_ORDER = (deliveries.c.next_attempt_at, deliveries.c.id)
+_DUE_ROWS = select(*_CLAIMED).where(_DUE).limit(bindparam("n"))
+_IN_LANE = (deliveries.c.partner_id == bindparam("partner"), deliveries.c.action == bindparam("action"))
+#: Each read in its index's order: the queue (ix_deliveries_due_order), one action
+#: (ix_deliveries_due_action), all but some actions, one lane, with or without a key
+#: (ix_deliveries_lane: its whole order, so PostgreSQL sorts nothing).
+_READS = {
+    "queue": _DUE_ROWS.order_by(*_IN_ORDER),
+    "action": _DUE_ROWS.where(deliveries.c.action == bindparam("action")).order_by(*_IN_ORDER),
+    "other_actions": _DUE_ROWS.where(
+        deliveries.c.action.not_in(bindparam("excluded", expanding=True))
+    ).order_by(*_IN_ORDER),
+    "lane": _DUE_ROWS.where(*_IN_LANE, deliveries.c.partner_key_id == bindparam("key")).order_by(
+        *_LANE, *_IN_ORDER
+    ),
+    "lane_without_key": _DUE_ROWS.where(*_IN_LANE, deliveries.c.partner_key_id.is_(None)).order_by(
+        *_LANE, *_IN_ORDER
+    ),
+}
+#: PostgreSQL: rows another claim holds are skipped, never waited for.
+_READS_LOCKED = {name: read.with_for_update(skip_locked=True) for name, read in _READS.items()}
+_HELD_BACK = select(breakers).where(breakers.c.state != "closed")
+#: The claimer that moves a breaker's probe time on sends its probe.
+_MOVE_PROBE = (
+    update(breakers)
+    .where(breakers.c.scope == bindparam("probed_scope"), breakers.c.probe_at == bindparam("was"))
+    .values(opened=bindparam("times"), updated_at=bindparam("at"), probe_at=bindparam("next"))
+)
+_LEASE = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
+)
+_RELEASE = (
+    update(deliveries)
+    .where(
+        deliveries.c.id.in_(bindparam("ids", expanding=True)), deliveries.c.lease_owner == bindparam("owner")
+    )
+    .values(lease_owner=null(), lease_expires_at=null())
+)
