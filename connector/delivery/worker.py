@@ -28,6 +28,8 @@ from connector.outbox.storing import Lease
 log = logging.getLogger("connector.worker")
 #: Rows of batchable deliveries claimed in one round at most.
 MAX_BATCH_ROWS = 10_000
+#: How often the worker reads the breakers other workers may have tripped.
+BREAKERS_EVERY = 1.0
 
 
 class Worker:
@@ -55,6 +57,7 @@ class Worker:
         self.taken: SimpleQueue[list[Delivery]] = SimpleQueue()
         self._waiting: deque[list[Delivery]] = deque()  # claimed or taken, not started yet
         self._slots = threading.Condition()
+        self._breakers_read_at = float("-inf")
 
     # -- loop ---------------------------------------------------------------------------------
     def run(self) -> None:
@@ -181,7 +184,11 @@ class Worker:
 
     def claim_groups(self, free: int) -> list[list[Delivery]]:
         engine, lease = self.runtime.engine, self.settings["lease"]
-        self.breakers.refresh(breakers.breaker_states(engine))
+        # What other workers tripped, once a second at most (the claim itself reads the
+        # breakers in its transaction; this is for the groups claimed ahead and the resets).
+        if time.monotonic() >= self._breakers_read_at + BREAKERS_EVERY:
+            self.breakers.refresh(breakers.breaker_states(engine))
+            self._breakers_read_at = time.monotonic()
         groups: list[list[Delivery]] = [
             [c]
             for c in claims.claim(

@@ -152,7 +152,7 @@ def claim(
 
         held = consent.try_lock_contacts(conn, (r.contact_key for r in rows if r.contact_key))
         rows = [r for r in rows if not r.contact_key or r.contact_key in held]
-        picked = _one_per_contact(conn, rows, at)[:limit]
+        picked = _one_per_contact(conn, rows, at, limit)
         if not picked:
             return []
         ids = [r.id for r in picked]
@@ -185,36 +185,42 @@ def _claim_order(row) -> tuple[float, int]:
     return (row.next_attempt_at, row.id)
 
 
-def _one_per_contact(conn, rows, at: float):
-    """The consent rule on claim candidates: a candidate that lost to a newer change is
-    superseded; one whose contact has a change in flight waits; older pending ones lose."""
-    stored = consent.live_changes(conn, (r.contact_key for r in rows if r.contact_key))
+def _one_per_contact(conn, rows, at: float, limit: int):
+    """The consent rule on claim candidates, in claim order until `limit` are picked: a
+    candidate that lost to a newer change is superseded; one whose contact has a change in
+    flight waits; older pending ones lose. Contacts are read a chunk of candidates at a time,
+    so the spare candidates of a claim cost nothing unless they are needed."""
     picked, picked_ids, taken = [], set(), set()
     superseded: dict[tuple[str, int], list[int]] = {}  # (reason, winner) → losers
     newer_reason = "a newer event for this contact is queued or delivered"
-    for row in rows:
-        if row.id in picked_ids:  # a probe can also come up in the main query
-            continue
-        if row.contact_key:
-            if row.contact_key in taken:
+    start = 0
+    while start < len(rows) and len(picked) < limit:
+        chunk = rows[start : start + limit - len(picked)]
+        start += len(chunk)
+        stored = consent.live_changes(conn, (r.contact_key for r in chunk if r.contact_key))
+        for row in chunk:
+            if row.id in picked_ids:  # a probe can also come up in the main query
                 continue
-            change = Change(row.id, row.contact_key, row.event_time, row.state, row.lease_expires_at)
-            others = [o for o in stored.get(row.contact_key, []) if o.id != row.id]
-            newer = consent.newer_than(change, others)
-            if newer is not None:
-                reason = consent.superseded_because(newer, newer_reason)
-                superseded.setdefault((reason, newer.id), []).append(row.id)
-                continue
-            if any(o.in_flight(at) for o in others):
-                continue  # an earlier change for this contact is on the wire
-            # Older changes still pending (one that failed in flight while this one arrived)
-            # lose to this one now, instead of holding it back until their retry time.
-            superseded.setdefault((newer_reason, row.id), []).extend(
-                consent.older_pending(change, others, at)
-            )
-            taken.add(row.contact_key)
-        picked.append(row)
-        picked_ids.add(row.id)
+            if row.contact_key:
+                if row.contact_key in taken:
+                    continue
+                change = Change(row.id, row.contact_key, row.event_time, row.state, row.lease_expires_at)
+                others = [o for o in stored.get(row.contact_key, []) if o.id != row.id]
+                newer = consent.newer_than(change, others)
+                if newer is not None:
+                    reason = consent.superseded_because(newer, newer_reason)
+                    superseded.setdefault((reason, newer.id), []).append(row.id)
+                    continue
+                if any(o.in_flight(at) for o in others):
+                    continue  # an earlier change for this contact is on the wire
+                # Older changes still pending (one that failed in flight while this one
+                # arrived) lose to this one now, instead of holding it back until their retry.
+                superseded.setdefault((newer_reason, row.id), []).extend(
+                    consent.older_pending(change, others, at)
+                )
+                taken.add(row.contact_key)
+            picked.append(row)
+            picked_ids.add(row.id)
     for (reason, winner), ids in superseded.items():
         consent.supersede(conn, ids, at, reason, by=winner)
     return picked
