@@ -116,7 +116,7 @@ def plan_accepted(
             event = storing.stored_event(row)
             planned = plan(row.source_id, event)
             if planned is not None:
-                items.append((row.source_id, event, planned, row.received_at))
+                items.append((row.source_id, event, planned, row.received_at, row.payload))
                 done.append({"key_source": row.source_id, "key_event": row.event_id})
         if done:
             at = now()
@@ -144,7 +144,7 @@ def ingest(
         if event.event_id in seen:
             continue
         seen.add(event.event_id)
-        unique.append((source_id, event, planned, received_at))
+        unique.append((source_id, event, planned, received_at, None))
     # Rows built before the write transaction: it holds the store's one writer (SQLite).
     prepared = storing.rows(unique, received_at, due_delay or {}, lease)
     with engine.begin() as conn:
@@ -157,7 +157,7 @@ def ingest(
         # purged since: the seen id still counts.
         ids = [
             {"source_id": source_id, "event_id": event.event_id, "received_at": received_at}
-            for _, event, _, _ in unique
+            for _, event, _, _, _ in unique
         ]
         first_seen = _remember_ids(conn, source_id, ids)
         fresh = [item for item in prepared if item[0]["event_id"] in first_seen]

@@ -36,7 +36,8 @@ class Lease:
     takes: Callable[[str, PlannedDelivery], bool]
 
 
-def event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
+def event_row(source_id: str, event: InboundEvent, received_at: float, payload: str | None = None) -> dict:
+    """An event's row; `payload` is its payload as stored already (an accepted event's)."""
     # An address holding a control character is no one's (and PostgreSQL cannot store U+0000
     # in a text column): the event is stored without one; its payload keeps what was sent.
     email = event.email if event.email and not has_control_characters(event.email) else None
@@ -48,7 +49,7 @@ def event_row(source_id: str, event: InboundEvent, received_at: float) -> dict:
         "email": email,
         "event_time": event.event_time.timestamp(),
         "received_at": received_at,
-        "payload": dumps(event.payload),
+        "payload": dumps(event.payload) if payload is None else payload,
         "warnings": dumps(event.warnings) if event.warnings else None,
         "phone": event.phone,
     }
@@ -70,13 +71,17 @@ def stored_event(row) -> InboundEvent:
 
 
 def rows(
-    items: list[tuple[str, InboundEvent, list, float]], at: float, due_delay: dict, lease: Lease | None = None
+    items: list[tuple[str, InboundEvent, list, float, str | None]],
+    at: float,
+    due_delay: dict,
+    lease: Lease | None = None,
 ) -> list[tuple[dict, list[dict], list]]:
     """(event row, its delivery rows without their event's id, the specs of those `lease`
-    takes (else None)) for each of [(source_id, event, planned, received_at)]."""
+    takes (else None)) for each of [(source_id, event, planned, received_at, payload as
+    stored already or None)]."""
     prepared = []
-    for source_id, event, planned, received_at in items:
-        event_row_ = event_row(source_id, event, received_at)
+    for source_id, event, planned, received_at, payload in items:
+        event_row_ = event_row(source_id, event, received_at, payload)
         delivery_rows, taken = [], []
         for partner_id, plan in planned:
             queued = not plan.skip_reason
