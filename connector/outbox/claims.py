@@ -13,7 +13,7 @@ from itertools import islice
 from sqlalchemy import and_, bindparam, func, null, or_, select, update
 
 from connector.contract import PENDING, Delivery, parse_scope
-from connector.outbox import consent
+from connector.outbox import consent, contacts, postgresql
 from connector.outbox.breakers import DEFAULT_POLICY, BreakerPolicy, scopes_of
 from connector.outbox.consent import Change
 from connector.outbox.engine import now
@@ -95,7 +95,7 @@ def claim(
     wanted = limit + min(limit, _SPARE)
     due = {"at": at, "n": wanted}
     with engine.begin() as conn:
-        consent.indexes_only(conn)
+        postgresql.indexes_only(conn)
         held_back, probes = set(), []
         for row in conn.execute(_HELD_BACK):
             held_back.add(parse_scope(row.scope))
@@ -150,7 +150,7 @@ def claim(
                 rows.insert(0, one)
                 probe_ids.add(one.id)
 
-        held = consent.try_lock_contacts(conn, (r.contact_key for r in rows if r.contact_key))
+        held = postgresql.try_lock_contacts(conn, (r.contact_key for r in rows if r.contact_key))
         rows = [r for r in rows if not r.contact_key or r.contact_key in held]
         picked = _one_per_contact(conn, rows, at, limit)
         if not picked:
@@ -186,43 +186,35 @@ def _claim_order(row) -> tuple[float, int]:
 
 
 def _one_per_contact(conn, rows, at: float, limit: int):
-    """The consent rule on claim candidates, in claim order until `limit` are picked: a
-    candidate that lost to a newer change is superseded; one whose contact has a change in
-    flight waits; older pending ones lose. Contacts are read a chunk of candidates at a time,
-    so the spare candidates of a claim cost nothing unless they are needed."""
+    """The consent rule (`consent.decide`) on claim candidates, in claim order until `limit`
+    are picked: a candidate it supersedes is, one whose contact has a change in flight waits
+    (nothing goes or loses for that contact yet), and older pending changes lose to one that
+    goes. Contacts are read a chunk of candidates at a time, so the spare candidates of a
+    claim cost nothing unless they are needed."""
     picked, picked_ids, taken = [], set(), set()
-    superseded: dict[tuple[str, int], list[int]] = {}  # (reason, winner) → losers
-    newer_reason = "a newer event for this contact is queued or delivered"
+    losers = []
     start = 0
     while start < len(rows) and len(picked) < limit:
         chunk = rows[start : start + limit - len(picked)]
         start += len(chunk)
-        stored = consent.live_changes(conn, (r.contact_key for r in chunk if r.contact_key))
+        stored = contacts.live_changes(conn, (r.contact_key for r in chunk if r.contact_key))
         for row in chunk:
             if row.id in picked_ids:  # a probe can also come up in the main query
                 continue
             if row.contact_key:
                 if row.contact_key in taken:
                     continue
-                change = Change(row.id, row.contact_key, row.event_time, row.state, row.lease_expires_at)
-                others = [o for o in stored.get(row.contact_key, []) if o.id != row.id]
-                newer = consent.newer_than(change, others)
-                if newer is not None:
-                    reason = consent.superseded_because(newer, newer_reason)
-                    superseded.setdefault((reason, newer.id), []).append(row.id)
+                candidate = Change(row.id, row.contact_key, row.event_time, row.state, row.lease_expires_at)
+                decision = consent.decide(stored.get(row.contact_key, []), [candidate], at)
+                if decision.goes is not None and decision.waits:
                     continue
-                if any(o.in_flight(at) for o in others):
-                    continue  # an earlier change for this contact is on the wire
-                # Older changes still pending (one that failed in flight while this one
-                # arrived) lose to this one now, instead of holding it back until their retry.
-                superseded.setdefault((newer_reason, row.id), []).extend(
-                    consent.older_pending(change, others, at)
-                )
+                losers += decision.superseded
+                if decision.goes is None:
+                    continue
                 taken.add(row.contact_key)
             picked.append(row)
             picked_ids.add(row.id)
-    for (reason, winner), ids in superseded.items():
-        consent.supersede(conn, ids, at, reason, by=winner)
+    contacts.supersede(conn, losers, at)
     return picked
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, func, null, select, update
 
 from connector.contract import Delivery, InboundEvent, PlannedDelivery, Unauthorized
-from connector.outbox import consent, storing
+from connector.outbox import postgresql, storing
 from connector.outbox.engine import dialect_insert, now, reading
 from connector.outbox.statements import Prepared, insert_rows, stored_keys, writing
 from connector.outbox.tables import events, replay_keys, seen_events
@@ -103,13 +103,10 @@ def plan_accepted(
         query = select(seen_events).where(_WAITING_NOW).order_by(seen_events.c.received_at).limit(limit)
         if only is not None:
             query = query.where(seen_events.c.source_id == only[0], seen_events.c.event_id == only[1])
+        if not postgresql.try_planning_lock(conn):  # another worker plans now
+            return 0
+        postgresql.indexes_only(conn)
         if postgres:
-            # One planner at a time, as SQLite's single writer is: batches are planned in the
-            # order events arrived, so of two changes at one event time the later arrival
-            # still gets the later stamp. Another worker planning now is not waited for.
-            if not conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({PLANNING_LOCK})").scalar():
-                return 0
-            consent.indexes_only(conn)
             query = query.with_for_update()
         items, done = [], []
         for row in conn.execute(query):
@@ -220,8 +217,6 @@ def _use_replay_key(dialect: str):
 
 _EVENT_COLUMNS = tuple(column.name for column in events.c if not column.primary_key)  # event_row's
 _ACCEPT = Prepared(_accept)
-#: The PostgreSQL advisory lock a planning transaction holds ("plan").
-PLANNING_LOCK = 0x706C616E
 _WAITING_NOW = seen_events.c.payload.is_not(None)  # ix_seen_events_waiting
 #: A planned event's row keeps its id and time of arrival only.
 _PLANNED = Prepared(

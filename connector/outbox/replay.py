@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select, update
 
 from connector.contract import FINISHED, State
-from connector.outbox import consent
+from connector.outbox import consent, contacts
 from connector.outbox.consent import Change
 from connector.outbox.engine import now
 from connector.outbox.storing import stored_event
@@ -55,21 +55,22 @@ def replay(
                     continue
                 values.update(partner_key_id=replanned.partner_key_id, spec=json.dumps(replanned.spec))
             change = Change(row.id, row.contact_key, row.event_time, row.state)
-            newer = None
+            decision = consent.Decision(goes=change)
             if row.contact_key:
-                others = consent.live_changes(conn, [row.contact_key]).get(row.contact_key, [])
-                newer = consent.newer_than(change, others)
-            if newer is not None:
+                stored = contacts.live_changes(conn, [row.contact_key]).get(row.contact_key, [])
+                decision = consent.decide(stored, [change], at)
+            if decision.goes is None:
+                (refused,) = decision.superseded
                 values.update(
                     state=State.SUPERSEDED,
-                    superseded_by=newer.id,
-                    reason="replay refused: "
-                    + consent.superseded_because(newer, "a newer event for this contact exists"),
+                    superseded_by=refused.by,
+                    reason=f"replay refused: {refused.reason}",
                 )
                 counts["superseded"] += 1
             else:
                 if row.contact_key:
-                    consent.remember(conn, [change], at)
+                    contacts.supersede(conn, list(decision.superseded), at)
+                    contacts.remember(conn, [change], at)
                 values.update(
                     state=State.QUEUED,
                     superseded_by=None,

@@ -19,8 +19,8 @@ from sqlalchemy import bindparam, update
 
 from connector.contract import Delivery, InboundEvent, PlannedDelivery, State
 from connector.fields import has_control_characters
-from connector.outbox import consent, rollups
-from connector.outbox.consent import Change
+from connector.outbox import consent, contacts, postgresql, rollups
+from connector.outbox.consent import Change, Superseded
 from connector.outbox.engine import dumps
 from connector.outbox.statements import insert_new_rows, insert_rows
 from connector.outbox.tables import deliveries, events
@@ -154,13 +154,13 @@ def store(conn, prepared: list[tuple[dict, list[dict], list]], at: float) -> tup
     )
     # Only now do the winners among the arriving rows have ids to be named by.
     for winner, losers in lost.items():
-        consent.supersede(conn, losers, at, "a newer event for this contact arrived", by=ids[winner])
+        contacts.supersede(conn, [Superseded(loser.id, ids[winner], loser.reason) for loser in losers], at)
     if beaten_by_arrival:
         conn.execute(
             _NAME_WINNER,
             [{"loser": ids[loser], "winner": ids[winner]} for loser, winner in beaten_by_arrival.items()],
         )
-    consent.remember(
+    contacts.remember(
         conn,
         [
             Change(ids[i], delivery_rows[i]["contact_key"], delivery_rows[i]["event_time"], State.QUEUED)
@@ -193,49 +193,40 @@ def _leased(id: int, row: dict, spec) -> Delivery:
 _ARRIVING = 2**62
 
 
-def _apply_consent_order(conn, rows: list[dict], at: float) -> tuple[dict[int, list[int]], dict[int, int]]:
-    """The consent rule on a request's new deliveries: per contact only the newest stays
-    queued, and then only if nothing stored is newer; older pending ones lose to it. Returns
-    what waits for the rows' ids: the stored pending deliveries each arriving row beats
-    ({row index: [delivery ids]}), and the rows beaten by another arriving row ({row index:
-    winner's row index})."""
+def _apply_consent_order(
+    conn, rows: list[dict], at: float
+) -> tuple[dict[int, list[Superseded]], dict[int, int]]:
+    """The consent rule (`consent.decide`) on a request's new deliveries, per contact: the
+    rows it supersedes are marked so; what waits for the rows' ids is returned: the stored
+    pending deliveries each arriving row beats ({row index: [losers]}), and the rows beaten by
+    another arriving row ({row index: winner's row index})."""
     arriving = [
         Change(_ARRIVING + i, r["contact_key"], r["event_time"], State.QUEUED)
         for i, r in enumerate(rows)
         if r["contact_key"] and r["state"] == State.QUEUED
     ]
-    lost: dict[int, list[int]] = {}
+    lost: dict[int, list[Superseded]] = {}
     beaten_by_arrival: dict[int, int] = {}
     if not arriving:
         return lost, beaten_by_arrival
     keys = {c.contact_key for c in arriving}
-    consent.indexes_only(conn)
-    consent.lock_contacts(conn, keys)
-    stored = consent.live_changes(conn, keys)
+    postgresql.indexes_only(conn)
+    postgresql.lock_contacts(conn, keys)
+    stored = contacts.live_changes(conn, keys)
     by_contact: dict[str, list[Change]] = {}
     for change in arriving:
         by_contact.setdefault(change.contact_key, []).append(change)
     for key, changes in by_contact.items():
-        others = stored.get(key, [])
-        for change in changes:
-            newer = consent.newer_than(change, others + changes)
-            if newer is None:
-                stale = consent.older_pending(change, others, at)
-                if stale:
-                    lost[change.id - _ARRIVING] = stale
+        for loser in consent.decide(stored.get(key, []), changes, at).superseded:
+            if loser.id < _ARRIVING:  # a stored pending delivery, beaten by the row that goes
+                lost.setdefault(loser.by - _ARRIVING, []).append(loser)
                 continue
-            row = rows[change.id - _ARRIVING]
-            row.update(
-                state=State.SUPERSEDED,
-                next_attempt_at=None,
-                reason=consent.superseded_because(
-                    newer, "a newer event for this contact is already queued or delivered"
-                ),
-            )
-            if newer.id >= _ARRIVING:
-                beaten_by_arrival[change.id - _ARRIVING] = newer.id - _ARRIVING
+            row = rows[loser.id - _ARRIVING]
+            row.update(state=State.SUPERSEDED, next_attempt_at=None, reason=str(loser.reason))
+            if loser.by >= _ARRIVING:
+                beaten_by_arrival[loser.id - _ARRIVING] = loser.by - _ARRIVING
             else:
-                row["superseded_by"] = newer.id
+                row["superseded_by"] = loser.by
     return lost, beaten_by_arrival
 
 

@@ -1,5 +1,5 @@
-"""The consent-order rule (connector/outbox/consent.py) as tables of cases, its two store
-statements, and each caller asking it.
+"""The consent-order rule (connector/outbox/consent.py): `decide` as tables of cases, the store
+statements it is read and applied through (contacts.py), and each caller asking it.
 
 How each caller applies the rule end to end is tested beside the caller:
 intake in test_intake.py (`test_older_event_arriving_late_is_superseded`,
@@ -13,16 +13,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from connector.outbox import consent
+from connector.outbox import consent, contacts
 from connector.outbox.claims import claim
-from connector.outbox.consent import (
-    Change,
-    is_newest,
-    live_changes,
-    newer_than,
-    older_pending,
-    supersede,
-)
+from connector.outbox.consent import Change, Decision, Reason, Superseded, decide
+from connector.outbox.contacts import live_changes, supersede
 from connector.outbox.replay import replay
 from connector.outbox.tables import deliveries
 from connector.testing.store import after_planning, stored_deliveries, stored_delivery
@@ -38,31 +32,44 @@ def change(
 
 
 ME = change(5, 100.0)
+MARK = Change(4, "c", 100.0, "delivered", None, remembered=True)
+PURGED_MARK = Change(4, "c", 100.0, "delivered", None, remembered=True, purged=True)
 
-IS_NEWEST = [
-    # (case, others, is ME the newest?)
-    ("no other change", [], True),
-    ("an older one", [change(1, 50.0)], True),
-    ("a newer one", [change(1, 150.0)], False),
-    ("a newer delivered one", [change(1, 150.0, "delivered")], False),
-    ("a newer one in flight", [change(9, 150.0, lease_expires_at=AT + 60)], False),
-    ("equal time, earlier id", [change(4, 100.0)], True),
-    ("equal time, later id", [change(6, 100.0)], False),
-    ("equal time, a remembered mark still stored", [Change(4, "c", 100.0, "delivered", None, True)], True),
-    ("equal time, a purged mark", [Change(4, "c", 100.0, "delivered", None, True, True)], False),
-    ("older purged mark", [Change(4, "c", 99.0, "delivered", None, True, True)], True),
-    ("itself among the others", [ME], True),
-    ("older and newer", [change(1, 50.0), change(2, 150.0, "retrying")], False),
+GOES_OR_NOT = [
+    # (case, stored changes, the change ME loses to, or None when ME goes)
+    ("no other change", [], None),
+    ("an older one", [change(1, 50.0)], None),
+    ("a newer one", [change(1, 150.0)], 1),
+    ("a newer delivered one", [change(1, 150.0, "delivered")], 1),
+    ("a newer one in flight", [change(9, 150.0, lease_expires_at=AT + 60)], 9),
+    ("equal time, earlier id", [change(4, 100.0)], None),
+    ("equal time, later id", [change(6, 100.0)], 6),
+    ("equal time, a remembered mark still stored", [MARK], None),
+    ("equal time, a purged mark", [PURGED_MARK], 4),  # with NEWER_REMEMBERED, below
+    ("older purged mark", [Change(4, "c", 99.0, "delivered", None, True, True)], None),
+    ("itself among the stored", [ME], None),
+    ("older and newer", [change(1, 50.0), change(2, 150.0, "retrying")], 2),
 ]
 
 
-@pytest.mark.parametrize(("others", "expected"), [c[1:] for c in IS_NEWEST], ids=[c[0] for c in IS_NEWEST])
-def test_is_newest(others, expected):
-    assert is_newest(ME, others) is expected
+@pytest.mark.parametrize(("stored", "winner"), [c[1:] for c in GOES_OR_NOT], ids=[c[0] for c in GOES_OR_NOT])
+def test_a_change_goes_unless_a_live_change_is_newer(stored, winner):
+    decision = decide(stored, [ME], AT)
+    if winner is None:
+        assert decision.goes == ME
+        assert ME.id not in [lost.id for lost in decision.superseded]
+    else:
+        reason = Reason.NEWER_REMEMBERED if winner == PURGED_MARK.id else Reason.NEWER_LIVE
+        assert decision.goes is None
+        assert decision.superseded == (Superseded(ME.id, winner, reason),)
 
 
-OLDER_PENDING = [
-    # (case, others, ids that lose to ME now)
+def test_a_change_that_loses_to_the_contacts_mark_says_so():
+    assert decide([PURGED_MARK], [ME], AT).superseded == (Superseded(ME.id, 4, Reason.NEWER_REMEMBERED),)
+
+
+LOSE_TO_IT = [
+    # (case, stored changes, ids that lose to ME now)
     ("older queued", [change(1, 50.0)], [1]),
     ("older retrying and paused", [change(1, 50.0, "retrying"), change(2, 60.0, "paused")], [1, 2]),
     ("older delivered: never superseded", [change(1, 50.0, "delivered")], []),
@@ -70,28 +77,39 @@ OLDER_PENDING = [
     ("older in flight: left to finish", [change(1, 50.0, lease_expires_at=AT + 60)], []),
     ("older whose lease ends this instant is still in flight", [change(1, 50.0, lease_expires_at=AT)], []),
     ("older whose lease ran out", [change(1, 50.0, lease_expires_at=AT - 1)], [1]),
-    ("newer queued", [change(1, 150.0)], []),
     ("equal time, earlier id", [change(4, 100.0)], [4]),
-    ("equal time, later id", [change(6, 100.0)], []),
     ("itself", [ME], []),
     (
         "a mix",
-        [
-            change(1, 50.0),
-            change(2, 60.0, "delivered"),
-            change(3, 70.0, lease_expires_at=AT),
-            change(7, 200.0),
-        ],
+        [change(1, 50.0), change(2, 60.0, "delivered"), change(3, 70.0, lease_expires_at=AT)],
         [1],
     ),
 ]
 
 
-@pytest.mark.parametrize(
-    ("others", "expected"), [c[1:] for c in OLDER_PENDING], ids=[c[0] for c in OLDER_PENDING]
-)
-def test_older_pending(others, expected):
-    assert older_pending(ME, others, AT) == expected
+@pytest.mark.parametrize(("stored", "expected"), [c[1:] for c in LOSE_TO_IT], ids=[c[0] for c in LOSE_TO_IT])
+def test_older_pending_changes_lose_to_the_one_that_goes(stored, expected):
+    decision = decide(stored, [ME], AT)
+    assert decision.goes == ME
+    assert decision.superseded == tuple(Superseded(id, ME.id, Reason.NEWER_ARRIVED) for id in expected)
+
+
+def test_a_change_in_flight_makes_the_one_that_goes_wait():
+    assert decide([change(1, 50.0, lease_expires_at=AT + 60)], [ME], AT).waits
+    assert not decide([change(1, 50.0, lease_expires_at=AT - 1)], [ME], AT).waits
+    assert not decide([change(1, 150.0, lease_expires_at=AT + 60)], [ME], AT).waits  # ME loses anyway
+
+
+def test_of_several_arriving_changes_the_newest_goes_and_beats_the_others():
+    early, late = change(50, 90.0), change(51, 110.0)
+    assert decide([change(1, 50.0)], [early, ME, late], AT) == Decision(
+        goes=late,
+        superseded=(
+            Superseded(early.id, late.id, Reason.NEWER_LIVE),
+            Superseded(ME.id, late.id, Reason.NEWER_LIVE),
+            Superseded(1, late.id, Reason.NEWER_ARRIVED),
+        ),
+    )
 
 
 # -- the store side ------------------------------------------------------------------------
@@ -110,7 +128,7 @@ def test_live_changes_are_pending_and_delivered_ones_of_the_asked_contacts(engin
 
 
 def test_live_changes_are_read_in_pages(engine, add, monkeypatch):
-    monkeypatch.setattr(consent, "_PAGE", 2)
+    monkeypatch.setattr(contacts, "_PAGE", 2)
     made = {f"k{i}": add(f"k{i}") for i in range(5)}
     with engine.connect() as conn:
         found = live_changes(conn, list(made))
@@ -124,18 +142,21 @@ def test_supersede_leaves_in_flight_and_finished_deliveries_alone(engine, add, r
     expired = add("a", lease_owner="w", lease_expires_at=clock.at - 1)
     in_flight = add("a", lease_owner="w", lease_expires_at=clock.at + 60)
     delivered = add("a", state="delivered", next_attempt_at=None)
+    winner = add("a", event_time=200.0)
+    lost = [Superseded(id, winner, Reason.NEWER_ARRIVED) for id in (queued, expired, in_flight, delivered)]
     with engine.begin() as conn:
-        changed = supersede(conn, [queued, expired, in_flight, delivered], clock.at, "lost")
+        changed = supersede(conn, lost, clock.at)
     assert changed == 2
     states = {
-        d["id"]: (d["state"], d["reason"], d["next_attempt_at"])
+        d["id"]: (d["state"], d["reason"], d["superseded_by"], d["next_attempt_at"])
         for d in stored_deliveries(after_planning(runtime))
+        if d["id"] != winner
     }
     assert states == {
-        queued: ("superseded", "lost", None),
-        expired: ("superseded", "lost", None),
-        in_flight: ("queued", None, clock.at - 1),
-        delivered: ("delivered", None, None),
+        queued: ("superseded", Reason.NEWER_ARRIVED, winner, None),
+        expired: ("superseded", Reason.NEWER_ARRIVED, winner, None),
+        in_flight: ("queued", None, None, clock.at - 1),
+        delivered: ("delivered", None, None, None),
     }
 
 
@@ -144,14 +165,14 @@ def test_supersede_leaves_in_flight_and_finished_deliveries_alone(engine, add, r
 
 @pytest.fixture
 def asked(monkeypatch):
-    """Records each (change id, other ids) the rule is asked about, answering as it would."""
+    """Records each (arriving ids, stored ids) the rule is asked about, answering as it would."""
     calls = []
 
-    def spy(change, others):
-        calls.append((change.id, sorted(o.id for o in others)))
-        return newer_than(change, others)
+    def spy(stored, arriving, at):
+        calls.append((sorted(c.id for c in arriving), sorted(c.id for c in stored)))
+        return decide(stored, arriving, at)
 
-    monkeypatch.setattr(consent, "newer_than", spy)
+    monkeypatch.setattr(consent, "decide", spy)
     return calls
 
 
@@ -159,8 +180,8 @@ def test_intake_asks_the_rule(post_events, runtime, asked):
     post_events(referral_event("new", type="opt_out", event_time="2026-11-22T06:00:00Z"))
     post_events(referral_event("old", event_time="2026-11-22T05:00:00Z"))
     assert [d["state"] for d in stored_deliveries(after_planning(runtime))] == ["queued", "superseded"]
-    (first, first_others), (second, second_others) = asked
-    assert (first_others, second_others) == ([first], [1, second])  # stored delivery 1 is newer
+    (first, first_stored), (second, second_stored) = asked
+    assert (first_stored, second_stored) == ([], [1])  # stored delivery 1 is newer
 
 
 def test_claim_asks_the_rule(engine, add, runtime, asked):
@@ -169,14 +190,15 @@ def test_claim_asks_the_rule(engine, add, runtime, asked):
     (claimed,) = claim(engine, "w1", 10, 60.0)
     assert claimed.id == newer
     assert stored_delivery(after_planning(runtime), older)["state"] == "superseded"
-    assert asked == [(older, [newer]), (newer, [older])]
+    # both read in one go; the older one's loss is written once the claim has decided
+    assert asked == [([older], [older, newer]), ([newer], [older, newer])]
 
 
 def test_replay_asks_the_rule(engine, add, runtime, asked):
     old = add("a", 100.0, state="dead", next_attempt_at=None)
     newer = add("a", 200.0, state="delivered", next_attempt_at=None)
     assert replay(engine, [old]) == {"queued": 0, "superseded": 1, "unchanged": 0}
-    assert asked == [(old, [newer])]
+    assert asked == [([old], [newer])]
     with engine.begin() as conn:  # once the newer change no longer counts, the old one goes
         conn.execute(update(deliveries).where(deliveries.c.id == newer).values(state="skipped"))
     assert replay(engine, [old]) == {"queued": 1, "superseded": 0, "unchanged": 0}

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from connector.contract import Unauthorized
 from connector.delivery.worker import Worker
-from connector.outbox import consent
+from connector.outbox import contacts
 from connector.outbox.claims import claim
-from connector.outbox.consent import REMEMBERED, Change
+from connector.outbox.consent import Change, Reason
 from connector.outbox.intake import IngestResult, accept
 from connector.outbox.replay import replay
 from connector.outbox.retention import purge
@@ -66,7 +66,7 @@ def test_captured_opt_in_sent_again_after_everything_is_purged_never_reaches_the
     assert stored_events(after_planning(runtime)) == []
     assert post_events(captured_opt_in).json == {"accepted": 1, "duplicates": 0}
     (replayed,) = stored_deliveries(after_planning(runtime))
-    assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
+    assert (replayed["state"], replayed["reason"]) == ("superseded", Reason.NEWER_REMEMBERED)
     assert Worker(runtime).run_once() == 0
     assert contact_route.call_count == 2
 
@@ -88,7 +88,7 @@ def test_a_tied_opt_in_sent_again_after_the_purge_never_undoes_the_opt_out(
 
     assert post_events(opt_in).json == {"accepted": 1, "duplicates": 0}
     (replayed,) = stored_deliveries(after_planning(runtime))
-    assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
+    assert (replayed["state"], replayed["reason"]) == ("superseded", Reason.NEWER_REMEMBERED)
     assert Worker(runtime).run_once() == 0
     assert contact_route.last_request.json()["subscriptionState"] == "Unsubscribed"
 
@@ -112,7 +112,7 @@ def test_a_tie_loser_outlives_the_purge_while_its_winner_is_kept(post_events, ru
     assert purge(runtime.engine, keep_the_opt_out)["deliveries"] == 2
     assert post_events(opt_in).json == {"accepted": 1, "duplicates": 0}
     (replayed,) = stored_deliveries(runtime)
-    assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
+    assert (replayed["state"], replayed["reason"]) == ("superseded", Reason.NEWER_REMEMBERED)
     assert Worker(runtime).run_once() == 0
     assert contact_route.last_request.json()["subscriptionState"] == "Unsubscribed"
 
@@ -151,10 +151,10 @@ def test_the_newest_queued_change_is_the_contacts_mark(post_events, runtime, clo
 def test_claim_supersedes_a_retrying_change_older_than_a_purged_one(engine, add, runtime):
     older = add(KEY, 100.0, state="retrying")
     with engine.begin() as conn:  # a newer change was delivered, then purged
-        consent.remember(conn, [Change(older + 1, KEY, 200.0, "delivered")], 0.0)
+        contacts.remember(conn, [Change(older + 1, KEY, 200.0, "delivered")], 0.0)
     assert claim(engine, "w1", 10, 60.0) == []
     (row,) = stored_deliveries(after_planning(runtime))
-    assert (row["state"], row["reason"]) == ("superseded", REMEMBERED)
+    assert (row["state"], row["reason"]) == ("superseded", Reason.NEWER_REMEMBERED)
 
 
 def test_replay_of_a_dead_opt_in_older_than_a_purged_opt_out_is_superseded(
@@ -171,7 +171,7 @@ def test_replay_of_a_dead_opt_in_older_than_a_purged_opt_out_is_superseded(
     (dead,) = stored_deliveries(after_planning(runtime))
     assert replay(runtime.engine, [dead["id"]]) == {"queued": 0, "superseded": 1, "unchanged": 0}
     (after,) = stored_deliveries(after_planning(runtime))
-    assert after["reason"] == f"replay refused: {REMEMBERED}"
+    assert after["reason"] == f"replay refused: {Reason.NEWER_REMEMBERED}"
     assert refused.call_count == 1
 
 
@@ -202,18 +202,18 @@ REMEMBER = [
 def test_remember_keeps_the_newest_change(engine, runtime, before, change, after):
     with engine.begin() as conn:
         if before:
-            consent.remember(conn, [Change(before[1], "c", before[0], "queued")], 1.0)
-        consent.remember(conn, [Change(change[1], "c", change[0], "queued")], 1.0)
+            contacts.remember(conn, [Change(before[1], "c", before[0], "queued")], 1.0)
+        contacts.remember(conn, [Change(change[1], "c", change[0], "queued")], 1.0)
     assert [m[1:3] for m in marks(runtime)] == [after]
 
 
 def test_a_mark_counts_as_a_delivered_change_unless_its_delivery_is_stored(engine, add):
     stored = add("a", 100.0)
     with engine.begin() as conn:
-        consent.remember(
+        contacts.remember(
             conn, [Change(stored, "a", 100.0, "queued"), Change(99, "b", 50.0, "delivered")], 1.0
         )
-        found = consent.live_changes(conn, ["a", "b"])
+        found = contacts.live_changes(conn, ["a", "b"])
     assert found == {
         "a": [Change(stored, "a", 100.0, "queued")],
         "b": [Change(99, "b", 50.0, "delivered", None, remembered=True, purged=True)],
@@ -272,7 +272,7 @@ def test_replay_after_purge_and_replay_keys_on_postgres(
     purge(runtime.engine, EVERYTHING)
     assert accept(runtime.engine, "extole", [opt_in]) == IngestResult(1, 0)
     (replayed,) = stored_deliveries(after_planning(runtime))
-    assert (replayed["state"], replayed["reason"]) == ("superseded", REMEMBERED)
+    assert (replayed["state"], replayed["reason"]) == ("superseded", Reason.NEWER_REMEMBERED)
     assert Worker(runtime).run_once() == 0
     assert contact_route.call_count == 2
 
