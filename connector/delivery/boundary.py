@@ -181,7 +181,7 @@ class Boundary:
         attempt.error_code, attempt.error_message = self._partner_error(code, message, result.error)
         if len(group) > 1 and result.request_record:
             # Each delivery of a batch keeps its own part of the body, not 500 copies of all.
-            attempt.request = {**attempt.request, "batch_size": len(group)}
+            attempt.request = {**(attempt.request or {}), "batch_size": len(group)}
             redact = self.runtime.redactor.text
             attempt.body_by_delivery = {
                 d.id: storable.record(redact(json.dumps(action.part_of_request(partner, d.spec))))

@@ -13,16 +13,28 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from connector import metrics, storable
-from connector.contract import InvalidCredentials, PageBudgetSpent, Poll, PollFailed
+from connector.contract import Delivery, InvalidCredentials, PageBudgetSpent, Poll, PollFailed
 from connector.delivery.readahead import read_ahead
 from connector.outbox import pollers
 from connector.outbox.engine import now
 from connector.outbox.intake import ingest
 from connector.outbox.pollers import LeaseLost
+from connector.outbox.storing import Lease
 
 log = logging.getLogger("connector.scheduler")
+
+
+class PageTaker(Protocol):
+    """A worker that sends the facts of a page the scheduler stores (`Worker`)."""
+
+    def page_lease(self) -> Lease | None: ...
+
+    def take(self, deliveries: list[Delivery]) -> None: ...
+
+
 TICK = 1.0
 
 
@@ -87,7 +99,7 @@ class Scheduler:
         self.stop_event = threading.Event()
         #: The worker whose loop sends the page facts it takes (`Worker.page_lease`, `take`);
         #: without one (`connector poll`, `worker --once`) they are queued to be claimed.
-        self.taker = None
+        self.taker: PageTaker | None = None
 
     def run(self) -> None:
         """The worker's scheduler thread: poll whatever is due until stopped."""
@@ -190,7 +202,7 @@ class Scheduler:
         taker = self.taker
         lease = taker.page_lease() if taker is not None else None
         result = ingest(runtime.engine, source_id, items, runtime.due_delays, also=move_cursor, lease=lease)
-        if result.leased:
+        if result.leased and taker is not None:
             taker.take(result.leased)
         report.pages += 1
         report.rows_read += page.rows_read

@@ -4,6 +4,7 @@ outcomes and latencies (`rollups.py`) in the same transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import bindparam, null, select, update
@@ -101,9 +102,10 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
             )
             own_request = attempt.request_by_delivery.get(result.delivery_id)
             own_body = attempt.body_by_delivery.get(result.delivery_id)
+            logged_request: str | None
             if own_request:
                 logged_request = dumps(own_request)
-            elif own_body is not None:
+            elif own_body is not None and with_body is not None:
                 logged_request = with_body(own_body)
             else:
                 logged_request = request
@@ -155,7 +157,7 @@ def _settle(conn, rows: list[dict]) -> None:
     _SETTLE.many(conn, one_by_one)
 
 
-def _with_body(request: dict | None):
+def _with_body(request: dict | None) -> Callable[[object], str]:
     """body → the JSON of `request` with that body (a batch's request, once per delivery):
     the rest is encoded once, not once per delivery."""
     head = dumps({**{k: v for k, v in (request or {}).items() if k != "body"}, "body": None})

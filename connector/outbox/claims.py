@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from sqlalchemy import and_, bindparam, func, null, or_, select, update
+from sqlalchemy import Row, and_, bindparam, func, null, or_, select, update
 
 from connector.contract import PENDING, Delivery, parse_scope
 from connector.outbox import consent, contacts, postgresql
@@ -102,6 +103,7 @@ def claim(
             if row.probe_at is not None and row.probe_at <= at:
                 probes.append(row)
 
+        pages: Iterator[Iterable[Row]]
         if held_back:
             # One read per lane not held back (ix_deliveries_lane), merged here: read in the
             # queue's order, the held back backlog would be walked at every claim.
@@ -161,14 +163,22 @@ def claim(
             conn.execute(_LEASE, {"ids": ids[start : start + _PAGE], "owner": owner, "until": leased_until})
         return [
             Delivery(
-                *fields,
-                json.loads(spec),
-                attempts,
-                state,
-                probe=fields[0] in probe_ids,
+                r.id,
+                r.event_pk,
+                r.partner_id,
+                r.action,
+                r.environment,
+                r.partner_key_id,
+                r.contact_key,
+                r.batch_key,
+                r.event_time,
+                json.loads(r.spec),
+                r.attempts,
+                r.state,
+                probe=r.id in probe_ids,
                 leased_until=leased_until,
             )
-            for *fields, spec, attempts, state, _, _ in picked
+            for r in picked
         ]
 
 
@@ -191,8 +201,10 @@ def _one_per_contact(conn, rows, at: float, limit: int):
     (nothing goes or loses for that contact yet), and older pending changes lose to one that
     goes. Contacts are read a chunk of candidates at a time, so the spare candidates of a
     claim cost nothing unless they are needed."""
-    picked, picked_ids, taken = [], set(), set()
-    losers = []
+    picked: list[Row] = []
+    picked_ids: set[int] = set()
+    taken: set[str] = set()
+    losers: list[consent.Superseded] = []
     start = 0
     while start < len(rows) and len(picked) < limit:
         chunk = rows[start : start + limit - len(picked)]

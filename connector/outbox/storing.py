@@ -11,7 +11,7 @@ them back cost a read, a decode and an update per delivery)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -71,7 +71,7 @@ def stored_event(row) -> InboundEvent:
 
 
 def rows(
-    items: list[tuple[str, InboundEvent, list, float, str | None]],
+    items: Sequence[tuple[str, InboundEvent, list, float, str | None]],
     at: float,
     due_delay: dict,
     lease: Lease | None = None,
@@ -86,6 +86,7 @@ def rows(
         for partner_id, plan in planned:
             queued = not plan.skip_reason
             took = lease is not None and queued and not plan.contact_key and lease.takes(partner_id, plan)
+            held = lease if took else None
             # Due when planned, or at the end of its action's gathering window (batching);
             # one taken goes now.
             delay = 0.0 if took else due_delay.get(plan.action, 0.0)
@@ -104,8 +105,8 @@ def rows(
                     "reason": plan.skip_reason,
                     "attempts": 0,
                     "next_attempt_at": None if not queued else received_at + delay if delay else at,
-                    "lease_owner": lease.owner if took else None,
-                    "lease_expires_at": at + lease.seconds if took else None,
+                    "lease_owner": held.owner if held else None,
+                    "lease_expires_at": at + held.seconds if held else None,
                     "created_at": at,
                     "updated_at": at,
                     "superseded_by": None,
