@@ -180,11 +180,11 @@ class BoundedAdapter(HTTPAdapter):
                 _raise_timeout_past(at, exc, request)
                 raise
             try:
-                _read_body(response, at)
+                body = _read_body(response, at)
             except BaseException:
                 response.close()
                 raise
-        return response
+        return _holding(response, body)
 
 
 def _raise_timeout_past(at: float, exc: Exception, request) -> None:
@@ -194,7 +194,7 @@ def _raise_timeout_past(at: float, exc: Exception, request) -> None:
         raise requests.ReadTimeout("the request's deadline passed", request=request) from exc
 
 
-def _read_body(response: requests.Response, at: float) -> None:
+def _read_body(response: requests.Response, at: float) -> bytes:
     limit = _body_limit.size
     declared = response.headers.get("Content-Length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
@@ -211,8 +211,37 @@ def _read_body(response: requests.Response, at: float) -> None:
     except requests.RequestException as exc:
         _raise_timeout_past(at, exc, response.request)
         raise
-    response._content = b"".join(chunks)
     response.raw.release_conn()
+    return b"".join(chunks)
+
+
+#: What a Response says besides its body, copied to the one that holds the body read.
+_RESPONSE_FIELDS = (
+    "status_code",
+    "headers",
+    "url",
+    "encoding",
+    "history",
+    "reason",
+    "cookies",
+    "elapsed",
+    "request",
+    "connection",
+)
+
+
+def _holding(response: requests.Response, body: bytes) -> requests.Response:
+    """`response` with `body`, read already against the limit and the deadline. requests gives
+    a Response its body only by reading its `raw` file (the socket's is read to the end), so
+    the answer is a copy reading `body` from memory; read at once, `content`, `text` and
+    `json()` then cost what they cost on any Response."""
+    held = requests.Response()
+    for name in _RESPONSE_FIELDS:
+        if hasattr(response, name):  # `connection` is the adapter's, set when it built one
+            setattr(held, name, getattr(response, name))
+    held.raw = io.BytesIO(body)
+    held.content  # noqa: B018 - read now, from memory
+    return held
 
 
 def _no_redirect_target(_response) -> None:
