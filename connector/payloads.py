@@ -71,7 +71,9 @@ def plain_loader(schema: Schema) -> Callable[[dict], dict | None]:
     or (when required) makes the item not plain. Unknown keys are left out, so the schema must
     EXCLUDE them. A schema `pre_load` must leave plain items as they are (it is not run);
     other schema hooks are refused here."""
-    if schema.unknown != EXCLUDE or set(schema._hooks) - {"pre_load"}:
+    # The schema class's hooks as its metaclass resolves them (`SchemaMeta.resolve_hooks`).
+    hooks = {tag for tag, found in type(schema).resolve_hooks().items() if found}
+    if schema.unknown != EXCLUDE or hooks - {"pre_load"}:
         raise TypeError(
             f"{type(schema).__name__}: plain loading needs unknown=EXCLUDE and no hooks but pre_load"
         )
