@@ -11,10 +11,11 @@ import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, and_, cast, func, literal, select
+from sqlalchemy import Integer, and_, bindparam, cast, func, literal, select
 
 from connector.contract import PENDING
 from connector.outbox.engine import dialect_insert, now, reading
+from connector.outbox.statements import Prepared
 from connector.outbox.tables import (
     LATENCY_COLUMNS,
     LATENCY_EDGES_MS,
@@ -57,18 +58,16 @@ class Tally:
 
 
 def _add_statement(dialect: str):
-    """Built once per dialect: building it cost more than running it, on every record."""
-    statement = _ADD_STATEMENTS.get(dialect)
-    if statement is None:
-        new = dialect_insert(dialect)(attempt_minutes)
-        statement = _ADD_STATEMENTS[dialect] = new.on_conflict_do_update(
-            index_elements=["minute", "partner_id", "outcome"],
-            set_={name: attempt_minutes.c[name] + new.excluded[name] for name in _ADDED},
-        )
-    return statement
+    new = dialect_insert(dialect)(attempt_minutes).values({name: bindparam(name) for name in _ADD_COLUMNS})
+    return new.on_conflict_do_update(
+        index_elements=["minute", "partner_id", "outcome"],
+        set_={name: attempt_minutes.c[name] + new.excluded[name] for name in _ADDED},
+    )
 
 
-_ADD_STATEMENTS: dict = {}
+_ADD_COLUMNS = ("minute", "partner_id", "outcome", *_ADDED)
+#: Built once per dialect: building it cost more than running it, on every record.
+_ADD = Prepared(_add_statement)
 
 
 def add(conn, tally: Tally) -> None:
@@ -76,8 +75,8 @@ def add(conn, tally: Tally) -> None:
     two workers adding to the same minutes on PostgreSQL never wait on each other in a cycle."""
     if not tally.rows:
         return
-    conn.execute(
-        _add_statement(conn.dialect.name),
+    _ADD.many(
+        conn,
         [
             {"minute": minute, "partner_id": partner_id, "outcome": outcome, **values}
             for (minute, partner_id, outcome), values in sorted(tally.rows.items())
