@@ -1,10 +1,11 @@
-"""Recording how attempts ended: each delivery's new state and one attempt-log row per
-delivery per try, for many requests in one transaction, with the per-minute rollups of
-outcomes and latencies (`rollups.py`) in the same transaction."""
+"""Recording outcomes, the one place that adds them to the per-minute rollups (`rollups.py`,
+the overview's charts): how attempts ended (each delivery's new state and one attempt-log row
+per delivery per try, for many requests in one transaction, with their outcomes and latencies
+in the same transaction), and outcomes decided without a request (`record_decided`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, null, select, update
@@ -155,6 +156,19 @@ def _settle(conn, rows: list[dict]) -> None:
         for start in range(0, len(ids), _PAGE):
             conn.execute(_SETTLE_ALIKE, {**values, "s_ids": ids[start : start + _PAGE]})
     _SETTLE.many(conn, one_by_one)
+
+
+def record_decided(conn, at: float, outcomes: Iterable[tuple[str, str]]) -> int:
+    """Outcomes decided without a request, (partner id, state) each: skipped or superseded on
+    arrival, superseded by a claim or a replay. Charted like an attempt's, in the caller's
+    transaction. How many."""
+    tally = rollups.Tally()
+    count = 0
+    for partner_id, state in outcomes:
+        tally.outcome(at, partner_id, state)
+        count += 1
+    rollups.add(conn, tally)
+    return count
 
 
 def _with_body(request: dict | None) -> Callable[[object], str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import and_, bindparam, or_, select, update
 
 from connector.contract import PENDING, State
-from connector.outbox import rollups
+from connector.outbox import attempts
 from connector.outbox.consent import LIVE, Change, Superseded
 from connector.outbox.engine import dialect_insert
 from connector.outbox.statements import Prepared
@@ -95,19 +95,17 @@ _UPSERT_MARKS = Prepared(_upsert_marks)
 
 def supersede(conn, superseded: list[Superseded], at: float) -> int:
     """Apply the rule's losers: pending, unleased deliveries become superseded (one in flight
-    is left to finish), each naming its winner and reason; they count in the per-minute
-    rollups like any outcome. How many changed."""
+    is left to finish), each naming its winner and reason; recorded as outcomes
+    (`attempts.record_decided`). How many changed."""
     by_winner: dict[tuple, list[int]] = {}
     for lost in superseded:
         by_winner.setdefault((lost.by, lost.reason), []).append(lost.id)
-    tally = rollups.Tally()
+    changed: list[str] = []
     for (winner, reason), ids in by_winner.items():
         for start in range(0, len(ids), _PAGE):
             given = {"ids": ids[start : start + _PAGE], "at": at, "reason": str(reason), "winner": winner}
-            for partner_id in conn.execute(_SUPERSEDE, given).scalars():
-                tally.outcome(at, partner_id, State.SUPERSEDED)
-    rollups.add(conn, tally)
-    return sum(int(row["deliveries"]) for row in tally.rows.values())
+            changed += conn.execute(_SUPERSEDE, given).scalars()
+    return attempts.record_decided(conn, at, [(partner_id, State.SUPERSEDED) for partner_id in changed])
 
 
 _SUPERSEDE = (

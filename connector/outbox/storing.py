@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, update
 
 from connector.contract import Delivery, InboundEvent, PlannedDelivery, State
 from connector.fields import has_control_characters
-from connector.outbox import consent, contacts, postgresql, rollups
+from connector.outbox import attempts, consent, contacts, postgresql
 from connector.outbox.consent import Change, Superseded
 from connector.outbox.engine import dumps
 from connector.outbox.statements import insert_new_rows, insert_rows
@@ -141,11 +141,9 @@ def store(conn, prepared: list[tuple[dict, list[dict], list]], at: float) -> tup
     if not delivery_rows:
         return len(pks), []
     lost, beaten_by_arrival = _apply_consent_order(conn, delivery_rows, at)
-    decided = rollups.Tally()  # skipped or superseded on arrival: charted like any outcome
-    for row in delivery_rows:
-        if row["state"] != State.QUEUED:
-            decided.outcome(at, row["partner_id"], row["state"])
-    rollups.add(conn, decided)
+    attempts.record_decided(  # skipped or superseded on arrival: charted like any outcome
+        conn, at, [(row["partner_id"], row["state"]) for row in delivery_rows if row["state"] != State.QUEUED]
+    )
     changes = [
         i for i, row in enumerate(delivery_rows) if row["contact_key"] and row["state"] == State.QUEUED
     ]
