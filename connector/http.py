@@ -4,7 +4,6 @@ one deadline per attempt (a token call inside it included), a 1 MiB answer, no r
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -12,7 +11,7 @@ from email.utils import parsedate_to_datetime
 
 import requests
 
-from connector import transport
+from connector import jsontext, transport
 from connector.contract import Credentials, HttpResult, InvalidCredentials, OutboundRequest
 from connector.redaction import Redactor
 
@@ -58,9 +57,13 @@ def answer_body(response: requests.Response):
     """The answer's JSON (in the UTF the bytes are in, as RFC 8259 reads it), or its text when
     it is not JSON (an HTML page, an empty body, JSON nested too deep to read)."""
     try:
-        return json.loads(response.content)
+        return jsontext.loads(response.content)
     except (ValueError, RecursionError):
         return body_text(response)
+
+
+#: A body the client encodes itself is JSON, as requests' `json=` would say.
+JSON_CONTENT = {"Content-Type": "application/json"}
 
 
 class HttpClient:
@@ -105,7 +108,9 @@ class HttpClient:
             raise
         except Exception as exc:  # token endpoint down or unreadable: transient
             return self._failure(outbound, started, f"token endpoint: {exc}")
-        record = self.request_record(outbound)
+        # Encoded once: the same bytes are sent and (redacted, cut) recorded.
+        content = None if outbound.json is None else jsontext.body(outbound.json)
+        record = self.request_record(outbound, content)
         try:
             session = self.session
             # Prepared here and sent as it is: Session.request's merging of session settings
@@ -117,9 +122,11 @@ class HttpClient:
             prepared.prepare(
                 method=outbound.method,
                 url=outbound.url,
-                headers={**session.headers, **outbound.headers},
+                headers={**session.headers, **JSON_CONTENT, **outbound.headers}
+                if content is not None
+                else {**session.headers, **outbound.headers},
                 params=outbound.params or None,
-                json=outbound.json,
+                data=content,
             )
             with transport.body_limit(request.max_response_bytes):
                 response = session.send(
@@ -158,10 +165,14 @@ class HttpClient:
             request_record=record or self.request_record(request),
         )
 
-    def request_record(self, request: OutboundRequest) -> dict:
+    def request_record(self, request: OutboundRequest, content: bytes | None = None) -> dict:
+        """What is kept of a request: its URL, parameters and headers redacted, and the head of
+        its body (`content`, the bytes sent, when they were encoded already)."""
         body = None
         if request.json is not None:
-            body = self.redactor.head(json.dumps(request.json), MAX_RECORDED_BODY * 4)
+            if content is None:
+                content = jsontext.body(request.json)
+            body = self.redactor.head(content.decode(), MAX_RECORDED_BODY * 4)
         return {
             "method": request.method,
             "url": self.redactor.text(request.url),

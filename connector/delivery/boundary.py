@@ -8,14 +8,13 @@ not inside plugins: plugins build requests and read answers; the core sends and 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from connector import metrics, storable
+from connector import jsontext, metrics, storable
 from connector.contract import (
     MAX_REQUESTS_PER_ATTEMPT,
     Attempt,
@@ -184,7 +183,7 @@ class Boundary:
             attempt.request = {**(attempt.request or {}), "batch_size": len(group)}
             redact = self.runtime.redactor.text
             attempt.body_by_delivery = {
-                d.id: storable.record(redact(json.dumps(action.part_of_request(partner, d.spec))))
+                d.id: storable.record(redact(jsontext.dumps(action.part_of_request(partner, d.spec))))
                 for d in group
             }
         return verdicts, result

@@ -4,7 +4,6 @@ LOCKED)."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import weakref
@@ -14,6 +13,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from connector import jsontext
 from connector.outbox import sqlite
 
 
@@ -57,8 +57,8 @@ def dialect_insert(dialect: str):
     return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
-def dumps(value) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+#: Compact JSON text for a column (connector.jsontext).
+dumps = jsontext.dumps
 
 
 def now() -> float:

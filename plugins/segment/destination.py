@@ -62,8 +62,8 @@ def sent_at() -> str:
 
 
 def body_bytes(value) -> int:
-    """Bytes of `value` in a request body: the core's HTTP client sends `json=` with json.dumps'
-    defaults (", " separators, ASCII escapes), so this is the exact size."""
+    """Bytes of `value` in a request body, at most: the core's HTTP client writes JSON no
+    larger than json.dumps' defaults (", " separators, ASCII escapes), which this counts."""
     return len(json.dumps(value))
 
 

@@ -377,7 +377,7 @@ def test_attempt_records_redacted_request_and_response(deliver, contact, runtime
     assert request["url"] == CONTACT
     assert request["headers"]["Authorization"] == "Bearer ***"
     assert request["headers"]["Content-Type"] == "application/json"
-    assert '"subscriptionState": "Subscribed"' in request["body"]
+    assert '"subscriptionState":"Subscribed"' in request["body"]
     assert attempt["response"]["status"] == 201
     assert '"resourceId"' in attempt["response"]["body"]
     assert "tok-1" not in str(attempt)

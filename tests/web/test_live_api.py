@@ -164,7 +164,7 @@ def test_event_detail_has_every_attempt_with_the_redacted_request(api, flow, run
     assert first["request"]["method"] == "POST"
     assert first["request"]["url"] == CONTACT
     assert first["request"]["headers"]["Authorization"] == "Bearer ***"
-    assert '"emailAddress": "flaky@example.com"' in first["request"]["body"]
+    assert '"emailAddress":"flaky@example.com"' in first["request"]["body"]
     assert first["response"]["status"] == 500
     assert "ERROR_UNHANDLED_EXCEPTION" in first["response"]["body"]
     assert (second["outcome"], second["status"]) == ("dead", 500)
