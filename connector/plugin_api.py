@@ -11,7 +11,7 @@ the two apart keeps the contract short enough to read in one sitting.
 
 from __future__ import annotations
 
-from connector import transport
+from connector import jsontext, transport
 from connector.contract import (
     FINISHED,
     MAX_EMAIL,
@@ -146,6 +146,8 @@ __all__ = [
     "cut",
     "error_code",
     "readable",
+    # request bodies as the core writes them
+    "body_bytes",
     # a plugin's own sessions (an OAuth token endpoint) and commands
     "bounded_session",
     "time_left",
@@ -153,6 +155,12 @@ __all__ = [
     "count_token_fetch",
     "serve",
 ]
+
+
+def body_bytes(value) -> int:
+    """The bytes `value` takes in a request body, written as the core's client writes an
+    `OutboundRequest.json` (compact UTF-8 JSON): for limits on a body's or an item's size."""
+    return len(jsontext.body(value))
 
 
 def bounded_session(session, timeout: float):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from connector.config import Config, load_config
@@ -71,10 +72,16 @@ class Runtime:
 
     def plan(self, source_id: str, event: InboundEvent) -> list[tuple[str, PlannedDelivery]]:
         """(partner id, planned delivery) for every enabled partner the source feeds."""
+        return self.plan_each(source_id, [event])[0]
+
+    def plan_each(
+        self, source_id: str, events: Sequence[InboundEvent]
+    ) -> list[list[tuple[str, PlannedDelivery]]]:
+        """`plan` for each of a page's events, the source's partners looked up once."""
+        fed = [(partner, self.destination(partner).plan) for partner in self.config.partners_for(source_id)]
         return [
-            (partner.id, delivery)
-            for partner in self.config.partners_for(source_id)
-            for delivery in self.destination(partner).plan(event, partner)
+            [(partner.id, delivery) for partner, plan in fed for delivery in plan(event, partner)]
+            for event in events
         ]
 
     def verify_inbound(self, source_config: dict, headers, body: bytes) -> ReplayGuard | None:

@@ -192,7 +192,7 @@ class Scheduler:
 
     def _store(self, source_id: str, page: Poll, report: PollReport) -> None:
         runtime = self.runtime
-        items = [(event, runtime.plan(source_id, event)) for event in page.events]
+        items = list(zip(page.events, runtime.plan_each(source_id, page.events), strict=True))
 
         def move_cursor(conn):
             pollers.save_cursor(

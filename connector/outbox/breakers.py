@@ -4,6 +4,7 @@ whose wait doubles up to a ceiling."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
@@ -26,6 +27,7 @@ class BreakerPolicy:
 DEFAULT_POLICY = BreakerPolicy()
 
 
+@functools.lru_cache(maxsize=1024)  # asked for each delivery a worker stores or sends
 def scopes_of(partner_id: str, partner_key_id: str | None) -> tuple[CircuitScope, KeyScope]:
     """The breakers that hold back a lane's deliveries (a partner and its key): the circuit of
     that partner with that key, and the pause of that key. The one place a scope is matched:

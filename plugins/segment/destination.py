@@ -11,7 +11,6 @@ after a newer one."""
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from datetime import UTC, datetime
 
@@ -32,6 +31,7 @@ from connector.plugin_api import (
     Partner,
     PartnerConfigSchema,
     PlannedDelivery,
+    body_bytes,
     cut,
     readable,
 )
@@ -48,7 +48,7 @@ MAX_EVENTS = 2500
 #: threads × 2 × max_batch rows in one round (one bound parameter each; PostgreSQL takes at
 #: most 65,535), and 1,000 activity events (~330 bytes each) already fill two thirds of 500 KB.
 EVENTS_PER_REQUEST = 1000
-SEPARATOR_BYTES = len(", ")  # between two events in the body as sent
+SEPARATOR_BYTES = len(",")  # between two events in the body as sent (compact JSON)
 #: Event types whose identify sets a state that a later one may reverse: ordered per contact.
 STATE_CHANGES = frozenset({"membership"})
 #: contact_key's column holds 600 characters.
@@ -59,12 +59,6 @@ def sent_at() -> str:
     """Now, as Segment's libraries stamp `sentAt`: it lets Segment correct clock skew."""
     moment = datetime.fromtimestamp(time.time(), UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def body_bytes(value) -> int:
-    """Bytes of `value` in a request body, at most: the core's HTTP client writes JSON no
-    larger than json.dumps' defaults (", " separators, ASCII escapes), which this counts."""
-    return len(json.dumps(value))
 
 
 EMPTY_REQUEST_BYTES = body_bytes({"batch": [], "sentAt": "2026-11-22T05:44:22.123Z"})

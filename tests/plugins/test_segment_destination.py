@@ -17,6 +17,7 @@ from connector.config import ConfigError
 from connector.contract import InboundEvent, Partner, PartnerKeys
 from connector.delivery import outcomes
 from connector.delivery.worker import Worker
+from connector.plugin_api import body_bytes
 from connector.testing.store import after_planning, stored_attempts, stored_breakers, stored_deliveries
 from plugins.segment.destination import (
     EMPTY_REQUEST_BYTES,
@@ -137,22 +138,22 @@ def test_the_write_key_is_never_stored(deliver, requests_mock, segment_runtime):
 def test_a_batch_splits_at_500_kb_into_requests_that_each_fit(deliver, requests_mock):
     segment = requests_mock.post(BATCH, json={"success": True})
     messages = [opened(f"o-{i:03d}", padding=20_000) for i in range(60)]
-    size = len(json.dumps(messages[0]))
-    per_request = (MAX_REQUEST_BYTES - EMPTY_REQUEST_BYTES + 2) // (size + 2)  # ", " between events
+    size = body_bytes(messages[0])
+    per_request = (MAX_REQUEST_BYTES - EMPTY_REQUEST_BYTES + 1) // (size + 1)  # "," between events
     deliver(*messages, per_post=30)  # a webhook body is at most 1 MiB
     sent = [r.json()["batch"] for r in segment.request_history]
     assert [len(batch) for batch in sent] == [per_request, per_request, 60 - 2 * per_request]
     assert [m for batch in sent for m in batch] == messages
     sizes = [len(r.body) for r in segment.request_history]
-    assert max(sizes) <= MAX_REQUEST_BYTES < sizes[0] + size + 2  # full: one more would not fit
+    assert max(sizes) <= MAX_REQUEST_BYTES < sizes[0] + size + 1  # full: one more would not fit
 
 
 def test_requests_are_sized_exactly_as_sent():
     specs = [opened(f"o-{i}", padding=1000 * i) for i in range(1, 5)]
     request = TrackBatch().build_request(Partner.from_config("segment", {"api_url": TRACKING_API}), specs)
-    separators = 2 * (len(specs) - 1)
-    expected = EMPTY_REQUEST_BYTES + sum(len(json.dumps(s)) for s in specs) + separators
-    assert len(json.dumps(request.json)) == expected
+    separators = len(specs) - 1
+    expected = EMPTY_REQUEST_BYTES + sum(body_bytes(s) for s in specs) + separators
+    assert body_bytes(request.json) == expected
 
 
 def test_at_most_1000_events_go_in_one_request():
@@ -166,7 +167,7 @@ def test_an_event_over_32_kb_is_dead_with_the_reason_and_the_rest_is_sent(delive
     found = deliver(opened("o-1"), big, opened("o-2"))
     (request,) = segment.request_history
     assert [m["messageId"] for m in request.json()["batch"]] == ["o-1", "o-2"]
-    size = len(json.dumps(big))
+    size = body_bytes(big)
     assert [(d["state"], d["reason"]) for d in found] == [
         ("delivered", None),
         ("dead", f"event is {size} bytes, over Segment's 32 KB limit"),
@@ -176,7 +177,7 @@ def test_an_event_over_32_kb_is_dead_with_the_reason_and_the_rest_is_sent(delive
 
 def test_32_kb_is_the_last_size_sent():
     action = TrackBatch()
-    base = len(json.dumps(opened("o", padding=1)))
+    base = body_bytes(opened("o", padding=1))
     at_limit = opened("o", padding=1 + MAX_EVENT_BYTES - base)
     over = opened("o", padding=2 + MAX_EVENT_BYTES - base)
     assert (action.refuse(Partner("segment"), at_limit), action.refuse(Partner("segment"), over)) == (
