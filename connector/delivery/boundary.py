@@ -182,8 +182,12 @@ class Boundary:
             # Each delivery of a batch keeps its own part of the body, not 500 copies of all.
             attempt.request = {**(attempt.request or {}), "batch_size": len(group)}
             redact = self.runtime.redactor.text
+            # JSON text holds no NUL and no lone surrogate (both escaped): only its length
+            # needs bounding before it is stored.
             attempt.body_by_delivery = {
-                d.id: storable.record(redact(jsontext.dumps(action.part_of_request(partner, d.spec))))
+                d.id: storable.cut(
+                    redact(jsontext.dumps(action.part_of_request(partner, d.spec))), storable.MAX_FIELD
+                )
                 for d in group
             }
         return verdicts, result

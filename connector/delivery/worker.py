@@ -170,7 +170,8 @@ class Worker:
     def _takes(self, partner_id: str, planned) -> bool:
         if planned.action not in self.batchable:
             return False
-        return not set(breakers.scopes_of(partner_id, planned.partner_key_id)) & self.breakers.open
+        held = self.breakers.open  # nearly always empty: no scope built, none hashed
+        return not held or held.isdisjoint(breakers.scopes_of(partner_id, planned.partner_key_id))
 
     def take(self, deliveries: list[Delivery]) -> None:
         """Deliveries the scheduler stored leased to this worker: sent like claimed ones."""

@@ -9,6 +9,7 @@ stored once."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -18,6 +19,7 @@ from connector.plugin_api import InboundEvent
 
 #: Fixed namespace of this source's messageIds (never change it: ids would all change).
 NAMESPACE = uuid.UUID("7f0c6d2e-4a55-5b9e-9a1c-2d1e8c3b6a10")
+_NAMESPACE_BYTES = NAMESPACE.bytes
 #: Row flag → the event it becomes, stamped with the row's activityDate.
 FLAG_EVENTS = (
     ("open", "Email Opened"),
@@ -57,7 +59,15 @@ def iso(at: datetime) -> str:
 
 
 def message_id(*parts: object) -> str:
-    return str(uuid.uuid5(NAMESPACE, "|".join("" if p is None else str(p) for p in parts)))
+    """`str(uuid.uuid5(NAMESPACE, "a|b|…"))`, written out: the same id (a test holds it to
+    uuid5), in less than half the time, since every activity row needs one (and the UUID
+    object's checks and int conversions were most of it)."""
+    name = "|".join("" if p is None else str(p) for p in parts)
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Message:

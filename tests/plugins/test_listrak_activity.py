@@ -3,8 +3,13 @@ messages it makes, with the Listrak sandbox answering requests_mock's URLs in-pr
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from plugins.listrak_activity.events import NAMESPACE, message_id
 from plugins.listrak_activity.testing import FROM_EMAIL, message_seed, when
 from tests.plugins.conftest import POLLED_AT as NOW
 
@@ -195,3 +200,9 @@ def test_a_contact_listrak_answers_404_for_has_no_user_id(listrak, poll):
     assert "userId" not in sent
     assert "userId" not in sent["properties"]
     assert listrak.sandbox.counts.per_status["404"] == 1
+
+
+@given(st.lists(st.none() | st.integers() | st.text(), min_size=1, max_size=6))
+def test_message_ids_are_uuid5_of_their_parts(parts):
+    name = "|".join("" if p is None else str(p) for p in parts)
+    assert message_id(*parts) == str(uuid.uuid5(NAMESPACE, name))
