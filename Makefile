@@ -47,9 +47,10 @@ test: lint
 	$(BIN)/pytest -q -n 2 --dist worksteal
 
 # Units only: no real processes, no browser, no PostgreSQL server; in two processes (pytest-xdist),
-# a worker that runs out of tests taking some of the other's.
+# a worker that runs out of tests taking some of the other's; generated tests run a quarter of
+# their examples (tests/fuzzing.py), all of which make test runs.
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "not e2e and not browser and not postgres" -n 2 --dist worksteal
+	CONNECTOR_FUZZ=quick $(BIN)/pytest -q -m "not e2e and not browser and not postgres" -n 2 --dist worksteal
 
 # The tests' PostgreSQL stays up between runs (fast starts; shared with other runs on the
 # machine): stop it by hand when nobody needs it.

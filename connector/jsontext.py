@@ -26,8 +26,7 @@ def dumps(value) -> str:
 
 
 def body(value) -> bytes:
-    """A request body: compact UTF-8 JSON, never larger than json.dumps' defaults would write
-    (", " and ": " separators, non-ASCII escaped), so a size computed with those still holds.
+    """A request body: compact UTF-8 JSON (plugin_api.body_bytes gives plugins its size).
     A value of a type JSON has no place for raises TypeError, as requests' `json=` does; a NaN
     or an infinity (which no stored value holds: inbound JSON refuses them) is written null."""
     try:

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from connector.cli import main
 from connector.runtime import Runtime
 from connector.testing import ROOT
+from tests.fuzzing import examples
 
-EXAMPLES = 60
+EXAMPLES = examples(60)
 FILES = sorted(str(p.relative_to(ROOT / "config")) for p in (ROOT / "config").rglob("*.yaml"))
 ODD = st.sampled_from(
     [

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from connector.contract import OutboundRequest
 from connector.http import MAX_RECORDED_BODY, HttpClient
 from connector.redaction import Redactor
+from tests.fuzzing import examples
 
 
 @pytest.mark.parametrize("secret", ["k", "ab", "abc", "a-long-secret-value"])
@@ -53,7 +54,7 @@ def test_the_head_of_a_long_text_is_redacted_as_the_whole_text_would_be():
         assert redactor.head(text, limit) == redactor.text(text)[:limit]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     parts=st.lists(st.sampled_from(["sec-ret-value", "k", "kk", "ab", "a", "-", "x" * 7]), max_size=60),
     limit=st.integers(min_value=0, max_value=120),

@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 
 from connector.delivery.worker import Worker
 from connector.outbox.tables import breakers
+from tests import fuzzing
 from tests.delivery.partner_flows import FLOWS, assert_pages_answer, assert_storable, connector, rows_of
 
 #: Examples per flow; all of them together stay well under 30 s.
-EXAMPLES = {"sqlite": 50, "postgresql": 12}
+EXAMPLES = {"sqlite": fuzzing.examples(50), "postgresql": fuzzing.examples(12)}
 RUN = settings(
     max_examples=1,  # replaced per test
     deadline=None,

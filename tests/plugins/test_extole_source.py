@@ -19,6 +19,7 @@ from plugins.extole.source import (
     ExtoleSource,
 )
 from plugins.extole.testing import referral_event
+from tests.fuzzing import examples
 
 SOURCE = ExtoleSource()
 UNKNOWN_TYPE = "Must be one of: opt_in, opt_out, sms_opt_in, sms_opt_out."
@@ -358,7 +359,7 @@ def events(draw):
 
 
 @hypothesis.settings(
-    max_examples=1500, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+    max_examples=examples(1500), deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
 )
 @hypothesis.given(events())
 def test_the_plain_loader_agrees_with_the_schema(event):
@@ -380,7 +381,9 @@ def test_a_plainly_valid_event_takes_the_plain_loader():
 OPTIONAL = {f"person.{name}" for name in _PERSON if name not in ("email", "x")} | {"client_id"}
 
 
-@hypothesis.settings(max_examples=800, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.settings(
+    max_examples=examples(800), deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
 @hypothesis.given(events())
 def test_only_required_fields_refuse_an_event_and_every_field_left_out_is_named(event):
     try:

@@ -33,9 +33,19 @@ from plugins.extole.testing import referral_event, sign
 from plugins.listrak.testing import API
 from plugins.segment.source import TRACKING_CALLS
 from plugins.segment.testing import audience_event, identify_event, segment_signature, write_key_headers
+from tests import fuzzing
 
 #: Examples per route; all of them together stay well under 30 s.
-EXAMPLES = {"referral": 100, "segment": 70, "tracking": 70, "standard": 40, "postgres": 40}
+EXAMPLES = {
+    route: fuzzing.examples(count)
+    for route, count in {
+        "referral": 100,
+        "segment": 70,
+        "tracking": 70,
+        "standard": 40,
+        "postgres": 40,
+    }.items()
+}
 SW_KEY = b"standard-webhooks-key-32-bytes!!"
 BEARER = {"Authorization": "Bearer test-admin-token"}
 RUN = settings(

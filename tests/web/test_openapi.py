@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31
 from connector.app import create_app
 from plugins.extole.testing import WEBHOOK_SECRET, sign
 from plugins.segment.testing import SEGMENT_SECRET, segment_signature, write_key_headers
+from tests.fuzzing import examples
 
 BEARER = {"Authorization": "Bearer test-admin-token"}
 #: Generated requests per operation; about 35 operations in the example config: MAX_SENT in all.
@@ -128,7 +129,7 @@ def test_every_operation_keeps_its_document(app, requests_mock):
     sent = []
 
     @hypothesis.settings(
-        max_examples=EXAMPLES,
+        max_examples=examples(EXAMPLES),
         derandomize=True,
         database=None,
         deadline=None,
