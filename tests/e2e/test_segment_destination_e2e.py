@@ -7,12 +7,12 @@ verify` tells a write key the look-alike takes from one it refuses."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
+from connector.plugin_api import body_bytes
 from connector.testing import example_stack, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -85,7 +85,7 @@ def test_messages_reach_the_lookalike_once_through_a_429_and_the_oversized_one_i
     (event,) = dead["events"]
     (delivery,) = event["deliveries"]
     assert (event["event_id"], delivery["outcome"]) == ("o-big", "dead")
-    assert delivery["reason"] == f"event is {len(json.dumps(big))} bytes, over Segment's 32 KB limit"
+    assert delivery["reason"] == f"event is {body_bytes(big)} bytes, over Segment's 32 KB limit"
 
 
 def test_a_batch_segment_refuses_is_dead_and_a_replay_delivers_it(stack):
