@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from queue import SimpleQueue
+from typing import Any
 
 from connector import jsontext, metrics, storable
 from connector.contract import (
@@ -94,6 +95,10 @@ class Boundary:
         self.breakers = known
         self.record = record
         self.settled = settled or SettledLog()
+        #: Each partner's (and outcome's) metric, looked up once: `labels()` takes the metric's
+        #: lock and builds its key at every call.
+        self._latency: dict[str, Any] = {}
+        self._attempts: dict[tuple[str, str], Any] = {}
         #: At most `threads` requests on the wire at once, however many groups are under way.
         self.in_flight = WireSlots(settings["threads"])
 
@@ -260,10 +265,18 @@ class Boundary:
     def _observe(self, group, results: list[Result], attempt: Attempt) -> None:
         partner_id = group[0].partner_id
         if attempt.request and attempt.latency_ms is not None:
-            metrics.ATTEMPT_LATENCY.labels(partner=partner_id).observe(attempt.latency_ms / 1000)
+            latency = self._latency.get(partner_id)
+            if latency is None:
+                latency = self._latency[partner_id] = metrics.ATTEMPT_LATENCY.labels(partner=partner_id)
+            latency.observe(attempt.latency_ms / 1000)
         outcomes = Counter(r.state for r in results)
         for state, count in outcomes.items():
-            metrics.ATTEMPTS.labels(partner=partner_id, outcome=state).inc(count)
+            counted = self._attempts.get((partner_id, state))
+            if counted is None:
+                counted = self._attempts[partner_id, state] = metrics.ATTEMPTS.labels(
+                    partner=partner_id, outcome=state
+                )
+            counted.inc(count)
         self.settled.add(partner_id, outcomes, requests=1 if attempt.request else 0)
         if not log.isEnabledFor(logging.DEBUG):
             return
