@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 
 import pytest
 import requests
@@ -18,6 +19,7 @@ from connector.outbox.engine import make_engine
 from connector.outbox.tables import admin_failures
 from connector.testing import example_stack, wait_until
 from connector.web.bodies import MAX_GZIP_MEMBERS
+from connector.web.refusals import FLUSH_SECONDS
 from plugins.extole.testing import referral_event
 
 pytestmark = pytest.mark.e2e
@@ -98,8 +100,24 @@ def refused_counts(stack) -> dict[tuple[str, str], float]:
     return counts
 
 
+def settled_counts(stack) -> dict[tuple[str, str], float]:
+    """The counts once every web process has written what earlier tests had it refuse (each
+    writes its own within FLUSH_SECONDS): two reads a flush apart that agree."""
+    last: list[dict] = [refused_counts(stack)]
+
+    def settled():
+        time.sleep(FLUSH_SECONDS * 1.5)
+        now, last[0] = refused_counts(stack), last[0]
+        agreed = now == last[0]
+        last[0] = now
+        return (now,) if agreed else None  # a tuple: no counts at all is an answer too
+
+    (counts,) = wait_until(settled, timeout=30, message="refusal counts that stay the same")
+    return counts
+
+
 def test_refusals_are_counted_and_listed_whichever_web_process_answered(stack):
-    before = refused_counts(stack)
+    before = settled_counts(stack)
     body = json.dumps(referral_event("refused-1", first_name="kept-nowhere-1234")).encode()
     unsigned = {"X-Extole-Signature": "sha256=00", "X-Note": "kept-nowhere-5678"}
     sent = [post(stack, "/webhooks/extole", body, **unsigned) for _ in range(12)]
