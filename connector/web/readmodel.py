@@ -79,7 +79,8 @@ def iso(seconds: float | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _event_dict(row) -> dict:
+def event_fields(row) -> dict:
+    """What the admin API says of every event row it shows (a `events` row)."""
     return {
         "id": row.id,
         "source": row.source_id,
@@ -90,8 +91,11 @@ def _event_dict(row) -> dict:
         "phone": row.phone,
         "event_time": iso(row.event_time),
         "received_at": iso(row.received_at),
-        "warnings": _warnings(row.warnings),
     }
+
+
+def _event_dict(row) -> dict:
+    return event_fields(row) | {"warnings": _warnings(row.warnings)}
 
 
 def _warnings(stored: str | None) -> list[str]:

@@ -22,7 +22,7 @@ from connector.contract import ContactAddress, ContactState, State
 from connector.fields import has_control_characters, phone_digits, valid_email
 from connector.outbox.engine import reading
 from connector.outbox.tables import consent_marks, deliveries, events
-from connector.web.readmodel import iso
+from connector.web.readmodel import event_fields, iso
 
 #: The newest events a story shows (older ones are left out, and the story says so).
 MAX_EVENTS = 500
@@ -57,18 +57,6 @@ def parse_address(text: str) -> ContactAddress:
 
 
 # -- reading the store ---------------------------------------------------------------------------
-def _event_dict(row) -> dict:
-    return {
-        "id": row.id,
-        "source": row.source_id,
-        "event_id": row.event_id,
-        "type": row.type,
-        "environment": row.environment,
-        "email": row.email,
-        "phone": row.phone,
-        "event_time": iso(row.event_time),
-        "received_at": iso(row.received_at),
-    }
 
 
 class _Actions:
@@ -169,7 +157,7 @@ def _deliveries_with_events(conn, ids) -> dict[int, dict]:
     found_events = {}
     for start in range(0, len(pks), _PAGE):
         for event in conn.execute(select(events).where(events.c.id.in_(pks[start : start + _PAGE]))):
-            found_events[event.id] = _event_dict(event)
+            found_events[event.id] = event_fields(event)
     return {
         row.id: {"delivery": row, "event": found_events[row.event_pk]}
         for row in rows
@@ -211,7 +199,7 @@ def story(runtime, address: ContactAddress, live: bool = True) -> dict:
                 }
             )
         if changes:
-            told.append(_event_dict(row) | {"changes": changes})
+            told.append(event_fields(row) | {"changes": changes})
     related = _related(address, told)
     # The person's other addresses in these events are read too (a few): their events are in
     # this story, so is where they stand.
