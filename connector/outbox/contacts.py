@@ -16,26 +16,6 @@ from connector.outbox.tables import consent_marks, deliveries, one_of, unindexed
 _PAGE = 500
 
 
-_LIVE = select(
-    deliveries.c.id,
-    deliveries.c.contact_key,
-    deliveries.c.event_time,
-    deliveries.c.state,
-    deliveries.c.lease_expires_at,
-).where(one_of(unindexed(deliveries.c.state), LIVE))  # read on the contact index, never on a state one
-_LIVE_FOR_CONTACTS = _LIVE.where(deliveries.c.contact_key.in_(bindparam("keys", expanding=True)))
-_MARKS = select(
-    consent_marks.c.contact_key,
-    consent_marks.c.event_time,
-    consent_marks.c.delivery_id,
-    deliveries.c.id.is_(None).label("purged"),
-).select_from(consent_marks.outerjoin(deliveries, deliveries.c.id == consent_marks.c.delivery_id))
-_MARKS_FOR_CONTACTS = _MARKS.where(consent_marks.c.contact_key.in_(bindparam("keys", expanding=True)))
-# SQLite: one contact a statement, on the driver's cursor (a few µs each, no round trips).
-_LIVE_FOR_CONTACT = Prepared(lambda _: _LIVE.where(deliveries.c.contact_key == bindparam("key")))
-_MARK_FOR_CONTACT = Prepared(lambda _: _MARKS.where(consent_marks.c.contact_key == bindparam("key")))
-
-
 def live_changes(conn, keys) -> dict[str, list[Change]]:
     """Every live change stored for these contacts (read on the contact index), and each
     contact's mark unless the delivery it names is among them."""
@@ -71,7 +51,46 @@ def remember(conn, changes, at: float) -> None:
     _UPSERT_MARKS.many(conn, rows)
 
 
+def supersede(conn, superseded: list[Superseded], at: float) -> int:
+    """Apply the rule's losers: pending, unleased deliveries become superseded (one in flight
+    is left to finish), each naming its winner and reason; recorded as outcomes
+    (`attempts.record_decided`). How many changed."""
+    by_winner: dict[tuple, list[int]] = {}
+    for lost in superseded:
+        by_winner.setdefault((lost.by, lost.reason), []).append(lost.id)
+    changed: list[str] = []
+    for (winner, reason), ids in by_winner.items():
+        for start in range(0, len(ids), _PAGE):
+            given = {"ids": ids[start : start + _PAGE], "at": at, "reason": str(reason), "winner": winner}
+            changed += conn.execute(_SUPERSEDE, given).scalars()
+    return attempts.record_decided(conn, at, [(partner_id, State.SUPERSEDED) for partner_id in changed])
+
+
+# -- the statements, each named once ----------------------------------------------------------
+#: Live changes, read on the contact index (never on a state one).
+_LIVE = select(
+    deliveries.c.id,
+    deliveries.c.contact_key,
+    deliveries.c.event_time,
+    deliveries.c.state,
+    deliveries.c.lease_expires_at,
+).where(one_of(unindexed(deliveries.c.state), LIVE))
+_LIVE_FOR_CONTACTS = _LIVE.where(deliveries.c.contact_key.in_(bindparam("keys", expanding=True)))
+#: Marks, each saying whether the delivery it names was purged since.
+_MARKS = select(
+    consent_marks.c.contact_key,
+    consent_marks.c.event_time,
+    consent_marks.c.delivery_id,
+    deliveries.c.id.is_(None).label("purged"),
+).select_from(consent_marks.outerjoin(deliveries, deliveries.c.id == consent_marks.c.delivery_id))
+_MARKS_FOR_CONTACTS = _MARKS.where(consent_marks.c.contact_key.in_(bindparam("keys", expanding=True)))
+# SQLite: one contact a statement, on the driver's cursor (a few µs each, no round trips).
+_LIVE_FOR_CONTACT = Prepared(lambda _: _LIVE.where(deliveries.c.contact_key == bindparam("key")))
+_MARK_FOR_CONTACT = Prepared(lambda _: _MARKS.where(consent_marks.c.contact_key == bindparam("key")))
+
+
 def _upsert_marks(dialect: str):
+    """A change becomes its contact's mark unless the mark is newer already."""
     mark = consent_marks.c
     new = dialect_insert(dialect)(consent_marks).values({name: bindparam(name) for name in _MARK_COLUMNS})
     newer = or_(
@@ -91,23 +110,7 @@ def _upsert_marks(dialect: str):
 
 _MARK_COLUMNS = ("contact_key", "event_time", "delivery_id", "updated_at")
 _UPSERT_MARKS = Prepared(_upsert_marks)
-
-
-def supersede(conn, superseded: list[Superseded], at: float) -> int:
-    """Apply the rule's losers: pending, unleased deliveries become superseded (one in flight
-    is left to finish), each naming its winner and reason; recorded as outcomes
-    (`attempts.record_decided`). How many changed."""
-    by_winner: dict[tuple, list[int]] = {}
-    for lost in superseded:
-        by_winner.setdefault((lost.by, lost.reason), []).append(lost.id)
-    changed: list[str] = []
-    for (winner, reason), ids in by_winner.items():
-        for start in range(0, len(ids), _PAGE):
-            given = {"ids": ids[start : start + _PAGE], "at": at, "reason": str(reason), "winner": winner}
-            changed += conn.execute(_SUPERSEDE, given).scalars()
-    return attempts.record_decided(conn, at, [(partner_id, State.SUPERSEDED) for partner_id in changed])
-
-
+#: Pending, unleased deliveries of `ids` superseded by `winner`; their partners, to chart.
 _SUPERSEDE = (
     update(deliveries)
     .where(
