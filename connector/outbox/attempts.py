@@ -18,16 +18,6 @@ from connector.outbox.tables import attempts, deliveries
 from connector.storable import MAX_MESSAGE, cut
 
 _PAGE = 500  # ids per statement, far below every driver's limit on bound parameters
-# Built once: a recorder writes hundreds of results a second, and building (and keying) a
-# statement per result cost more than running it.
-_LEASED = (
-    select(deliveries.c.id, deliveries.c.partner_id)
-    .where(
-        deliveries.c.id.in_(bindparam("ids", expanding=True)), deliveries.c.lease_owner == bindparam("owner")
-    )
-    .order_by(deliveries.c.id)
-)
-_LEASED_LOCKED = _LEASED.with_for_update()
 #: What `_settle` groups results by: everything but the delivery.
 _SHARED = (
     "s_owner",
@@ -42,36 +32,6 @@ _SHARED = (
     "s_counted",
 )
 _ALIKE = 8
-_SETTLE_VALUES = dict(  # a delivery's new state, its lease ended
-    state=bindparam("s_state"),
-    reason=bindparam("s_reason"),
-    next_attempt_at=bindparam("s_next_attempt_at"),
-    lease_owner=null(),
-    lease_expires_at=null(),
-    last_status=bindparam("s_status"),
-    last_error_code=bindparam("s_error_code"),
-    last_error_message=bindparam("s_error_message"),
-    last_latency_ms=bindparam("s_latency_ms"),
-    updated_at=bindparam("s_updated_at"),
-    attempts=deliveries.c.attempts + bindparam("s_counted"),
-)
-#: One result: its delivery's new state, if this owner still leases it.
-_SETTLE = Prepared(
-    lambda _: (
-        update(deliveries)
-        .where(deliveries.c.id == bindparam("s_id"), deliveries.c.lease_owner == bindparam("s_owner"))
-        .values(_SETTLE_VALUES)
-    )
-)
-#: Results alike (`_settle`): one statement for a page of deliveries.
-_SETTLE_ALIKE = (
-    update(deliveries)
-    .where(
-        deliveries.c.id.in_(bindparam("s_ids", expanding=True)),
-        deliveries.c.lease_owner == bindparam("s_owner"),
-    )
-    .values(_SETTLE_VALUES)
-)
 
 
 def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -> int:
@@ -189,3 +149,48 @@ def _tally(items: list[tuple[list[Result], Attempt]], partner_of: dict[int, str]
             first = changed[0]
             tally.latency(attempt.started_at, partner_of[first.delivery_id], first.state, attempt.latency_ms)
     return tally
+
+
+# -- the statements, each named once ----------------------------------------------------------
+# Built once: a recorder writes hundreds of results a second, and building (and keying) a
+# statement per result cost more than running it.
+#: Those of `ids` that `owner` still leases, with their partners.
+_LEASED = (
+    select(deliveries.c.id, deliveries.c.partner_id)
+    .where(
+        deliveries.c.id.in_(bindparam("ids", expanding=True)), deliveries.c.lease_owner == bindparam("owner")
+    )
+    .order_by(deliveries.c.id)
+)
+#: PostgreSQL: locked until the commit, so no other worker takes one over before the update.
+_LEASED_LOCKED = _LEASED.with_for_update()
+_SETTLE_VALUES = dict(  # a delivery's new state, its lease ended
+    state=bindparam("s_state"),
+    reason=bindparam("s_reason"),
+    next_attempt_at=bindparam("s_next_attempt_at"),
+    lease_owner=null(),
+    lease_expires_at=null(),
+    last_status=bindparam("s_status"),
+    last_error_code=bindparam("s_error_code"),
+    last_error_message=bindparam("s_error_message"),
+    last_latency_ms=bindparam("s_latency_ms"),
+    updated_at=bindparam("s_updated_at"),
+    attempts=deliveries.c.attempts + bindparam("s_counted"),
+)
+#: One result: its delivery's new state, if this owner still leases it.
+_SETTLE = Prepared(
+    lambda _: (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("s_id"), deliveries.c.lease_owner == bindparam("s_owner"))
+        .values(_SETTLE_VALUES)
+    )
+)
+#: Results alike (`_settle`): one statement for a page of deliveries.
+_SETTLE_ALIKE = (
+    update(deliveries)
+    .where(
+        deliveries.c.id.in_(bindparam("s_ids", expanding=True)),
+        deliveries.c.lease_owner == bindparam("s_owner"),
+    )
+    .values(_SETTLE_VALUES)
+)
