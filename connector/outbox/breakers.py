@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from connector.contract import CircuitScope, KeyScope, Scope, parse_scope
 from connector.outbox.engine import now, reading
@@ -43,12 +43,13 @@ def trip(
     at = now()
     stored = str(scope)
     with engine.begin() as conn:
-        row = conn.execute(select(breakers).where(breakers.c.scope == stored)).first()
+        row = conn.execute(_BREAKER, {"breaker": stored}).first()
         failures = (row.failures if row else 0) + 1
         is_open = failures >= threshold
         # `opened` counts probes since the breaker opened: each failed probe doubles the wait.
         opened = row.opened if row is not None and row.state != "closed" else 1
         values = {
+            "breaker": stored,
             "state": state if is_open else "closed",
             "reason": reason,
             "failures": failures,
@@ -56,33 +57,38 @@ def trip(
             "updated_at": at,
             "probe_at": at + policy.interval(opened) if is_open else None,
         }
-        if row is None:
-            conn.execute(insert(breakers).values(scope=stored, **values))
-        else:
-            conn.execute(update(breakers).where(breakers.c.scope == stored).values(**values))
+        conn.execute(_ADD if row is None else _SET, values)
         return is_open
 
 
 def reset(engine, scopes: list[Scope]) -> None:
     with engine.begin() as conn:
-        conn.execute(delete(breakers).where(breakers.c.scope.in_([str(s) for s in scopes])))
+        conn.execute(_RESET, {"breakers": [str(s) for s in scopes]})
 
 
 def breaker_states(engine) -> dict[Scope, str]:
     """Every breaker's state by scope (a small table: read once per claim round)."""
     with reading(engine) as conn:
-        return {
-            parse_scope(scope): state
-            for scope, state in conn.execute(select(breakers.c.scope, breakers.c.state))
-        }
+        return {parse_scope(scope): state for scope, state in conn.execute(_STATES)}
 
 
 def open_breakers(engine) -> list[dict]:
     """Paused keys and open circuits, each with its `scope` record, why, and the next probe."""
     with reading(engine) as conn:
-        return [
-            dict(r._mapping) | {"scope": parse_scope(r.scope)}
-            for r in conn.execute(
-                select(breakers).where(breakers.c.state != "closed").order_by(breakers.c.scope)
-            )
-        ]
+        return [dict(r._mapping) | {"scope": parse_scope(r.scope)} for r in conn.execute(_OPEN)]
+
+
+# -- the statements, each named once ----------------------------------------------------------
+_BREAKER = select(breakers).where(breakers.c.scope == bindparam("breaker"))
+#: What `trip` writes of a breaker, new (`_ADD`) or stored (`_SET`).
+_TRIPPED = ("state", "reason", "failures", "opened", "updated_at", "probe_at")
+_ADD = insert(breakers).values(scope=bindparam("breaker"), **{name: bindparam(name) for name in _TRIPPED})
+_SET = (
+    update(breakers)
+    .where(breakers.c.scope == bindparam("breaker"))
+    .values({name: bindparam(name) for name in _TRIPPED})
+)
+_RESET = delete(breakers).where(breakers.c.scope.in_(bindparam("breakers", expanding=True)))
+_STATES = select(breakers.c.scope, breakers.c.state)
+#: Paused keys and open circuits, by scope.
+_OPEN = select(breakers).where(breakers.c.state != "closed").order_by(breakers.c.scope)
