@@ -12,33 +12,10 @@ def _postgres(conn) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-# PostgreSQL, for the rest of the transaction: read through the indexes. Without statistics (a
-# table filled since its last ANALYZE) the planner would rather scan and sort the whole queue,
-# inside the claim's or the intake's transaction.
-# JIT off too: with scans and sorts priced out, a plan that still needs one (the contact locks'
-# ORDER BY, the breakers' few rows) costs enough to be compiled, ~28 ms each time.
-_INDEXES_ONLY = text(
-    "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true),"
-    " set_config('jit', 'off', true)"
-)
-
-
 def indexes_only(conn) -> None:
     """Claims and intake read the queue in order and each contact by its key, never a scan."""
     if _postgres(conn):
         conn.execute(_INDEXES_ONLY)
-
-
-# PostgreSQL: intake and claims of one contact take turns on an advisory lock, so the rule
-# reads a contact nobody else is changing. Sorted order, so two holders never deadlock.
-_LOCK_CONTACTS = text(
-    "SELECT count(pg_advisory_xact_lock(hashtext(k))) "
-    "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS s"
-)
-_TRY_LOCK_CONTACTS = text(
-    "SELECT k FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS s "
-    "WHERE pg_try_advisory_xact_lock(hashtext(k))"
-)
 
 
 def lock_contacts(conn, keys) -> None:
@@ -67,4 +44,27 @@ def try_planning_lock(conn) -> bool:
     stamp. Another worker planning now is not waited for (False)."""
     if not _postgres(conn):
         return True
-    return bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({PLANNING_LOCK})").scalar())
+    return bool(conn.execute(_TRY_PLANNING_LOCK).scalar())
+
+
+# -- the statements, each named once ----------------------------------------------------------
+# For the rest of the transaction: read through the indexes. Without statistics (a table
+# filled since its last ANALYZE) the planner would rather scan and sort the whole queue, inside
+# the claim's or the intake's transaction.
+# JIT off too: with scans and sorts priced out, a plan that still needs one (the contact locks'
+# ORDER BY, the breakers' few rows) costs enough to be compiled, ~28 ms each time.
+_INDEXES_ONLY = text(
+    "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true),"
+    " set_config('jit', 'off', true)"
+)
+# Intake and claims of one contact take turns on an advisory lock, so the rule reads a contact
+# nobody else is changing. Sorted order, so two holders never deadlock.
+_LOCK_CONTACTS = text(
+    "SELECT count(pg_advisory_xact_lock(hashtext(k))) "
+    "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS s"
+)
+_TRY_LOCK_CONTACTS = text(
+    "SELECT k FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS s "
+    "WHERE pg_try_advisory_xact_lock(hashtext(k))"
+)
+_TRY_PLANNING_LOCK = text(f"SELECT pg_try_advisory_xact_lock({PLANNING_LOCK})")
