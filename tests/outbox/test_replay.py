@@ -86,6 +86,34 @@ def test_replay_of_skipped_staging_event_uses_the_key_configured_since(
     assert queued["partner_key_id"] == "listrak-staging"
 
 
+def test_replaying_two_changes_of_one_contact_at_once_queues_only_the_newer(
+    config_dir, make_runtime, requests_mock, listrak_token
+):
+    # Skipped at intake (no staging key then), neither is its contact's mark: the rule must see
+    # the older one queued again when it decides on the newer.
+    update_yaml(config_dir / "partners" / "listrak.yaml", drop=("keys.staging",))
+    runtime = make_runtime()
+    app = create_app({"TESTING": True}, runtime=runtime)
+    for event_id, kind, hour in (("stg-in", "opt_in", 1), ("stg-out", "opt_out", 2)):
+        event = referral_event(
+            event_id, type=kind, environment="staging", event_time=f"2026-11-22T0{hour}:00:00Z"
+        )
+        body = json.dumps(event).encode()
+        app.test_client().post(
+            "/webhooks/extole",
+            data=body,
+            headers={"Content-Type": "application/json", "X-Extole-Signature": sign(body)},
+        )
+    older, newer = sorted(stored_deliveries(after_planning(runtime)), key=lambda d: d["event_time"])
+    assert (older["state"], newer["state"]) == ("skipped", "skipped")
+    update_yaml(config_dir / "partners" / "listrak.yaml", set={"keys.staging": "listrak-staging"})
+    runtime = make_runtime()
+    replay(runtime.engine, [older["id"], newer["id"]], runtime=runtime)
+    after = {d["id"]: d for d in stored_deliveries(runtime)}
+    assert (after[older["id"]]["state"], after[older["id"]]["superseded_by"]) == ("superseded", newer["id"])
+    assert after[newer["id"]]["state"] == "queued"
+
+
 def test_purge_keeps_dead_deliveries_a_week(post_events, runtime, requests_mock, listrak_token):
     delivery = dead_opt_in(post_events, runtime, requests_mock)
     requests_mock.post(CONTACT, status_code=201, json={"status": 201})
