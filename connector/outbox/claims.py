@@ -22,60 +22,6 @@ from connector.outbox.tables import breakers, deliveries, unindexed
 
 _PAGE = 1000  # ids per statement, far below every driver's limit on bound parameters
 _SPARE = 100
-#: What a claim reads of a delivery: the Delivery's fields in its order, then what the claim
-#: orders and the consent rule decides by.
-_CLAIMED = (
-    deliveries.c.id,
-    deliveries.c.event_pk,
-    deliveries.c.partner_id,
-    deliveries.c.action,
-    deliveries.c.environment,
-    deliveries.c.partner_key_id,
-    deliveries.c.contact_key,
-    deliveries.c.batch_key,
-    deliveries.c.event_time,
-    deliveries.c.spec,
-    deliveries.c.attempts,
-    deliveries.c.state,
-    deliveries.c.next_attempt_at,
-    deliveries.c.lease_expires_at,
-)
-
-
-_LANE = (deliveries.c.partner_id, deliveries.c.partner_key_id, deliveries.c.action)
-
-
-def _lanes(conn, postgres: bool) -> list[tuple[str, str | None, str]]:
-    """Every (partner, key, action) in the table, in one statement that seeks
-    `ix_deliveries_lane` once per lane (a DISTINCT would read every row). A lane's successor
-    is the first row past it in the index's order, whose NULL keys come first on SQLite and
-    last on PostgreSQL."""
-    row = deliveries.alias("lane_row")
-    columns = (row.c.id, row.c.partner_id, row.c.partner_key_id, row.c.action)
-    first = select(deliveries.c.id).order_by(*_LANE).limit(1).scalar_subquery()
-    lanes = select(*columns).where(row.c.id == first).cte("lanes", recursive=True)
-    partner, key, action = lanes.c.partner_id, lanes.c.partner_key_id, lanes.c.action
-    same = deliveries.c.partner_id == partner
-    null_key = deliveries.c.partner_key_id.is_(None)
-
-    def seek(*where, by):
-        return select(deliveries.c.id).where(*where).order_by(*by).limit(1).scalar_subquery()
-
-    by_key = (deliveries.c.partner_key_id, deliveries.c.action)
-    successor = func.coalesce(
-        seek(same, deliveries.c.partner_key_id == key, deliveries.c.action > action, by=by_key),
-        seek(key.is_(None), same, null_key, deliveries.c.action > action, by=by_key),
-        seek(same, deliveries.c.partner_key_id > key, by=by_key),
-        seek(key.is_not(None), same, null_key, by=by_key)
-        if postgres
-        else seek(key.is_(None), same, ~null_key, by=by_key),
-        seek(deliveries.c.partner_id > partner, by=_LANE),
-    )
-    lanes = lanes.union_all(select(*columns).select_from(lanes).join(row, row.c.id == successor))
-    return [
-        tuple(lane)
-        for lane in conn.execute(select(lanes.c.partner_id, lanes.c.partner_key_id, lanes.c.action))
-    ]
 
 
 def claim(
@@ -191,6 +137,11 @@ def _read_lane(conn, reads: dict, lane: tuple[str, str | None, str], due: dict):
     )
 
 
+def _lanes(conn, postgres: bool) -> list[tuple[str, str | None, str]]:
+    """Every (partner, key, action) in the table (`_every_lane`)."""
+    return [tuple(lane) for lane in conn.execute(_LANES_NULLS_LAST if postgres else _LANES_NULLS_FIRST)]
+
+
 def _claim_order(row) -> tuple[float, int]:
     return (row.next_attempt_at, row.id)
 
@@ -238,7 +189,63 @@ def release(engine, owner: str, delivery_ids: list[int]) -> None:
             conn.execute(_RELEASE, {"ids": delivery_ids[start : start + _PAGE], "owner": owner})
 
 
-# -- the claim's statements, built once -------------------------------------------------------
+# -- the statements, each named once ----------------------------------------------------------
+#: What a claim reads of a delivery: the Delivery's fields in its order, then what the claim
+#: orders and the consent rule decides by.
+_CLAIMED = (
+    deliveries.c.id,
+    deliveries.c.event_pk,
+    deliveries.c.partner_id,
+    deliveries.c.action,
+    deliveries.c.environment,
+    deliveries.c.partner_key_id,
+    deliveries.c.contact_key,
+    deliveries.c.batch_key,
+    deliveries.c.event_time,
+    deliveries.c.spec,
+    deliveries.c.attempts,
+    deliveries.c.state,
+    deliveries.c.next_attempt_at,
+    deliveries.c.lease_expires_at,
+)
+#: A lane of the queue (ix_deliveries_lane's leading columns).
+_LANE = (deliveries.c.partner_id, deliveries.c.partner_key_id, deliveries.c.action)
+
+
+def _every_lane(postgres: bool):
+    """Every (partner, key, action) in the table, in one statement that seeks
+    `ix_deliveries_lane` once per lane (a DISTINCT would read every row). A lane's successor
+    is the first row past it in the index's order, whose NULL keys come first on SQLite and
+    last on PostgreSQL."""
+    row = deliveries.alias("lane_row")
+    columns = (row.c.id, row.c.partner_id, row.c.partner_key_id, row.c.action)
+    first = select(deliveries.c.id).order_by(*_LANE).limit(1).scalar_subquery()
+    lanes = select(*columns).where(row.c.id == first).cte("lanes", recursive=True)
+    partner, key, action = lanes.c.partner_id, lanes.c.partner_key_id, lanes.c.action
+    same = deliveries.c.partner_id == partner
+    null_key = deliveries.c.partner_key_id.is_(None)
+
+    def seek(*where, by):
+        return select(deliveries.c.id).where(*where).order_by(*by).limit(1).scalar_subquery()
+
+    by_key = (deliveries.c.partner_key_id, deliveries.c.action)
+    successor = func.coalesce(
+        seek(same, deliveries.c.partner_key_id == key, deliveries.c.action > action, by=by_key),
+        seek(key.is_(None), same, null_key, deliveries.c.action > action, by=by_key),
+        seek(same, deliveries.c.partner_key_id > key, by=by_key),
+        seek(key.is_not(None), same, null_key, by=by_key)
+        if postgres
+        else seek(key.is_(None), same, ~null_key, by=by_key),
+        seek(deliveries.c.partner_id > partner, by=_LANE),
+    )
+    lanes = lanes.union_all(select(*columns).select_from(lanes).join(row, row.c.id == successor))
+    return select(lanes.c.partner_id, lanes.c.partner_key_id, lanes.c.action)
+
+
+# Two statements, not a Prepared one: SQLite's compiler binds an OFFSET 0 to each LIMIT, a
+# constant its cursor statements refuse.
+_LANES_NULLS_FIRST = _every_lane(postgres=False)  # SQLite
+_LANES_NULLS_LAST = _every_lane(postgres=True)  # PostgreSQL
 #: Pending, due, and not leased (or its lease ran out): read in claim order, never by state.
 _DUE = and_(
     unindexed(deliveries.c.state).in_(PENDING),
