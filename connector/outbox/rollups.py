@@ -11,7 +11,7 @@ import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, and_, bindparam, cast, func, literal, select
+from sqlalchemy import Integer, and_, bindparam, cast, func, insert, literal, select
 
 from connector.contract import PENDING
 from connector.outbox.engine import dialect_insert, now, reading
@@ -57,19 +57,6 @@ class Tally:
         row[LATENCY_COLUMNS[bisect_left(LATENCY_EDGES_MS, latency_ms)]] += 1
 
 
-def _add_statement(dialect: str):
-    new = dialect_insert(dialect)(attempt_minutes).values({name: bindparam(name) for name in _ADD_COLUMNS})
-    return new.on_conflict_do_update(
-        index_elements=["minute", "partner_id", "outcome"],
-        set_={name: attempt_minutes.c[name] + new.excluded[name] for name in _ADDED},
-    )
-
-
-_ADD_COLUMNS = ("minute", "partner_id", "outcome", *_ADDED)
-#: Built once per dialect: building it cost more than running it, on every record.
-_ADD = Prepared(_add_statement)
-
-
 def add(conn, tally: Tally) -> None:
     """Add a tally to the rollups inside the caller's transaction. Rows go in key order, so
     two workers adding to the same minutes on PostgreSQL never wait on each other in a cycle."""
@@ -91,12 +78,7 @@ def queue_now(engine, at: float | None = None) -> dict[str, dict[str, float]]:
     at = now() if at is None else at
     by_partner: dict[str, dict[str, float]] = {}
     with reading(engine) as conn:
-        counted = conn.execute(
-            select(deliveries.c.state, deliveries.c.partner_id, func.count())
-            .where(deliveries.c.state.in_(PENDING))
-            .group_by(deliveries.c.state, deliveries.c.partner_id)
-        )
-        for state, partner_id, count in counted:
+        for state, partner_id, count in conn.execute(_PENDING_COUNTS):
             figures = by_partner.setdefault(
                 partner_id, {**dict.fromkeys(PENDING, 0), "oldest_due_seconds": 0.0}
             )
@@ -105,13 +87,7 @@ def queue_now(engine, at: float | None = None) -> dict[str, dict[str, float]]:
             for state in PENDING:
                 if not figures[state]:
                     continue
-                due = conn.execute(
-                    select(func.min(deliveries.c.next_attempt_at)).where(
-                        deliveries.c.state == state,
-                        deliveries.c.partner_id == partner_id,
-                        deliveries.c.next_attempt_at <= at,
-                    )
-                ).scalar()
+                due = conn.execute(_OLDEST_DUE, {"state": state, "partner": partner_id, "at": at}).scalar()
                 if due is not None:
                     figures["oldest_due_seconds"] = max(figures["oldest_due_seconds"], at - due)
     return by_partner
@@ -122,9 +98,7 @@ def sample_queue(engine, at: float | None = None) -> bool:
     at = now() if at is None else at
     minute = minute_of(at)
     with reading(engine) as conn:
-        if conn.execute(
-            select(queue_minutes.c.minute).where(queue_minutes.c.minute == minute).limit(1)
-        ).first():
+        if conn.execute(_SAMPLED, {"minute": minute}).first():
             return False
     figures = queue_now(engine, at)
     # The row of no partner marks the minute as sampled, so an empty queue charts as zero.
@@ -141,31 +115,17 @@ def sample_queue(engine, at: float | None = None) -> bool:
             }
         )
     with engine.begin() as conn:
-        conn.execute(dialect_insert(conn.dialect.name)(queue_minutes).on_conflict_do_nothing(), rows)
+        _SAMPLE.many(conn, rows)
     return True
 
 
 # -- reading for charts and metrics -----------------------------------------------------------
-def _slot(conn, column, since: float, step: float):
-    """Which slot of `step` seconds from `since` a minute falls in (floor in both dialects:
-    PostgreSQL rounds a cast to integer, SQLite truncates it)."""
-    offset = (column - literal(since)) / literal(step)
-    if conn.dialect.name == "postgresql":
-        return cast(func.floor(offset), Integer)
-    return cast(offset, Integer)
-
-
 def outcomes(engine, since: float, step: float, partner_id: str | None = None) -> dict[int, dict[str, int]]:
     """{slot: {outcome: deliveries}} from `since` on."""
     found: dict[int, dict[str, int]] = {}
     with reading(engine) as conn:
-        slot = _slot(conn, attempt_minutes.c.minute, since, step).label("slot")
-        query = select(slot, attempt_minutes.c.outcome, func.sum(attempt_minutes.c.deliveries)).where(
-            attempt_minutes.c.minute >= since
-        )
-        if partner_id:
-            query = query.where(attempt_minutes.c.partner_id == partner_id)
-        for index, outcome, count in conn.execute(query.group_by(slot, attempt_minutes.c.outcome)):
+        query = _outcomes_by_slot(conn.dialect.name, since, step, partner_id)
+        for index, outcome, count in conn.execute(query):
             if count:
                 found.setdefault(index, {})[outcome] = int(count)
     return found
@@ -177,13 +137,7 @@ def latency_histograms(
     """{slot: request counts per latency bucket (LATENCY_COLUMNS order)} from `since` on."""
     found: dict[int, list[int]] = {}
     with reading(engine) as conn:
-        slot = _slot(conn, attempt_minutes.c.minute, since, step).label("slot")
-        query = select(slot, *(func.sum(attempt_minutes.c[name]) for name in LATENCY_COLUMNS)).where(
-            attempt_minutes.c.minute >= since, attempt_minutes.c.requests > 0
-        )
-        if partner_id:
-            query = query.where(attempt_minutes.c.partner_id == partner_id)
-        for index, *buckets in conn.execute(query.group_by(slot)):
+        for index, *buckets in conn.execute(_latencies_by_slot(conn.dialect.name, since, step, partner_id)):
             found[index] = [int(b or 0) for b in buckets]
     return found
 
@@ -212,23 +166,7 @@ def queue_samples(engine, since: float, step: float, partner_id: str | None = No
     partners' samples of one minute added up, then the busiest minute of each slot."""
     found: dict[int, dict] = {}
     with reading(engine) as conn:
-        per_minute = (
-            select(
-                queue_minutes.c.minute,
-                func.sum(queue_minutes.c.queued + queue_minutes.c.retrying + queue_minutes.c.paused).label(
-                    "depth"
-                ),
-                func.max(queue_minutes.c.oldest_due_seconds).label("oldest"),
-            )
-            .where(queue_minutes.c.minute >= since)
-            .group_by(queue_minutes.c.minute)
-        )
-        if partner_id:
-            per_minute = per_minute.where(queue_minutes.c.partner_id.in_([partner_id, ""]))
-        minutes = per_minute.subquery()
-        slot = _slot(conn, minutes.c.minute, since, step).label("slot")
-        query = select(slot, func.max(minutes.c.depth), func.max(minutes.c.oldest)).group_by(slot)
-        for index, depth, oldest in conn.execute(query):
+        for index, depth, oldest in conn.execute(_queue_by_slot(conn.dialect.name, since, step, partner_id)):
             found[index] = {"depth": int(depth or 0), "oldest_due_seconds": float(oldest or 0.0)}
     return found
 
@@ -236,15 +174,7 @@ def queue_samples(engine, since: float, step: float, partner_id: str | None = No
 def outcome_totals(engine, since: float) -> dict[tuple[str, str], int]:
     """{(partner, outcome): deliveries} from `since` on (/metrics)."""
     with reading(engine) as conn:
-        rows = conn.execute(
-            select(
-                attempt_minutes.c.partner_id,
-                attempt_minutes.c.outcome,
-                func.sum(attempt_minutes.c.deliveries),
-            )
-            .where(attempt_minutes.c.minute >= since)
-            .group_by(attempt_minutes.c.partner_id, attempt_minutes.c.outcome)
-        )
+        rows = conn.execute(_OUTCOME_TOTALS, {"since": since})
         return {(partner, outcome): int(count or 0) for partner, outcome, count in rows}
 
 
@@ -261,17 +191,18 @@ def record_poll(
     summary: str | None = None,
 ) -> None:
     conn.execute(
-        poll_runs.insert().values(
-            source_id=source_id,
-            started_at=started_at,
-            finished_at=finished_at,
-            ok=0 if error else 1,
-            rows_read=rows,
-            events_produced=events,
-            error=error[:2000] if error else None,
-            note=note,
-            summary=summary,
-        )
+        _RECORD_POLL,
+        {
+            "source_id": source_id,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "ok": 0 if error else 1,
+            "rows_read": rows,
+            "events_produced": events,
+            "error": error[:2000] if error else None,
+            "note": note,
+            "summary": summary,
+        },
     )
 
 
@@ -280,19 +211,7 @@ def polls(engine, source_id: str, since: float, step: float) -> dict[int, dict]:
     `since` on."""
     found: dict[int, dict] = {}
     with reading(engine) as conn:
-        slot = _slot(conn, poll_runs.c.finished_at, since, step).label("slot")
-        query = (
-            select(
-                slot,
-                func.count(),
-                func.sum(1 - poll_runs.c.ok),
-                func.count(poll_runs.c.note),
-                func.sum(poll_runs.c.rows_read),
-                func.sum(poll_runs.c.events_produced),
-            )
-            .where(and_(poll_runs.c.source_id == source_id, poll_runs.c.finished_at >= since))
-            .group_by(slot)
-        )
+        query = _polls_by_slot(conn.dialect.name, source_id, since, step)
         for index, count, failed, stopped_early, rows, events in conn.execute(query):
             found[index] = {
                 "polls": int(count),
@@ -302,3 +221,133 @@ def polls(engine, source_id: str, since: float, step: float) -> dict[int, dict]:
                 "events_produced": int(events or 0),
             }
     return found
+
+
+# -- the statements, each named once ----------------------------------------------------------
+def _add_statement(dialect: str):
+    new = dialect_insert(dialect)(attempt_minutes).values({name: bindparam(name) for name in _ADD_COLUMNS})
+    return new.on_conflict_do_update(
+        index_elements=["minute", "partner_id", "outcome"],
+        set_={name: attempt_minutes.c[name] + new.excluded[name] for name in _ADDED},
+    )
+
+
+_ADD_COLUMNS = ("minute", "partner_id", "outcome", *_ADDED)
+#: Built once per dialect: building it cost more than running it, on every record.
+_ADD = Prepared(_add_statement)
+#: Pending deliveries by state and partner (the queue index alone, `ix_deliveries_queue`).
+_PENDING_COUNTS = (
+    select(deliveries.c.state, deliveries.c.partner_id, func.count())
+    .where(deliveries.c.state.in_(PENDING))
+    .group_by(deliveries.c.state, deliveries.c.partner_id)
+)
+_OLDEST_DUE = select(func.min(deliveries.c.next_attempt_at)).where(
+    deliveries.c.state == bindparam("state"),
+    deliveries.c.partner_id == bindparam("partner"),
+    deliveries.c.next_attempt_at <= bindparam("at"),
+)
+#: This minute's queue sample, if a worker stored it already.
+_SAMPLED = select(queue_minutes.c.minute).where(queue_minutes.c.minute == bindparam("minute")).limit(1)
+_SAMPLE_COLUMNS = (
+    "minute",
+    "partner_id",
+    *(str(state) for state in PENDING),
+    "oldest_due_seconds",
+    "sampled_at",
+)
+#: A minute's samples (one row per partner and the row of no partner), unless stored already.
+_SAMPLE = Prepared(
+    lambda dialect: (
+        dialect_insert(dialect)(queue_minutes)
+        .values({name: bindparam(name) for name in _SAMPLE_COLUMNS})
+        .on_conflict_do_nothing()
+    )
+)
+_OUTCOME_TOTALS = (
+    select(attempt_minutes.c.partner_id, attempt_minutes.c.outcome, func.sum(attempt_minutes.c.deliveries))
+    .where(attempt_minutes.c.minute >= bindparam("since"))
+    .group_by(attempt_minutes.c.partner_id, attempt_minutes.c.outcome)
+)
+_RECORD_POLL = insert(poll_runs).values(
+    {
+        name: bindparam(name)
+        for name in (
+            "source_id",
+            "started_at",
+            "finished_at",
+            "ok",
+            "rows_read",
+            "events_produced",
+            "error",
+            "note",
+            "summary",
+        )
+    }
+)
+
+
+# A chart's statement depends on its window (`since`, `step`: the slot of each row) and its
+# filters, so each is built by its function.
+def _slot(dialect: str, column, since: float, step: float):
+    """Which slot of `step` seconds from `since` a minute falls in (floor in both dialects:
+    PostgreSQL rounds a cast to integer, SQLite truncates it)."""
+    offset = (column - literal(since)) / literal(step)
+    if dialect == "postgresql":
+        return cast(func.floor(offset), Integer)
+    return cast(offset, Integer)
+
+
+def _outcomes_by_slot(dialect: str, since: float, step: float, partner_id: str | None):
+    slot = _slot(dialect, attempt_minutes.c.minute, since, step).label("slot")
+    query = select(slot, attempt_minutes.c.outcome, func.sum(attempt_minutes.c.deliveries)).where(
+        attempt_minutes.c.minute >= since
+    )
+    if partner_id:
+        query = query.where(attempt_minutes.c.partner_id == partner_id)
+    return query.group_by(slot, attempt_minutes.c.outcome)
+
+
+def _latencies_by_slot(dialect: str, since: float, step: float, partner_id: str | None):
+    slot = _slot(dialect, attempt_minutes.c.minute, since, step).label("slot")
+    query = select(slot, *(func.sum(attempt_minutes.c[name]) for name in LATENCY_COLUMNS)).where(
+        attempt_minutes.c.minute >= since, attempt_minutes.c.requests > 0
+    )
+    if partner_id:
+        query = query.where(attempt_minutes.c.partner_id == partner_id)
+    return query.group_by(slot)
+
+
+def _queue_by_slot(dialect: str, since: float, step: float, partner_id: str | None):
+    """Each minute's samples added up over the partners, then the busiest minute per slot."""
+    per_minute = (
+        select(
+            queue_minutes.c.minute,
+            func.sum(queue_minutes.c.queued + queue_minutes.c.retrying + queue_minutes.c.paused).label(
+                "depth"
+            ),
+            func.max(queue_minutes.c.oldest_due_seconds).label("oldest"),
+        )
+        .where(queue_minutes.c.minute >= since)
+        .group_by(queue_minutes.c.minute)
+    )
+    if partner_id:
+        per_minute = per_minute.where(queue_minutes.c.partner_id.in_([partner_id, ""]))
+    minutes = per_minute.subquery()
+    slot = _slot(dialect, minutes.c.minute, since, step).label("slot")
+    return select(slot, func.max(minutes.c.depth), func.max(minutes.c.oldest)).group_by(slot)
+
+
+def _polls_by_slot(dialect: str, source_id: str, since: float, step: float):
+    slot = _slot(dialect, poll_runs.c.finished_at, since, step).label("slot")
+    return (
+        select(
+            slot,
+            func.count(),
+            func.sum(1 - poll_runs.c.ok),
+            func.count(poll_runs.c.note),
+            func.sum(poll_runs.c.rows_read),
+            func.sum(poll_runs.c.events_produced),
+        )
+        .where(and_(poll_runs.c.source_id == source_id, poll_runs.c.finished_at >= since))
+        .group_by(slot)
+    )
