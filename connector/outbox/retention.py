@@ -25,22 +25,10 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, tuple_, update
-
 from connector.contract import FINISHED, State
 from connector.outbox import intake
+from connector.outbox import retention_statements as sql
 from connector.outbox.engine import now, reading
-from connector.outbox.tables import (
-    attempt_minutes,
-    attempts,
-    chores,
-    deliveries,
-    events,
-    poll_runs,
-    queue_minutes,
-    replay_keys,
-    seen_events,
-)
 
 #: How long accepted event ids are remembered unless `retention.replay_window` says otherwise.
 REPLAY_WINDOW = 30 * 86400.0
@@ -50,16 +38,6 @@ UNPLANNED_KEEP = 86400.0
 FIGURES_KEEP = 8 * 86400.0
 #: Deliveries (with their attempts and events) per transaction.
 BATCH = 500
-CHORE = "purge"
-
-
-def _forgettable(before: float):
-    """Seen ids past the replay window, but never an accepted event still waiting to be
-    planned, nor the id of an event still stored (so a repeat of it stays a duplicate)."""
-    stored = exists().where(
-        events.c.source_id == seen_events.c.source_id, events.c.event_id == seen_events.c.event_id
-    )
-    return and_(seen_events.c.received_at < before, seen_events.c.payload.is_(None), ~stored)
 
 
 def _without_tie_losers(conn, expired: list) -> list:
@@ -70,10 +48,7 @@ def _without_tie_losers(conn, expired: list) -> list:
         return expired
     going = {row.id for row in expired}
     later: dict[tuple, int] = {}
-    tied = select(deliveries.c.id, deliveries.c.contact_key, deliveries.c.event_time).where(
-        tuple_(deliveries.c.contact_key, deliveries.c.event_time).in_(sorted(pairs))
-    )
-    for id, contact_key, event_time in conn.execute(tied):
+    for id, contact_key, event_time in conn.execute(sql.TIED, {"pairs": sorted(pairs)}):
         if id not in going:
             pair = (contact_key, event_time)
             later[pair] = max(later.get(pair, 0), id)
@@ -122,19 +97,14 @@ class Purge:
         if not self._unplanned_events(unplanned_cut):
             return self.counts()
         window = retention.get("replay_window", REPLAY_WINDOW)
-        for table, keys, condition, counted in (
-            (seen_events, ("source_id", "event_id"), _forgettable(at - window), "event_ids"),
-            (replay_keys, ("source_id", "replay_key"), replay_keys.c.expires_at < at, None),
-            (
-                attempt_minutes,
-                ("minute", "partner_id", "outcome"),
-                attempt_minutes.c.minute < at - FIGURES_KEEP,
-                "figures",
-            ),
-            (queue_minutes, ("minute", "partner_id"), queue_minutes.c.minute < at - FIGURES_KEEP, "figures"),
-            (poll_runs, ("id",), poll_runs.c.finished_at < at - FIGURES_KEEP, "figures"),
+        for statement, before, counted in (
+            (sql.FORGET_SEEN_IDS, at - window, "event_ids"),
+            (sql.DELETE_REPLAY_KEYS, at, None),
+            (sql.DELETE_ATTEMPT_MINUTES, at - FIGURES_KEEP, "figures"),
+            (sql.DELETE_QUEUE_MINUTES, at - FIGURES_KEEP, "figures"),
+            (sql.DELETE_POLL_RUNS, at - FIGURES_KEEP, "figures"),
         ):
-            if not self._rows(table, keys, condition, counted):
+            if not self._rows(statement, before, counted):
                 break
         return self.counts()
 
@@ -146,37 +116,19 @@ class Purge:
         the index, a short transaction deletes the rows of the page that are (still) expired.
         The expiry is checked in Python on rows read by primary key: an OR over states would
         lead SQLite's planner to sort every candidate for each page."""
-        position = None
-        postgres = self.engine.dialect.name == "postgresql"
-        columns = (
-            deliveries.c.id,
-            deliveries.c.event_pk,
-            deliveries.c.state,
-            deliveries.c.updated_at,
-            deliveries.c.contact_key,
-            deliveries.c.event_time,
-        )
+        page_now = sql.PAGE_NOW_LOCKED if self.engine.dialect.name == "postgresql" else sql.PAGE_NOW
+        read = sql.EXPIRING
+        given: dict[str, Any] = {"before": before, "n": self.batch}
         while True:
-            query = select(deliveries.c.id, deliveries.c.updated_at).where(deliveries.c.updated_at < before)
-            if position is not None:
-                query = query.where(tuple_(deliveries.c.updated_at, deliveries.c.id) > tuple_(*position))
             with reading(self.engine) as conn:
-                page = conn.execute(
-                    query.order_by(deliveries.c.updated_at, deliveries.c.id).limit(self.batch)
-                ).all()
+                page = conn.execute(read, given).all()
             if not page:
                 return True
-            position = (page[-1].updated_at, page[-1].id)
+            read = sql.EXPIRING_AFTER
+            given.update(after_time=page[-1].updated_at, after_id=page[-1].id)
             with self._transaction() as conn:
-                still = select(*columns).where(deliveries.c.id.in_([row.id for row in page]))
-                gone = _without_tie_losers(
-                    conn,
-                    [
-                        row
-                        for row in conn.execute(still.with_for_update() if postgres else still)
-                        if expired(row)
-                    ],
-                )
+                now_rows = conn.execute(page_now, {"ids": [row.id for row in page]})
+                gone = _without_tie_losers(conn, [row for row in now_rows if expired(row)])
                 if gone:
                     self._delete(conn, gone, unplanned_cut)
             if len(page) < self.batch:
@@ -185,38 +137,18 @@ class Purge:
                 return False
 
     def _delete(self, conn, gone, unplanned_cut: float) -> None:
-        ids = [row.id for row in gone]
-        self.removed["attempts"] += conn.execute(
-            attempts.delete().where(attempts.c.delivery_id.in_(ids))
-        ).rowcount
-        self.removed["deliveries"] += conn.execute(
-            deliveries.delete().where(deliveries.c.id.in_(ids))
-        ).rowcount
-        # An event's deliveries are stored with it, so one left with none had them all purged
-        # (now or before).
-        self.removed["events"] += conn.execute(
-            events.delete().where(
-                events.c.id.in_({row.event_pk for row in gone}),
-                ~exists().where(deliveries.c.event_pk == events.c.id),
-                events.c.received_at < unplanned_cut,
-            )
-        ).rowcount
+        ids = {"ids": [row.id for row in gone]}
+        self.removed["attempts"] += conn.execute(sql.DELETE_ATTEMPTS, ids).rowcount
+        self.removed["deliveries"] += conn.execute(sql.DELETE_DELIVERIES, ids).rowcount
+        left = {"ids": list({row.event_pk for row in gone}), "cut": unplanned_cut}
+        self.removed["events"] += conn.execute(sql.DELETE_WITHOUT_DELIVERIES, left).rowcount
 
     def _unplanned_events(self, cut: float) -> bool:
         """Events that never planned a delivery, received since the last purge looked."""
-        position = (self.events_checked_before, 0)
-        planned = exists().where(deliveries.c.event_pk == events.c.id)
+        given = {"cut": cut, "after_time": self.events_checked_before, "after_id": 0, "n": self.batch * 4}
         while True:
             with reading(self.engine) as conn:
-                page = conn.execute(
-                    select(events.c.id, events.c.received_at, planned.label("planned"))
-                    .where(
-                        events.c.received_at < cut,
-                        tuple_(events.c.received_at, events.c.id) > tuple_(*position),
-                    )
-                    .order_by(events.c.received_at, events.c.id)
-                    .limit(self.batch * 4)
-                ).all()
+                page = conn.execute(sql.UNPLANNED_PAGE, given).all()
             if not page:
                 # Never past an event still waiting to be planned: it is stored later with the
                 # time it arrived, behind where the next purge would start looking.
@@ -224,28 +156,22 @@ class Purge:
                 checked = cut if oldest is None else min(cut, oldest)
                 self.events_checked_before = max(self.events_checked_before, checked)
                 return True
-            position = (page[-1].received_at, page[-1].id)
+            given.update(after_time=page[-1].received_at, after_id=page[-1].id)
             lonely = [row.id for row in page if not row.planned]
             if lonely:
                 with self._transaction() as conn:
                     self.removed["events"] += conn.execute(
-                        events.delete().where(events.c.id.in_(lonely), ~planned, events.c.received_at < cut)
+                        sql.DELETE_WITHOUT_DELIVERIES, {"ids": lonely, "cut": cut}
                     ).rowcount
                 if not self._go_on():
                     return False
 
-    def _rows(self, table, keys: tuple[str, ...], condition, counted: str | None) -> bool:
-        """Rows of a table past their time, `BATCH` × 4 at a time by primary key."""
-        key = tuple_(*(table.c[name] for name in keys))
+    def _rows(self, statement, before: float, counted: str | None) -> bool:
+        """Rows of a table past their time (before `before`), `BATCH` × 4 at a time by
+        primary key."""
         while True:
             with self._transaction() as conn:
-                removed = conn.execute(
-                    table.delete().where(
-                        key.in_(
-                            select(*(table.c[name] for name in keys)).where(condition).limit(self.batch * 4)
-                        )
-                    )
-                ).rowcount
+                removed = conn.execute(statement, {"before": before, "n": self.batch * 4}).rowcount
             if counted:
                 self.removed[counted] += removed
             if removed < self.batch * 4:
@@ -264,8 +190,8 @@ def purge(engine, retention: dict, batch: int = BATCH) -> dict[str, int]:
 
 # -- the schedule: one purger at a time across workers ------------------------------------------
 def _ensure_row(conn, at: float) -> None:
-    if conn.execute(select(chores.c.name).where(chores.c.name == CHORE)).first() is None:
-        conn.execute(chores.insert().values(name=CHORE, next_run_at=0.0, updated_at=at))
+    if conn.execute(sql.CHORE_ROW).first() is None:
+        conn.execute(sql.ADD_CHORE, {"at": at})
 
 
 def acquire(engine, owner: str, lease: float, due_only: bool = True) -> dict | None:
@@ -274,24 +200,11 @@ def acquire(engine, owner: str, lease: float, due_only: bool = True) -> dict | N
     at = now()
     with engine.begin() as conn:
         _ensure_row(conn, at)
-        conditions = [
-            chores.c.name == CHORE,
-            or_(
-                chores.c.lease_expires_at.is_(None),
-                chores.c.lease_expires_at < at,
-                chores.c.lease_owner == owner,
-            ),
-        ]
-        if due_only:
-            conditions.append(chores.c.next_run_at <= at)
-        taken = conn.execute(
-            update(chores)
-            .where(*conditions)
-            .values(lease_owner=owner, lease_expires_at=at + lease, last_started_at=at, updated_at=at)
-        ).rowcount
+        given = {"owner": owner, "at": at, "until": at + lease}
+        taken = conn.execute(sql.TAKE_DUE if due_only else sql.TAKE, given).rowcount
         if taken != 1:
             return None
-        cursor = conn.execute(select(chores.c.cursor).where(chores.c.name == CHORE)).scalar()
+        cursor = conn.execute(sql.CURSOR).scalar()
     return json.loads(cursor) if cursor else {}
 
 
@@ -299,43 +212,27 @@ def extend(engine, owner: str, lease: float) -> bool:
     """Keep the purge while it runs; False once another worker took it over."""
     at = now()
     with engine.begin() as conn:
-        return (
-            conn.execute(
-                update(chores)
-                .where(chores.c.name == CHORE, chores.c.lease_owner == owner)
-                .values(lease_expires_at=at + lease, updated_at=at)
-            ).rowcount
-            == 1
-        )
+        return conn.execute(sql.EXTEND, {"owner": owner, "at": at, "until": at + lease}).rowcount == 1
 
 
 def finish(engine, owner: str, next_run_at: float, result: dict | None, error: str | None = None) -> None:
     """Give the purge back, schedule the next, and keep what this one did (or why it failed)."""
     at = now()
-    values: dict[str, Any]
-    values = {"lease_owner": None, "lease_expires_at": None, "next_run_at": next_run_at, "updated_at": at}
-    values["last_finished_at"] = at
+    given = {"owner": owner, "next_run": next_run_at, "at": at, "error": error[:2000] if error else None}
     if result is not None:
-        values.update(
-            last_result=json.dumps(result, separators=(",", ":")),
-            cursor=json.dumps({"events_checked_before": result["events_checked_before"]}),
+        given.update(
+            result=json.dumps(result, separators=(",", ":")),
+            position=json.dumps({"events_checked_before": result["events_checked_before"]}),
         )
-    values["last_error"] = error[:2000] if error else None
     with engine.begin() as conn:
-        conn.execute(
-            update(chores).where(chores.c.name == CHORE, chores.c.lease_owner == owner).values(**values)
-        )
+        conn.execute(sql.FINISH if result is None else sql.FINISH_WITH_RESULT, given)
 
 
 def _due(engine, owner: str) -> bool:
     """A read first, so a worker checking every second writes only when a purge is due."""
     at = now()
     with reading(engine) as conn:
-        row = conn.execute(
-            select(chores.c.next_run_at, chores.c.lease_owner, chores.c.lease_expires_at).where(
-                chores.c.name == CHORE
-            )
-        ).first()
+        row = conn.execute(sql.SCHEDULE).first()
     if row is None:
         return True
     held = row.lease_expires_at is not None and row.lease_expires_at >= at and row.lease_owner != owner
@@ -384,7 +281,7 @@ def last_run(engine) -> dict | None:
     """When the last purge started and finished, what it removed, or why it failed; and when
     the next is due. None before the first."""
     with reading(engine) as conn:
-        row = conn.execute(select(chores).where(chores.c.name == CHORE)).first()
+        row = conn.execute(sql.LAST_RUN).first()
     if row is None or row.last_started_at is None:
         return None
     return {
