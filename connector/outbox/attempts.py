@@ -18,18 +18,18 @@ from connector.outbox.tables import attempts, deliveries
 from connector.storable import MAX_MESSAGE, cut
 
 _PAGE = 500  # ids per statement, far below every driver's limit on bound parameters
-#: What `_settle` groups results by: everything but the delivery.
+#: What results alike share (`record_many`'s keys): everything but the delivery.
 _SHARED = (
-    "s_owner",
     "s_state",
     "s_reason",
     "s_next_attempt_at",
+    "s_counted",
+    "s_owner",
     "s_status",
     "s_error_code",
     "s_error_message",
     "s_latency_ms",
     "s_updated_at",
-    "s_counted",
 )
 _ALIKE = 8
 
@@ -40,27 +40,17 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
     those count in the rollups (each attempt's latency once, under its partner)."""
     at = now()
     attempt_rows: list[dict[str, Any]] = []
-    settled: list[dict[str, Any]] = []
+    # Results that leave their deliveries alike (the same new state and answer: a batch that
+    # went through), as {what they share: [delivery ids]}; `_settle` updates each in pages.
+    alike: dict[tuple, list[int]] = {}
     for results, attempt in items:
         request = dumps(attempt.request) if attempt.request else None
         response = dumps(attempt.response) if attempt.response else None
         with_body = _with_body(attempt.request) if attempt.body_by_delivery else None
+        answer = (owner, attempt.status, attempt.error_code, attempt.error_message, attempt.latency_ms, at)
         for result in results:
-            settled.append(
-                {
-                    "s_id": result.delivery_id,
-                    "s_owner": owner,
-                    "s_state": result.state,
-                    "s_reason": result.reason,
-                    "s_next_attempt_at": result.next_attempt_at,
-                    "s_status": attempt.status,
-                    "s_error_code": attempt.error_code,
-                    "s_error_message": attempt.error_message,
-                    "s_latency_ms": attempt.latency_ms,
-                    "s_updated_at": at,
-                    "s_counted": 1 if result.count_attempt else 0,
-                }
-            )
+            shared = (result.state, result.reason, result.next_attempt_at, 1 if result.count_attempt else 0)
+            alike.setdefault(shared + answer, []).append(result.delivery_id)
             own_request = attempt.request_by_delivery.get(result.delivery_id)
             own_body = attempt.body_by_delivery.get(result.delivery_id)
             logged_request: str | None
@@ -84,9 +74,9 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
                     "response": response,
                 }
             )
-    if not settled:
+    if not attempt_rows:
         return 0
-    ids = sorted({row["s_id"] for row in settled})
+    ids = sorted({id for group in alike.values() for id in group})
     partner_of: dict[int, str] = {}
     with engine.begin() as conn:
         # The rows this owner still leases (locked on PostgreSQL until commit, so no other
@@ -94,25 +84,22 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
         leased = _LEASED_LOCKED if conn.dialect.name == "postgresql" else _LEASED
         for start in range(0, len(ids), _PAGE):
             partner_of.update(conn.execute(leased, {"ids": ids[start : start + _PAGE], "owner": owner}).all())
-        _settle(conn, [row for row in settled if row["s_id"] in partner_of])
+        _settle(conn, alike, partner_of)
         insert_rows(conn, attempts, attempt_rows, ids=False)
         rollups.add(conn, _tally(items, partner_of))
     return len(partner_of)
 
 
-def _settle(conn, rows: list[dict]) -> None:
-    """Results that leave their deliveries alike (a batch that went through: the same state,
-    answer and latency) in one UPDATE per page of ids; the others one row at a time."""
-    alike: dict[tuple, list[dict]] = {}
-    for row in rows:
-        alike.setdefault(tuple(row[name] for name in _SHARED), []).append(row)
+def _settle(conn, alike: dict[tuple, list[int]], leased: dict[int, str]) -> None:
+    """Each group of results alike (`record_many`) on the deliveries still leased: one UPDATE
+    per page of ids for a group of `_ALIKE` or more, the others one row at a time."""
     one_by_one = []
     for shared, group in alike.items():
-        if len(group) < _ALIKE:
-            one_by_one += group
-            continue
-        ids = [row["s_id"] for row in group]
         values = dict(zip(_SHARED, shared, strict=True))
+        ids = [id for id in group if id in leased]
+        if len(ids) < _ALIKE:
+            one_by_one += [{**values, "s_id": id} for id in ids]
+            continue
         for start in range(0, len(ids), _PAGE):
             conn.execute(_SETTLE_ALIKE, {**values, "s_ids": ids[start : start + _PAGE]})
     _SETTLE.many(conn, one_by_one)
