@@ -10,9 +10,12 @@ run in the worker anyway, store and plan at once with `ingest`.
 Storing an event with its deliveries (and the consent rule on what arrives) is `storing.py`'s.
 
 An event id is a duplicate while its event is stored, and after its purge for as long as
-`seen_events` remembers it (the replay window). A request's replay key (see
-`contract.ReplayGuard`) is recorded in the same transaction, so of two requests carrying one
-key exactly one is stored, whichever web process takes them.
+`seen_events` remembers it (the replay window). A webhook's event has its `seen_events` row
+from the start; a pull source's event gets one when it is purged (`retention.py`): until then
+the event's own row is the one that makes a repeat a duplicate, one row fewer per event.
+
+A request's replay key (see `contract.ReplayGuard`) is recorded in the same transaction, so
+of two requests carrying one key exactly one is stored, whichever web process takes them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from sqlalchemy import bindparam, func, null, select, update
 from connector.contract import Delivery, InboundEvent, PlannedDelivery, Unauthorized
 from connector.outbox import postgresql, storing
 from connector.outbox.engine import dialect_insert, now, reading
-from connector.outbox.statements import Prepared, insert_rows, stored_keys, writing
+from connector.outbox.statements import Prepared, stored_keys, writing
 from connector.outbox.tables import events, replay_keys, seen_events
 from connector.records import ReplayGuard
 
@@ -150,28 +153,12 @@ def ingest(
         if not unique:
             return IngestResult(0, 0)
         # An event id seen before (a retry by the sender, a captured request sent again, or a
-        # concurrent request on PostgreSQL) is a duplicate, never an error. Its event may be
-        # purged since: the seen id still counts.
-        ids = [
-            {"source_id": source_id, "event_id": event.event_id, "received_at": received_at}
-            for _, event, _, _, _ in unique
-        ]
-        first_seen = _remember_ids(conn, source_id, ids)
-        fresh = [item for item in prepared if item[0]["event_id"] in first_seen]
+        # concurrent request on PostgreSQL) is a duplicate, never an error: its event is
+        # stored (the events' own key refuses it again), or purged and its id remembered.
+        purged = stored_keys(conn, seen_events, source_id, [event.event_id for _, event, _, _, _ in unique])
+        fresh = [item for item in prepared if item[0]["event_id"] not in purged]
         stored, leased = storing.store(conn, fresh, received_at)
     return IngestResult(stored, len(items) - stored, leased)
-
-
-def _remember_ids(conn, source_id: str, rows: list[dict]) -> set[str]:
-    """Those of the (distinct) event ids of `rows` no event of the source had before, now
-    remembered in `seen_events`."""
-    if conn.dialect.name != "sqlite":
-        return {event_id for (event_id,) in _INSERT_NEW_SEEN_IDS.rows(conn, rows)}
-    # SQLite: this transaction is the only writer, so an id not stored now is new.
-    seen = stored_keys(conn, seen_events, source_id, [row["event_id"] for row in rows])
-    new = [row for row in rows if row["event_id"] not in seen]
-    insert_rows(conn, seen_events, new, ids=False)
-    return {row["event_id"] for row in new}
 
 
 def _use_once(conn, source_id: str, guard: ReplayGuard, at: float) -> None:
@@ -187,15 +174,6 @@ def _accept(dialect: str):
     return (
         dialect_insert(dialect)(seen_events)
         .values({name: bindparam(name) for name in _EVENT_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
-        .returning(seen_events.c.event_id)
-    )
-
-
-def _insert_new_seen_ids(dialect: str):
-    return (
-        dialect_insert(dialect)(seen_events)
-        .values({name: bindparam(name) for name in ("source_id", "event_id", "received_at")})
         .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
         .returning(seen_events.c.event_id)
     )
@@ -237,5 +215,4 @@ _PLANNED = Prepared(
         )
     )
 )
-_INSERT_NEW_SEEN_IDS = Prepared(_insert_new_seen_ids)
 _USE_REPLAY_KEY = Prepared(_use_replay_key)

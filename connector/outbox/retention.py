@@ -64,6 +64,7 @@ class Purge:
         self.engine, self.retention, self.batch = engine, retention, batch
         self.events_checked_before = events_checked_before
         self.removed = dict.fromkeys(("deliveries", "attempts", "events", "event_ids", "figures"), 0)
+        self.remember_since = 0.0  # ids of events received since are remembered when purged
         self.transactions = 0
         self.longest = 0.0
         #: Called after each transaction; a False answer stops the purge.
@@ -92,11 +93,12 @@ class Purge:
             return row.state in done and row.updated_at < cut_done
 
         unplanned_cut = at - min(UNPLANNED_KEEP, retention["delivered"])
+        window = retention.get("replay_window", REPLAY_WINDOW)
+        self.remember_since = at - window
         if not self._deliveries(expired, max(cut_done, cut_dead), unplanned_cut):
             return self.counts()
         if not self._unplanned_events(unplanned_cut):
             return self.counts()
-        window = retention.get("replay_window", REPLAY_WINDOW)
         for statement, before, counted in (
             (sql.FORGET_SEEN_IDS, at - window, "event_ids"),
             (sql.DELETE_REPLAY_KEYS, at, None),
@@ -141,7 +143,13 @@ class Purge:
         self.removed["attempts"] += conn.execute(sql.DELETE_ATTEMPTS, ids).rowcount
         self.removed["deliveries"] += conn.execute(sql.DELETE_DELIVERIES, ids).rowcount
         left = {"ids": list({row.event_pk for row in gone}), "cut": unplanned_cut}
-        self.removed["events"] += conn.execute(sql.DELETE_WITHOUT_DELIVERIES, left).rowcount
+        self._delete_events(conn, left)
+
+    def _delete_events(self, conn, which: dict) -> None:
+        """The events `which` names that have no delivery, their ids remembered first for the
+        rest of the replay window (a pull source's events have no `seen_events` row before)."""
+        conn.execute(sql.REMEMBER_EVENT_IDS, {**which, "since": self.remember_since})
+        self.removed["events"] += conn.execute(sql.DELETE_WITHOUT_DELIVERIES, which).rowcount
 
     def _unplanned_events(self, cut: float) -> bool:
         """Events that never planned a delivery, received since the last purge looked."""
@@ -160,9 +168,7 @@ class Purge:
             lonely = [row.id for row in page if not row.planned]
             if lonely:
                 with self._transaction() as conn:
-                    self.removed["events"] += conn.execute(
-                        sql.DELETE_WITHOUT_DELIVERIES, {"ids": lonely, "cut": cut}
-                    ).rowcount
+                    self._delete_events(conn, {"ids": lonely, "cut": cut})
                 if not self._go_on():
                     return False
 

@@ -72,6 +72,21 @@ _PLANNED = exists().where(deliveries.c.event_pk == events.c.id)
 DELETE_WITHOUT_DELIVERIES = delete(events).where(
     events.c.id.in_(_IDS), ~_PLANNED, events.c.received_at < bindparam("cut")
 )
+#: Before that delete (the same events): the ids of those received since `since` (the replay
+#: window's start) that `seen_events` lacks (a pull source's event has no row there while it
+#: is stored), so a repeat of one stays a duplicate for the rest of the window.
+REMEMBER_EVENT_IDS = insert(seen_events).from_select(
+    ["source_id", "event_id", "received_at"],
+    select(events.c.source_id, events.c.event_id, events.c.received_at).where(
+        events.c.id.in_(_IDS),
+        ~_PLANNED,
+        events.c.received_at < bindparam("cut"),
+        events.c.received_at >= bindparam("since"),
+        ~exists().where(
+            seen_events.c.source_id == events.c.source_id, seen_events.c.event_id == events.c.event_id
+        ),
+    ),
+)
 
 # -- events that planned no delivery --------------------------------------------------------------
 #: A page of events received before `cut`, after (`after_time`, `after_id`), each saying whether

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from connector.contract import Unauthorized
+from connector.contract import InboundEvent, PlannedDelivery, Unauthorized
 from connector.delivery.worker import Worker
 from connector.outbox import contacts
 from connector.outbox.claims import claim
 from connector.outbox.consent import Change, Reason
-from connector.outbox.intake import IngestResult, accept
+from connector.outbox.intake import IngestResult, accept, ingest
 from connector.outbox.replay import replay
 from connector.outbox.retention import purge
-from connector.outbox.tables import consent_marks, seen_events
+from connector.outbox.tables import consent_marks, deliveries, seen_events
 from connector.records import ReplayGuard
 from connector.runtime import Runtime
 from connector.testing.store import after_planning, stored_deliveries, stored_events
@@ -245,6 +246,42 @@ def test_seen_event_ids_go_after_the_replay_window_and_marks_never(captured_opt_
     with runtime.engine.connect() as conn:
         assert conn.execute(select(seen_events.c.event_id)).scalars().all() == []
     assert marks(runtime) == before
+
+
+def test_a_pulled_event_id_is_remembered_when_its_event_is_purged(runtime, clock):
+    """A pull source's event has no `seen_events` row while it is stored (its own row makes a
+    repeat a duplicate); the purge that takes the event remembers its id instead, for the rest
+    of the replay window."""
+    pulled = InboundEvent("row-1", "opened", datetime.now(UTC), "production", "x@example.com", {"a": 1})
+    unordered = PlannedDelivery("forward", {"a": 1}, None)
+    assert ingest(runtime.engine, "pulled", [(pulled, [("hook", unordered)])]).accepted == 1
+    assert seen_ids(runtime) == []
+    assert ingest(runtime.engine, "pulled", [(pulled, [("hook", unordered)])]).duplicates == 1
+    with runtime.engine.begin() as conn:
+        conn.execute(update(deliveries).values(state="delivered", next_attempt_at=None))
+    clock.advance(86400)
+    assert purge(runtime.engine, IDS_KEPT)["events"] == 1
+    assert seen_ids(runtime) == ["row-1"]
+    assert ingest(runtime.engine, "pulled", [(pulled, [("hook", unordered)])]).duplicates == 1
+    clock.advance(30 * 86400)  # past the window counted from its arrival
+    purge(runtime.engine, IDS_KEPT)
+    assert seen_ids(runtime) == []
+    assert ingest(runtime.engine, "pulled", [(pulled, [("hook", unordered)])]).accepted == 1
+
+
+def test_a_pulled_event_purged_past_the_replay_window_leaves_no_id(runtime, clock):
+    pulled = InboundEvent("row-1", "opened", datetime.now(UTC), "production", "x@example.com", {"a": 1})
+    ingest(runtime.engine, "pulled", [(pulled, [("hook", PlannedDelivery("forward", {"a": 1}, None))])])
+    with runtime.engine.begin() as conn:
+        conn.execute(update(deliveries).values(state="delivered", next_attempt_at=None))
+    clock.advance(31 * 86400)
+    assert purge(runtime.engine, IDS_KEPT)["events"] == 1
+    assert seen_ids(runtime) == []
+
+
+def seen_ids(runtime) -> list[str]:
+    with runtime.engine.connect() as conn:
+        return conn.execute(select(seen_events.c.event_id).order_by(seen_events.c.event_id)).scalars().all()
 
 
 # -- the same on PostgreSQL ------------------------------------------------------------------
