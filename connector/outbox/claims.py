@@ -11,13 +11,13 @@ import json
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from sqlalchemy import Row, and_, bindparam, func, null, or_, select, update
+from sqlalchemy import Row, and_, bindparam, case, func, null, or_, select, update
 
 from connector.contract import PENDING, Delivery, parse_scope
 from connector.outbox import consent, contacts, postgresql
 from connector.outbox.breakers import DEFAULT_POLICY, BreakerPolicy, scopes_of
 from connector.outbox.consent import Change
-from connector.outbox.engine import now
+from connector.outbox.engine import now, reading
 from connector.outbox.tables import breakers, deliveries, unindexed
 
 _PAGE = 1000  # ids per statement, far below every driver's limit on bound parameters
@@ -41,6 +41,11 @@ def claim(
     # for a small claim, a few for a big one (a page of batch rows seldom loses any).
     wanted = limit + min(limit, _SPARE)
     due = {"at": at, "n": wanted}
+    with reading(engine) as conn:
+        # Nothing due, no write transaction: on SQLite it would wait for the write gate
+        # behind a pull source's page being stored, and the loop that claims with it.
+        if conn.execute(_ANY_DUE, due).first() is None:
+            return []
     with engine.begin() as conn:
         postgresql.indexes_only(conn)
         held_back, probes = set(), []
@@ -184,9 +189,10 @@ def _one_per_contact(conn, rows, at: float, limit: int):
 def release(engine, owner: str, delivery_ids: list[int]) -> None:
     """Give claimed deliveries back untouched (not sent: their circuit opened, or the lease
     ran too short to send safely)."""
+    at = now()
     with engine.begin() as conn:
         for start in range(0, len(delivery_ids), _PAGE):
-            conn.execute(_RELEASE, {"ids": delivery_ids[start : start + _PAGE], "owner": owner})
+            conn.execute(_RELEASE, {"ids": delivery_ids[start : start + _PAGE], "owner": owner, "at": at})
 
 
 # -- the statements, each named once ----------------------------------------------------------
@@ -254,6 +260,7 @@ _DUE = and_(
 )
 _IN_ORDER = (deliveries.c.next_attempt_at, deliveries.c.id)
 _DUE_ROWS = select(*_CLAIMED).where(_DUE).limit(bindparam("n"))
+_ANY_DUE = select(deliveries.c.id).where(_DUE).order_by(*_IN_ORDER).limit(1)
 _IN_LANE = (deliveries.c.partner_id == bindparam("partner"), deliveries.c.action == bindparam("action"))
 #: Each read in its index's order: the queue (ix_deliveries_due_order), one action
 #: (ix_deliveries_due_action), all but some actions, one lane, with or without a key
@@ -290,5 +297,13 @@ _RELEASE = (
     .where(
         deliveries.c.id.in_(bindparam("ids", expanding=True)), deliveries.c.lease_owner == bindparam("owner")
     )
-    .values(lease_owner=null(), lease_expires_at=null())
+    # Due now: one a page stored leased was due at the end of its lease (storing.py).
+    .values(
+        lease_owner=null(),
+        lease_expires_at=null(),
+        next_attempt_at=case(
+            (deliveries.c.next_attempt_at > bindparam("at"), bindparam("at")),
+            else_=deliveries.c.next_attempt_at,
+        ),
+    )
 )

@@ -87,9 +87,13 @@ def rows(
             queued = not plan.skip_reason
             took = lease is not None and queued and not plan.contact_key and lease.takes(partner_id, plan)
             held = lease if took else None
-            # Due when planned, or at the end of its action's gathering window (batching);
-            # one taken goes now.
-            delay = 0.0 if took else due_delay.get(plan.action, 0.0)
+            if not queued:
+                due_at = None
+            elif held:  # due again when its lease ends (should its worker die): claims pass it by
+                due_at = at + held.seconds
+            else:  # when planned, or at the end of its action's gathering window (batching)
+                delay = due_delay.get(plan.action, 0.0)
+                due_at = received_at + delay if delay else at
             delivery_rows.append(
                 {
                     "partner_id": partner_id,
@@ -104,7 +108,7 @@ def rows(
                     "state": State.QUEUED if queued else State.SKIPPED,
                     "reason": plan.skip_reason,
                     "attempts": 0,
-                    "next_attempt_at": None if not queued else received_at + delay if delay else at,
+                    "next_attempt_at": due_at,
                     "lease_owner": held.owner if held else None,
                     "lease_expires_at": at + held.seconds if held else None,
                     "created_at": at,
