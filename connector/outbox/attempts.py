@@ -76,33 +76,35 @@ def record_many(engine, owner: str, items: list[tuple[list[Result], Attempt]]) -
             )
     if not attempt_rows:
         return 0
-    ids = sorted({id for group in alike.values() for id in group})
-    partner_of: dict[int, str] = {}
     with engine.begin() as conn:
-        # The rows this owner still leases (locked on PostgreSQL until commit, so no other
-        # worker takes one over between this read and the update).
-        leased = _LEASED_LOCKED if conn.dialect.name == "postgresql" else _LEASED
-        for start in range(0, len(ids), _PAGE):
-            partner_of.update(conn.execute(leased, {"ids": ids[start : start + _PAGE], "owner": owner}).all())
-        _settle(conn, alike, partner_of)
+        partner_of = _settle(conn, owner, alike)
         insert_rows(conn, attempts, attempt_rows, ids=False)
         rollups.add(conn, _tally(items, partner_of))
     return len(partner_of)
 
 
-def _settle(conn, alike: dict[tuple, list[int]], leased: dict[int, str]) -> None:
-    """Each group of results alike (`record_many`) on the deliveries still leased: one UPDATE
-    per page of ids for a group of `_ALIKE` or more, the others one row at a time."""
+def _settle(conn, owner: str, alike: dict[tuple, list[int]]) -> dict[int, str]:
+    """Each group of results alike (`record_many`) on the deliveries this owner still leases:
+    one UPDATE per page of ids for a group of `_ALIKE` or more (which names the rows it
+    changed), the others one row at a time. {delivery id: partner} of the rows changed."""
+    changed: dict[int, str] = {}
     one_by_one = []
-    for shared, group in alike.items():
+    for shared, ids in alike.items():
         values = dict(zip(_SHARED, shared, strict=True))
-        ids = [id for id in group if id in leased]
         if len(ids) < _ALIKE:
             one_by_one += [{**values, "s_id": id} for id in ids]
             continue
         for start in range(0, len(ids), _PAGE):
-            conn.execute(_SETTLE_ALIKE, {**values, "s_ids": ids[start : start + _PAGE]})
-    _SETTLE.many(conn, one_by_one)
+            changed.update(conn.execute(_SETTLE_ALIKE, {**values, "s_ids": ids[start : start + _PAGE]}).all())
+    if one_by_one:
+        # The rows this owner still leases (locked on PostgreSQL until commit, so no other
+        # worker takes one over between this read and the update).
+        leased = _LEASED_LOCKED if conn.dialect.name == "postgresql" else _LEASED
+        ids = sorted(row["s_id"] for row in one_by_one)
+        for start in range(0, len(ids), _PAGE):
+            changed.update(conn.execute(leased, {"ids": ids[start : start + _PAGE], "owner": owner}).all())
+        _SETTLE.many(conn, one_by_one)
+    return changed
 
 
 def record_decided(conn, at: float, outcomes: Iterable[tuple[str, str]]) -> int:
@@ -172,7 +174,8 @@ _SETTLE = Prepared(
         .values(_SETTLE_VALUES)
     )
 )
-#: Results alike (`_settle`): one statement for a page of deliveries.
+#: Results alike (`_settle`): one statement for a page of deliveries, naming those it changed
+#: (on PostgreSQL it locks them until commit, as a read FOR UPDATE would).
 _SETTLE_ALIKE = (
     update(deliveries)
     .where(
@@ -180,4 +183,5 @@ _SETTLE_ALIKE = (
         deliveries.c.lease_owner == bindparam("s_owner"),
     )
     .values(_SETTLE_VALUES)
+    .returning(deliveries.c.id, deliveries.c.partner_id)
 )
