@@ -225,14 +225,17 @@ def _every_lane(postgres: bool):
     last on PostgreSQL."""
     row = deliveries.alias("lane_row")
     columns = (row.c.id, row.c.partner_id, row.c.partner_key_id, row.c.action)
-    first = select(deliveries.c.id).order_by(*_LANE).limit(1).scalar_subquery()
+    # Lanes of pending deliveries only, the rows the index holds (a lane of finished ones has
+    # nothing to claim).
+    pending = deliveries.c.next_attempt_at.is_not(None)
+    first = select(deliveries.c.id).where(pending).order_by(*_LANE).limit(1).scalar_subquery()
     lanes = select(*columns).where(row.c.id == first).cte("lanes", recursive=True)
     partner, key, action = lanes.c.partner_id, lanes.c.partner_key_id, lanes.c.action
     same = deliveries.c.partner_id == partner
     null_key = deliveries.c.partner_key_id.is_(None)
 
     def seek(*where, by):
-        return select(deliveries.c.id).where(*where).order_by(*by).limit(1).scalar_subquery()
+        return select(deliveries.c.id).where(pending, *where).order_by(*by).limit(1).scalar_subquery()
 
     by_key = (deliveries.c.partner_key_id, deliveries.c.action)
     successor = func.coalesce(

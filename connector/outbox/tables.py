@@ -9,6 +9,8 @@ can never come to point at another one."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Column,
     Float,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     literal_column,
+    text,
 )
 
 metadata = MetaData()
@@ -48,6 +51,13 @@ events = Table(
     Index("ix_events_phone", "phone"),
     sqlite_autoincrement=True,
 )
+
+#: A partial index of pending deliveries (a finished one's next attempt is NULL): every read
+#: that compares `next_attempt_at` may use it, and finished deliveries cost it nothing.
+_PENDING: dict[str, Any] = {
+    "sqlite_where": text("next_attempt_at IS NOT NULL"),
+    "postgresql_where": text("next_attempt_at IS NOT NULL"),
+}
 
 deliveries = Table(
     "deliveries",
@@ -78,14 +88,16 @@ deliveries = Table(
     # the consent rule found newer, for the consent story. It may be purged since.
     Column("superseded_by", Integer),
     # The queue in claim order. Only pending deliveries have a next attempt (a finished one's
-    # is NULL), so the claim walks this index from its start and stops after a page, however
-    # long the history or the backlog.
-    Index("ix_deliveries_due_order", "next_attempt_at", "id"),
+    # is NULL) and only they are in it, so the claim walks this index from its start and
+    # stops after a page, however long the history or the backlog.
+    Index("ix_deliveries_due_order", "next_attempt_at", "id", **_PENDING),
     # The same for a claim of some actions only (the batchable ones): past the others at once.
-    Index("ix_deliveries_due_action", "action", "next_attempt_at", "id"),
+    Index("ix_deliveries_due_action", "action", "next_attempt_at", "id", **_PENDING),
     # The queue by lane (partner, key, action), each in claim order: with a key paused or a
     # circuit open, the claim reads the other lanes one by one, never the backlog held back.
-    Index("ix_deliveries_lane", "partner_id", "partner_key_id", "action", "next_attempt_at", "id"),
+    Index(
+        "ix_deliveries_lane", "partner_id", "partner_key_id", "action", "next_attempt_at", "id", **_PENDING
+    ),
     Index("ix_deliveries_contact", "contact_key", "event_time"),
     Index("ix_deliveries_event", "event_pk"),
     Index("ix_deliveries_updated", "updated_at"),
