@@ -4,6 +4,8 @@ and rows are written many at a time (`insert_rows`, `insert_new_rows`)."""
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import func, insert, select
 
 from connector.outbox import sqlite
@@ -93,16 +95,11 @@ def insert_new_rows(conn, table, rows: list[dict], unique: tuple[str, ...], retu
     return [tuple(row) for row in conn.execute(select(*returning).where(table.c.id > before))]
 
 
+@functools.cache
 def _inserting(table, columns: tuple[str, ...], unique: tuple[str, ...] | None) -> sqlite.RowsInsert:
-    """SQLite's INSERT of these columns (ON CONFLICT (`unique`) DO NOTHING when given)."""
-    key = (table.name, columns, unique)
-    statement = _INSERTS.get(key)
-    if statement is None:
-        statement = _INSERTS[key] = sqlite.RowsInsert(table, columns, unique)
-    return statement
-
-
-_INSERTS: dict[tuple, sqlite.RowsInsert] = {}
+    """SQLite's INSERT of these columns (ON CONFLICT (`unique`) DO NOTHING when given), built
+    once per table and columns."""
+    return sqlite.RowsInsert(table, columns, unique)
 
 
 def stored_keys(conn, table, source_id: str, event_ids: list[str]) -> set[str]:
