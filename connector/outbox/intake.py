@@ -69,20 +69,19 @@ def waiting_keys(engine, limit: int) -> list[tuple[str, str]]:
     """(source_id, event_id) of the oldest accepted events waiting to be planned (a read that
     holds no writer up)."""
     with reading(engine) as conn:
-        query = select(seen_events.c.source_id, seen_events.c.event_id).where(_WAITING_NOW)
-        return [tuple(row) for row in conn.execute(query.order_by(seen_events.c.received_at).limit(limit))]
+        return [tuple(row) for row in conn.execute(_OLDEST_WAITING_KEYS, {"n": limit})]
 
 
 def oldest_waiting(engine) -> float | None:
     """When the oldest accepted event still waiting to be planned arrived (None: none waits)."""
     with reading(engine) as conn:
-        return conn.execute(select(func.min(seen_events.c.received_at)).where(_WAITING_NOW)).scalar()
+        return conn.execute(_OLDEST_WAITING_AT).scalar()
 
 
 def waiting_count(engine) -> int:
     """How many accepted events wait for a worker to plan them."""
     with reading(engine) as conn:
-        return conn.execute(select(func.count()).select_from(seen_events).where(_WAITING_NOW)).scalar()
+        return conn.execute(_WAITING_COUNT).scalar()
 
 
 def plan_accepted(
@@ -101,18 +100,18 @@ def plan_accepted(
     (source_id, event_id), plans that one event if it waits."""
     if not waiting_keys(engine, 1):
         return 0
-    postgres = engine.dialect.name == "postgresql"
+    # PostgreSQL: locked until the commit (besides the planning lock).
+    reads = _WAITING_LOCKED if engine.dialect.name == "postgresql" else _WAITING
     with engine.begin() as conn:
-        query = select(seen_events).where(_WAITING_NOW).order_by(seen_events.c.received_at).limit(limit)
-        if only is not None:
-            query = query.where(seen_events.c.source_id == only[0], seen_events.c.event_id == only[1])
         if not postgresql.try_planning_lock(conn):  # another worker plans now
             return 0
         postgresql.indexes_only(conn)
-        if postgres:
-            query = query.with_for_update()
+        if only is None:
+            query = conn.execute(reads["oldest"], {"n": limit})
+        else:
+            query = conn.execute(reads["one"], {"n": limit, "source_id": only[0], "event_id": only[1]})
         items, done = [], []
-        for row in conn.execute(query):
+        for row in query:
             event = storing.stored_event(row)
             planned = plan(row.source_id, event)
             if planned is not None:
@@ -196,6 +195,24 @@ def _use_replay_key(dialect: str):
 _EVENT_COLUMNS = tuple(column.name for column in events.c if not column.primary_key)  # event_row's
 _ACCEPT = Prepared(_accept)
 _WAITING_NOW = seen_events.c.payload.is_not(None)  # ix_seen_events_waiting
+_IN_ARRIVAL_ORDER = seen_events.c.received_at
+_OLDEST_WAITING_KEYS = (
+    select(seen_events.c.source_id, seen_events.c.event_id)
+    .where(_WAITING_NOW)
+    .order_by(_IN_ARRIVAL_ORDER)
+    .limit(bindparam("n"))
+)
+_OLDEST_WAITING_AT = select(func.min(seen_events.c.received_at)).where(_WAITING_NOW)
+_WAITING_COUNT = select(func.count()).select_from(seen_events).where(_WAITING_NOW)
+#: What planning reads: the oldest events waiting, or one of them.
+_OLDEST = select(seen_events).where(_WAITING_NOW).order_by(_IN_ARRIVAL_ORDER).limit(bindparam("n"))
+_WAITING = {
+    "oldest": _OLDEST,
+    "one": _OLDEST.where(
+        seen_events.c.source_id == bindparam("source_id"), seen_events.c.event_id == bindparam("event_id")
+    ),
+}
+_WAITING_LOCKED = {name: read.with_for_update() for name, read in _WAITING.items()}
 #: A planned event's row keeps its id and time of arrival only.
 _PLANNED = Prepared(
     lambda _: (
