@@ -154,9 +154,9 @@ def ingest(
         # An event id seen before (a retry by the sender, a captured request sent again, or a
         # concurrent request on PostgreSQL) is a duplicate, never an error: its event is
         # stored (the events' own key refuses it again), or purged and its id remembered.
-        purged = stored_keys(conn, seen_events, source_id, [event.event_id for _, event, _, _, _ in unique])
-        fresh = [item for item in prepared if item[0]["event_id"] not in purged]
-        stored, leased = storing.store(conn, fresh, received_at)
+        stored, leased = storing.store(
+            conn, prepared, received_at, lambda conn, ids: stored_keys(conn, seen_events, source_id, ids)
+        )
     return IngestResult(stored, len(items) - stored, leased)
 
 

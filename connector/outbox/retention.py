@@ -148,7 +148,8 @@ class Purge:
     def _delete_events(self, conn, which: dict) -> None:
         """The events `which` names that have no delivery, their ids remembered first for the
         rest of the replay window (a pull source's events have no `seen_events` row before)."""
-        conn.execute(sql.REMEMBER_EVENT_IDS, {**which, "since": self.remember_since})
+        remember = sql.REMEMBER_EVENT_IDS[conn.dialect.name]
+        conn.execute(remember, {**which, "since": self.remember_since})
         self.removed["events"] += conn.execute(sql.DELETE_WITHOUT_DELIVERIES, which).rowcount
 
     def _unplanned_events(self, cut: float) -> bool:

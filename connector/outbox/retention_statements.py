@@ -18,6 +18,7 @@ from sqlalchemy import (
     update,
 )
 
+from connector.outbox.engine import dialect_insert
 from connector.outbox.tables import (
     attempt_minutes,
     attempts,
@@ -72,21 +73,28 @@ _PLANNED = exists().where(deliveries.c.event_pk == events.c.id)
 DELETE_WITHOUT_DELIVERIES = delete(events).where(
     events.c.id.in_(_IDS), ~_PLANNED, events.c.received_at < bindparam("cut")
 )
-#: Before that delete (the same events): the ids of those received since `since` (the replay
-#: window's start) that `seen_events` lacks (a pull source's event has no row there while it
-#: is stored), so a repeat of one stays a duplicate for the rest of the window.
-REMEMBER_EVENT_IDS = insert(seen_events).from_select(
-    ["source_id", "event_id", "received_at"],
-    select(events.c.source_id, events.c.event_id, events.c.received_at).where(
-        events.c.id.in_(_IDS),
-        ~_PLANNED,
-        events.c.received_at < bindparam("cut"),
-        events.c.received_at >= bindparam("since"),
-        ~exists().where(
-            seen_events.c.source_id == events.c.source_id, seen_events.c.event_id == events.c.event_id
-        ),
-    ),
-)
+
+
+def _remember_event_ids(dialect: str):
+    return (
+        dialect_insert(dialect)(seen_events)
+        .from_select(
+            ["source_id", "event_id", "received_at"],
+            select(events.c.source_id, events.c.event_id, events.c.received_at).where(
+                events.c.id.in_(_IDS),
+                ~_PLANNED,
+                events.c.received_at < bindparam("cut"),
+                events.c.received_at >= bindparam("since"),
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["source_id", "event_id"])
+    )
+
+
+#: Before that delete (the same events), per dialect: the ids of those received since `since`
+#: (the replay window's start) that `seen_events` lacks (a pull source's event has no row there
+#: while it is stored), so a repeat of one stays a duplicate for the rest of the window.
+REMEMBER_EVENT_IDS = {dialect: _remember_event_ids(dialect) for dialect in ("sqlite", "postgresql")}
 
 # -- events that planned no delivery --------------------------------------------------------------
 #: A page of events received before `cut`, after (`after_time`, `after_id`), each saying whether

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, delete, update
 
 from connector.contract import Delivery, InboundEvent, PlannedDelivery, State
 from connector.fields import has_control_characters
@@ -121,9 +121,15 @@ def rows(
     return prepared
 
 
-def store(conn, prepared: list[tuple[dict, list[dict], list]], at: float) -> tuple[int, list[Delivery]]:
-    """Store events with their deliveries (`rows`) unless an event is stored already; how
-    many were stored, and the deliveries stored leased to the worker that takes them."""
+def store(
+    conn,
+    prepared: list[tuple[dict, list[dict], list]],
+    at: float,
+    remembered: Callable[[object, list[str]], set[str]] | None = None,
+) -> tuple[int, list[Delivery]]:
+    """Store events with their deliveries (`rows`) unless an event is stored already, or its
+    id is among those `remembered(conn, event ids)` finds (a purged event's); how many were
+    stored, and the deliveries stored leased to the worker that takes them."""
     pks = {
         (source, event_id): pk
         for pk, source, event_id in insert_new_rows(
@@ -134,6 +140,13 @@ def store(conn, prepared: list[tuple[dict, list[dict], list]], at: float) -> tup
             [events.c.id, events.c.source_id, events.c.event_id],
         )
     }
+    if remembered is not None and pks:
+        # Read after the insert: on PostgreSQL a purge committing between a read before it
+        # and the insert (its id remembered, its event deleted) would let a repeat through.
+        again = remembered(conn, [event_id for _, event_id in pks])
+        repeats = [pks.pop(key) for key in list(pks) if key[1] in again]
+        if repeats:
+            conn.execute(_NOT_STORED_AFTER_ALL, [{"pk": pk} for pk in repeats])
     delivery_rows, taken = [], []
     for event_row_, planned, specs in prepared:
         pk = pks.get((event_row_["source_id"], event_row_["event_id"]))
@@ -233,6 +246,7 @@ def _apply_consent_order(
     return lost, beaten_by_arrival
 
 
+_NOT_STORED_AFTER_ALL = delete(events).where(events.c.id == bindparam("pk"))
 _NAME_WINNER = (
     update(deliveries).where(deliveries.c.id == bindparam("loser")).values(superseded_by=bindparam("winner"))
 )

@@ -9,17 +9,17 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 
 from connector.contract import InboundEvent, PlannedDelivery, Unauthorized
 from connector.delivery.worker import Worker
-from connector.outbox import contacts
+from connector.outbox import contacts, storing
 from connector.outbox.claims import claim
 from connector.outbox.consent import Change, Reason
 from connector.outbox.intake import IngestResult, accept, ingest
 from connector.outbox.replay import replay
 from connector.outbox.retention import purge
-from connector.outbox.tables import consent_marks, deliveries, seen_events
+from connector.outbox.tables import consent_marks, deliveries, events, seen_events
 from connector.records import ReplayGuard
 from connector.runtime import Runtime
 from connector.testing.store import after_planning, stored_deliveries, stored_events
@@ -269,14 +269,30 @@ def test_a_pulled_event_id_is_remembered_when_its_event_is_purged(runtime, clock
     assert ingest(runtime.engine, "pulled", [(pulled, [("hook", unordered)])]).accepted == 1
 
 
-def test_a_pulled_event_purged_past_the_replay_window_leaves_no_id(runtime, clock):
+def test_a_pulled_event_whose_purge_commits_while_it_is_stored_again_stays_a_duplicate(
+    runtime, clock, monkeypatch
+):
+    """On PostgreSQL a purge can commit (the id remembered, the event deleted) while a repeat
+    of the event is being stored: the repeat must still be a duplicate."""
     pulled = InboundEvent("row-1", "opened", datetime.now(UTC), "production", "x@example.com", {"a": 1})
-    ingest(runtime.engine, "pulled", [(pulled, [("hook", PlannedDelivery("forward", {"a": 1}, None))])])
-    with runtime.engine.begin() as conn:
-        conn.execute(update(deliveries).values(state="delivered", next_attempt_at=None))
-    clock.advance(31 * 86400)
-    assert purge(runtime.engine, IDS_KEPT)["events"] == 1
-    assert seen_ids(runtime) == []
+    page = [(pulled, [("hook", PlannedDelivery("forward", {"a": 1}, None))])]
+    ingest(runtime.engine, "pulled", page)
+    real_insert = storing.insert_new_rows
+
+    def purged_meanwhile(conn, *args, **kwargs):
+        conn.execute(delete(deliveries))
+        conn.execute(delete(events))
+        conn.execute(insert(seen_events).values(source_id="pulled", event_id="row-1", received_at=clock()))
+        return real_insert(conn, *args, **kwargs)
+
+    monkeypatch.setattr(storing, "insert_new_rows", purged_meanwhile)
+    again = ingest(
+        runtime.engine, "pulled", [(pulled, [("hook", PlannedDelivery("forward", {"a": 1}, None))])]
+    )
+    assert (again.accepted, again.duplicates) == (0, 1)
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(events.c.id)).all() == []
+        assert conn.execute(select(deliveries.c.id)).all() == []
 
 
 def seen_ids(runtime) -> list[str]:
