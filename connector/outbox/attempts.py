@@ -175,7 +175,7 @@ _SETTLE = Prepared(
     )
 )
 #: Results alike (`_settle`): one statement for a page of deliveries, naming those it changed
-#: (on PostgreSQL it locks them until commit, as a read FOR UPDATE would).
+#: (on PostgreSQL the UPDATE itself locks them until commit).
 _SETTLE_ALIKE = (
     update(deliveries)
     .where(

@@ -143,7 +143,7 @@ def _read_lane(conn, reads: dict, lane: tuple[str, str | None, str], due: dict):
 
 
 def _lanes(conn, postgres: bool) -> list[tuple[str, str | None, str]]:
-    """Every (partner, key, action) in the table (`_every_lane`)."""
+    """Every (partner, key, action) with pending deliveries (`_every_lane`)."""
     return [tuple(lane) for lane in conn.execute(_LANES_NULLS_LAST if postgres else _LANES_NULLS_FIRST)]
 
 
@@ -187,8 +187,9 @@ def _one_per_contact(conn, rows, at: float, limit: int):
 
 
 def release(engine, owner: str, delivery_ids: list[int]) -> None:
-    """Give claimed deliveries back untouched (not sent: their circuit opened, or the lease
-    ran too short to send safely)."""
+    """Give leased deliveries back unsent (their circuit opened, the lease ran too short to
+    send safely, or the worker stops): no longer leased, and due now (one a page stored leased
+    was due when its lease would end)."""
     at = now()
     with engine.begin() as conn:
         for start in range(0, len(delivery_ids), _PAGE):
@@ -219,7 +220,7 @@ _LANE = (deliveries.c.partner_id, deliveries.c.partner_key_id, deliveries.c.acti
 
 
 def _every_lane(postgres: bool):
-    """Every (partner, key, action) in the table, in one statement that seeks
+    """Every (partner, key, action) with pending deliveries, in one statement that seeks
     `ix_deliveries_lane` once per lane (a DISTINCT would read every row). A lane's successor
     is the first row past it in the index's order, whose NULL keys come first on SQLite and
     last on PostgreSQL."""

@@ -190,8 +190,9 @@ consent_marks = Table(
     Column("updated_at", Float, nullable=False),
 )
 
-# Every event id a source had accepted, kept for the replay window even after its event is
-# purged: the same id sent again within the window is a duplicate. It is also where intake
+# The ids of the events a webhook accepted, and of a pull source's events once purged (while
+# stored, an event's own row makes a repeat a duplicate), kept for the replay window after the
+# event's purge: the same id sent again within the window is a duplicate. It is also where intake
 # commits an accepted event (one row, so the request path writes little): type, environment,
 # email, event time, payload and warnings stay here until a worker plans the event (stores it in `events`
 # with its deliveries) and clears them; `ix_seen_events_waiting` finds those still waiting.
