@@ -8,9 +8,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from connector.outbox import postgresql
+from connector.outbox import breakers, postgresql
+from connector.outbox.claims import claim
 from connector.outbox.engine import make_engine
 from connector.outbox.tables import metadata
+from connector.records import KeyScope
+from tests.outbox.test_claim_plans import fill
 
 pytestmark = pytest.mark.postgres
 
@@ -54,3 +57,36 @@ def test_the_contact_locks_run_without_jit_after_indexes_only(engine, step):
         # JIT, when used, is listed after the plan.
         lines = list(conn.exec_driver_sql(f"EXPLAIN (ANALYZE) {statement}", parameters).scalars())
     assert not [line for line in lines if line.lstrip().startswith("JIT")], lines
+
+
+def test_the_claims_reads_use_the_partial_queue_indexes(engine):
+    """The claim-order indexes hold pending deliveries only (`next_attempt_at IS NOT NULL`):
+    PostgreSQL must read each claim's rows on one of them (their condition implied by the
+    claim's `next_attempt_at <= …`), a held-back claim's lanes included, never a scan."""
+    fill(engine, 50)
+    reads: list[tuple[str, dict]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith(("SELECT", "WITH")) and "FROM deliveries" in statement:
+            reads.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        assert len(claim(engine, "w1", 10, 60.0)) == 10
+        assert claim(engine, "w1", 10, 60.0, actions=["contact_subscription"])
+        breakers.trip(engine, KeyScope("another-key"), "paused", "refused")  # lane by lane now
+        assert claim(engine, "w1", 10, 60.0)
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    queue_reads = [(s, p) for s, p in reads if "next_attempt_at <=" in s]
+    assert len(queue_reads) >= 4
+    for statement, parameters in queue_reads:
+        with engine.begin() as conn:
+            postgresql.indexes_only(conn)
+            plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars())
+        assert "Seq Scan on deliveries" not in plan, plan
+        assert (
+            "ix_deliveries_due_order" in plan
+            or "ix_deliveries_due_action" in plan
+            or ("ix_deliveries_lane" in plan)
+        ), plan
