@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, select, update
 
 from connector import storable
 from connector.outbox import rollups
 from connector.outbox.engine import dialect_insert, now, reading
-from connector.outbox.statements import Prepared
+from connector.outbox.statements import Prepared, take_lease
 from connector.outbox.tables import pollers
 
 #: Characters of a poll's summary kept (a line for the Live View).
@@ -151,23 +151,7 @@ _ADD = Prepared(
 )
 _MINE = (pollers.c.source_id == bindparam("source"), pollers.c.lease_owner == bindparam("owner"))
 #: The lease taken if nobody holds it (or it ran out, or it is this owner's already).
-_TAKE = (
-    update(pollers)
-    .where(
-        pollers.c.source_id == bindparam("source"),
-        or_(
-            pollers.c.lease_expires_at.is_(None),
-            pollers.c.lease_expires_at < bindparam("at"),
-            pollers.c.lease_owner == bindparam("owner"),
-        ),
-    )
-    .values(
-        lease_owner=bindparam("owner"),
-        lease_expires_at=bindparam("until"),
-        last_poll_at=bindparam("at"),
-        updated_at=bindparam("at"),
-    )
-)
+_TAKE = take_lease(pollers, pollers.c.source_id == bindparam("source"), pollers.c.last_poll_at)
 _TAKE_DUE = _TAKE.where(pollers.c.next_poll_at <= bindparam("at"))
 _CURSOR = select(pollers.c.cursor).where(pollers.c.source_id == bindparam("source"))
 _HOLDER = select(pollers.c.lease_owner, pollers.c.lease_expires_at).where(

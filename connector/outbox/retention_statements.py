@@ -12,13 +12,13 @@ from sqlalchemy import (
     delete,
     exists,
     insert,
-    or_,
     select,
     tuple_,
     update,
 )
 
 from connector.outbox.engine import dialect_insert
+from connector.outbox.statements import take_lease
 from connector.outbox.tables import (
     attempt_minutes,
     attempts,
@@ -147,23 +147,7 @@ _HELD_BY_OWNER = (_THE_CHORE, chores.c.lease_owner == bindparam("owner"))
 CHORE_ROW = select(chores.c.name).where(_THE_CHORE)
 ADD_CHORE = insert(chores).values(name=CHORE, next_run_at=0.0, updated_at=bindparam("at"))
 #: The purge taken if nobody holds it (or the lease ran out, or it is this owner's already).
-TAKE = (
-    update(chores)
-    .where(
-        _THE_CHORE,
-        or_(
-            chores.c.lease_expires_at.is_(None),
-            chores.c.lease_expires_at < bindparam("at"),
-            chores.c.lease_owner == bindparam("owner"),
-        ),
-    )
-    .values(
-        lease_owner=bindparam("owner"),
-        lease_expires_at=bindparam("until"),
-        last_started_at=bindparam("at"),
-        updated_at=bindparam("at"),
-    )
-)
+TAKE = take_lease(chores, _THE_CHORE, chores.c.last_started_at)
 TAKE_DUE = TAKE.where(chores.c.next_run_at <= bindparam("at"))
 CURSOR = select(chores.c.cursor).where(_THE_CHORE)
 EXTEND = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from connector.outbox import sqlite
 from connector.outbox.engine import dialect_insert
@@ -118,3 +118,29 @@ def stored_keys(conn, table, source_id: str, event_ids: list[str]) -> set[str]:
 
 
 _IDS_PER_READ = 500
+
+
+def take_lease(table, which, started):
+    """The UPDATE that leases `which` row of `table` (a pull source's poller, a chore) to
+    `owner` until `until` if nobody holds it, its lease ran out, or it is this owner's
+    already; `started` (a column) and `updated_at` become `at`. Its rowcount says whether
+    the lease was taken."""
+    return (
+        update(table)
+        .where(
+            which,
+            or_(
+                table.c.lease_expires_at.is_(None),
+                table.c.lease_expires_at < bindparam("at"),
+                table.c.lease_owner == bindparam("owner"),
+            ),
+        )
+        .values(
+            {
+                table.c.lease_owner: bindparam("owner"),
+                table.c.lease_expires_at: bindparam("until"),
+                started: bindparam("at"),
+                table.c.updated_at: bindparam("at"),
+            }
+        )
+    )
